@@ -1,0 +1,47 @@
+use crate::hashing::HasherUnavailable;
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("account already exists")]
+    AlreadyExists,
+    #[error("account does not exist")]
+    NotFound,
+    #[error("registration is not in progress")]
+    NotRegistering,
+    #[error("account cannot log in")]
+    CannotLogIn,
+    #[error("account is locked until {until}")]
+    Locked { until: Timestamp },
+    #[error("account has no e-mail address")]
+    NoEmail,
+    #[error("e-mail address is not the account's")]
+    EmailMismatch,
+    #[error("e-mail address is already verified")]
+    EmailAlreadyVerified,
+    #[error("password hashing is overloaded")]
+    HasherUnavailable,
+}
+
+impl From<HasherUnavailable> for AccountError {
+    fn from(_: HasherUnavailable) -> Self {
+        Self::HasherUnavailable
+    }
+}
+
+impl AccountError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::AlreadyExists => "account_exists",
+            Self::NotFound => "account_not_found",
+            Self::NotRegistering => "registration_not_in_progress",
+            Self::CannotLogIn => "invalid_credentials",
+            Self::Locked { .. } => "account_locked",
+            Self::NoEmail => "email_missing",
+            Self::EmailMismatch => "email_mismatch",
+            Self::EmailAlreadyVerified => "email_already_verified",
+            Self::HasherUnavailable => "overloaded",
+        }
+    }
+}

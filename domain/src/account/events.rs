@@ -1,0 +1,131 @@
+//! Account events. Past tense, and carrying the facts readers need (DESIGN: events carry the
+//! facts so projections never recompute business rules). Names, phones and e-mails are plain
+//! strings here, not value types: an event written under old rules must always load.
+
+use crate::ids::LoginVia;
+use crate::time::Timestamp;
+use crate::values::DocumentSummary;
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AccountStatus {
+    /// The registration saga has started but not finished; the account cannot be used.
+    Registering,
+    PendingIdentityReview,
+    Active,
+    Deactivated,
+    /// The registration saga gave up (a claim was taken) and released everything it held.
+    Abandoned,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registering => "Registering",
+            Self::PendingIdentityReview => "PendingIdentityReview",
+            Self::Active => "Active",
+            Self::Deactivated => "Deactivated",
+            Self::Abandoned => "Abandoned",
+        }
+    }
+
+    pub fn can_log_in(self) -> bool {
+        matches!(self, Self::Active | Self::PendingIdentityReview)
+    }
+}
+
+/// A security question with the argon2id PHC string of its normalized answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSecurityQuestion {
+    pub question: String,
+    pub answer_hash: String,
+}
+
+/// Who created the account: the person, or a conscription office on their behalf (seed 001).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RegistrationChannel {
+    SelfService,
+    ConscriptionOffice { office: String },
+}
+
+/// Everything a registration claims and records; the registration saga's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationDetails {
+    pub name: String,
+    /// E.164.
+    pub phone: Option<String>,
+    pub document: DocumentSummary,
+    pub email: Option<String>,
+    pub password_hash: String,
+    pub security_questions: Vec<StoredSecurityQuestion>,
+    pub channel: RegistrationChannel,
+    pub terms_accepted: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnlockReason {
+    /// The lock's time ran out; recorded at the next login attempt.
+    Expired,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AccountEvent {
+    RegistrationStarted(RegistrationDetails),
+    Registered {
+        status: AccountStatus,
+    },
+    RegistrationAbandoned {
+        /// The stable code of the refusal (`phone_taken`, `id_number_taken`, `email_taken`).
+        reason: String,
+    },
+    EmailVerificationRequested {
+        email: String,
+        expires_at: Timestamp,
+    },
+    EmailVerified {
+        email: String,
+    },
+    LoginSucceeded {
+        via: LoginVia,
+    },
+    LoginFailed {
+        via: LoginVia,
+        consecutive_failures: u32,
+    },
+    AccountLocked {
+        until: Timestamp,
+        /// How many locks in a row (since the last successful login) including this one.
+        lock_count: u32,
+    },
+    AccountUnlocked {
+        reason: UnlockReason,
+    },
+    PasswordRehashed {
+        password_hash: String,
+    },
+}
+
+impl DomainEvent for AccountEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::RegistrationStarted(_) => "RegistrationStarted",
+            Self::Registered { .. } => "Registered",
+            Self::RegistrationAbandoned { .. } => "RegistrationAbandoned",
+            Self::EmailVerificationRequested { .. } => "EmailVerificationRequested",
+            Self::EmailVerified { .. } => "EmailVerified",
+            Self::LoginSucceeded { .. } => "LoginSucceeded",
+            Self::LoginFailed { .. } => "LoginFailed",
+            Self::AccountLocked { .. } => "AccountLocked",
+            Self::AccountUnlocked { .. } => "AccountUnlocked",
+            Self::PasswordRehashed { .. } => "PasswordRehashed",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_string()
+    }
+}

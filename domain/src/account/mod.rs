@@ -1,0 +1,608 @@
+//! The Account aggregate: profile, credentials, e-mail verification, status and lockout.
+//! It is also the state of the registration saga (DESIGN: "run it as a saga whose state is
+//! the new Account").
+
+mod commands;
+mod error;
+mod events;
+
+pub use commands::AccountCommand;
+pub use error::AccountError;
+pub use events::{
+    AccountEvent, AccountStatus, RegistrationChannel, RegistrationDetails,
+    StoredSecurityQuestion, UnlockReason,
+};
+
+use crate::hashing::SecretHasher;
+use crate::time::{Clock, Timestamp};
+use crate::values::DocumentSummary;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Lockout after consecutive failures: timed, growing on repeat, never permanent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    pub threshold: u32,
+    pub base_lock_seconds: i64,
+    pub max_lock_seconds: i64,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        Self {
+            threshold: 5,
+            base_lock_seconds: 15 * 60,
+            max_lock_seconds: 24 * 60 * 60,
+        }
+    }
+}
+
+impl LockoutPolicy {
+    /// The n-th lock in a row (1-based) lasts base × 2^(n-1), capped.
+    pub fn lock_seconds(&self, lock_count: u32) -> i64 {
+        let exponent = lock_count.saturating_sub(1).min(30);
+        self.base_lock_seconds
+            .saturating_mul(1i64 << exponent)
+            .min(self.max_lock_seconds)
+    }
+}
+
+pub struct AccountServices {
+    pub clock: Arc<dyn Clock>,
+    pub hasher: Arc<dyn SecretHasher>,
+    pub lockout: LockoutPolicy,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailState {
+    pub address: String,
+    pub verified: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    status: Option<AccountStatus>,
+    name: String,
+    phone: Option<String>,
+    document: Option<DocumentSummary>,
+    email: Option<EmailState>,
+    password_hash: String,
+    security_questions: Vec<StoredSecurityQuestion>,
+    details: Option<RegistrationDetails>,
+    consecutive_failures: u32,
+    lock_count: u32,
+    locked_until: Option<Timestamp>,
+}
+
+impl Account {
+    pub fn status(&self) -> Option<AccountStatus> {
+        self.status
+    }
+
+    pub fn exists(&self) -> bool {
+        self.status.is_some()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn phone(&self) -> Option<&str> {
+        self.phone.as_deref()
+    }
+
+    pub fn email(&self) -> Option<&EmailState> {
+        self.email.as_ref()
+    }
+
+    pub fn document(&self) -> Option<&DocumentSummary> {
+        self.document.as_ref()
+    }
+
+    /// The saga's plan, while registration is in progress.
+    pub fn registration_details(&self) -> Option<&RegistrationDetails> {
+        self.details.as_ref()
+    }
+
+    pub fn locked_until(&self, now: Timestamp) -> Option<Timestamp> {
+        self.locked_until.filter(|until| *until > now)
+    }
+
+    pub fn consecutive_failures(&self) -> u32 {
+        self.consecutive_failures
+    }
+
+    fn require_status(&self) -> Result<AccountStatus, AccountError> {
+        self.status.ok_or(AccountError::NotFound)
+    }
+
+    async fn login(
+        &mut self,
+        password: crate::values::Secret,
+        via: crate::ids::LoginVia,
+        services: &AccountServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
+        let status = self.require_status().map_err(|_| AccountError::CannotLogIn)?;
+        if !status.can_log_in() {
+            return Err(AccountError::CannotLogIn);
+        }
+        let now = services.clock.now();
+        if let Some(until) = self.locked_until {
+            if until > now {
+                return Err(AccountError::Locked { until });
+            }
+            sink.write(
+                AccountEvent::AccountUnlocked {
+                    reason: UnlockReason::Expired,
+                },
+                self,
+            )
+            .await;
+        }
+        let verification = services
+            .hasher
+            .verify(&self.password_hash, &password)
+            .await?;
+        if verification.matches {
+            sink.write(AccountEvent::LoginSucceeded { via }, self).await;
+            if verification.needs_rehash {
+                let password_hash = services.hasher.hash(&password).await?;
+                sink.write(AccountEvent::PasswordRehashed { password_hash }, self)
+                    .await;
+            }
+            return Ok(());
+        }
+        let consecutive_failures = self.consecutive_failures + 1;
+        sink.write(
+            AccountEvent::LoginFailed {
+                via,
+                consecutive_failures,
+            },
+            self,
+        )
+        .await;
+        if consecutive_failures >= services.lockout.threshold {
+            let lock_count = self.lock_count + 1;
+            let until = now.plus_seconds(services.lockout.lock_seconds(lock_count));
+            sink.write(AccountEvent::AccountLocked { until, lock_count }, self)
+                .await;
+        }
+        Ok(())
+    }
+}
+
+impl Aggregate for Account {
+    const TYPE: &'static str = "Account";
+    type Command = AccountCommand;
+    type Event = AccountEvent;
+    type Error = AccountError;
+    type Services = AccountServices;
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        match command {
+            AccountCommand::StartRegistration(details) => {
+                if self.exists() {
+                    return Err(AccountError::AlreadyExists);
+                }
+                sink.write(AccountEvent::RegistrationStarted(*details), self)
+                    .await;
+            }
+            AccountCommand::CompleteRegistration => match self.require_status()? {
+                AccountStatus::Registering => {
+                    sink.write(
+                        AccountEvent::Registered {
+                            status: AccountStatus::Active,
+                        },
+                        self,
+                    )
+                    .await;
+                }
+                // A resumed saga may complete twice; the second time changes nothing.
+                AccountStatus::Active | AccountStatus::PendingIdentityReview => {}
+                _ => return Err(AccountError::NotRegistering),
+            },
+            AccountCommand::AbandonRegistration { reason } => match self.require_status()? {
+                AccountStatus::Registering => {
+                    sink.write(AccountEvent::RegistrationAbandoned { reason }, self)
+                        .await;
+                }
+                AccountStatus::Abandoned => {}
+                _ => return Err(AccountError::NotRegistering),
+            },
+            AccountCommand::RequestEmailVerification { expires_at } => {
+                self.require_status()?;
+                let email = self.email.as_ref().ok_or(AccountError::NoEmail)?;
+                if email.verified {
+                    return Err(AccountError::EmailAlreadyVerified);
+                }
+                let email = email.address.clone();
+                sink.write(
+                    AccountEvent::EmailVerificationRequested { email, expires_at },
+                    self,
+                )
+                .await;
+            }
+            AccountCommand::VerifyEmail { email } => {
+                self.require_status()?;
+                let current = self.email.as_ref().ok_or(AccountError::NoEmail)?;
+                if current.address != email.as_str() {
+                    return Err(AccountError::EmailMismatch);
+                }
+                if current.verified {
+                    return Err(AccountError::EmailAlreadyVerified);
+                }
+                sink.write(
+                    AccountEvent::EmailVerified {
+                        email: email.as_str().to_string(),
+                    },
+                    self,
+                )
+                .await;
+            }
+            AccountCommand::Login { password, via } => {
+                self.login(password, via, services, sink).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            AccountEvent::RegistrationStarted(details) => {
+                self.status = Some(AccountStatus::Registering);
+                self.name = details.name.clone();
+                self.phone = details.phone.clone();
+                self.document = Some(details.document.clone());
+                self.email = details.email.clone().map(|address| EmailState {
+                    address,
+                    verified: false,
+                });
+                self.password_hash = details.password_hash.clone();
+                self.security_questions = details.security_questions.clone();
+                self.details = Some(details);
+            }
+            AccountEvent::Registered { status } => {
+                self.status = Some(status);
+                // The plan is only needed while the saga runs; the profile fields stay.
+                self.details = None;
+            }
+            AccountEvent::RegistrationAbandoned { .. } => {
+                self.status = Some(AccountStatus::Abandoned);
+            }
+            AccountEvent::EmailVerificationRequested { .. } => {}
+            AccountEvent::EmailVerified { email } => {
+                self.email = Some(EmailState {
+                    address: email,
+                    verified: true,
+                });
+            }
+            AccountEvent::LoginSucceeded { .. } => {
+                self.consecutive_failures = 0;
+                self.lock_count = 0;
+                self.locked_until = None;
+            }
+            AccountEvent::LoginFailed {
+                consecutive_failures,
+                ..
+            } => {
+                self.consecutive_failures = consecutive_failures;
+            }
+            AccountEvent::AccountLocked { until, lock_count } => {
+                self.locked_until = Some(until);
+                self.lock_count = lock_count;
+                self.consecutive_failures = 0;
+            }
+            AccountEvent::AccountUnlocked { .. } => {
+                self.locked_until = None;
+            }
+            AccountEvent::PasswordRehashed { password_hash } => {
+                self.password_hash = password_hash;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hashing::{HasherUnavailable, Verification};
+    use crate::ids::LoginVia;
+    use crate::time::FixedClock;
+    use crate::values::{DocumentType, Email, Secret};
+    use cqrs_es::test::TestFramework;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+    /// "Hashes" by prefixing, so tests can see what was hashed; `old$` marks an outdated hash.
+    struct PlainHasher;
+
+    #[async_trait::async_trait]
+    impl SecretHasher for PlainHasher {
+        async fn hash(&self, secret: &Secret) -> Result<String, HasherUnavailable> {
+            Ok(format!("new${}", secret.expose()))
+        }
+        async fn verify(
+            &self,
+            phc: &str,
+            secret: &Secret,
+        ) -> Result<Verification, HasherUnavailable> {
+            let (params, stored) = phc.split_once('$').unwrap_or(("", phc));
+            Ok(Verification {
+                matches: stored == secret.expose(),
+                needs_rehash: params == "old",
+            })
+        }
+    }
+
+    struct SaturatedHasher;
+
+    #[async_trait::async_trait]
+    impl SecretHasher for SaturatedHasher {
+        async fn hash(&self, _: &Secret) -> Result<String, HasherUnavailable> {
+            Err(HasherUnavailable)
+        }
+        async fn verify(&self, _: &str, _: &Secret) -> Result<Verification, HasherUnavailable> {
+            Err(HasherUnavailable)
+        }
+    }
+
+    fn services_at(now: Timestamp) -> AccountServices {
+        AccountServices {
+            clock: Arc::new(FixedClock(now)),
+            hasher: Arc::new(PlainHasher),
+            lockout: LockoutPolicy::default(),
+        }
+    }
+
+    fn framework() -> TestFramework<Account> {
+        TestFramework::with(services_at(NOW))
+    }
+
+    fn details(password_hash: &str) -> RegistrationDetails {
+        RegistrationDetails {
+            name: "张三".into(),
+            phone: Some("+8613800138000".into()),
+            document: DocumentSummary {
+                kind: DocumentType::ResidentIdCard,
+                number_digest: "d1".into(),
+                masked: "51**************1X".into(),
+            },
+            email: Some("zhangsan@example.com".into()),
+            password_hash: password_hash.into(),
+            security_questions: vec![],
+            channel: RegistrationChannel::SelfService,
+            terms_accepted: true,
+        }
+    }
+
+    fn registered(password_hash: &str) -> Vec<AccountEvent> {
+        vec![
+            AccountEvent::RegistrationStarted(details(password_hash)),
+            AccountEvent::Registered {
+                status: AccountStatus::Active,
+            },
+        ]
+    }
+
+    fn login(password: &str) -> AccountCommand {
+        AccountCommand::Login {
+            password: Secret::new(password),
+            via: LoginVia::Phone,
+        }
+    }
+
+    fn failures(count: u32) -> Vec<AccountEvent> {
+        (1..=count)
+            .map(|n| AccountEvent::LoginFailed {
+                via: LoginVia::Phone,
+                consecutive_failures: n,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn registration_starts_once() {
+        framework()
+            .given_no_previous_events()
+            .when(AccountCommand::StartRegistration(Box::new(details("x$pw"))))
+            .then_expect_events(vec![AccountEvent::RegistrationStarted(details("x$pw"))]);
+        framework()
+            .given(registered("x$pw"))
+            .when(AccountCommand::StartRegistration(Box::new(details("x$pw"))))
+            .then_expect_error(AccountError::AlreadyExists);
+    }
+
+    #[test]
+    fn completing_twice_is_harmless_but_an_abandoned_saga_cannot_complete() {
+        framework()
+            .given(registered("x$pw"))
+            .when(AccountCommand::CompleteRegistration)
+            .then_expect_events(vec![]);
+        framework()
+            .given(vec![
+                AccountEvent::RegistrationStarted(details("x$pw")),
+                AccountEvent::RegistrationAbandoned {
+                    reason: "phone_taken".into(),
+                },
+            ])
+            .when(AccountCommand::CompleteRegistration)
+            .then_expect_error(AccountError::NotRegistering);
+    }
+
+    #[test]
+    fn a_registering_account_cannot_log_in() {
+        framework()
+            .given(vec![AccountEvent::RegistrationStarted(details("x$pw"))])
+            .when(login("pw"))
+            .then_expect_error(AccountError::CannotLogIn);
+    }
+
+    #[test]
+    fn a_correct_password_logs_in() {
+        framework()
+            .given(registered("x$pw"))
+            .when(login("pw"))
+            .then_expect_events(vec![AccountEvent::LoginSucceeded {
+                via: LoginVia::Phone,
+            }]);
+    }
+
+    #[test]
+    fn an_outdated_hash_is_replaced_at_login() {
+        framework()
+            .given(registered("old$pw"))
+            .when(login("pw"))
+            .then_expect_events(vec![
+                AccountEvent::LoginSucceeded {
+                    via: LoginVia::Phone,
+                },
+                AccountEvent::PasswordRehashed {
+                    password_hash: "new$pw".into(),
+                },
+            ]);
+    }
+
+    #[test]
+    fn a_wrong_password_is_recorded_as_a_failure() {
+        framework()
+            .given(registered("x$pw"))
+            .when(login("nope"))
+            .then_expect_events(failures(1));
+    }
+
+    #[test]
+    fn login_fails_after_five_wrong_passwords_with_a_timed_lock() {
+        let mut given = registered("x$pw");
+        given.extend(failures(4));
+        framework().given(given).when(login("nope")).then_expect_events(vec![
+            AccountEvent::LoginFailed {
+                via: LoginVia::Phone,
+                consecutive_failures: 5,
+            },
+            AccountEvent::AccountLocked {
+                until: NOW.plus_seconds(15 * 60),
+                lock_count: 1,
+            },
+        ]);
+    }
+
+    #[test]
+    fn a_locked_account_refuses_even_the_right_password() {
+        let mut given = registered("x$pw");
+        given.push(AccountEvent::AccountLocked {
+            until: NOW.plus_seconds(60),
+            lock_count: 1,
+        });
+        framework()
+            .given(given)
+            .when(login("pw"))
+            .then_expect_error(AccountError::Locked {
+                until: NOW.plus_seconds(60),
+            });
+    }
+
+    #[test]
+    fn an_expired_lock_is_lifted_at_the_next_attempt() {
+        let mut given = registered("x$pw");
+        given.push(AccountEvent::AccountLocked {
+            until: NOW.plus_seconds(-1),
+            lock_count: 1,
+        });
+        framework().given(given).when(login("pw")).then_expect_events(vec![
+            AccountEvent::AccountUnlocked {
+                reason: UnlockReason::Expired,
+            },
+            AccountEvent::LoginSucceeded {
+                via: LoginVia::Phone,
+            },
+        ]);
+    }
+
+    #[test]
+    fn repeated_locks_grow_but_stay_bounded() {
+        let mut given = registered("x$pw");
+        given.push(AccountEvent::AccountLocked {
+            until: NOW.plus_seconds(-1),
+            lock_count: 1,
+        });
+        given.push(AccountEvent::AccountUnlocked {
+            reason: UnlockReason::Expired,
+        });
+        given.extend(failures(4));
+        let result = framework()
+            .given(given)
+            .when(login("nope"))
+            .inspect_result()
+            .unwrap();
+        assert_eq!(
+            result.last(),
+            Some(&AccountEvent::AccountLocked {
+                until: NOW.plus_seconds(30 * 60),
+                lock_count: 2,
+            })
+        );
+        let policy = LockoutPolicy::default();
+        assert_eq!(policy.lock_seconds(100), policy.max_lock_seconds);
+    }
+
+    #[test]
+    fn a_success_resets_the_failure_count() {
+        let mut given = registered("x$pw");
+        given.extend(failures(4));
+        given.push(AccountEvent::LoginSucceeded {
+            via: LoginVia::Email,
+        });
+        framework()
+            .given(given)
+            .when(login("nope"))
+            .then_expect_events(failures(1));
+    }
+
+    #[test]
+    fn an_overloaded_hasher_records_nothing() {
+        TestFramework::<Account>::with(AccountServices {
+            clock: Arc::new(FixedClock(NOW)),
+            hasher: Arc::new(SaturatedHasher),
+            lockout: LockoutPolicy::default(),
+        })
+        .given(registered("x$pw"))
+        .when(login("pw"))
+        .then_expect_error(AccountError::HasherUnavailable);
+    }
+
+    #[test]
+    fn email_verification_needs_the_current_address() {
+        framework()
+            .given(registered("x$pw"))
+            .when(AccountCommand::VerifyEmail {
+                email: Email::parse("other@example.com").unwrap(),
+            })
+            .then_expect_error(AccountError::EmailMismatch);
+        framework()
+            .given(registered("x$pw"))
+            .when(AccountCommand::VerifyEmail {
+                email: Email::parse("zhangsan@example.com").unwrap(),
+            })
+            .then_expect_events(vec![AccountEvent::EmailVerified {
+                email: "zhangsan@example.com".into(),
+            }]);
+        let mut verified = registered("x$pw");
+        verified.push(AccountEvent::EmailVerified {
+            email: "zhangsan@example.com".into(),
+        });
+        framework()
+            .given(verified)
+            .when(AccountCommand::RequestEmailVerification {
+                expires_at: NOW.plus_seconds(86_400),
+            })
+            .then_expect_error(AccountError::EmailAlreadyVerified);
+    }
+}

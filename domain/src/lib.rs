@@ -1,0 +1,17 @@
+//! xuexin's domain: aggregates, commands, events, value types and process-manager rules.
+//! Pure: no I/O, no runtime, no database. Time, randomness and hashing come in through the
+//! small traits in `time`, `hashing` and `values::document::KeyedHasher`.
+
+pub mod account;
+pub mod actor;
+pub mod hashing;
+pub mod identity;
+pub mod ids;
+pub mod login_name;
+pub mod registration;
+pub mod time;
+pub mod values;
+
+pub use actor::Actor;
+pub use ids::{AccountId, LoginNameKind, LoginVia};
+pub use time::{CivilDate, Clock, Timestamp};

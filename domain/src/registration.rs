@@ -1,0 +1,95 @@
+//! Rules of the registration saga (a process manager). The saga's state is the new Account's
+//! `RegistrationStarted` event: from it alone the service can start, resume after a crash, or
+//! compensate, always making the same claims in the same order.
+
+use crate::account::RegistrationDetails;
+use crate::ids::{identity_id, login_name_id, LoginNameKind};
+use crate::values::DocumentSummary;
+use uuid::Uuid;
+
+/// One unique value the new account must hold before it is registered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistrationClaim {
+    LoginName { kind: LoginNameKind, value: String },
+    Identity { document: DocumentSummary },
+}
+
+impl RegistrationClaim {
+    /// The id of the aggregate that guards this value.
+    pub fn aggregate_id(&self) -> Uuid {
+        match self {
+            Self::LoginName { kind, value } => login_name_id(*kind, value),
+            Self::Identity { document } => identity_id(document.kind, &document.number_digest),
+        }
+    }
+
+    /// The refusal a registration gets when another account holds this value.
+    pub fn refusal_code(&self) -> &'static str {
+        match self {
+            Self::LoginName {
+                kind: LoginNameKind::Phone,
+                ..
+            } => "phone_taken",
+            Self::LoginName {
+                kind: LoginNameKind::Email,
+                ..
+            } => "email_taken",
+            Self::LoginName { .. } => "login_name_taken",
+            Self::Identity { .. } => "id_number_taken",
+        }
+    }
+}
+
+/// The claims in the order the saga makes them: the phone (the username), the identity, the
+/// e-mail. Releasing happens in the reverse order.
+pub fn registration_claims(details: &RegistrationDetails) -> Vec<RegistrationClaim> {
+    let mut claims = Vec::with_capacity(3);
+    if let Some(phone) = &details.phone {
+        claims.push(RegistrationClaim::LoginName {
+            kind: LoginNameKind::Phone,
+            value: phone.clone(),
+        });
+    }
+    claims.push(RegistrationClaim::Identity {
+        document: details.document.clone(),
+    });
+    if let Some(email) = &details.email {
+        claims.push(RegistrationClaim::LoginName {
+            kind: LoginNameKind::Email,
+            value: email.clone(),
+        });
+    }
+    claims
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::RegistrationChannel;
+    use crate::values::DocumentType;
+
+    #[test]
+    fn claims_follow_the_form_order_and_skip_what_is_missing() {
+        let mut details = RegistrationDetails {
+            name: "张三".into(),
+            phone: Some("+8613800138000".into()),
+            document: DocumentSummary {
+                kind: DocumentType::ResidentIdCard,
+                number_digest: "d".into(),
+                masked: "m".into(),
+            },
+            email: None,
+            password_hash: "h".into(),
+            security_questions: vec![],
+            channel: RegistrationChannel::SelfService,
+            terms_accepted: true,
+        };
+        let codes: Vec<_> = registration_claims(&details)
+            .iter()
+            .map(RegistrationClaim::refusal_code)
+            .collect();
+        assert_eq!(codes, ["phone_taken", "id_number_taken"]);
+        details.email = Some("a@b.cn".into());
+        assert_eq!(registration_claims(&details).len(), 3);
+    }
+}
