@@ -10,6 +10,7 @@ pub mod ids;
 pub mod login_name;
 pub mod registration;
 pub mod time;
+pub mod upcast;
 pub mod values;
 
 pub use actor::Actor;

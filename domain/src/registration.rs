@@ -43,20 +43,33 @@ impl RegistrationClaim {
 /// The claims in the order the saga makes them: the phone (the username), the identity, the
 /// e-mail. Releasing happens in the reverse order.
 pub fn registration_claims(details: &RegistrationDetails) -> Vec<RegistrationClaim> {
+    claims_for(
+        details.phone.as_deref(),
+        &details.document,
+        details.email.as_deref(),
+    )
+}
+
+/// The claims for these values, in saga order.
+pub fn claims_for(
+    phone: Option<&str>,
+    document: &DocumentSummary,
+    email: Option<&str>,
+) -> Vec<RegistrationClaim> {
     let mut claims = Vec::with_capacity(3);
-    if let Some(phone) = &details.phone {
+    if let Some(phone) = phone {
         claims.push(RegistrationClaim::LoginName {
             kind: LoginNameKind::Phone,
-            value: phone.clone(),
+            value: phone.to_string(),
         });
     }
     claims.push(RegistrationClaim::Identity {
-        document: details.document.clone(),
+        document: document.clone(),
     });
-    if let Some(email) = &details.email {
+    if let Some(email) = email {
         claims.push(RegistrationClaim::LoginName {
             kind: LoginNameKind::Email,
-            value: email.clone(),
+            value: email.to_string(),
         });
     }
     claims

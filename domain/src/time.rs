@@ -124,12 +124,9 @@ impl Timestamp {
             }
         };
         let days = days_from_civil(date);
-        let total = days * MILLIS_PER_DAY
-            + hour * 3_600_000
-            + minute * 60_000
-            + second * 1000
-            + millis
-            - offset_minutes * 60_000;
+        let total =
+            days * MILLIS_PER_DAY + hour * 3_600_000 + minute * 60_000 + second * 1000 + millis
+                - offset_minutes * 60_000;
         Some(Self(total))
     }
 }
@@ -263,10 +260,7 @@ mod tests {
         assert!(CivilDate::new(1900, 2, 29).is_none());
         assert!(CivilDate::new(2000, 2, 29).is_some());
         assert!(CivilDate::parse("2019-13-01").is_none());
-        assert_eq!(
-            CivilDate::parse("2019/09/01"),
-            CivilDate::new(2019, 9, 1)
-        );
+        assert_eq!(CivilDate::parse("2019/09/01"), CivilDate::new(2019, 9, 1));
     }
 
     proptest! {

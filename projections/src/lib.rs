@@ -1,1 +1,23 @@
+//! xuexin's read models: folds over the event log and their SQL persistence, on PostgreSQL and
+//! SQLite alike.
 
+pub mod account_view;
+pub mod checkpoint;
+pub mod db;
+pub mod event;
+pub mod login_index;
+pub mod projection;
+pub mod registration_sagas;
+
+pub use db::{Backend, Db, Tx};
+pub use event::{Checkpoint, DomainEventKind, StoredEvent};
+pub use projection::{Projection, ProjectionError};
+
+/// Every projection this build maintains, in the order projectors start.
+pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
+    vec![
+        std::sync::Arc::new(login_index::LoginIndex),
+        std::sync::Arc::new(account_view::AccountViewProjection),
+        std::sync::Arc::new(registration_sagas::RegistrationSagas),
+    ]
+}

@@ -9,8 +9,8 @@ mod events;
 pub use commands::AccountCommand;
 pub use error::AccountError;
 pub use events::{
-    AccountEvent, AccountStatus, RegistrationChannel, RegistrationDetails,
-    StoredSecurityQuestion, UnlockReason,
+    AccountEvent, AccountStatus, RegistrationChannel, RegistrationDetails, StoredSecurityQuestion,
+    UnlockReason,
 };
 
 use crate::hashing::SecretHasher;
@@ -53,7 +53,11 @@ pub struct AccountServices {
     pub clock: Arc<dyn Clock>,
     pub hasher: Arc<dyn SecretHasher>,
     pub lockout: LockoutPolicy,
+    /// How long an e-mail verification link stays valid (seed: 24 hours).
+    pub email_verification_ttl_seconds: i64,
 }
+
+pub const EMAIL_VERIFICATION_TTL_SECONDS: i64 = 24 * 60 * 60;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmailState {
@@ -125,7 +129,9 @@ impl Account {
         services: &AccountServices,
         sink: &EventSink<Self>,
     ) -> Result<(), AccountError> {
-        let status = self.require_status().map_err(|_| AccountError::CannotLogIn)?;
+        let status = self
+            .require_status()
+            .map_err(|_| AccountError::CannotLogIn)?;
         if !status.can_log_in() {
             return Err(AccountError::CannotLogIn);
         }
@@ -204,6 +210,22 @@ impl Aggregate for Account {
                         self,
                     )
                     .await;
+                    // The verification mail is requested in the same commit, so that no
+                    // crash can leave a registered e-mail without its mail.
+                    if let Some(email) = self.email.clone().filter(|e| !e.verified) {
+                        let expires_at = services
+                            .clock
+                            .now()
+                            .plus_seconds(services.email_verification_ttl_seconds);
+                        sink.write(
+                            AccountEvent::EmailVerificationRequested {
+                                email: email.address,
+                                expires_at,
+                            },
+                            self,
+                        )
+                        .await;
+                    }
                 }
                 // A resumed saga may complete twice; the second time changes nothing.
                 AccountStatus::Active | AccountStatus::PendingIdentityReview => {}
@@ -217,8 +239,12 @@ impl Aggregate for Account {
                 AccountStatus::Abandoned => {}
                 _ => return Err(AccountError::NotRegistering),
             },
-            AccountCommand::RequestEmailVerification { expires_at } => {
+            AccountCommand::RequestEmailVerification => {
                 self.require_status()?;
+                let expires_at = services
+                    .clock
+                    .now()
+                    .plus_seconds(services.email_verification_ttl_seconds);
                 let email = self.email.as_ref().ok_or(AccountError::NoEmail)?;
                 if email.verified {
                     return Err(AccountError::EmailAlreadyVerified);
@@ -359,6 +385,7 @@ mod tests {
             clock: Arc::new(FixedClock(now)),
             hasher: Arc::new(PlainHasher),
             lockout: LockoutPolicy::default(),
+            email_verification_ttl_seconds: EMAIL_VERIFICATION_TTL_SECONDS,
         }
     }
 
@@ -438,6 +465,22 @@ mod tests {
     }
 
     #[test]
+    fn completing_a_registration_with_an_email_requests_its_verification() {
+        framework()
+            .given(vec![AccountEvent::RegistrationStarted(details("x$pw"))])
+            .when(AccountCommand::CompleteRegistration)
+            .then_expect_events(vec![
+                AccountEvent::Registered {
+                    status: AccountStatus::Active,
+                },
+                AccountEvent::EmailVerificationRequested {
+                    email: "zhangsan@example.com".into(),
+                    expires_at: NOW.plus_seconds(EMAIL_VERIFICATION_TTL_SECONDS),
+                },
+            ]);
+    }
+
+    #[test]
     fn a_registering_account_cannot_log_in() {
         framework()
             .given(vec![AccountEvent::RegistrationStarted(details("x$pw"))])
@@ -482,16 +525,19 @@ mod tests {
     fn login_fails_after_five_wrong_passwords_with_a_timed_lock() {
         let mut given = registered("x$pw");
         given.extend(failures(4));
-        framework().given(given).when(login("nope")).then_expect_events(vec![
-            AccountEvent::LoginFailed {
-                via: LoginVia::Phone,
-                consecutive_failures: 5,
-            },
-            AccountEvent::AccountLocked {
-                until: NOW.plus_seconds(15 * 60),
-                lock_count: 1,
-            },
-        ]);
+        framework()
+            .given(given)
+            .when(login("nope"))
+            .then_expect_events(vec![
+                AccountEvent::LoginFailed {
+                    via: LoginVia::Phone,
+                    consecutive_failures: 5,
+                },
+                AccountEvent::AccountLocked {
+                    until: NOW.plus_seconds(15 * 60),
+                    lock_count: 1,
+                },
+            ]);
     }
 
     #[test]
@@ -516,14 +562,17 @@ mod tests {
             until: NOW.plus_seconds(-1),
             lock_count: 1,
         });
-        framework().given(given).when(login("pw")).then_expect_events(vec![
-            AccountEvent::AccountUnlocked {
-                reason: UnlockReason::Expired,
-            },
-            AccountEvent::LoginSucceeded {
-                via: LoginVia::Phone,
-            },
-        ]);
+        framework()
+            .given(given)
+            .when(login("pw"))
+            .then_expect_events(vec![
+                AccountEvent::AccountUnlocked {
+                    reason: UnlockReason::Expired,
+                },
+                AccountEvent::LoginSucceeded {
+                    via: LoginVia::Phone,
+                },
+            ]);
     }
 
     #[test]
@@ -572,6 +621,7 @@ mod tests {
             clock: Arc::new(FixedClock(NOW)),
             hasher: Arc::new(SaturatedHasher),
             lockout: LockoutPolicy::default(),
+            email_verification_ttl_seconds: EMAIL_VERIFICATION_TTL_SECONDS,
         })
         .given(registered("x$pw"))
         .when(login("pw"))
@@ -600,9 +650,7 @@ mod tests {
         });
         framework()
             .given(verified)
-            .when(AccountCommand::RequestEmailVerification {
-                expires_at: NOW.plus_seconds(86_400),
-            })
+            .when(AccountCommand::RequestEmailVerification)
             .then_expect_error(AccountError::EmailAlreadyVerified);
     }
 }

@@ -27,6 +27,7 @@ pub enum IdentityEvent {
     },
     IdentityReleased {
         account_id: AccountId,
+        document: DocumentSummary,
     },
 }
 
@@ -102,9 +103,17 @@ impl Aggregate for Identity {
                 }
             },
             IdentityCommand::Release { account_id } => {
-                if self.holder == Some(account_id) {
-                    sink.write(IdentityEvent::IdentityReleased { account_id }, self)
+                if let (Some(holder), Some(document)) = (self.holder, self.document.clone()) {
+                    if holder == account_id {
+                        sink.write(
+                            IdentityEvent::IdentityReleased {
+                                account_id,
+                                document,
+                            },
+                            self,
+                        )
                         .await;
+                    }
                 }
             }
         }
@@ -201,6 +210,7 @@ mod tests {
             })
             .then_expect_events(vec![IdentityEvent::IdentityReleased {
                 account_id: account(1),
+                document: doc(),
             }]);
     }
 }

@@ -81,7 +81,9 @@ fn valid_domain(domain: &str) -> bool {
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     });
     let tld = labels[labels.len() - 1];
     labels_ok && tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic())

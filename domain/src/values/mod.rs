@@ -16,7 +16,7 @@ pub use document::{
 pub use email::{mask_email, Email, EmailError};
 pub use name::{NameError, PersonName};
 pub use password::{Password, PasswordContext, PasswordError, PasswordStrength};
-pub use phone::{Phone, PhoneError};
+pub use phone::{mask_phone, Phone, PhoneError};
 pub use secret::Secret;
 pub use security_question::{
     normalize_answer, parse_security_questions, SecurityQuestionAnswer, SecurityQuestionError,

@@ -73,8 +73,8 @@ impl PersonName {
 /// The many dots people type between the parts of a transliterated name all become `·`.
 fn normalize_separator(c: char) -> char {
     match c {
-        '\u{00B7}' | '\u{2022}' | '\u{2027}' | '\u{30FB}' | '\u{FF65}' | '\u{FF0E}' | '\u{2219}'
-        | '\u{22C5}' | '\u{0387}' => MIDDLE_DOT,
+        '\u{00B7}' | '\u{2022}' | '\u{2027}' | '\u{30FB}' | '\u{FF65}' | '\u{FF0E}'
+        | '\u{2219}' | '\u{22C5}' | '\u{0387}' => MIDDLE_DOT,
         _ => c,
     }
 }

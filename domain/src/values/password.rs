@@ -35,6 +35,15 @@ pub enum PasswordStrength {
 }
 
 impl PasswordStrength {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Weak => "weak",
+            Self::Medium => "medium",
+            Self::Strong => "strong",
+            Self::VeryStrong => "very_strong",
+        }
+    }
+
     pub fn label_zh(self) -> &'static str {
         match self {
             Self::Weak => "弱",
@@ -94,10 +103,9 @@ impl Password {
                 return Err(PasswordError::ContainsDocumentNumber);
             }
         }
-        if let (Some(matches), Some(n)) = (
-            context.document_number_matches,
-            context.document_number_len,
-        ) {
+        if let (Some(matches), Some(n)) =
+            (context.document_number_matches, context.document_number_len)
+        {
             if n > 0 && upper.len() >= n {
                 let found = (0..=upper.len() - n).any(|start| matches(&upper[start..start + n]));
                 if found {
@@ -183,13 +191,27 @@ mod tests {
 
     #[test]
     fn chinese_and_spaces_are_not_allowed() {
-        assert_eq!(parse("密码Ab12345").unwrap_err(), PasswordError::InvalidCharacter);
-        assert_eq!(parse("Ab12 345").unwrap_err(), PasswordError::InvalidCharacter);
+        assert_eq!(
+            parse("密码Ab12345").unwrap_err(),
+            PasswordError::InvalidCharacter
+        );
+        assert_eq!(
+            parse("Ab12 345").unwrap_err(),
+            PasswordError::InvalidCharacter
+        );
     }
 
     #[test]
     fn common_passwords_are_refused_whatever_the_case() {
-        for raw in ["123456", "PASSWORD", "woaini1314", "Qwerty123", "aaaaaaaa", "abcdefghij", "98765432"] {
+        for raw in [
+            "123456",
+            "PASSWORD",
+            "woaini1314",
+            "Qwerty123",
+            "aaaaaaaa",
+            "abcdefghij",
+            "98765432",
+        ] {
             assert_eq!(parse(raw).unwrap_err(), PasswordError::TooCommon, "{raw}");
         }
     }
@@ -240,7 +262,10 @@ mod tests {
         assert_eq!(strength_of("zhangsan"), PasswordStrength::Weak);
         assert_eq!(strength_of("zhangsan42"), PasswordStrength::Medium);
         assert_eq!(strength_of("Zhangsan42"), PasswordStrength::Strong);
-        assert_eq!(strength_of("Zhang-San-2024!x"), PasswordStrength::VeryStrong);
+        assert_eq!(
+            strength_of("Zhang-San-2024!x"),
+            PasswordStrength::VeryStrong
+        );
     }
 
     proptest! {

@@ -82,18 +82,22 @@ impl Phone {
 
     /// `136****1011` for the mainland (as the seeds show it); `+44******1234` otherwise.
     pub fn masked(&self) -> String {
-        if self.is_mainland() {
-            let n = self.national();
-            format!("{}****{}", &n[..3], &n[7..])
-        } else {
-            let digits = &self.0[1..];
-            let keep_tail = 4;
-            let head = &digits[..2];
-            let tail = &digits[digits.len() - keep_tail..];
-            let hidden = digits.len() - 2 - keep_tail;
-            format!("+{head}{}{tail}", "*".repeat(hidden))
-        }
+        mask_phone(&self.0)
     }
+}
+
+/// Masks a stored E.164 number without re-validating it (events keep plain strings).
+pub fn mask_phone(e164: &str) -> String {
+    let digits: Vec<char> = e164.trim_start_matches('+').chars().collect();
+    if let Some(national) = e164.strip_prefix("+86").filter(|n| n.len() == 11) {
+        return format!("{}****{}", &national[..3], &national[7..]);
+    }
+    if digits.len() < 8 {
+        return "*".repeat(digits.len());
+    }
+    let head: String = digits[..2].iter().collect();
+    let tail: String = digits[digits.len() - 4..].iter().collect();
+    format!("+{head}{}{tail}", "*".repeat(digits.len() - 6))
 }
 
 fn fullwidth_to_ascii(c: char) -> char {
@@ -145,7 +149,11 @@ mod tests {
             "+86 138-0013-8000",
             "１３８００１３８０００",
         ] {
-            assert_eq!(Phone::parse(raw).unwrap().as_str(), "+8613800138000", "{raw}");
+            assert_eq!(
+                Phone::parse(raw).unwrap().as_str(),
+                "+8613800138000",
+                "{raw}"
+            );
         }
     }
 

@@ -1,0 +1,199 @@
+//! Login index: every name an account can log in with (phone, e-mail, document-number digest)
+//! → the account. Registration checks and login read it; the aggregates, not this index,
+//! decide races.
+
+use crate::db::{Db, Tx};
+use crate::event::{DomainEventKind, StoredEvent};
+use crate::projection::{decode, Projection, ProjectionError};
+use crate::{on_db, tx_execute};
+use xuexin_domain::identity::IdentityEvent;
+use xuexin_domain::ids::login_name_key;
+use xuexin_domain::login_name::LoginNameEvent;
+
+pub const NAME: &str = "login_index_v1";
+pub const ID_NUMBER_KIND: &str = "id_number";
+
+/// `id_number:<digest>`, the key a document number is indexed under.
+pub fn id_number_key(number_digest: &str) -> String {
+    format!("{ID_NUMBER_KIND}:{number_digest}")
+}
+
+/// One change to the index, as the fold decides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Put {
+        key: String,
+        kind: String,
+        account_id: String,
+    },
+    /// Removes the key only while it still points at that account.
+    Remove { key: String, account_id: String },
+}
+
+/// The fold: which index changes an event makes.
+pub fn changes(event: &DomainEventKind) -> Vec<Change> {
+    match event {
+        DomainEventKind::LoginName(LoginNameEvent::LoginNameClaimed {
+            account_id,
+            kind,
+            value,
+        }) => vec![Change::Put {
+            key: login_name_key(*kind, value),
+            kind: kind.as_str().to_string(),
+            account_id: account_id.to_string(),
+        }],
+        DomainEventKind::LoginName(LoginNameEvent::LoginNameReleased {
+            account_id,
+            kind,
+            value,
+            ..
+        }) => vec![Change::Remove {
+            key: login_name_key(*kind, value),
+            account_id: account_id.to_string(),
+        }],
+        DomainEventKind::Identity(IdentityEvent::IdentityBound {
+            account_id,
+            document,
+        }) => vec![Change::Put {
+            key: id_number_key(&document.number_digest),
+            kind: ID_NUMBER_KIND.to_string(),
+            account_id: account_id.to_string(),
+        }],
+        DomainEventKind::Identity(IdentityEvent::IdentityReleased {
+            account_id,
+            document,
+        }) => vec![Change::Remove {
+            key: id_number_key(&document.number_digest),
+            account_id: account_id.to_string(),
+        }],
+        _ => vec![],
+    }
+}
+
+pub struct LoginIndex;
+
+#[async_trait::async_trait]
+impl Projection for LoginIndex {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["login_index_v1"]
+    }
+
+    async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
+        if !matches!(event.aggregate_type.as_str(), "LoginName" | "Identity") {
+            return Ok(());
+        }
+        for change in changes(&decode(event)?) {
+            match change {
+                Change::Put {
+                    key,
+                    kind,
+                    account_id,
+                } => tx_execute!(
+                    tx,
+                    "INSERT INTO login_index_v1 (login_key, kind, account_id) VALUES ($1, $2, $3)
+                     ON CONFLICT (login_key) DO UPDATE
+                     SET kind = excluded.kind, account_id = excluded.account_id",
+                    &key,
+                    &kind,
+                    &account_id,
+                )?,
+                Change::Remove { key, account_id } => tx_execute!(
+                    tx,
+                    "DELETE FROM login_index_v1 WHERE login_key = $1 AND account_id = $2",
+                    &key,
+                    &account_id,
+                )?,
+            };
+        }
+        Ok(())
+    }
+}
+
+/// A login name and the state of the account it leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginEntry {
+    pub kind: String,
+    pub account_id: String,
+    /// `None` while the account view has not caught up with the account.
+    pub status: Option<String>,
+    pub email_verified: bool,
+    pub phone_masked: Option<String>,
+    pub email: Option<String>,
+}
+
+pub async fn lookup(db: &Db, key: &str) -> sqlx::Result<Option<LoginEntry>> {
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Option<bool>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT l.kind, l.account_id, a.status, a.email_verified, a.phone_masked, a.email
+             FROM login_index_v1 l LEFT JOIN account_view_v1 a ON a.account_id = l.account_id
+             WHERE l.login_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(row.map(
+        |(kind, account_id, status, email_verified, phone_masked, email)| LoginEntry {
+            kind,
+            account_id,
+            status,
+            email_verified: email_verified.unwrap_or(false),
+            phone_masked,
+            email,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+    use xuexin_domain::ids::{AccountId, LoginNameKind};
+    use xuexin_domain::values::{DocumentSummary, DocumentType};
+
+    #[test]
+    fn claims_and_releases_put_and_remove_keys() {
+        let account_id = AccountId(Uuid::from_u128(7));
+        let claimed = DomainEventKind::LoginName(LoginNameEvent::LoginNameClaimed {
+            account_id,
+            kind: LoginNameKind::Phone,
+            value: "+8613800138000".into(),
+        });
+        assert_eq!(
+            changes(&claimed),
+            vec![Change::Put {
+                key: "phone:+8613800138000".into(),
+                kind: "phone".into(),
+                account_id: account_id.to_string()
+            }]
+        );
+        let document = DocumentSummary {
+            kind: DocumentType::ResidentIdCard,
+            number_digest: "ff".into(),
+            masked: "m".into(),
+        };
+        let released = DomainEventKind::Identity(IdentityEvent::IdentityReleased {
+            account_id,
+            document,
+        });
+        assert_eq!(
+            changes(&released),
+            vec![Change::Remove {
+                key: "id_number:ff".into(),
+                account_id: account_id.to_string()
+            }]
+        );
+    }
+}

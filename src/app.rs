@@ -1,0 +1,259 @@
+//! Wiring: the state every request shares, and the application (HTTP server plus background
+//! loops: projectors, mail delivery, registration recovery).
+
+use crate::clock::SystemClock;
+use crate::codes::SmsCodes;
+use crate::config::{Config, MailConfig, SmsGatewayConfig};
+use crate::gateways::mail::{CaptureMail, SmtpMail};
+use crate::gateways::sms::{CaptureSms, HttpSms};
+use crate::gateways::{MailSender, SmsGateway};
+use crate::mailer::{MailDelivery, MailQueue};
+use crate::projector::{Projector, ReadYourWrites};
+use crate::ratelimit::RateLimiter;
+use crate::security::{DigestKey, HashPool};
+use crate::sessions::Sessions;
+use crate::shutdown::{self, Shutdown, ShutdownTrigger};
+use crate::store::{self, Db, EventStore};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use xuexin_domain::account::AccountServices;
+use xuexin_domain::Clock;
+
+pub struct AppState {
+    pub config: Config,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub store: EventStore,
+    pub digest: DigestKey,
+    pub hasher: Arc<HashPool>,
+    pub account_services: AccountServices,
+    pub sessions: Sessions,
+    pub codes: SmsCodes,
+    pub limiter: RateLimiter,
+    pub reads: ReadYourWrites,
+    pub mail_wake: Arc<Notify>,
+}
+
+pub type SharedState = Arc<AppState>;
+
+/// Everything `serve` runs. Built first (so the port is known), run second.
+pub struct Application {
+    state: SharedState,
+    listener: TcpListener,
+    projectors: Vec<Arc<Projector>>,
+    delivery: Arc<MailDelivery>,
+    trigger: ShutdownTrigger,
+    shutdown: Shutdown,
+}
+
+/// Connects to the database named by the configuration and brings its schema up to date.
+pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
+    let db = store::connect(&config.database_url, config.database_connections).await?;
+    store::migrate(&db).await?;
+    Ok(db)
+}
+
+/// The digest key: from the configuration if set, else generated once and kept in the database.
+pub async fn digest_key(config: &Config, db: &Db, clock: &dyn Clock) -> anyhow::Result<DigestKey> {
+    let bytes = match &config.digest_key {
+        Some(hex_key) => hex::decode(hex_key).context("XUEXIN_DIGEST_KEY must be hex")?,
+        None => store::service_key(db, "digest", clock.now().millis()).await?,
+    };
+    Ok(DigestKey::new(bytes))
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let db = open_database(&config).await?;
+        let digest = digest_key(&config, &db, clock.as_ref()).await?;
+        let hasher = HashPool::start(config.hashing, config.hash_workers, config.hash_queue);
+
+        let sms: Arc<dyn SmsGateway> = match &config.sms {
+            SmsGatewayConfig::Capture => Arc::new(CaptureSms {
+                db: db.clone(),
+                clock: clock.clone(),
+            }),
+            SmsGatewayConfig::Http { url, token } => {
+                Arc::new(HttpSms::new(url.clone(), token.clone())?)
+            }
+        };
+        let mail: Arc<dyn MailSender> = match &config.mail {
+            MailConfig::Capture => Arc::new(CaptureMail {
+                db: db.clone(),
+                clock: clock.clone(),
+            }),
+            MailConfig::Smtp { url } => Arc::new(SmtpMail::new(url, &config.mail_from)?),
+        };
+        tracing::info!(
+            backend = db.backend().as_str(),
+            database = %redact_url(&config.database_url),
+            sms = %sms.describe(),
+            mail = %mail.describe(),
+            dev_mode = config.dev_mode,
+            "xuexin starting"
+        );
+        if config.is_sqlite() {
+            tracing::info!("no PostgreSQL DATABASE_URL: running on the embedded SQLite database");
+        }
+
+        let store = EventStore::new(db.clone(), clock.clone(), config.snapshot_every);
+        let mail_wake = Arc::new(Notify::new());
+        let mut projections = xuexin_projections::all();
+        projections.push(Arc::new(MailQueue {
+            clock: clock.clone(),
+            wake: mail_wake.clone(),
+        }));
+        let projectors: Vec<Arc<Projector>> = projections
+            .into_iter()
+            .map(|p| Arc::new(Projector::new(db.clone(), p)))
+            .collect();
+        let reads = ReadYourWrites::new(db.clone(), &projectors, config.read_wait);
+        let limiter = RateLimiter::new(db.clone(), clock.clone());
+        let codes = SmsCodes::new(
+            db.clone(),
+            digest.clone(),
+            clock.clone(),
+            sms,
+            limiter.clone(),
+            config.limits.clone(),
+            config.registration_code_ttl,
+        );
+        let account_services = AccountServices {
+            clock: clock.clone(),
+            hasher: hasher.clone(),
+            lockout: config.lockout,
+            email_verification_ttl_seconds: config.email_verification_ttl.as_secs() as i64,
+        };
+        let delivery = Arc::new(MailDelivery {
+            db: db.clone(),
+            clock: clock.clone(),
+            sender: mail,
+            public_url: config.public_url.clone(),
+            wake: mail_wake.clone(),
+        });
+        let sessions = Sessions::new(db.clone(), clock.clone(), config.session_ttl);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("failed to listen on {}", config.listen))?;
+        let state = Arc::new(AppState {
+            config,
+            db,
+            clock,
+            store,
+            digest,
+            hasher,
+            account_services,
+            sessions,
+            codes,
+            limiter,
+            reads,
+            mail_wake,
+        });
+        let (trigger, shutdown) = shutdown::channel();
+        Ok(Self {
+            state,
+            listener,
+            projectors,
+            delivery,
+            trigger,
+            shutdown,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.state.config.listen)
+    }
+
+    pub fn state(&self) -> SharedState {
+        self.state.clone()
+    }
+
+    /// Starts the background loops and serves HTTP until `stop` resolves.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let background = self.spawn_background();
+        let router = crate::http::router(self.state.clone());
+        let addr = self.local_addr();
+        tracing::info!(%addr, "listening");
+        let shutdown = self.shutdown.clone();
+        let trigger = self.trigger;
+        let serve = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            stop.await;
+            trigger.trigger();
+        });
+        let result = serve.await.context("the HTTP server failed");
+        let mut shutdown = shutdown;
+        shutdown.wait().await;
+        for task in background {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        self.state.db.close().await;
+        result
+    }
+
+    fn spawn_background(&self) -> Vec<JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        let poll = self.state.config.projector_poll;
+        for projector in &self.projectors {
+            tasks.push(tokio::spawn(projector.clone().run(
+                self.state.store.commits(),
+                poll,
+                self.shutdown.clone(),
+            )));
+        }
+        tasks.push(tokio::spawn(
+            self.delivery
+                .clone()
+                .run(Duration::from_millis(500), self.shutdown.clone()),
+        ));
+        tasks.push(tokio::spawn(crate::registration::recovery_loop(
+            self.state.clone(),
+            self.shutdown.clone(),
+        )));
+        tasks
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_passwords_are_not_logged() {
+        assert_eq!(
+            super::redact_url("postgres://xuexin:s3cret@db:5432/xuexin"),
+            "postgres://xuexin:***@db:5432/xuexin"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://xuexin.db"),
+            "sqlite://xuexin.db"
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! SMS verification codes: 6 digits from the OS CSPRNG, stored as a keyed hash bound to phone
+//! and purpose, single use, with a lifetime per purpose (registration: 24 hours, as seed 000
+//! says). Sending is limited per phone and per client IP; wrong guesses are limited per code.
+
+use crate::config::RateLimits;
+use crate::gateways::SmsGateway;
+use crate::ratelimit::{Exceeded, RateLimiter};
+use crate::security::{new_numeric_code, DigestKey};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use xuexin_domain::values::{Phone, Secret};
+use xuexin_domain::{Clock, Timestamp};
+use xuexin_projections::{db_execute, on_db, Db};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CodePurpose {
+    Register,
+}
+
+impl CodePurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "register" => Some(Self::Register),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum CodeError {
+    /// Too many sends for this phone or this client.
+    RateLimited(Exceeded),
+    /// No live code matches (wrong, expired, used, or never sent).
+    Invalid {
+        attempts_left: i64,
+    },
+    /// Too many wrong guesses; the codes were retired.
+    TooManyAttempts,
+    Gateway(anyhow::Error),
+    Store(anyhow::Error),
+}
+
+impl From<anyhow::Error> for CodeError {
+    fn from(value: anyhow::Error) -> Self {
+        Self::Store(value)
+    }
+}
+
+/// A code that matched and may now be consumed.
+#[derive(Debug)]
+pub struct CodeTicket {
+    id: String,
+}
+
+pub struct SentCode {
+    pub expires_at: Timestamp,
+}
+
+pub struct SmsCodes {
+    db: Db,
+    key: DigestKey,
+    clock: Arc<dyn Clock>,
+    gateway: Arc<dyn SmsGateway>,
+    limiter: RateLimiter,
+    limits: RateLimits,
+    registration_ttl: Duration,
+}
+
+impl SmsCodes {
+    pub fn new(
+        db: Db,
+        key: DigestKey,
+        clock: Arc<dyn Clock>,
+        gateway: Arc<dyn SmsGateway>,
+        limiter: RateLimiter,
+        limits: RateLimits,
+        registration_ttl: Duration,
+    ) -> Self {
+        Self {
+            db,
+            key,
+            clock,
+            gateway,
+            limiter,
+            limits,
+            registration_ttl,
+        }
+    }
+
+    fn ttl(&self, purpose: CodePurpose) -> Duration {
+        match purpose {
+            CodePurpose::Register => self.registration_ttl,
+        }
+    }
+
+    fn code_hash(&self, phone: &Phone, purpose: CodePurpose, code: &str) -> String {
+        self.key.digest(
+            "sms-code",
+            format!("{}|{}|{code}", phone.as_str(), purpose.as_str()).as_bytes(),
+        )
+    }
+
+    fn message(&self, purpose: CodePurpose, code: &str) -> String {
+        match purpose {
+            CodePurpose::Register => format!(
+                "【学信网】您的校验码是{code}，用于注册学信网账号，24小时内有效。请勿将校验码告诉他人。"
+            ),
+        }
+    }
+
+    /// Sends a new code unless the phone or the client has had too many.
+    #[tracing::instrument(skip(self, client_ip), fields(phone = %phone.masked()))]
+    pub async fn send(
+        &self,
+        phone: &Phone,
+        purpose: CodePurpose,
+        client_ip: Option<&str>,
+    ) -> Result<SentCode, CodeError> {
+        let phone_key = format!("sms:{}:{}", phone.as_str(), purpose.as_str());
+        let checks = [
+            (phone_key.clone(), self.limits.sms_per_phone_interval),
+            (
+                format!("{phone_key}:daily"),
+                self.limits.sms_per_phone_daily,
+            ),
+        ];
+        for (bucket, limit) in checks {
+            self.limiter
+                .hit(&bucket, limit)
+                .await?
+                .map_err(CodeError::RateLimited)?;
+        }
+        if let Some(ip) = client_ip {
+            self.limiter
+                .hit(&format!("sms-ip:{ip}"), self.limits.sms_per_ip)
+                .await?
+                .map_err(CodeError::RateLimited)?;
+        }
+
+        let code = new_numeric_code();
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = self.clock.now();
+        let expires_at = now.plus_millis(self.ttl(purpose).as_millis() as i64);
+        db_execute!(
+            &self.db,
+            "INSERT INTO sms_codes (id, phone, purpose, code_hash, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &id,
+            phone.as_str(),
+            purpose.as_str(),
+            self.code_hash(phone, purpose, &code),
+            now.millis(),
+            expires_at.millis(),
+        )
+        .context("failed to store an SMS code")?;
+        if let Err(error) = self
+            .gateway
+            .send(phone, &self.message(purpose, &code))
+            .await
+        {
+            // An undelivered code must not count as sent.
+            let _ = db_execute!(&self.db, "DELETE FROM sms_codes WHERE id = $1", &id);
+            return Err(CodeError::Gateway(error));
+        }
+        Ok(SentCode { expires_at })
+    }
+
+    /// Whether `code` is a live code for this phone and purpose. A wrong guess counts against
+    /// every live code; after the limit they are all retired.
+    #[tracing::instrument(skip(self, code), fields(phone = %phone.masked()))]
+    pub async fn check(
+        &self,
+        phone: &Phone,
+        purpose: CodePurpose,
+        code: &Secret,
+    ) -> Result<CodeTicket, CodeError> {
+        let now = self.clock.now().millis();
+        let max = self.limits.sms_code_attempts;
+        let live: Vec<(String, String, i64)> = on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT id, code_hash, attempts FROM sms_codes
+                 WHERE phone = $1 AND purpose = $2 AND consumed_at IS NULL AND expires_at > $3
+                 ORDER BY created_at DESC LIMIT 20",
+            )
+            .bind(phone.as_str())
+            .bind(purpose.as_str())
+            .bind(now)
+            .fetch_all(pool)
+            .await
+            .context("failed to read SMS codes")?
+        });
+        if !live.is_empty() && live.iter().all(|(_, _, attempts)| *attempts >= max) {
+            return Err(CodeError::TooManyAttempts);
+        }
+        let wanted = self.code_hash(phone, purpose, code.expose().trim());
+        if let Some((id, _, _)) = live
+            .iter()
+            .find(|(_, hash, attempts)| *hash == wanted && *attempts < max)
+        {
+            return Ok(CodeTicket { id: id.clone() });
+        }
+        if live.is_empty() {
+            return Err(CodeError::Invalid { attempts_left: 0 });
+        }
+        db_execute!(
+            &self.db,
+            "UPDATE sms_codes SET attempts = attempts + 1
+             WHERE phone = $1 AND purpose = $2 AND consumed_at IS NULL AND expires_at > $3",
+            phone.as_str(),
+            purpose.as_str(),
+            now,
+        )
+        .context("failed to count a wrong SMS code")?;
+        let used = live.iter().map(|(_, _, a)| *a).min().unwrap_or(0) + 1;
+        if used >= max {
+            return Err(CodeError::TooManyAttempts);
+        }
+        Err(CodeError::Invalid {
+            attempts_left: max - used,
+        })
+    }
+
+    /// Uses the code up. Fails if a concurrent request used it first.
+    pub async fn consume(&self, ticket: CodeTicket) -> Result<(), CodeError> {
+        let updated = db_execute!(
+            &self.db,
+            "UPDATE sms_codes SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL",
+            &ticket.id,
+            self.clock.now().millis(),
+        )
+        .context("failed to consume an SMS code")?;
+        if updated == 1 {
+            Ok(())
+        } else {
+            Err(CodeError::Invalid { attempts_left: 0 })
+        }
+    }
+}

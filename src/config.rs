@@ -1,0 +1,281 @@
+//! Configuration: `serve`'s flags and environment variables, with the defaults a developer
+//! wants on a laptop (embedded SQLite, captured SMS and mail). Every knob is listed in
+//! docs/operations.md.
+
+use crate::security::HashingParams;
+use anyhow::{bail, Context};
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+use xuexin_domain::account::LockoutPolicy;
+
+#[derive(Clone, Debug)]
+pub enum SmsGatewayConfig {
+    /// Keep messages in the database (`xuexin dev outbox`).
+    Capture,
+    /// POST each message as JSON to a provider's URL.
+    Http { url: String, token: Option<String> },
+}
+
+#[derive(Clone, Debug)]
+pub enum MailConfig {
+    Capture,
+    /// `smtp://host:port` (plain), `smtp://host:port?tls=required` (STARTTLS) or `smtps://…`.
+    Smtp {
+        url: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Limit {
+    pub max: i64,
+    pub window: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct RateLimits {
+    pub sms_per_phone_interval: Limit,
+    pub sms_per_phone_daily: Limit,
+    pub sms_per_ip: Limit,
+    pub sms_code_attempts: i64,
+    pub email_resend_per_account: Limit,
+    pub email_resend_per_ip: Limit,
+    pub registrations_per_ip: Limit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            sms_per_phone_interval: Limit {
+                max: 1,
+                window: Duration::from_secs(60),
+            },
+            sms_per_phone_daily: Limit {
+                max: 10,
+                window: Duration::from_secs(86_400),
+            },
+            sms_per_ip: Limit {
+                max: 30,
+                window: Duration::from_secs(3600),
+            },
+            sms_code_attempts: 5,
+            email_resend_per_account: Limit {
+                max: 1,
+                window: Duration::from_secs(60),
+            },
+            email_resend_per_ip: Limit {
+                max: 20,
+                window: Duration::from_secs(3600),
+            },
+            registrations_per_ip: Limit {
+                max: 1000,
+                window: Duration::from_secs(3600),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub database_connections: u32,
+    pub nats_url: Option<String>,
+    /// Dev mode adds the captured-message route (`/api/v1/dev/outbox`).
+    pub dev_mode: bool,
+    /// Base of links in mail (`{public_url}/verify-email?token=…`).
+    pub public_url: String,
+    pub sms: SmsGatewayConfig,
+    pub mail: MailConfig,
+    pub mail_from: String,
+    pub hashing: HashingParams,
+    pub hash_workers: usize,
+    pub hash_queue: usize,
+    pub lockout: LockoutPolicy,
+    pub session_ttl: Duration,
+    pub registration_code_ttl: Duration,
+    pub email_verification_ttl: Duration,
+    /// The longest a query waits for its projection to reach the asked position.
+    pub read_wait: Duration,
+    pub limits: RateLimits,
+    /// Hex key for document-number and code digests; generated and stored on first start if
+    /// unset (set it from a secret store in production so the database alone cannot reverse
+    /// digests).
+    pub digest_key: Option<String>,
+    /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    pub snapshot_every: usize,
+    /// How long a registration saga may stay unfinished before recovery takes it over.
+    pub saga_stale_after: Duration,
+    pub projector_poll: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: crate::store::DEFAULT_SQLITE_URL.to_string(),
+            database_connections: 20,
+            nats_url: None,
+            dev_mode: false,
+            public_url: "http://127.0.0.1:8080".to_string(),
+            sms: SmsGatewayConfig::Capture,
+            mail: MailConfig::Capture,
+            mail_from: "学信网 <no-reply@xuexin.local>".to_string(),
+            hashing: HashingParams::OWASP,
+            hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            hash_queue: 64,
+            lockout: LockoutPolicy::default(),
+            session_ttl: Duration::from_secs(12 * 3600),
+            registration_code_ttl: Duration::from_secs(24 * 3600),
+            email_verification_ttl: Duration::from_secs(24 * 3600),
+            read_wait: Duration::from_secs(5),
+            limits: RateLimits::default(),
+            digest_key: None,
+            trust_forwarded_for: false,
+            snapshot_every: 50,
+            saga_stale_after: Duration::from_secs(30),
+            projector_poll: Duration::from_millis(500),
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_parse<T: FromStr>(name: &str) -> anyhow::Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    match env(name) {
+        None => Ok(None),
+        Some(raw) => raw
+            .trim()
+            .parse::<T>()
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{name}={raw:?} is invalid: {e}")),
+    }
+}
+
+fn env_seconds(name: &str) -> anyhow::Result<Option<Duration>> {
+    Ok(env_parse::<u64>(name)?.map(Duration::from_secs))
+}
+
+impl Config {
+    /// Defaults overridden by the environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let mut config = Self::default();
+        if let Some(listen) = env("XUEXIN_LISTEN") {
+            config.listen = listen
+                .parse()
+                .with_context(|| format!("XUEXIN_LISTEN={listen:?} is not an address"))?;
+        }
+        if let Some(url) = env("DATABASE_URL") {
+            config.database_url = url;
+        }
+        if let Some(n) = env_parse("XUEXIN_DATABASE_CONNECTIONS")? {
+            config.database_connections = n;
+        }
+        config.nats_url = env("NATS_URL");
+        config.dev_mode = env_parse::<bool>("XUEXIN_DEV")?.unwrap_or(false);
+        if let Some(url) = env("XUEXIN_PUBLIC_URL") {
+            config.public_url = url.trim_end_matches('/').to_string();
+        } else {
+            config.public_url = format!("http://{}", config.listen);
+        }
+        config.sms = match env("XUEXIN_SMS_GATEWAY").as_deref() {
+            None | Some("capture") => SmsGatewayConfig::Capture,
+            Some("http") => SmsGatewayConfig::Http {
+                url: env("XUEXIN_SMS_HTTP_URL")
+                    .context("XUEXIN_SMS_GATEWAY=http needs XUEXIN_SMS_HTTP_URL")?,
+                token: env("XUEXIN_SMS_HTTP_TOKEN"),
+            },
+            Some(other) => bail!("XUEXIN_SMS_GATEWAY={other:?}: use capture or http"),
+        };
+        config.mail = match env("XUEXIN_MAIL").as_deref() {
+            None | Some("capture") => MailConfig::Capture,
+            Some("smtp") => MailConfig::Smtp {
+                url: env("XUEXIN_SMTP_URL").context("XUEXIN_MAIL=smtp needs XUEXIN_SMTP_URL")?,
+            },
+            Some(other) => bail!("XUEXIN_MAIL={other:?}: use capture or smtp"),
+        };
+        if let Some(from) = env("XUEXIN_MAIL_FROM") {
+            config.mail_from = from;
+        }
+        if let Some(m) = env_parse("XUEXIN_ARGON2_MEMORY_KIB")? {
+            config.hashing.memory_kib = m;
+        }
+        if let Some(t) = env_parse("XUEXIN_ARGON2_ITERATIONS")? {
+            config.hashing.iterations = t;
+        }
+        if let Some(n) = env_parse("XUEXIN_HASH_WORKERS")? {
+            config.hash_workers = n;
+        }
+        if let Some(n) = env_parse("XUEXIN_HASH_QUEUE")? {
+            config.hash_queue = n;
+        }
+        if let Some(n) = env_parse("XUEXIN_LOCKOUT_THRESHOLD")? {
+            config.lockout.threshold = n;
+        }
+        if let Some(n) = env_parse("XUEXIN_LOCKOUT_SECONDS")? {
+            config.lockout.base_lock_seconds = n;
+        }
+        if let Some(n) = env_parse("XUEXIN_LOCKOUT_MAX_SECONDS")? {
+            config.lockout.max_lock_seconds = n;
+        }
+        if let Some(d) = env_seconds("XUEXIN_SESSION_TTL_SECONDS")? {
+            config.session_ttl = d;
+        }
+        if let Some(d) = env_seconds("XUEXIN_READ_WAIT_SECONDS")? {
+            config.read_wait = d;
+        }
+        if let Some(n) = env_parse("XUEXIN_SMS_PER_PHONE_DAILY")? {
+            config.limits.sms_per_phone_daily.max = n;
+        }
+        if let Some(d) = env_seconds("XUEXIN_SMS_INTERVAL_SECONDS")? {
+            config.limits.sms_per_phone_interval.window = d;
+        }
+        if let Some(n) = env_parse("XUEXIN_SMS_PER_IP_HOURLY")? {
+            config.limits.sms_per_ip.max = n;
+        }
+        if let Some(n) = env_parse("XUEXIN_SMS_CODE_ATTEMPTS")? {
+            config.limits.sms_code_attempts = n;
+        }
+        if let Some(n) = env_parse("XUEXIN_REGISTRATIONS_PER_IP_HOURLY")? {
+            config.limits.registrations_per_ip.max = n;
+        }
+        config.digest_key = env("XUEXIN_DIGEST_KEY");
+        config.trust_forwarded_for =
+            env_parse::<bool>("XUEXIN_TRUST_FORWARDED_FOR")?.unwrap_or(false);
+        if let Some(d) = env_seconds("XUEXIN_SAGA_STALE_SECONDS")? {
+            config.saga_stale_after = d;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        argon2::Params::new(
+            self.hashing.memory_kib,
+            self.hashing.iterations,
+            self.hashing.parallelism,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
+        if self.lockout.threshold == 0 || self.lockout.base_lock_seconds <= 0 {
+            bail!("the lockout threshold and duration must be positive");
+        }
+        if let Some(key) = &self.digest_key {
+            let bytes = hex::decode(key).context("XUEXIN_DIGEST_KEY must be hex")?;
+            if bytes.len() < 32 {
+                bail!("XUEXIN_DIGEST_KEY must be at least 32 bytes (64 hex digits)");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}

@@ -1,0 +1,9 @@
+//! Delivery to the outside world: SMS and e-mail. Each has a capture implementation that keeps
+//! what it would have sent in `dev_outbox` (development, tests) and a real one.
+
+pub mod mail;
+pub mod outbox;
+pub mod sms;
+
+pub use mail::{MailSender, OutgoingMail};
+pub use sms::SmsGateway;

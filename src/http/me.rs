@@ -1,0 +1,102 @@
+//! The logged-in account's own profile.
+
+use super::error::ProblemDocument;
+use super::extract::{Authenticated, WaitFor};
+use crate::app::SharedState;
+use crate::problem::{Problem, ProblemKind};
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use xuexin_domain::values::DocumentType;
+use xuexin_domain::Timestamp;
+use xuexin_projections::account_view;
+
+pub fn router() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new().routes(routes!(get_me))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeResponse {
+    pub account_id: String,
+    /// `Active`, `PendingIdentityReview`, `Locked`, `Deactivated`.
+    pub status: String,
+    pub name: String,
+    /// `136****1011`
+    pub phone: Option<String>,
+    pub document_type: String,
+    /// 居民身份证 / 华侨身份证/护照 / 其他
+    pub document_type_label: String,
+    /// `61**************12`
+    pub document_number: String,
+    pub email: Option<String>,
+    /// `none`, `pending` (a link was sent) or `verified` (邮箱绑定成功).
+    pub email_status: String,
+    pub security_questions_set: bool,
+    pub locked_until: Option<String>,
+    pub last_login_at: Option<String>,
+    pub registered_at: Option<String>,
+    /// The account view's version (its last applied event).
+    pub version: i64,
+}
+
+/// The logged-in account (账号基本信息). Phone and document number are masked.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "account",
+    params(WaitFor),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account", body = MeResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 503, description = "The view has not reached `position` yet", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn get_me(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    Query(wait): Query<WaitFor>,
+) -> Result<Json<MeResponse>, Problem> {
+    wait.wait(&state, &[account_view::NAME]).await?;
+    let Some(view) = account_view::get(&state.db, &session.account_id.to_string()).await? else {
+        return Err(Problem::new(ProblemKind::NotFound, "account_not_found"));
+    };
+    let now = state.clock.now().millis();
+    let locked_until = view.locked_until.filter(|until| *until > now);
+    let status = if locked_until.is_some() && view.status == "Active" {
+        "Locked".to_string()
+    } else {
+        view.status.clone()
+    };
+    let email_status = match (&view.email, view.email_verified) {
+        (None, _) => "none",
+        (Some(_), false) => "pending",
+        (Some(_), true) => "verified",
+    };
+    let document_type_label = match view.document_type.as_str() {
+        "resident_id_card" => DocumentType::ResidentIdCard.label_zh(),
+        "overseas_chinese_id_or_passport" => DocumentType::OverseasChineseIdOrPassport.label_zh(),
+        _ => DocumentType::Other.label_zh(),
+    };
+    let time = |millis: i64| Timestamp::from_millis(millis).to_rfc3339();
+    Ok(Json(MeResponse {
+        account_id: view.account_id,
+        status,
+        name: view.name,
+        phone: view.phone_masked,
+        document_type: view.document_type,
+        document_type_label: document_type_label.to_string(),
+        document_number: view.document_masked,
+        email: view.email,
+        email_status: email_status.to_string(),
+        security_questions_set: view.security_questions_set,
+        locked_until: locked_until.map(time),
+        last_login_at: view.last_login_at.map(time),
+        registered_at: view.registered_at.map(time),
+        version: view.version,
+    }))
+}

@@ -1,0 +1,139 @@
+//! The HTTP API (axum). One router per area, merged here; the OpenAPI document is built from
+//! the same route list, so a route cannot exist without being documented.
+
+pub mod dev;
+pub mod email;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod me;
+pub mod registration;
+pub mod sessions;
+pub mod sms;
+
+use crate::app::SharedState;
+use crate::problem::{Problem, ProblemKind};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "xuexin",
+        description = "Account service of the student-information network: registration, \
+                       e-mail verification, login. Errors are application/problem+json with a \
+                       stable `code` and a Chinese `message`.",
+        version = "1"
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(error::ProblemDocument)),
+    tags(
+        (name = "registration", description = "注册"),
+        (name = "email", description = "安全邮箱验证"),
+        (name = "sessions", description = "登录"),
+        (name = "account", description = "账号"),
+        (name = "dev", description = "Development only"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API routes and their OpenAPI document.
+pub fn api(dev_mode: bool) -> (Router<SharedState>, utoipa::openapi::OpenApi) {
+    let mut routes = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(registration::router())
+        .merge(sms::router())
+        .merge(email::router())
+        .merge(sessions::router())
+        .merge(me::router());
+    if dev_mode {
+        routes = routes.merge(dev::router());
+    }
+    routes.split_for_parts()
+}
+
+pub fn router(state: SharedState) -> Router {
+    let (api, document) = api(state.config.dev_mode);
+    let document = Json(document);
+    api.route(
+        "/api/v1/openapi.json",
+        get(move || async move { document.clone() }),
+    )
+    .route("/healthz", get(health))
+    .route("/verify-email", get(email::verify_email_page))
+    .fallback(not_found)
+    .method_not_allowed_fallback(method_not_allowed)
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        idempotency::idempotency,
+    ))
+    .layer(DefaultBodyLimit::max(64 * 1024))
+    .with_state(state)
+    .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    .layer(
+        TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            // The path template only: never a query string (links carry tokens).
+            let path = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            let request_id = request
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("http", method = %request.method(), path, request_id)
+        }),
+    )
+    .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Liveness and the database's reachability.
+async fn health(State(state): State<SharedState>) -> impl IntoResponse {
+    match crate::store::log::head(&state.db).await {
+        Ok(head) => (
+            StatusCode::OK,
+            Json(
+                serde_json::json!({"status": "ok", "backend": state.db.backend().as_str(), "log_head": head}),
+            ),
+        ),
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "unavailable"})),
+            )
+        }
+    }
+}
+
+async fn not_found() -> Problem {
+    Problem::new(ProblemKind::NotFound, "not_found")
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    let mut response = Problem::new(ProblemKind::BadRequest, "method_not_allowed").into_response();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+}

@@ -1,0 +1,305 @@
+//! Registration and the password meter.
+
+use super::error::ProblemDocument;
+use super::extract::{ApiJson, RequestContext};
+use crate::app::SharedState;
+use crate::problem::{FieldError, Problem};
+use crate::registration::{register, RegistrationForm};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use xuexin_domain::values::{
+    parse_security_questions, Document, DocumentError, DocumentType, Email, Password,
+    PasswordContext, PasswordError, PasswordStrength, PersonName, Phone, PhoneError, Secret,
+};
+use xuexin_domain::Actor;
+
+pub fn router() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_registration))
+        .routes(routes!(check_password))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SecurityQuestionInput {
+    /// e.g. 您母亲的生日?
+    pub question: Option<String>,
+    pub answer: Option<String>,
+}
+
+/// The registration form (seed 001): every field is checked and all problems are reported
+/// together.
+#[derive(Deserialize, ToSchema)]
+pub struct RegistrationRequest {
+    /// Mainland mobile number (with or without +86) or an international E.164 number.
+    #[schema(example = "13800138000")]
+    pub phone: Option<String>,
+    /// The code sent by `POST /api/v1/sms-codes` with purpose `register`.
+    pub sms_code: Option<String>,
+    pub password: Option<String>,
+    pub password_confirmation: Option<String>,
+    #[schema(example = "张三")]
+    pub name: Option<String>,
+    /// `resident_id_card`, `overseas_chinese_id_or_passport` or `other`.
+    #[schema(example = "resident_id_card")]
+    pub document_type: Option<String>,
+    pub document_number: Option<String>,
+    /// Optional security e-mail; a verification link is mailed to it.
+    pub email: Option<String>,
+    /// Optional: exactly three distinct questions with answers.
+    pub security_questions: Option<Vec<SecurityQuestionInput>>,
+    /// 我已阅读并同意服务条款
+    pub accept_terms: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PasswordStrengthDocument {
+    /// `weak`, `medium`, `strong` or `very_strong`.
+    pub level: String,
+    /// 弱 / 中 / 强 / 非常强
+    pub label: String,
+    /// 1–4
+    pub score: u8,
+}
+
+impl From<PasswordStrength> for PasswordStrengthDocument {
+    fn from(strength: PasswordStrength) -> Self {
+        Self {
+            level: strength.as_str().to_string(),
+            label: strength.label_zh().to_string(),
+            score: strength.score(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegistrationResponse {
+    pub account_id: String,
+    /// `Active` (or `PendingIdentityReview` for re-registrations).
+    pub status: String,
+    /// The username is the phone number, shown masked.
+    pub username: String,
+    /// Log position of the registration; pass it as `?position=` to read your write.
+    pub position: Option<i64>,
+    pub password_strength: PasswordStrengthDocument,
+    /// Where the verification mail went (masked), if an e-mail was given.
+    pub email_verification_sent_to: Option<String>,
+}
+
+fn required(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn phone_error(error: PhoneError) -> FieldError {
+    match error {
+        PhoneError::Empty => FieldError::new("phone", "phone_required"),
+        PhoneError::Format => FieldError::new("phone", "phone_format"),
+    }
+}
+
+fn document_error(error: DocumentError) -> FieldError {
+    let code = match error {
+        DocumentError::Empty | DocumentError::Format => "id_number_format",
+        DocumentError::BirthDate => "id_number_birth_date",
+        DocumentError::Checksum => "id_number_checksum",
+    };
+    FieldError::new("document_number", code)
+}
+
+pub fn password_error(field: &str, error: PasswordError) -> FieldError {
+    let code = match error {
+        PasswordError::Length | PasswordError::InvalidCharacter => "password_format",
+        PasswordError::TooCommon => "password_too_common",
+        PasswordError::ContainsPhone => "password_contains_phone",
+        PasswordError::ContainsDocumentNumber => "password_contains_id_number",
+    };
+    FieldError::new(field, code)
+}
+
+/// Parses the whole form, collecting every field's problem.
+fn parse_form(state: &SharedState, body: RegistrationRequest) -> Result<RegistrationForm, Problem> {
+    let mut errors = Vec::new();
+    let phone = Phone::parse(body.phone.as_deref().unwrap_or(""))
+        .map_err(|e| errors.push(phone_error(e)))
+        .ok();
+    let sms_code = match required(&body.sms_code) {
+        Some(code) => Some(Secret::new(code)),
+        None => {
+            errors.push(FieldError::new("sms_code", "sms_code_required"));
+            None
+        }
+    };
+    let name = PersonName::parse(body.name.as_deref().unwrap_or(""))
+        .map_err(|_| errors.push(FieldError::new("name", "name_format")))
+        .ok();
+    let today = state.clock.now().date();
+    let document = match body.document_type.as_deref().and_then(DocumentType::parse) {
+        None => {
+            errors.push(FieldError::new("document_type", "document_type_invalid"));
+            None
+        }
+        Some(kind) => Document::parse(kind, body.document_number.as_deref().unwrap_or(""), today)
+            .map_err(|e| errors.push(document_error(e)))
+            .ok(),
+    };
+    let password = match body.password.as_deref() {
+        None | Some("") => {
+            errors.push(FieldError::new("password", "password_required"));
+            None
+        }
+        Some(raw) => {
+            let context = PasswordContext {
+                phone: phone.as_ref(),
+                document_number: document.as_ref().map(Document::expose_number),
+                ..Default::default()
+            };
+            let parsed = Password::parse(&Secret::new(raw), &context)
+                .map_err(|e| errors.push(password_error("password", e)))
+                .ok();
+            if body.password_confirmation.as_deref() != Some(raw) {
+                errors.push(FieldError::new(
+                    "password_confirmation",
+                    "password_mismatch",
+                ));
+            }
+            parsed
+        }
+    };
+    let email = match required(&body.email) {
+        None => None,
+        Some(raw) => Email::parse(raw)
+            .map_err(|_| errors.push(FieldError::new("email", "email_format")))
+            .ok(),
+    };
+    let security_questions = match &body.security_questions {
+        None => Vec::new(),
+        Some(items) if items.is_empty() => Vec::new(),
+        Some(items) => {
+            let pairs: Vec<(String, Secret)> = items
+                .iter()
+                .map(|item| {
+                    (
+                        item.question.clone().unwrap_or_default(),
+                        Secret::new(item.answer.clone().unwrap_or_default()),
+                    )
+                })
+                .collect();
+            parse_security_questions(&pairs)
+                .map_err(|_| {
+                    errors.push(FieldError::new(
+                        "security_questions",
+                        "security_questions_invalid",
+                    ))
+                })
+                .unwrap_or_default()
+        }
+    };
+    if body.accept_terms != Some(true) {
+        errors.push(FieldError::new("accept_terms", "terms_not_accepted"));
+    }
+    match (phone, sms_code, password, name, document, errors.is_empty()) {
+        (Some(phone), Some(sms_code), Some(password), Some(name), Some(document), true) => {
+            Ok(RegistrationForm {
+                phone,
+                sms_code,
+                password,
+                name,
+                document,
+                email,
+                security_questions,
+            })
+        }
+        _ => Err(Problem::validation(errors)),
+    }
+}
+
+/// Register an account (立即注册).
+///
+/// Refusals name the field and what the person can do next: a taken phone offers log in or
+/// recovery; a taken ID number offers find-username or recovery; an e-mail pending activation
+/// offers a resend; an e-mail bound by another user names that user, masked.
+#[utoipa::path(
+    post,
+    path = "/api/v1/registrations",
+    tag = "registration",
+    request_body = RegistrationRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key")),
+    responses(
+        (status = 201, description = "Registered", body = RegistrationResponse),
+        (status = 400, description = "Malformed JSON", body = ProblemDocument),
+        (status = 409, description = "Phone, ID number or e-mail held by another account", body = ProblemDocument),
+        (status = 422, description = "A field is invalid (each is named)", body = ProblemDocument),
+        (status = 429, description = "Too many registrations from this client", body = ProblemDocument),
+        (status = 503, description = "Overloaded; retry after the Retry-After seconds", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn create_registration(
+    State(state): State<SharedState>,
+    context: RequestContext,
+    ApiJson(body): ApiJson<RegistrationRequest>,
+) -> Result<(StatusCode, Json<RegistrationResponse>), Problem> {
+    let form = parse_form(&state, body)?;
+    let result = register(&state, form, &context.metadata(Actor::Anonymous)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RegistrationResponse {
+            account_id: result.account_id.to_string(),
+            status: result.status.as_str().to_string(),
+            username: result.phone_masked,
+            position: result.position,
+            password_strength: result.strength.into(),
+            email_verification_sent_to: result.email_masked,
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordCheckRequest {
+    pub password: Option<String>,
+    /// Optional, so that a password containing it is flagged.
+    pub phone: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PasswordCheckResponse {
+    pub acceptable: bool,
+    pub strength: PasswordStrengthDocument,
+    pub errors: Vec<FieldError>,
+}
+
+/// Rate a password for the form's strength meter (nothing is stored).
+#[utoipa::path(
+    post,
+    path = "/api/v1/password-checks",
+    tag = "registration",
+    request_body = PasswordCheckRequest,
+    responses(
+        (status = 200, description = "The rating", body = PasswordCheckResponse),
+        (status = 400, description = "Malformed JSON", body = ProblemDocument),
+    )
+)]
+pub async fn check_password(
+    ApiJson(body): ApiJson<PasswordCheckRequest>,
+) -> Json<PasswordCheckResponse> {
+    let raw = body.password.unwrap_or_default();
+    let phone = body.phone.as_deref().and_then(|p| Phone::parse(p).ok());
+    let context = PasswordContext {
+        phone: phone.as_ref(),
+        ..Default::default()
+    };
+    let strength = xuexin_domain::values::password::strength_of(&raw);
+    let errors = match Password::parse(&Secret::new(raw), &context) {
+        Ok(_) => vec![],
+        Err(e) => vec![password_error("password", e)],
+    };
+    Json(PasswordCheckResponse {
+        acceptable: errors.is_empty(),
+        strength: strength.into(),
+        errors,
+    })
+}

@@ -1,0 +1,108 @@
+//! Logging in and out.
+
+use super::error::ProblemDocument;
+use super::extract::{ApiJson, Authenticated, RequestContext};
+use crate::app::SharedState;
+use crate::login::login;
+use crate::problem::Problem;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use xuexin_domain::values::Secret;
+use xuexin_domain::Actor;
+
+pub fn router() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_session))
+        .routes(routes!(logout))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// 手机号/身份证号/邮箱: the phone, the document number or a verified e-mail.
+    #[schema(example = "13800138000")]
+    pub login: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionResponse {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub token_type: String,
+    pub expires_at: String,
+    pub account_id: String,
+    pub status: String,
+    /// Log position of this login; pass it as `?position=` to read your write.
+    pub position: Option<i64>,
+}
+
+/// Log in (登录).
+///
+/// An unknown name and a wrong password get the same answer. Five wrong passwords in a row
+/// (counted across the phone, ID number and e-mail) lock the account for 15 minutes, longer
+/// on each repeat, never for good; a successful login resets the count.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sessions",
+    tag = "sessions",
+    request_body = LoginRequest,
+    responses(
+        (status = 201, description = "Logged in", body = SessionResponse),
+        (status = 400, description = "Malformed JSON", body = ProblemDocument),
+        (status = 401, description = "Wrong name or password", body = ProblemDocument),
+        (status = 422, description = "A field is missing", body = ProblemDocument),
+        (status = 423, description = "Locked after repeated failures; Retry-After says how long", body = ProblemDocument),
+        (status = 503, description = "Overloaded; retry after the Retry-After seconds", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn create_session(
+    State(state): State<SharedState>,
+    context: RequestContext,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<(StatusCode, Json<SessionResponse>), Problem> {
+    let password = Secret::new(body.password.unwrap_or_default());
+    let logged_in = login(
+        &state,
+        body.login.as_deref().unwrap_or(""),
+        password,
+        &context.metadata(Actor::Anonymous),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionResponse {
+            token: logged_in.token,
+            token_type: "Bearer".into(),
+            expires_at: logged_in.expires_at.to_rfc3339(),
+            account_id: logged_in.account_id.to_string(),
+            status: logged_in.status,
+            position: logged_in.position,
+        }),
+    ))
+}
+
+/// Log out: the bearer token stops working.
+#[utoipa::path(
+    post,
+    path = "/api/v1/logout",
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn logout(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+) -> Result<StatusCode, Problem> {
+    state.sessions.revoke(&session.token_hash).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,23 @@
+//! xuexin: an event-sourced CQRS account service for a national student-information network.
+//! See docs/architecture.md for the map.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod codes;
+pub mod config;
+pub mod faults;
+pub mod gateways;
+pub mod http;
+pub mod login;
+pub mod mailer;
+pub mod messages;
+pub mod problem;
+pub mod projector;
+pub mod ratelimit;
+pub mod registration;
+pub mod security;
+pub mod sessions;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;

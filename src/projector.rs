@@ -1,0 +1,211 @@
+//! Projectors tail the log in global order and apply each batch, with the checkpoint, in one
+//! transaction. They wake on every local commit and on a timer (for commits made by other
+//! nodes). Queries wait here for a projection to reach a client's position.
+
+use crate::shutdown::Shutdown;
+use crate::store::log;
+use anyhow::Context;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use xuexin_projections::{checkpoint, Checkpoint, Db, Projection};
+
+pub const BATCH: i64 = 500;
+
+pub struct Projector {
+    db: Db,
+    projection: Arc<dyn Projection>,
+    reached: watch::Sender<Checkpoint>,
+}
+
+impl Projector {
+    pub fn new(db: Db, projection: Arc<dyn Projection>) -> Self {
+        let (reached, _) = watch::channel(Checkpoint::START);
+        Self {
+            db,
+            projection,
+            reached,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.projection.name()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Checkpoint> {
+        self.reached.subscribe()
+    }
+
+    /// Applies at most one batch. Returns how many events it applied.
+    #[tracing::instrument(skip(self), fields(projection = self.projection.name()))]
+    pub async fn step(&self) -> anyhow::Result<usize> {
+        let name = self.projection.name();
+        let from = checkpoint::load(&self.db, name)
+            .await
+            .context("failed to load a checkpoint")?;
+        self.reached.send_if_modified(|current| {
+            let changed = *current != from;
+            *current = from;
+            changed
+        });
+        let events = log::read_after(&self.db, from, BATCH).await?;
+        let Some(last) = events.last().map(|e| e.checkpoint()) else {
+            return Ok(0);
+        };
+        let mut tx = self
+            .db
+            .begin()
+            .await
+            .context("failed to begin a projection batch")?;
+        for event in &events {
+            self.projection
+                .apply(&mut tx, event)
+                .await
+                .with_context(|| format!("{name} failed at position {}", event.position))?;
+        }
+        if !checkpoint::advance(&mut tx, name, from, last).await? {
+            tx.rollback().await.ok();
+            tracing::debug!("another projector advanced first; reloading");
+            return Ok(0);
+        }
+        tx.commit()
+            .await
+            .context("failed to commit a projection batch")?;
+        self.reached.send_replace(last);
+        Ok(events.len())
+    }
+
+    /// Runs until shutdown.
+    pub async fn run(
+        self: Arc<Self>,
+        commits: Arc<Notify>,
+        poll: Duration,
+        mut shutdown: Shutdown,
+    ) {
+        if let Err(error) = checkpoint::ensure(&self.db, self.name()).await {
+            tracing::error!(projection = self.name(), error = %error, "cannot create checkpoint");
+        }
+        let mut failures = 0u32;
+        while !shutdown.is_triggered() {
+            let notified = commits.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.step().await {
+                Ok(n) if n as i64 >= BATCH => continue,
+                Ok(_) => {
+                    failures = 0;
+                    tokio::select! {
+                        _ = &mut notified => {}
+                        _ = tokio::time::sleep(poll) => {}
+                        _ = shutdown.wait() => {}
+                    }
+                }
+                Err(error) => {
+                    failures += 1;
+                    tracing::error!(
+                        projection = self.name(),
+                        error = format!("{error:#}"),
+                        "projection step failed"
+                    );
+                    let pause = Duration::from_millis(200 * u64::from(failures.min(25)));
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = shutdown.wait() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies everything up to the current head (for CLI tools and tests).
+    pub async fn catch_up(&self) -> anyhow::Result<usize> {
+        checkpoint::ensure(&self.db, self.name()).await?;
+        let mut total = 0;
+        loop {
+            let n = self.step().await?;
+            total += n;
+            if n == 0 {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    #[error("the projection did not reach the position in time")]
+    Timeout,
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+/// Lets a query wait until the projections it reads have applied a given log position.
+#[derive(Clone)]
+pub struct ReadYourWrites {
+    db: Db,
+    local: Arc<HashMap<&'static str, watch::Receiver<Checkpoint>>>,
+    max_wait: Duration,
+}
+
+impl ReadYourWrites {
+    pub fn new(db: Db, projectors: &[Arc<Projector>], max_wait: Duration) -> Self {
+        let local = projectors
+            .iter()
+            .map(|p| (p.name(), p.subscribe()))
+            .collect();
+        Self {
+            db,
+            local: Arc::new(local),
+            max_wait,
+        }
+    }
+
+    /// Returns once every named projection has applied `position`, or `Timeout`.
+    #[tracing::instrument(skip(self))]
+    pub async fn wait(&self, projections: &[&'static str], position: i64) -> Result<(), WaitError> {
+        if position <= 0 {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + self.max_wait;
+        let target = loop {
+            if let Some(target) = log::checkpoint_of(&self.db, position).await? {
+                break target;
+            }
+            // A position not (yet) in the log: wait for it to appear, within the bound.
+            if tokio::time::Instant::now() >= deadline {
+                return Err(WaitError::Timeout);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        for name in projections {
+            match self.local.get(name) {
+                Some(receiver) => {
+                    let mut receiver = receiver.clone();
+                    let reached =
+                        tokio::time::timeout_at(deadline, receiver.wait_for(|cp| *cp >= target))
+                            .await;
+                    match reached {
+                        Ok(Ok(_)) => {}
+                        // The projector is gone (shutting down) or time is up.
+                        Ok(Err(_)) | Err(_) => return Err(WaitError::Timeout),
+                    }
+                }
+                None => loop {
+                    // Run by another node: poll its checkpoint.
+                    let current = checkpoint::load(&self.db, name)
+                        .await
+                        .context("failed to read a checkpoint")?;
+                    if current >= target {
+                        break;
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(WaitError::Timeout);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                },
+            }
+        }
+        Ok(())
+    }
+}

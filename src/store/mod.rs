@@ -1,0 +1,85 @@
+//! Storage: connecting to PostgreSQL or SQLite, migrations, the event store and the log.
+
+pub mod chain;
+pub mod event_store;
+pub mod log;
+
+use anyhow::Context;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+use xuexin_projections::{db_execute, on_db};
+pub use xuexin_projections::{Backend, Db};
+
+pub use event_store::{CommandMetadata, Committed, EventStore, ExecuteError};
+
+/// The SQLite file used when no `DATABASE_URL` is given.
+pub const DEFAULT_SQLITE_URL: &str = "sqlite://xuexin.db";
+
+/// `postgres://…` selects PostgreSQL; `sqlite://…` (or nothing) the embedded SQLite file.
+pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<Db> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(database_url)
+            .await
+            .context("failed to connect to PostgreSQL")?;
+        Ok(Db::Postgres(pool))
+    } else if database_url.starts_with("sqlite:") {
+        let options = SqliteConnectOptions::from_str(database_url)
+            .context("invalid SQLite URL")?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(30))
+            .pragma("foreign_keys", "ON");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.clamp(1, 16))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .context("failed to open the SQLite database")?;
+        Ok(Db::Sqlite(pool))
+    } else {
+        anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite:")
+    }
+}
+
+#[tracing::instrument(skip_all, fields(backend = db.backend().as_str()))]
+pub async fn migrate(db: &Db) -> anyhow::Result<()> {
+    match db {
+        Db::Postgres(pool) => sqlx::migrate!("migrations/postgres")
+            .run(pool)
+            .await
+            .context("failed to migrate PostgreSQL")?,
+        Db::Sqlite(pool) => sqlx::migrate!("migrations/sqlite")
+            .run(pool)
+            .await
+            .context("failed to migrate SQLite")?,
+    }
+    Ok(())
+}
+
+/// A key the service generates for itself once and keeps in the database (hex). Racing
+/// starters agree: the first insert wins and everyone reads it back.
+pub async fn service_key(db: &Db, name: &str, now_millis: i64) -> anyhow::Result<Vec<u8>> {
+    let candidate = hex::encode(crate::security::random_bytes::<32>());
+    db_execute!(
+        db,
+        "INSERT INTO service_keys (name, value, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO NOTHING",
+        name,
+        &candidate,
+        now_millis,
+    )
+    .context("failed to store a service key")?;
+    let (value,): (String,) = on_db!(db, pool => {
+        sqlx::query_as("SELECT value FROM service_keys WHERE name = $1")
+            .bind(name)
+            .fetch_one(pool)
+            .await
+            .context("failed to read a service key")?
+    });
+    hex::decode(value).context("a service key is not hex")
+}

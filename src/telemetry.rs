@@ -1,0 +1,20 @@
+//! Logging through `tracing`. `RUST_LOG` picks levels (default `info`); `XUEXIN_LOG_FORMAT=json`
+//! writes JSON lines for log collectors.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let json = std::env::var("XUEXIN_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let result = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    // A second init (tests) keeps the first subscriber.
+    let _ = result;
+}
