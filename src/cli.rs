@@ -48,6 +48,9 @@ pub enum DevCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Print only the newest SMS code (`code`) or e-mail link token (`token`).
+        #[arg(long, value_parser = ["code", "token"])]
+        extract: Option<String>,
     },
 }
 
@@ -71,11 +74,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dev {
-            command: DevCommand::Outbox { to, limit, json },
+            command:
+                DevCommand::Outbox {
+                    to,
+                    limit,
+                    json,
+                    extract,
+                },
         } => {
             let config = Config::from_env()?;
             let db = open_database(&config).await?;
             let recipient = to.as_deref().map(crate::http::dev::normalize_recipient);
+            if let Some(what) = extract {
+                // Mail is sent in the background; give it a moment to arrive.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                loop {
+                    let messages =
+                        crate::gateways::outbox::list(&db, recipient.as_deref(), limit).await?;
+                    if let Some(value) =
+                        messages.iter().find_map(|m| extract_secret(&m.body, &what))
+                    {
+                        println!("{value}");
+                        db.close().await;
+                        return Ok(());
+                    }
+                    if std::time::Instant::now() > deadline {
+                        db.close().await;
+                        anyhow::bail!("no captured message holds a {what}");
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
             let messages = crate::gateways::outbox::list(&db, recipient.as_deref(), limit).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&messages)?);
@@ -98,6 +127,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The 6-digit code of an SMS or the token of a mailed link.
+fn extract_secret(body: &str, what: &str) -> Option<String> {
+    let (marker, accept): (&str, fn(char) -> bool) = match what {
+        "code" => ("校验码是", |c| c.is_ascii_digit()),
+        _ => ("token=", |c| {
+            c.is_ascii_alphanumeric() || c == '-' || c == '_'
+        }),
+    };
+    let start = body.find(marker)? + marker.len();
+    let value: String = body[start..].chars().take_while(|c| accept(*c)).collect();
+    (!value.is_empty()).then_some(value)
 }
 
 async fn shutdown_signal() {

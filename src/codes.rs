@@ -185,47 +185,50 @@ impl SmsCodes {
     ) -> Result<CodeTicket, CodeError> {
         let now = self.clock.now().millis();
         let max = self.limits.sms_code_attempts;
-        let live: Vec<(String, String, i64)> = on_db!(&self.db, pool => {
+        let wanted = self.code_hash(phone, purpose, code.expose().trim());
+        let hit: Option<(String,)> = on_db!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT id, code_hash, attempts FROM sms_codes
+                "SELECT id FROM sms_codes
+                 WHERE phone = $1 AND purpose = $2 AND code_hash = $3 AND consumed_at IS NULL
+                   AND expires_at > $4 AND attempts < $5
+                 LIMIT 1",
+            )
+            .bind(phone.as_str())
+            .bind(purpose.as_str())
+            .bind(&wanted)
+            .bind(now)
+            .bind(max)
+            .fetch_optional(pool)
+            .await
+            .context("failed to read SMS codes")?
+        });
+        if let Some((id,)) = hit {
+            return Ok(CodeTicket { id });
+        }
+        // A wrong guess counts against every live code of this phone and purpose.
+        let counted: Vec<(i64,)> = on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "UPDATE sms_codes SET attempts = attempts + 1
                  WHERE phone = $1 AND purpose = $2 AND consumed_at IS NULL AND expires_at > $3
-                 ORDER BY created_at DESC LIMIT 20",
+                   AND attempts < $4
+                 RETURNING attempts",
             )
             .bind(phone.as_str())
             .bind(purpose.as_str())
             .bind(now)
+            .bind(max)
             .fetch_all(pool)
             .await
-            .context("failed to read SMS codes")?
+            .context("failed to count a wrong SMS code")?
         });
-        if !live.is_empty() && live.iter().all(|(_, _, attempts)| *attempts >= max) {
-            return Err(CodeError::TooManyAttempts);
-        }
-        let wanted = self.code_hash(phone, purpose, code.expose().trim());
-        if let Some((id, _, _)) = live
-            .iter()
-            .find(|(_, hash, attempts)| *hash == wanted && *attempts < max)
-        {
-            return Ok(CodeTicket { id: id.clone() });
-        }
-        if live.is_empty() {
+        let Some(fewest) = counted.iter().map(|(attempts,)| *attempts).min() else {
             return Err(CodeError::Invalid { attempts_left: 0 });
-        }
-        db_execute!(
-            &self.db,
-            "UPDATE sms_codes SET attempts = attempts + 1
-             WHERE phone = $1 AND purpose = $2 AND consumed_at IS NULL AND expires_at > $3",
-            phone.as_str(),
-            purpose.as_str(),
-            now,
-        )
-        .context("failed to count a wrong SMS code")?;
-        let used = live.iter().map(|(_, _, a)| *a).min().unwrap_or(0) + 1;
-        if used >= max {
+        };
+        if fewest >= max {
             return Err(CodeError::TooManyAttempts);
         }
         Err(CodeError::Invalid {
-            attempts_left: max - used,
+            attempts_left: max - fewest,
         })
     }
 

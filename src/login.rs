@@ -1,4 +1,5 @@
-//! Login by phone, document number or (verified) e-mail with the password. An unknown name
+//! Login by phone, document number or (verified) e-mail with the password. Names are resolved
+//! through the aggregates that own them, so a login always sees the latest claims. An unknown name
 //! costs one decoy verification on the same pool, so it answers the same, in about the same
 //! time, as a wrong password.
 
@@ -7,12 +8,13 @@ use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::store::{CommandMetadata, ExecuteError};
 use std::time::Duration;
 use xuexin_domain::account::{Account, AccountCommand, AccountError, AccountEvent};
-use xuexin_domain::ids::{login_name_key, LoginNameKind, LoginVia};
+use xuexin_domain::identity::Identity;
+use xuexin_domain::ids::{identity_id, login_name_id, LoginNameKind, LoginVia};
+use xuexin_domain::login_name::LoginName;
 use xuexin_domain::values::{
-    document_number_digest, normalize_document_number, Email, Phone, Secret,
+    document_number_digest, normalize_document_number, DocumentType, Email, Phone, Secret,
 };
 use xuexin_domain::{AccountId, Actor, Timestamp};
-use xuexin_projections::login_index::{self, id_number_key, LoginEntry};
 
 pub struct LoggedIn {
     pub account_id: AccountId,
@@ -22,43 +24,63 @@ pub struct LoggedIn {
     pub status: String,
 }
 
-/// The index keys a typed login name could be, most likely first.
-fn candidates(state: &AppState, login: &str) -> Vec<(String, LoginVia)> {
+/// The aggregates that could hold a typed login name, most likely first.
+enum Candidate {
+    Name(LoginNameKind, String),
+    Identity(DocumentType, String),
+}
+
+fn candidates(state: &AppState, login: &str) -> Vec<(Candidate, LoginVia)> {
     let login = login.trim();
-    let mut keys = Vec::new();
+    let mut found = Vec::new();
     if login.contains('@') {
         if let Ok(email) = Email::parse(login) {
-            keys.push((
-                login_name_key(LoginNameKind::Email, email.as_str()),
+            found.push((
+                Candidate::Name(LoginNameKind::Email, email.as_str().into()),
                 LoginVia::Email,
             ));
         }
-        return keys;
+        return found;
     }
     if let Ok(phone) = Phone::parse(login) {
-        keys.push((
-            login_name_key(LoginNameKind::Phone, phone.as_str()),
+        found.push((
+            Candidate::Name(LoginNameKind::Phone, phone.as_str().into()),
             LoginVia::Phone,
         ));
     }
     let number = normalize_document_number(login);
     if !number.is_empty() {
-        keys.push((
-            id_number_key(&document_number_digest(&state.digest, &number)),
-            LoginVia::IdNumber,
-        ));
+        let digest = document_number_digest(&state.digest, &number);
+        for kind in [
+            DocumentType::ResidentIdCard,
+            DocumentType::Other,
+            DocumentType::OverseasChineseIdOrPassport,
+        ] {
+            found.push((
+                Candidate::Identity(kind, digest.clone()),
+                LoginVia::IdNumber,
+            ));
+        }
     }
-    keys
+    found
 }
 
-async fn resolve(state: &AppState, login: &str) -> anyhow::Result<Option<(LoginEntry, LoginVia)>> {
-    for (key, via) in candidates(state, login) {
-        if let Some(entry) = login_index::lookup(&state.db, &key).await? {
-            // An e-mail logs in only once it is verified (seed 001: "验证通过后可凭此邮箱…").
-            if via == LoginVia::Email && !entry.email_verified {
-                continue;
+/// Who holds the name, from the aggregates themselves (not the login index), so that a login
+/// right after registering, or after a name moved, sees the current holder.
+async fn resolve(state: &AppState, login: &str) -> anyhow::Result<Option<(AccountId, LoginVia)>> {
+    for (candidate, via) in candidates(state, login) {
+        let holder = match candidate {
+            Candidate::Name(kind, value) => {
+                let id = login_name_id(kind, &value).to_string();
+                state.store.load::<LoginName>(&id).await?.aggregate.holder()
             }
-            return Ok(Some((entry, via)));
+            Candidate::Identity(kind, digest) => {
+                let id = identity_id(kind, &digest).to_string();
+                state.store.load::<Identity>(&id).await?.aggregate.holder()
+            }
+        };
+        if let Some(account_id) = holder {
+            return Ok(Some((account_id, via)));
         }
     }
     Ok(None)
@@ -102,10 +124,7 @@ pub async fn login(
         return Err(Problem::validation(missing));
     }
 
-    let Some((entry, via)) = resolve(state, login).await? else {
-        return Err(decoy(state, &password).await);
-    };
-    let Some(account_id) = AccountId::parse(&entry.account_id) else {
+    let Some((account_id, via)) = resolve(state, login).await? else {
         return Err(decoy(state, &password).await);
     };
     let metadata = CommandMetadata {
@@ -150,7 +169,11 @@ pub async fn login(
     }
     let session = state
         .sessions
-        .create(account_id, request.client_ip.as_deref())
+        .create(
+            account_id,
+            request.client_ip.as_deref(),
+            committed.position.unwrap_or(0),
+        )
         .await?;
     Ok(LoggedIn {
         account_id,

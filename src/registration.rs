@@ -191,8 +191,6 @@ pub async fn register(
         });
     }
 
-    state.codes.consume(ticket).await.map_err(code_problem)?;
-
     let account_id = AccountId::new_random();
     let metadata = CommandMetadata {
         actor: Actor::Account(account_id.to_string()),
@@ -221,14 +219,22 @@ pub async fn register(
     faults::hit("registration.after_start");
 
     match run_saga(state, account_id, &metadata).await? {
-        SagaOutcome::Completed { status, position } => Ok(RegistrationResult {
-            account_id,
-            status,
-            position,
-            strength: form.password.strength(),
-            phone_masked: form.phone.masked(),
-            email_masked: form.email.as_ref().map(Email::masked),
-        }),
+        SagaOutcome::Completed { status, position } => {
+            // Used up only by a registration that went through: a refused person may correct
+            // the form and send it again with the same code. The code is bound to the phone,
+            // which only one account can hold, so it cannot register twice.
+            if let Err(error) = state.codes.consume(ticket).await {
+                tracing::warn!(error = ?error, "the code of a completed registration was already used");
+            }
+            Ok(RegistrationResult {
+                account_id,
+                status,
+                position,
+                strength: form.password.strength(),
+                phone_masked: form.phone.masked(),
+                email_masked: form.email.as_ref().map(Email::masked),
+            })
+        }
         SagaOutcome::Refused { claim, holder } => {
             let entry = LoginEntry {
                 kind: String::new(),

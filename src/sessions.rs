@@ -25,6 +25,8 @@ pub struct Session {
     pub account_id: AccountId,
     pub token_hash: String,
     pub expires_at: Timestamp,
+    /// The log position of the login that opened it.
+    pub position: i64,
 }
 
 impl Sessions {
@@ -37,19 +39,21 @@ impl Sessions {
         &self,
         account_id: AccountId,
         client_ip: Option<&str>,
+        position: i64,
     ) -> anyhow::Result<NewSession> {
         let token = new_token();
         let now = self.clock.now();
         let expires_at = now.plus_millis(self.ttl.as_millis() as i64);
         db_execute!(
             &self.db,
-            "INSERT INTO sessions (token_hash, account_id, created_at, expires_at, client_ip)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sessions (token_hash, account_id, created_at, expires_at, client_ip, position)
+             VALUES ($1, $2, $3, $4, $5, $6)",
             token_hash(&token),
             account_id.to_string(),
             now.millis(),
             expires_at.millis(),
             client_ip,
+            position,
         )
         .context("failed to store a session")?;
         Ok(NewSession { token, expires_at })
@@ -59,9 +63,9 @@ impl Sessions {
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, token: &str) -> anyhow::Result<Option<Session>> {
         let hash = token_hash(token);
-        let row: Option<(String, i64)> = on_db!(&self.db, pool => {
+        let row: Option<(String, i64, i64)> = on_db!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT account_id, expires_at FROM sessions
+                "SELECT account_id, expires_at, position FROM sessions
                  WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
             )
             .bind(&hash)
@@ -70,11 +74,12 @@ impl Sessions {
             .await
             .context("failed to read a session")?
         });
-        Ok(row.and_then(|(account_id, expires_at)| {
+        Ok(row.and_then(|(account_id, expires_at, position)| {
             AccountId::parse(&account_id).map(|account_id| Session {
                 account_id,
                 token_hash: hash,
                 expires_at: Timestamp::from_millis(expires_at),
+                position,
             })
         }))
     }

@@ -27,8 +27,8 @@ CREATE INDEX events_global_order_idx ON events (transaction_id, position);
 CREATE TABLE aggregate_snapshots (
     aggregate_type text    NOT NULL,
     aggregate_id   text    NOT NULL,
-    sequence       bigint  NOT NULL,
-    schema_version integer NOT NULL,
+    sequence       bigint NOT NULL,
+    schema_version bigint NOT NULL,
     last_hash      text    NOT NULL,
     payload        json    NOT NULL,
     PRIMARY KEY (aggregate_type, aggregate_id)

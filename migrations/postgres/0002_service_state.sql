@@ -14,9 +14,9 @@ CREATE TABLE sms_codes (
     phone       text    NOT NULL,
     purpose     text    NOT NULL,
     code_hash   text    NOT NULL,
-    created_at  bigint  NOT NULL,
-    expires_at  bigint  NOT NULL,
-    attempts    integer NOT NULL DEFAULT 0,
+    created_at  bigint NOT NULL,
+    expires_at  bigint NOT NULL,
+    attempts    bigint NOT NULL DEFAULT 0,
     consumed_at bigint
 );
 CREATE INDEX sms_codes_phone_purpose_idx ON sms_codes (phone, purpose, created_at);
@@ -35,7 +35,9 @@ CREATE TABLE sessions (
     created_at bigint NOT NULL,
     expires_at bigint NOT NULL,
     revoked_at bigint,
-    client_ip  text
+    client_ip  text,
+    -- The log position of the login; reads in this session wait for at least it.
+    position   bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX sessions_account_idx ON sessions (account_id);
 
@@ -44,7 +46,7 @@ CREATE TABLE idempotency_keys (
     scope           text   NOT NULL,
     idempotency_key text   NOT NULL,
     request_hash    text   NOT NULL,
-    status_code     integer,
+    status_code     bigint,
     response_body   text,
     created_at      bigint NOT NULL,
     PRIMARY KEY (scope, idempotency_key)
@@ -70,11 +72,11 @@ CREATE TABLE mail_outbox (
     kind            text    NOT NULL,
     account_id      text    NOT NULL,
     recipient       text    NOT NULL,
-    expires_at      bigint  NOT NULL,
-    created_at      bigint  NOT NULL,
+    expires_at      bigint NOT NULL,
+    created_at      bigint NOT NULL,
     status          text    NOT NULL DEFAULT 'pending',
-    attempts        integer NOT NULL DEFAULT 0,
-    next_attempt_at bigint  NOT NULL,
+    attempts        bigint NOT NULL DEFAULT 0,
+    next_attempt_at bigint NOT NULL,
     last_error      text,
     sent_at         bigint
 );

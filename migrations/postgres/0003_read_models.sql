@@ -23,10 +23,10 @@ CREATE TABLE account_view_v1 (
     registration_channel   text    NOT NULL,
     locked_until           bigint,
     last_login_at          bigint,
-    created_at             bigint  NOT NULL,
+    created_at             bigint NOT NULL,
     registered_at          bigint,
-    updated_at             bigint  NOT NULL,
-    version                bigint  NOT NULL
+    updated_at             bigint NOT NULL,
+    version                bigint NOT NULL
 );
 
 -- Registrations whose saga has started and not ended: what recovery resumes after a crash.

@@ -35,7 +35,9 @@ CREATE TABLE sessions (
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     revoked_at INTEGER,
-    client_ip  TEXT
+    client_ip  TEXT,
+    -- The log position of the login; reads in this session wait for at least it.
+    position   INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE INDEX sessions_account_idx ON sessions (account_id);
 

@@ -159,6 +159,22 @@ pub struct WaitFor {
 }
 
 impl WaitFor {
+    /// Also waits for the session's own login, so that a session never reads a view older
+    /// than the login that opened it.
+    pub async fn wait_in_session(
+        &self,
+        state: &SharedState,
+        session: &Session,
+        projections: &[&'static str],
+    ) -> Result<(), Problem> {
+        let position = self.position.unwrap_or(0).max(session.position);
+        WaitFor {
+            position: Some(position),
+        }
+        .wait(state, projections)
+        .await
+    }
+
     pub async fn wait(
         &self,
         state: &SharedState,

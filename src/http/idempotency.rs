@@ -88,7 +88,7 @@ pub async fn idempotency(
              WHERE scope = $1 AND idempotency_key = $2",
             &scope,
             &key,
-            i32::from(parts.status.as_u16()),
+            i64::from(parts.status.as_u16()),
             String::from_utf8_lossy(&bytes).into_owned(),
         )
     };
@@ -122,7 +122,7 @@ async fn claim(
     if inserted == 1 {
         return Ok(Claim::Fresh);
     }
-    let row: Option<(String, Option<i32>, Option<String>, i64)> = on_db!(&state.db, pool => {
+    let row: Option<(String, Option<i64>, Option<String>, i64)> = on_db!(&state.db, pool => {
         sqlx::query_as(
             "SELECT request_hash, status_code, response_body, created_at FROM idempotency_keys
              WHERE scope = $1 AND idempotency_key = $2",

@@ -61,7 +61,8 @@ pub async fn get_me(
     Authenticated(session): Authenticated,
     Query(wait): Query<WaitFor>,
 ) -> Result<Json<MeResponse>, Problem> {
-    wait.wait(&state, &[account_view::NAME]).await?;
+    wait.wait_in_session(&state, &session, &[account_view::NAME])
+        .await?;
     let Some(view) = account_view::get(&state.db, &session.account_id.to_string()).await? else {
         return Err(Problem::new(ProblemKind::NotFound, "account_not_found"));
     };

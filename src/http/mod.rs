@@ -19,7 +19,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -92,19 +92,21 @@ pub fn router(state: SharedState) -> Router {
     .with_state(state)
     .layer(PropagateRequestIdLayer::new(REQUEST_ID))
     .layer(
-        TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            // The path template only: never a query string (links carry tokens).
-            let path = request
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("unmatched", MatchedPath::as_str);
-            let request_id = request
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            tracing::info_span!("http", method = %request.method(), path, request_id)
-        }),
+        TraceLayer::new_for_http()
+            .make_span_with(|request: &Request| {
+                // The path template only: never a query string (links carry tokens).
+                let path = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("unmatched", MatchedPath::as_str);
+                let request_id = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("http", method = %request.method(), path, request_id)
+            })
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
     )
     .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }

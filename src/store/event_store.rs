@@ -20,7 +20,7 @@ use xuexin_domain::{Actor, Clock};
 use xuexin_projections::{db_execute, on_db, Db};
 
 /// Bump when any aggregate's serialized state changes shape: older snapshots are then ignored.
-pub const SNAPSHOT_SCHEMA_VERSION: i32 = 1;
+pub const SNAPSHOT_SCHEMA_VERSION: i64 = 1;
 const MAX_ATTEMPTS: u32 = 60;
 
 /// Who and what caused a command; stored in every event's metadata.
@@ -356,7 +356,7 @@ impl EventStore {
         &self,
         aggregate_id: &str,
     ) -> anyhow::Result<Option<(A, usize, String)>> {
-        let row: Option<(i64, i32, String, sqlx::types::Json<Value>)> = on_db!(&self.db, pool => {
+        let row: Option<(i64, i64, String, sqlx::types::Json<Value>)> = on_db!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT sequence, schema_version, last_hash, payload FROM aggregate_snapshots
                  WHERE aggregate_type = $1 AND aggregate_id = $2",

@@ -135,6 +135,11 @@ impl Account {
         if !status.can_log_in() {
             return Err(AccountError::CannotLogIn);
         }
+        // An e-mail is a login name only once verified (seed 001: 验证通过后可凭此邮箱…).
+        let email_verified = self.email.as_ref().is_some_and(|e| e.verified);
+        if via == crate::ids::LoginVia::Email && !email_verified {
+            return Err(AccountError::CannotLogIn);
+        }
         let now = services.clock.now();
         if let Some(until) = self.locked_until {
             if until > now {
@@ -495,6 +500,30 @@ mod tests {
             .when(login("pw"))
             .then_expect_events(vec![AccountEvent::LoginSucceeded {
                 via: LoginVia::Phone,
+            }]);
+    }
+
+    #[test]
+    fn an_unverified_email_is_not_a_login_name() {
+        framework()
+            .given(registered("x$pw"))
+            .when(AccountCommand::Login {
+                password: Secret::new("pw"),
+                via: LoginVia::Email,
+            })
+            .then_expect_error(AccountError::CannotLogIn);
+        let mut verified = registered("x$pw");
+        verified.push(AccountEvent::EmailVerified {
+            email: "zhangsan@example.com".into(),
+        });
+        framework()
+            .given(verified)
+            .when(AccountCommand::Login {
+                password: Secret::new("pw"),
+                via: LoginVia::Email,
+            })
+            .then_expect_events(vec![AccountEvent::LoginSucceeded {
+                via: LoginVia::Email,
             }]);
     }
 

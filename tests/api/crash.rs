@@ -1,0 +1,318 @@
+//! Crashes in the middle of registration: the real binary, aborted at a fault point or killed
+//! with SIGKILL, then restarted. Recovery must finish or undo every registration, so that no
+//! claim stays with an account that never finished registering.
+
+use crate::helpers::{fresh_postgres_database, fresh_sqlite_url, Backend, Person};
+use crate::on_both_backends;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use xuexin::store::Db;
+
+on_both_backends!(
+    a_registration_cut_off_after_its_claims_is_finished_after_a_restart,
+    killing_the_service_during_racing_registrations_strands_no_claim,
+);
+
+struct Service {
+    child: Child,
+    address: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Service {
+    async fn start(database_url: &str, faults: Option<&str>) -> Self {
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xuexin"));
+        command
+            .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
+            .env("DATABASE_URL", database_url)
+            .env("XUEXIN_SAGA_STALE_SECONDS", "1")
+            .env("XUEXIN_SMS_INTERVAL_SECONDS", "0")
+            .env("XUEXIN_SMS_PER_PHONE_DAILY", "10000")
+            .env("XUEXIN_SMS_PER_IP_HOURLY", "10000")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        match faults {
+            Some(points) => command.env("XUEXIN_FAULTS", points),
+            None => command.env_remove("XUEXIN_FAULTS"),
+        };
+        let child = command.spawn().expect("failed to start the xuexin binary");
+        let address = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client.get(format!("{address}/healthz")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "the service did not come up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self { child, address }
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Result<(StatusCode, Value), reqwest::Error> {
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn codes(&self, phone: &str, n: usize) -> Vec<String> {
+        for _ in 0..n {
+            let (status, body) = self
+                .post(
+                    "/api/v1/sms-codes",
+                    &json!({"phone": phone, "purpose": "register"}),
+                )
+                .await
+                .unwrap();
+            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        }
+        let messages: Value = reqwest::get(format!(
+            "{}/api/v1/dev/outbox?to={phone}&limit={n}",
+            self.address
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let body = m["body"].as_str().unwrap();
+                let start = body.find("校验码是").unwrap() + "校验码是".len();
+                body[start..start + 6].to_string()
+            })
+            .collect()
+    }
+
+    fn wait_for_exit(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn database(backend: Backend) -> (String, Option<tempfile::TempDir>) {
+    match backend {
+        Backend::Postgres => (fresh_postgres_database().await, None),
+        Backend::Sqlite => {
+            let (url, dir) = fresh_sqlite_url();
+            (url, Some(dir))
+        }
+    }
+}
+
+async fn scalar(db: &Db, sql: &str) -> i64 {
+    let (n,): (i64,) = xuexin_projections::on_db!(db, pool => {
+        sqlx::query_as(sql).fetch_one(pool).await.unwrap()
+    });
+    n
+}
+
+/// Waits until no registration saga is left unfinished.
+async fn wait_for_recovery(db: &Db) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending = scalar(db, "SELECT COUNT(*) FROM registration_sagas_v1").await;
+        let started = scalar(
+            db,
+            "SELECT COUNT(*) FROM events WHERE event_type = 'RegistrationStarted'",
+        )
+        .await;
+        let ended = scalar(
+            db,
+            "SELECT COUNT(*) FROM events WHERE event_type IN ('Registered', 'RegistrationAbandoned')",
+        )
+        .await;
+        if pending == 0 && started == ended {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "recovery did not finish: {started} started, {ended} ended"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn a_registration_cut_off_after_its_claims_is_finished_after_a_restart(backend: Backend) {
+    let (url, _dir) = database(backend).await;
+    let person = Person::random();
+    let mut service = Service::start(&url, Some("registration.after_claim_2")).await;
+    let code = service.codes(&person.phone, 1).await.remove(0);
+    let cut_off = service
+        .post("/api/v1/registrations", &person.form(&code))
+        .await;
+    assert!(
+        cut_off.is_err(),
+        "the request should have died with the process: {cut_off:?}"
+    );
+    assert!(
+        service.wait_for_exit(Duration::from_secs(10)),
+        "the fault point did not abort"
+    );
+
+    let db = xuexin::store::connect(&url, 2).await.unwrap();
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM events WHERE event_type = 'Registered'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM events WHERE event_type IN ('LoginNameClaimed', 'IdentityBound')"
+        )
+        .await,
+        2
+    );
+
+    let service = Service::start(&url, None).await;
+    wait_for_recovery(&db).await;
+    let (status, body) = service
+        .post(
+            "/api/v1/sessions",
+            &json!({"login": person.phone, "password": person.password}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // The e-mail claim the crash prevented was made by recovery, and its mail requested.
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM events WHERE event_type = 'LoginNameClaimed'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM events WHERE event_type = 'EmailVerificationRequested'"
+        )
+        .await,
+        1
+    );
+    db.close().await;
+}
+
+async fn killing_the_service_during_racing_registrations_strands_no_claim(backend: Backend) {
+    let (url, _dir) = database(backend).await;
+    let phone = crate::helpers::random_phone();
+    let mut service = Service::start(&url, None).await;
+    let codes = service.codes(&phone, 30).await;
+    let people: Vec<Person> = codes
+        .iter()
+        .map(|_| Person {
+            phone: phone.clone(),
+            ..Person::random()
+        })
+        .collect();
+    let address = service.address.clone();
+    let racing = tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let requests = people.iter().zip(&codes).map(|(person, code)| {
+            client
+                .post(format!("{address}/api/v1/registrations"))
+                .json(&person.form(code))
+                .send()
+        });
+        futures::future::join_all(requests).await
+    });
+    // Kill it while the registrations are in flight.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    service.kill();
+    let _ = racing.await;
+
+    let _service = Service::start(&url, None).await;
+    let db = xuexin::store::connect(&url, 2).await.unwrap();
+    wait_for_recovery(&db).await;
+    // Let the projections apply what recovery wrote.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if crate::helpers::unapplied_events(&db).await == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "projections did not catch up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    assert!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM account_view_v1 WHERE status = 'Active'"
+        )
+        .await
+            <= 1
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM account_view_v1 WHERE status NOT IN ('Active', 'Abandoned')"
+        )
+        .await,
+        0
+    );
+    // Every login name and identity in the index belongs to an account that finished registering.
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM login_index_v1 l JOIN account_view_v1 a ON a.account_id = l.account_id
+             WHERE a.status <> 'Active'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM login_index_v1 WHERE kind = 'phone'"
+        )
+        .await,
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM account_view_v1 WHERE status = 'Active'"
+        )
+        .await
+    );
+    db.close().await;
+}

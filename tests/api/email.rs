@@ -1,0 +1,123 @@
+use crate::helpers::{spawn_app, Backend, Person};
+use crate::on_both_backends;
+use reqwest::StatusCode;
+use serde_json::json;
+
+on_both_backends!(
+    a_verification_link_works_once,
+    an_expired_link_is_refused,
+    resending_is_limited_and_says_nothing_about_unknown_addresses,
+);
+
+async fn a_verification_link_works_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    let account_id = app.register_ok(&person).await;
+    let token = app.verification_token(&person.email).await;
+    let mail = &app.outbox(&person.email).await[0];
+    assert_eq!(mail["subject"], "学信网 CHSI 邮箱验证");
+    assert!(mail["body"]
+        .as_str()
+        .unwrap()
+        .contains("/verify-email?token="));
+
+    let page = app.get(&format!("/verify-email?token={token}"), None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("完成验证"));
+
+    let first = app
+        .post(
+            "/api/v1/email-verifications/confirm",
+            &json!({"token": token}),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(first.body["email"], person.email);
+    let again = app
+        .post(
+            "/api/v1/email-verifications/confirm",
+            &json!({"token": token}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert_eq!(again.code(), "email_token_invalid");
+    let made_up = app
+        .post(
+            "/api/v1/email-verifications/confirm",
+            &json!({"token": "not-a-token"}),
+        )
+        .await;
+    assert_eq!(made_up.code(), "email_token_invalid");
+    assert_eq!(
+        app.event_types(&account_id)
+            .await
+            .iter()
+            .filter(|t| *t == "EmailVerified")
+            .count(),
+        1
+    );
+}
+
+async fn an_expired_link_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    let token = app.verification_token(&person.email).await;
+    xuexin_projections::db_execute!(&app.db, "UPDATE email_tokens SET expires_at = 0").unwrap();
+    let expired = app
+        .post(
+            "/api/v1/email-verifications/confirm",
+            &json!({"token": token}),
+        )
+        .await;
+    assert_eq!(expired.status, StatusCode::BAD_REQUEST, "{}", expired.text);
+    assert_eq!(expired.code(), "email_token_invalid");
+}
+
+async fn resending_is_limited_and_says_nothing_about_unknown_addresses(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    app.verification_token(&person.email).await;
+
+    // The account's first mail went out at registration; a resend makes a second.
+    let resend = app
+        .post(
+            "/api/v1/email-verifications",
+            &json!({"email": person.email}),
+        )
+        .await;
+    assert_eq!(resend.status, StatusCode::ACCEPTED, "{}", resend.text);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.outbox(&person.email).await.len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no second mail");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let too_soon = app
+        .post(
+            "/api/v1/email-verifications",
+            &json!({"email": person.email}),
+        )
+        .await;
+    assert_eq!(
+        too_soon.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        too_soon.text
+    );
+    assert_eq!(too_soon.code(), "email_rate_limited");
+
+    let unknown = app
+        .post(
+            "/api/v1/email-verifications",
+            &json!({"email": "nobody@example.com"}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::ACCEPTED);
+    assert_eq!(unknown.body, resend.body);
+    assert!(app.outbox("nobody@example.com").await.is_empty());
+
+    // Both links work (each is single use).
+    let mails = app.outbox(&person.email).await;
+    assert_eq!(mails.len(), 2);
+}

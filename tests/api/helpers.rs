@@ -1,0 +1,553 @@
+//! The test harness: the real application on a random port, against a fresh PostgreSQL
+//! database or a fresh SQLite file, with typed helpers for what a person does.
+
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use xuexin::app::{Application, SharedState};
+use xuexin::config::Config;
+use xuexin::store::Db;
+use xuexin_domain::values::document::resident_id_check_char;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// Runs each named test body once against PostgreSQL and once against SQLite.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            }
+        )*
+    };
+}
+
+/// Everything the service logs, at debug level, for the tests that read logs.
+pub fn captured_logs() -> String {
+    let buffer = log_buffer().lock().map(|b| b.clone()).unwrap_or_default();
+    String::from_utf8_lossy(&buffer).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUFFER.get_or_init(|| Arc::new(Mutex::new(Vec::new())))
+}
+
+#[derive(Clone)]
+struct BufferWriter;
+
+impl Write for BufferWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if std::env::var("TEST_LOG").is_ok() {
+            std::io::stdout().write_all(buf)?;
+        }
+        if let Ok(mut buffer) = log_buffer().lock() {
+            buffer.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logging() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug,hyper=info,reqwest=info,h2=info")
+            .with_ansi(false)
+            .with_writer(|| BufferWriter)
+            .try_init();
+    });
+}
+
+/// PostgreSQL to create test databases on (`XUEXIN_TEST_DATABASE_URL`).
+pub fn postgres_admin_url() -> String {
+    std::env::var("XUEXIN_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+fn with_database(url: &str, database: &str) -> String {
+    match url.rfind('/') {
+        Some(slash) if url[..slash].contains("://") && url[slash..].len() > 1 => {
+            format!("{}/{database}", &url[..slash])
+        }
+        _ => format!("{}/{database}", url.trim_end_matches('/')),
+    }
+}
+
+/// A fresh, empty PostgreSQL database for one test. Databases left by earlier runs that are
+/// more than two hours old are dropped on the way.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    let admin = postgres_admin_url();
+    let mut connection = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL at {admin} is unreachable ({e}); start it (see README) or set XUEXIN_TEST_DATABASE_URL")
+    });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let old: Vec<(String,)> =
+        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'xuexin_test_%'")
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+    for (name,) in old {
+        let created = name
+            .split('_')
+            .nth(2)
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(now);
+        if now.saturating_sub(created) > 7200 {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut connection)
+                .await;
+        }
+    }
+    let name = format!(
+        "xuexin_test_{now}_{}",
+        uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+    );
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    with_database(&admin, &name)
+}
+
+pub fn fresh_sqlite_url() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("xuexin.db").display());
+    (url, dir)
+}
+
+pub fn test_config(database_url: String) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url,
+        database_connections: 10,
+        dev_mode: true,
+        projector_poll: Duration::from_millis(100),
+        saga_stale_after: Duration::from_secs(2),
+        ..Config::default()
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: Db,
+    pub state: SharedState,
+    /// Every (path, body) this app answered the test with.
+    pub responses: Arc<Mutex<Vec<(String, String)>>>,
+    stop: Option<oneshot::Sender<()>>,
+    _sqlite_dir: Option<tempfile::TempDir>,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    init_logging();
+    let (database_url, dir) = match backend {
+        Backend::Postgres => (fresh_postgres_database().await, None),
+        Backend::Sqlite => {
+            let (url, dir) = fresh_sqlite_url();
+            (url, Some(dir))
+        }
+    };
+    let mut config = test_config(database_url.clone());
+    adjust(&mut config);
+    let app = Application::build(config)
+        .await
+        .expect("the application failed to start");
+    let address = format!("http://{}", app.local_addr());
+    let state = app.state();
+    let db = state.db.clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = app
+            .run_until(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap(),
+        db,
+        state,
+        responses: Arc::new(Mutex::new(Vec::new())),
+        stop: Some(stop),
+        _sqlite_dir: dir,
+    }
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestResponse {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    /// The codes of the per-field errors, as (field, code).
+    pub fn field_errors(&self) -> Vec<(String, String)> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| {
+                        (
+                            e["field"].as_str().unwrap_or("").to_string(),
+                            e["code"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn position(&self) -> i64 {
+        self.body["position"]
+            .as_i64()
+            .expect("a position in the response")
+    }
+}
+
+/// Someone to register: valid and unique values for every field.
+#[derive(Clone, Debug)]
+pub struct Person {
+    pub phone: String,
+    pub name: String,
+    pub document_number: String,
+    pub email: String,
+    pub password: String,
+}
+
+fn random_u64() -> u64 {
+    u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().unwrap())
+}
+
+pub fn random_phone() -> String {
+    format!("13{:09}", random_u64() % 1_000_000_000)
+}
+
+pub fn random_resident_id() -> String {
+    let n = random_u64();
+    let year = 1980 + (n % 25);
+    let month = 1 + (n / 25) % 12;
+    let day = 1 + (n / 300) % 28;
+    let seq = (n / 10_000) % 1000;
+    let first17 = format!("110105{year:04}{month:02}{day:02}{seq:03}");
+    format!("{first17}{}", resident_id_check_char(&first17).unwrap())
+}
+
+impl Person {
+    pub fn random() -> Self {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            phone: random_phone(),
+            name: "王小明".to_string(),
+            document_number: random_resident_id(),
+            email: format!("student.{}@example.com", &tag[..10]),
+            password: format!("Xx-{}!", &tag[..12]),
+        }
+    }
+
+    pub fn form(&self, sms_code: &str) -> Value {
+        json!({
+            "phone": self.phone,
+            "sms_code": sms_code,
+            "password": self.password,
+            "password_confirmation": self.password,
+            "name": self.name,
+            "document_type": "resident_id_card",
+            "document_number": self.document_number,
+            "email": self.email,
+            "accept_terms": true,
+        })
+    }
+}
+
+impl TestApp {
+    pub async fn post(&self, path: &str, body: &Value) -> TestResponse {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.address))
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn post_authorized(&self, path: &str, token: &str, body: &Value) -> TestResponse {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.address))
+                .bearer_auth(token)
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> TestResponse {
+        let request = request.build().expect("a well-formed request");
+        let path = request.url().path().to_string();
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .expect("the request failed");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if let Ok(mut seen) = self.responses.lock() {
+            seen.push((path, text.clone()));
+        }
+        TestResponse {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// Asks for a registration code and reads it from the captured SMS.
+    pub async fn registration_code(&self, phone: &str) -> String {
+        let sent = self
+            .post(
+                "/api/v1/sms-codes",
+                &json!({"phone": phone, "purpose": "register"}),
+            )
+            .await;
+        assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
+        self.latest_code(phone).await
+    }
+
+    pub async fn latest_code(&self, phone: &str) -> String {
+        let outbox = self.outbox(phone).await;
+        let body = outbox[0]["body"].as_str().unwrap().to_string();
+        let start = body.find("校验码是").expect("a code in the SMS") + "校验码是".len();
+        body[start..start + 6].to_string()
+    }
+
+    pub async fn outbox(&self, to: &str) -> Vec<Value> {
+        let encoded: String = to
+            .bytes()
+            .map(|b| match b {
+                b'+' => "%2B".to_string(),
+                b'@' => "%40".to_string(),
+                _ => (b as char).to_string(),
+            })
+            .collect();
+        let response = self
+            .get(&format!("/api/v1/dev/outbox?to={encoded}"), None)
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+        response.body.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Registers a person end to end (code, form); returns the response.
+    pub async fn register(&self, person: &Person) -> TestResponse {
+        let code = self.registration_code(&person.phone).await;
+        self.post("/api/v1/registrations", &person.form(&code))
+            .await
+    }
+
+    pub async fn register_ok(&self, person: &Person) -> String {
+        let response = self.register(person).await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+        response.body["account_id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> TestResponse {
+        self.post(
+            "/api/v1/sessions",
+            &json!({"login": login, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn login_ok(&self, login: &str, password: &str) -> (String, i64) {
+        let response = self.login(login, password).await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+        (
+            response.body["token"].as_str().unwrap().to_string(),
+            response.position(),
+        )
+    }
+
+    /// Waits until the captured mail for `email` holds a verification link; returns the token.
+    pub async fn verification_token(&self, email: &str) -> String {
+        for _ in 0..200 {
+            if let Some(mail) = self.outbox(email).await.first() {
+                let body = mail["body"].as_str().unwrap();
+                if let Some(start) = body.find("token=") {
+                    let token: String = body[start + 6..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                        .collect();
+                    return token;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no verification mail reached {email}");
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        let (count,): (i64,) = xuexin_projections::on_db!(&self.db, pool => {
+            sqlx::query_as("SELECT COUNT(*) FROM events").fetch_one(pool).await.unwrap()
+        });
+        count
+    }
+
+    /// Every stored event as text: type, payload and metadata.
+    pub async fn all_events_text(&self) -> String {
+        let rows: Vec<(
+            String,
+            String,
+            sqlx::types::Json<Value>,
+            sqlx::types::Json<Value>,
+        )> = xuexin_projections::on_db!(&self.db, pool => {
+            sqlx::query_as("SELECT aggregate_type, event_type, payload, metadata FROM events ORDER BY position")
+                .fetch_all(pool)
+                .await
+                .unwrap()
+        });
+        rows.into_iter()
+            .map(|(a, e, p, m)| format!("{a} {e} {} {}\n", p.0, m.0))
+            .collect()
+    }
+
+    /// Event types of one aggregate, in order.
+    pub async fn event_types(&self, aggregate_id: &str) -> Vec<String> {
+        let rows: Vec<(String,)> = xuexin_projections::on_db!(&self.db, pool => {
+            sqlx::query_as("SELECT event_type FROM events WHERE aggregate_id = $1 ORDER BY sequence")
+                .bind(aggregate_id)
+                .fetch_all(pool)
+                .await
+                .unwrap()
+        });
+        rows.into_iter().map(|(t,)| t).collect()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Limits loose enough for many registrations from one test client.
+pub fn relaxed_limits(config: &mut Config) {
+    config.limits.sms_per_phone_interval.max = 10_000;
+    config.limits.sms_per_phone_daily.max = 10_000;
+    config.limits.sms_per_ip.max = 10_000;
+    config.limits.registrations_per_ip.max = 10_000;
+}
+
+impl TestApp {
+    /// Requests `n` registration codes for one phone and reads them all.
+    pub async fn many_codes(&self, phone: &str, n: usize) -> Vec<String> {
+        for _ in 0..n {
+            let sent = self
+                .post(
+                    "/api/v1/sms-codes",
+                    &json!({"phone": phone, "purpose": "register"}),
+                )
+                .await;
+            assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
+        }
+        let encoded = phone.replace('+', "%2B");
+        let response = self
+            .get(&format!("/api/v1/dev/outbox?to={encoded}&limit={n}"), None)
+            .await;
+        response
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let body = m["body"].as_str().unwrap();
+                let start = body.find("校验码是").unwrap() + "校验码是".len();
+                body[start..start + 6].to_string()
+            })
+            .collect()
+    }
+}
+
+impl TestApp {
+    /// Waits until every projection has applied every event.
+    pub async fn settle(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while unapplied_events(&self.db).await > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "projections did not catch up"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Events some projection has not applied yet (in each backend's global order).
+pub async fn unapplied_events(db: &Db) -> i64 {
+    let (n,): (i64,) = match db {
+        Db::Postgres(pool) => sqlx::query_as(
+            "SELECT COUNT(*) FROM events e, projection_checkpoints c
+             WHERE (e.transaction_id::text::bigint, e.position) > (c.transaction_id, c.position)",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap(),
+        Db::Sqlite(pool) => sqlx::query_as(
+            "SELECT COUNT(*) FROM events e, projection_checkpoints c WHERE e.position > c.position",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap(),
+    };
+    n
+}

@@ -1,0 +1,257 @@
+use crate::helpers::{spawn_app, spawn_app_with, Backend, Person};
+use crate::on_both_backends;
+use futures::future::join_all;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+on_both_backends!(
+    a_person_logs_in_with_the_phone_the_id_number_or_a_verified_email,
+    an_unknown_name_and_a_wrong_password_get_the_same_answer_in_about_the_same_time,
+    login_fails_after_five_wrong_passwords_counted_across_login_names,
+    a_lock_runs_out_and_a_success_resets_the_count,
+    logging_out_ends_the_session,
+    the_hashing_pool_refuses_work_beyond_its_queue_with_503,
+    a_read_right_after_a_write_never_misses_it,
+);
+
+async fn a_person_logs_in_with_the_phone_the_id_number_or_a_verified_email(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+
+    app.login_ok(&person.phone, &person.password).await;
+    app.login_ok(&format!("+86 {}", person.phone), &person.password)
+        .await;
+    app.login_ok(&person.document_number.to_lowercase(), &person.password)
+        .await;
+
+    // The e-mail works only once it is verified.
+    let before = app.login(&person.email, &person.password).await;
+    assert_eq!(before.status, StatusCode::UNAUTHORIZED, "{}", before.text);
+    let token = app.verification_token(&person.email).await;
+    let confirmed = app
+        .post(
+            "/api/v1/email-verifications/confirm",
+            &json!({"token": token}),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = app
+            .login(&person.email.to_uppercase(), &person.password)
+            .await;
+        if attempt.status == StatusCode::CREATED {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", attempt.text);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn an_unknown_name_and_a_wrong_password_get_the_same_answer_in_about_the_same_time(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for round in 0..4 {
+        // Alternate, so that warm-up and background work affect both sides alike.
+        let start = Instant::now();
+        let wrong = app.login(&person.phone, "Wrong-Password-1").await;
+        known.push(start.elapsed());
+        let start = Instant::now();
+        let nobody = app
+            .login(&crate::helpers::random_phone(), "Wrong-Password-1")
+            .await;
+        unknown.push(start.elapsed());
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(nobody.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(wrong.body, nobody.body, "round {round}");
+    }
+    known.sort();
+    unknown.sort();
+    let (known, unknown) = (known[1].as_secs_f64(), unknown[1].as_secs_f64());
+    // Both pay for one argon2id verification; a generous bound on the ratio.
+    let ratio = known / unknown;
+    assert!(
+        (0.33..=3.0).contains(&ratio),
+        "wrong password {known:.3}s vs unknown name {unknown:.3}s"
+    );
+}
+
+async fn login_fails_after_five_wrong_passwords_counted_across_login_names(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    let account_id = app.register_ok(&person).await;
+
+    let names = [
+        person.phone.clone(),
+        person.document_number.clone(),
+        person.phone.clone(),
+        person.document_number.clone(),
+    ];
+    for name in &names {
+        let response = app.login(name, "Wrong-Password-1").await;
+        assert_eq!(
+            response.status,
+            StatusCode::UNAUTHORIZED,
+            "{}",
+            response.text
+        );
+    }
+    let fifth = app.login(&person.phone, "Wrong-Password-1").await;
+    assert_eq!(fifth.status, StatusCode::LOCKED, "{}", fifth.text);
+    assert_eq!(fifth.code(), "account_locked");
+    let retry_after: u64 = fifth.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((14 * 60..=15 * 60).contains(&retry_after), "{retry_after}");
+
+    // Locked means locked, whichever name and even with the right password.
+    let right = app.login(&person.document_number, &person.password).await;
+    assert_eq!(right.status, StatusCode::LOCKED, "{}", right.text);
+
+    let events = app.event_types(&account_id).await;
+    assert_eq!(events.iter().filter(|e| *e == "LoginFailed").count(), 5);
+    assert_eq!(events.last().map(String::as_str), Some("AccountLocked"));
+}
+
+async fn a_lock_runs_out_and_a_success_resets_the_count(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.lockout.base_lock_seconds = 2;
+    })
+    .await;
+    let person = Person::random();
+    let account_id = app.register_ok(&person).await;
+
+    // Four failures, a success, four more failures: never five in a row, so never locked.
+    for _ in 0..4 {
+        assert_eq!(
+            app.login(&person.phone, "Wrong-Password-1").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    app.login_ok(&person.phone, &person.password).await;
+    for _ in 0..4 {
+        assert_eq!(
+            app.login(&person.phone, "Wrong-Password-1").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let fifth = app.login(&person.phone, "Wrong-Password-1").await;
+    assert_eq!(fifth.status, StatusCode::LOCKED);
+    assert_eq!(
+        app.login(&person.phone, &person.password).await.status,
+        StatusCode::LOCKED
+    );
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (token, position) = app.login_ok(&person.phone, &person.password).await;
+    let events = app.event_types(&account_id).await;
+    let tail: Vec<&str> = events.iter().rev().take(2).map(String::as_str).collect();
+    assert_eq!(tail, ["LoginSucceeded", "AccountUnlocked"]);
+    let me = app
+        .get(&format!("/api/v1/me?position={position}"), Some(&token))
+        .await;
+    assert_eq!(me.body["status"], "Active");
+    assert_eq!(me.body["locked_until"], serde_json::Value::Null);
+}
+
+async fn logging_out_ends_the_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    let (token, _) = app.login_ok(&person.phone, &person.password).await;
+    assert_eq!(
+        app.get("/api/v1/me", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    let out = app
+        .post_authorized("/api/v1/logout", &token, &json!({}))
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    let after = app.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(after.code(), "unauthenticated");
+    assert_eq!(
+        app.get("/api/v1/me", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/v1/me", Some("made-up-token")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn the_hashing_pool_refuses_work_beyond_its_queue_with_503(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.hash_workers = 1;
+        config.hash_queue = 2;
+    })
+    .await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    let attempts = join_all((0..24).map(|_| app.login(&person.phone, &person.password))).await;
+    let created = attempts
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    let refused: Vec<_> = attempts
+        .iter()
+        .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert!(created >= 1, "nothing got through");
+    assert!(!refused.is_empty(), "a queue of 2 took 24 logins at once");
+    assert_eq!(created + refused.len(), attempts.len(), "only 201 or 503");
+    for response in refused {
+        assert_eq!(response.code(), "overloaded");
+        assert!(response.headers.contains_key("retry-after"));
+    }
+}
+
+async fn a_read_right_after_a_write_never_misses_it(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.read_wait = Duration::from_millis(500);
+        // Only local commits wake the projectors; no timer helps the read.
+        config.projector_poll = Duration::from_secs(3600);
+    })
+    .await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    let mut seen_version = 0;
+    for _ in 0..10 {
+        let (token, position) = app.login_ok(&person.phone, &person.password).await;
+        let me = app
+            .get(&format!("/api/v1/me?position={position}"), Some(&token))
+            .await;
+        assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+        // Each login is one more event on the account: the view must already show it.
+        let version = me.body["version"].as_i64().unwrap();
+        assert!(
+            version > seen_version,
+            "stale read: version {version} after {seen_version}"
+        );
+        seen_version = version;
+    }
+    let (token, position) = app.login_ok(&person.phone, &person.password).await;
+    let future = app
+        .get(
+            &format!("/api/v1/me?position={}", position + 1000),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        future.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        future.text
+    );
+    assert_eq!(future.code(), "read_timeout");
+}

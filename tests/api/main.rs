@@ -1,0 +1,15 @@
+//! HTTP integration tests: the real application on a random port, against PostgreSQL (a fresh
+//! database per test) and against SQLite, with the same test bodies for both.
+
+mod helpers;
+
+mod crash;
+mod email;
+mod global_order;
+mod idempotency;
+mod login;
+mod openapi;
+mod races;
+mod registration;
+mod secrets;
+mod smtp;
