@@ -121,3 +121,43 @@ async fn resending_is_limited_and_says_nothing_about_unknown_addresses(backend: 
     let mails = app.outbox(&person.email).await;
     assert_eq!(mails.len(), 2);
 }
+
+on_both_backends!(bad_input_on_the_email_and_login_endpoints_is_named_and_writes_nothing);
+
+async fn bad_input_on_the_email_and_login_endpoints_is_named_and_writes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let resend = app
+        .post(
+            "/api/v1/email-verifications",
+            &json!({"email": "not-an-address"}),
+        )
+        .await;
+    assert_eq!(resend.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        resend.field_errors(),
+        vec![("email".into(), "email_format".into())]
+    );
+    let confirm = app
+        .post("/api/v1/email-verifications/confirm", &json!({}))
+        .await;
+    assert_eq!(confirm.status, StatusCode::BAD_REQUEST);
+    assert_eq!(confirm.code(), "email_token_invalid");
+    let login = app.post("/api/v1/sessions", &json!({})).await;
+    assert_eq!(login.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        login.field_errors(),
+        vec![
+            ("login".into(), "login_required".into()),
+            ("password".into(), "password_required".into())
+        ]
+    );
+    let wrong_type = app
+        .post(
+            "/api/v1/sessions",
+            &json!({"login": ["x"], "password": "y"}),
+        )
+        .await;
+    assert_eq!(wrong_type.status, StatusCode::BAD_REQUEST);
+    assert_eq!(wrong_type.field_errors()[0].0, "login");
+    assert_eq!(app.event_count().await, 0);
+}

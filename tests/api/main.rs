@@ -12,4 +12,5 @@ mod openapi;
 mod races;
 mod registration;
 mod secrets;
+mod sms;
 mod smtp;
