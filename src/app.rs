@@ -37,6 +37,7 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub reads: ReadYourWrites,
     pub mail_wake: Arc<Notify>,
+    pub binder_wake: Arc<Notify>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -67,8 +68,16 @@ pub async fn digest_key(config: &Config, db: &Db, clock: &dyn Clock) -> anyhow::
     Ok(DigestKey::new(bytes))
 }
 
-impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+/// The shared state and the background workers, without an HTTP listener (CLI commands use
+/// this directly; `serve` adds the listener).
+pub struct Runtime {
+    pub state: SharedState,
+    pub projectors: Vec<Arc<Projector>>,
+    pub delivery: Arc<MailDelivery>,
+}
+
+impl Runtime {
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let db = open_database(&config).await?;
@@ -104,16 +113,22 @@ impl Application {
         }
 
         let store = EventStore::new(db.clone(), clock.clone(), config.snapshot_every);
-        let mail_wake = Arc::new(Notify::new());
         let mut projections = xuexin_projections::all();
         projections.push(Arc::new(MailQueue {
             clock: clock.clone(),
-            wake: mail_wake.clone(),
         }));
         let projectors: Vec<Arc<Projector>> = projections
             .into_iter()
             .map(|p| Arc::new(Projector::new(db.clone(), p)))
             .collect();
+        let applied = |name: &str| {
+            projectors
+                .iter()
+                .find(|p| p.name() == name)
+                .map_or_else(|| Arc::new(Notify::new()), |p| p.applied())
+        };
+        let mail_wake = applied(crate::mailer::QUEUE_NAME);
+        let binder_wake = applied(xuexin_projections::binder::NAME);
         let reads = ReadYourWrites::new(db.clone(), &projectors, config.read_wait);
         let limiter = RateLimiter::new(db.clone(), clock.clone());
         let codes = SmsCodes::new(
@@ -139,9 +154,6 @@ impl Application {
             wake: mail_wake.clone(),
         });
         let sessions = Sessions::new(db.clone(), clock.clone(), config.session_ttl);
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("failed to listen on {}", config.listen))?;
         let state = Arc::new(AppState {
             config,
             db,
@@ -155,7 +167,35 @@ impl Application {
             limiter,
             reads,
             mail_wake,
+            binder_wake,
         });
+        Ok(Self {
+            state,
+            projectors,
+            delivery,
+        })
+    }
+
+    /// Applies everything in the log to every projection (CLI tools, after writing).
+    pub async fn catch_up(&self) -> anyhow::Result<()> {
+        for projector in &self.projectors {
+            projector.catch_up().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listen = config.listen;
+        let Runtime {
+            state,
+            projectors,
+            delivery,
+        } = Runtime::open(config).await?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("failed to listen on {listen}"))?;
         let (trigger, shutdown) = shutdown::channel();
         Ok(Self {
             state,
@@ -221,6 +261,12 @@ impl Application {
                 .clone()
                 .run(Duration::from_millis(500), self.shutdown.clone()),
         ));
+        tasks.push(tokio::spawn(crate::records::binding_loop(
+            self.state.clone(),
+            self.state.binder_wake.clone(),
+            poll,
+            self.shutdown.clone(),
+        )));
         tasks.push(tokio::spawn(crate::registration::recovery_loop(
             self.state.clone(),
             self.shutdown.clone(),

@@ -29,10 +29,63 @@ pub enum Command {
     },
     /// Create or update the database schema, then exit.
     Migrate,
+    /// Import a school's enrolment (学籍) or degree (学历) records from a CSV file (UTF-8 or
+    /// GB18030, Chinese headers). Nothing is written if any row is bad, unless --skip-invalid.
+    ImportRecords {
+        file: std::path::PathBuf,
+        /// The school's code (register it first with `xuexin admin add-school`).
+        #[arg(long)]
+        school: String,
+        /// Write the valid rows and report the bad ones.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Administration: staff accounts, schools.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Developer tools.
     Dev {
         #[command(subcommand)]
         command: DevCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Register a school (or update its name and province).
+    AddSchool {
+        /// 5-digit school code (院校代码).
+        #[arg(long)]
+        code: String,
+        /// Full name, exactly as the school's files write 学校名称.
+        #[arg(long)]
+        name: String,
+        /// Province, for the provincial authority that approves its degree corrections.
+        #[arg(long)]
+        province: String,
+    },
+    /// Create a staff account (reviewer, registrar, provincial_authority,
+    /// conscription_office, auditor, administrator). Prints its id, and the password when
+    /// one was generated.
+    CreateStaff {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = ["reviewer", "registrar", "provincial_authority", "conscription_office", "auditor", "administrator"])]
+        role: String,
+        /// School code (registrar), province (provincial_authority), office (conscription_office).
+        #[arg(long)]
+        scope: Option<String>,
+        /// Shown in the staff member's profile.
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from the first line of standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -71,6 +124,83 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = open_database(&config).await?;
             println!("database schema is up to date ({})", db.backend().as_str());
             db.close().await;
+            Ok(())
+        }
+        Command::ImportRecords {
+            file,
+            school,
+            skip_invalid,
+            json,
+        } => import_records(&file, &school, skip_invalid, json).await,
+        Command::Admin {
+            command:
+                AdminCommand::AddSchool {
+                    code,
+                    name,
+                    province,
+                },
+        } => {
+            let runtime = crate::app::Runtime::open(Config::from_env()?).await?;
+            let code = xuexin_domain::school::parse_school_code(&code)
+                .ok_or_else(|| anyhow::anyhow!("a school code has 5 digits"))?;
+            runtime
+                .state
+                .store
+                .execute::<xuexin_domain::school::School>(
+                    &code,
+                    xuexin_domain::school::SchoolCommand::Register {
+                        code: code.clone(),
+                        name: name.clone(),
+                        province,
+                    },
+                    &(),
+                    &crate::store::CommandMetadata::system("admin-cli"),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            runtime.catch_up().await?;
+            println!("school {code} {name} registered");
+            runtime.state.db.close().await;
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::CreateStaff {
+                    username,
+                    role,
+                    scope,
+                    name,
+                    password_stdin,
+                },
+        } => {
+            let role = xuexin_domain::roles::StaffRole::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                (line.trim_end_matches(['\r', '\n']).to_string(), false)
+            } else {
+                // 20 random URL-safe characters (~120 bits) inside the 30-character rule.
+                (format!("Xx-{}", &crate::security::new_token()[..20]), true)
+            };
+            let runtime = crate::app::Runtime::open(Config::from_env()?).await?;
+            let account_id = crate::staff::create_staff(
+                &runtime.state,
+                crate::staff::NewStaff {
+                    display_name: name.unwrap_or_else(|| username.clone()),
+                    username: username.clone(),
+                    role,
+                    scope,
+                    password: xuexin_domain::values::Secret::new(password.clone()),
+                },
+            )
+            .await?;
+            runtime.catch_up().await?;
+            println!("created {} {username} ({account_id})", role.as_str());
+            if generated {
+                println!("password (shown once): {password}");
+            }
+            runtime.state.db.close().await;
             Ok(())
         }
         Command::Dev {
@@ -126,6 +256,107 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
+    }
+}
+
+async fn import_records(
+    file: &std::path::Path,
+    school: &str,
+    skip_invalid: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    use crate::records::import::{import_file, ImportError, Phase};
+    if !file.is_file() {
+        anyhow::bail!("{} is not a file", file.display());
+    }
+    let runtime = crate::app::Runtime::open(Config::from_env()?).await?;
+    let lines = count_lines(file)?;
+    let bar = indicatif::ProgressBar::new(lines.saturating_sub(1).max(1));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix:>8} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let metadata = crate::store::CommandMetadata::system("import-records");
+    let progress_bar = bar.clone();
+    let result = import_file(
+        &runtime.state,
+        file,
+        school,
+        skip_invalid,
+        &metadata,
+        &move |phase, rows| {
+            progress_bar.set_prefix(match phase {
+                Phase::Validating => "checking",
+                Phase::Writing => "writing",
+            });
+            progress_bar.set_position(rows);
+        },
+    )
+    .await;
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(report) => report,
+        Err(ImportError::File(reason)) => {
+            runtime.state.db.close().await;
+            anyhow::bail!("文件无法导入：{reason}")
+        }
+        Err(ImportError::Internal(error)) => return Err(error),
+    };
+    runtime.catch_up().await?;
+    runtime.state.db.close().await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} ({}, {}): {} rows, {} valid, {} invalid",
+            file.display(),
+            report.kind,
+            report.encoding,
+            report.rows,
+            report.valid,
+            report.invalid
+        );
+        for problem in &report.problems {
+            println!("  第 {} 行: {}", problem.line, problem.reasons.join("；"));
+        }
+        for problem in &report.refused {
+            println!(
+                "  第 {} 行（未写入）: {}",
+                problem.line,
+                problem.reasons.join("；")
+            );
+        }
+        if report.written {
+            println!(
+                "written: {} registered, {} corrected, {} correction requests, {} unchanged",
+                report.registered, report.corrected, report.correction_requested, report.unchanged
+            );
+        }
+    }
+    if !report.written {
+        anyhow::bail!(
+            "{} row(s) are invalid; nothing was written (use --skip-invalid to import the rest)",
+            report.invalid
+        );
+    }
+    Ok(())
+}
+
+/// Lines in a file, read in chunks (a newline byte never occurs inside a GB18030 character).
+fn count_lines(file: &std::path::Path) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut reader = std::fs::File::open(file)?;
+    let mut chunk = vec![0u8; 256 * 1024];
+    let mut lines = 0u64;
+    loop {
+        let n = reader.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += chunk[..n].iter().filter(|b| **b == b'\n').count() as u64;
     }
 }
 

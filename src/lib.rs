@@ -2,6 +2,7 @@
 //! See docs/architecture.md for the map.
 
 pub mod app;
+pub mod blobs;
 pub mod cli;
 pub mod clock;
 pub mod codes;
@@ -15,9 +16,11 @@ pub mod messages;
 pub mod problem;
 pub mod projector;
 pub mod ratelimit;
+pub mod records;
 pub mod registration;
 pub mod security;
 pub mod sessions;
 pub mod shutdown;
+pub mod staff;
 pub mod store;
 pub mod telemetry;

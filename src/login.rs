@@ -11,6 +11,7 @@ use xuexin_domain::account::{Account, AccountCommand, AccountError, AccountEvent
 use xuexin_domain::identity::Identity;
 use xuexin_domain::ids::{identity_id, login_name_id, LoginNameKind, LoginVia};
 use xuexin_domain::login_name::LoginName;
+use xuexin_domain::roles::parse_staff_username;
 use xuexin_domain::values::{
     document_number_digest, normalize_document_number, DocumentType, Email, Phone, Secret,
 };
@@ -18,6 +19,8 @@ use xuexin_domain::{AccountId, Actor, Timestamp};
 
 pub struct LoggedIn {
     pub account_id: AccountId,
+    /// `Some(role)` for a staff account.
+    pub role: Option<String>,
     pub token: String,
     pub expires_at: Timestamp,
     pub position: Option<i64>,
@@ -33,6 +36,13 @@ enum Candidate {
 fn candidates(state: &AppState, login: &str) -> Vec<(Candidate, LoginVia)> {
     let login = login.trim();
     let mut found = Vec::new();
+    if let Some(username) = login.strip_prefix("staff:").and_then(parse_staff_username) {
+        found.push((
+            Candidate::Name(LoginNameKind::Staff, username),
+            LoginVia::StaffUsername,
+        ));
+        return found;
+    }
     if login.contains('@') {
         if let Ok(email) = Email::parse(login) {
             found.push((
@@ -46,6 +56,12 @@ fn candidates(state: &AppState, login: &str) -> Vec<(Candidate, LoginVia)> {
         found.push((
             Candidate::Name(LoginNameKind::Phone, phone.as_str().into()),
             LoginVia::Phone,
+        ));
+    }
+    if let Some(username) = parse_staff_username(login) {
+        found.push((
+            Candidate::Name(LoginNameKind::Staff, username),
+            LoginVia::StaffUsername,
         ));
     }
     let number = normalize_document_number(login);
@@ -173,10 +189,15 @@ pub async fn login(
             account_id,
             request.client_ip.as_deref(),
             committed.position.unwrap_or(0),
+            committed.aggregate.staff(),
         )
         .await?;
     Ok(LoggedIn {
         account_id,
+        role: committed
+            .aggregate
+            .staff()
+            .map(|s| s.role.as_str().to_string()),
         token: session.token,
         expires_at: session.expires_at,
         position: committed.position,

@@ -26,7 +26,6 @@ const CLAIM_MILLIS: i64 = 60_000;
 
 pub struct MailQueue {
     pub clock: Arc<dyn Clock>,
-    pub wake: Arc<Notify>,
 }
 
 #[async_trait::async_trait]
@@ -77,7 +76,6 @@ impl Projection for MailQueue {
             expires_at.millis(),
             now.millis(),
         )?;
-        self.wake.notify_one();
         Ok(())
     }
 }

@@ -2,8 +2,9 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    xuexin::telemetry::init();
     let cli = xuexin::cli::Cli::parse();
+    let serving = matches!(cli.command, xuexin::cli::Command::Serve { .. });
+    xuexin::telemetry::init(!serving);
     match xuexin::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

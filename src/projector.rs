@@ -17,6 +17,7 @@ pub struct Projector {
     db: Db,
     projection: Arc<dyn Projection>,
     reached: watch::Sender<Checkpoint>,
+    applied: Arc<Notify>,
 }
 
 impl Projector {
@@ -26,7 +27,13 @@ impl Projector {
             db,
             projection,
             reached,
+            applied: Arc::new(Notify::new()),
         }
+    }
+
+    /// Notified after each committed batch (process managers' workers wait on it).
+    pub fn applied(&self) -> Arc<Notify> {
+        self.applied.clone()
     }
 
     pub fn name(&self) -> &'static str {

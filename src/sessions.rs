@@ -4,7 +4,9 @@ use crate::security::{new_token, token_hash};
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
-use xuexin_domain::{AccountId, Clock, Timestamp};
+use xuexin_domain::account::StaffProfile;
+use xuexin_domain::roles::StaffRole;
+use xuexin_domain::{AccountId, Actor, Clock, Timestamp};
 use xuexin_projections::{db_execute, on_db, Db};
 
 #[derive(Clone)]
@@ -27,6 +29,51 @@ pub struct Session {
     pub expires_at: Timestamp,
     /// The log position of the login that opened it.
     pub position: i64,
+    /// For staff: the role and its scope.
+    pub staff: Option<(StaffRole, Option<String>)>,
+}
+
+impl Session {
+    /// Who this session acts as in event metadata.
+    pub fn actor(&self) -> Actor {
+        match &self.staff {
+            Some((role, _)) => role.actor(self.account_id.to_string()),
+            None => Actor::Account(self.account_id.to_string()),
+        }
+    }
+
+    pub fn role(&self) -> Option<StaffRole> {
+        self.staff.as_ref().map(|(role, _)| *role)
+    }
+
+    pub fn scope(&self) -> Option<&str> {
+        self.staff.as_ref().and_then(|(_, scope)| scope.as_deref())
+    }
+
+    /// The scope, if the session is staff with one of `roles`; otherwise 403.
+    pub fn require_role(
+        &self,
+        roles: &[StaffRole],
+    ) -> Result<Option<&str>, crate::problem::Problem> {
+        match &self.staff {
+            Some((role, scope)) if roles.contains(role) => Ok(scope.as_deref()),
+            _ => Err(crate::problem::Problem::new(
+                crate::problem::ProblemKind::Forbidden,
+                "forbidden",
+            )),
+        }
+    }
+
+    /// 403 for staff: the endpoint is for people acting on their own account.
+    pub fn require_person(&self) -> Result<(), crate::problem::Problem> {
+        match self.staff {
+            None => Ok(()),
+            Some(_) => Err(crate::problem::Problem::new(
+                crate::problem::ProblemKind::Forbidden,
+                "forbidden",
+            )),
+        }
+    }
 }
 
 impl Sessions {
@@ -40,20 +87,23 @@ impl Sessions {
         account_id: AccountId,
         client_ip: Option<&str>,
         position: i64,
+        staff: Option<&StaffProfile>,
     ) -> anyhow::Result<NewSession> {
         let token = new_token();
         let now = self.clock.now();
         let expires_at = now.plus_millis(self.ttl.as_millis() as i64);
         db_execute!(
             &self.db,
-            "INSERT INTO sessions (token_hash, account_id, created_at, expires_at, client_ip, position)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO sessions (token_hash, account_id, created_at, expires_at, client_ip, position, role, scope)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             token_hash(&token),
             account_id.to_string(),
             now.millis(),
             expires_at.millis(),
             client_ip,
             position,
+            staff.map(|s| s.role.as_str()),
+            staff.and_then(|s| s.scope.as_deref()),
         )
         .context("failed to store a session")?;
         Ok(NewSession { token, expires_at })
@@ -63,9 +113,10 @@ impl Sessions {
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, token: &str) -> anyhow::Result<Option<Session>> {
         let hash = token_hash(token);
-        let row: Option<(String, i64, i64)> = on_db!(&self.db, pool => {
+        type Row = (String, i64, i64, Option<String>, Option<String>);
+        let row: Option<Row> = on_db!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT account_id, expires_at, position FROM sessions
+                "SELECT account_id, expires_at, position, role, scope FROM sessions
                  WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
             )
             .bind(&hash)
@@ -74,14 +125,20 @@ impl Sessions {
             .await
             .context("failed to read a session")?
         });
-        Ok(row.and_then(|(account_id, expires_at, position)| {
-            AccountId::parse(&account_id).map(|account_id| Session {
-                account_id,
-                token_hash: hash,
-                expires_at: Timestamp::from_millis(expires_at),
-                position,
-            })
-        }))
+        Ok(
+            row.and_then(|(account_id, expires_at, position, role, scope)| {
+                AccountId::parse(&account_id).map(|account_id| Session {
+                    account_id,
+                    token_hash: hash,
+                    expires_at: Timestamp::from_millis(expires_at),
+                    position,
+                    staff: role
+                        .as_deref()
+                        .and_then(StaffRole::parse)
+                        .map(|role| (role, scope)),
+                })
+            }),
+        )
     }
 
     pub async fn revoke(&self, token_hash: &str) -> anyhow::Result<()> {

@@ -46,6 +46,8 @@ pub enum LoginNameKind {
     Email,
     WeChat,
     Alipay,
+    /// A staff account's username.
+    Staff,
 }
 
 impl LoginNameKind {
@@ -55,6 +57,7 @@ impl LoginNameKind {
             Self::Email => "email",
             Self::WeChat => "wechat",
             Self::Alipay => "alipay",
+            Self::Staff => "staff",
         }
     }
 }
@@ -68,6 +71,7 @@ pub enum LoginVia {
     IdNumber,
     WeChat,
     Alipay,
+    StaffUsername,
 }
 
 impl LoginVia {
@@ -78,6 +82,7 @@ impl LoginVia {
             Self::IdNumber => "id_number",
             Self::WeChat => "wechat",
             Self::Alipay => "alipay",
+            Self::StaffUsername => "staff_username",
         }
     }
 }

@@ -36,6 +36,9 @@ CREATE TABLE sessions (
     expires_at bigint NOT NULL,
     revoked_at bigint,
     client_ip  text,
+    -- A staff session's role and scope (school code, province, office); NULL for people.
+    role       text,
+    scope      text,
     -- The log position of the login; reads in this session wait for at least it.
     position   bigint NOT NULL DEFAULT 0
 );

@@ -36,6 +36,9 @@ CREATE TABLE sessions (
     expires_at INTEGER NOT NULL,
     revoked_at INTEGER,
     client_ip  TEXT,
+    -- A staff session's role and scope (school code, province, office); NULL for people.
+    role       TEXT,
+    scope      TEXT,
     -- The log position of the login; reads in this session wait for at least it.
     position   INTEGER NOT NULL DEFAULT 0
 ) STRICT;

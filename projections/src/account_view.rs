@@ -145,6 +145,8 @@ impl Projection for AccountViewProjection {
                     version,
                 )?;
             }
+            // Staff accounts have no personal profile to show.
+            AccountEvent::StaffAccountCreated { .. } => {}
             AccountEvent::EmailVerificationRequested { .. }
             | AccountEvent::LoginFailed { .. }
             | AccountEvent::PasswordRehashed { .. } => {

@@ -5,6 +5,8 @@ use serde_json::Value;
 use xuexin_domain::account::{Account, AccountEvent};
 use xuexin_domain::identity::{Identity, IdentityEvent};
 use xuexin_domain::login_name::{LoginName, LoginNameEvent};
+use xuexin_domain::record::{RecordEvent, StudentRecord};
+use xuexin_domain::school::{School, SchoolEvent};
 use xuexin_domain::Timestamp;
 
 use cqrs_es::Aggregate;
@@ -69,6 +71,10 @@ impl StoredEvent {
             LoginName::TYPE => {
                 DomainEventKind::LoginName(serde_json::from_value(self.payload.clone())?)
             }
+            StudentRecord::TYPE => {
+                DomainEventKind::Record(serde_json::from_value(self.payload.clone())?)
+            }
+            School::TYPE => DomainEventKind::School(serde_json::from_value(self.payload.clone())?),
             _ => DomainEventKind::Other,
         })
     }
@@ -79,6 +85,8 @@ pub enum DomainEventKind {
     Account(AccountEvent),
     Identity(IdentityEvent),
     LoginName(LoginNameEvent),
+    Record(RecordEvent),
+    School(SchoolEvent),
     /// An aggregate this build does not read (added by a later version, or not a projection's
     /// concern).
     Other,

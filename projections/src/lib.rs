@@ -2,11 +2,13 @@
 //! SQLite alike.
 
 pub mod account_view;
+pub mod binder;
 pub mod checkpoint;
 pub mod db;
 pub mod event;
 pub mod login_index;
 pub mod projection;
+pub mod records;
 pub mod registration_sagas;
 
 pub use db::{Backend, Db, Tx};
@@ -19,5 +21,7 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(login_index::LoginIndex),
         std::sync::Arc::new(account_view::AccountViewProjection),
         std::sync::Arc::new(registration_sagas::RegistrationSagas),
+        std::sync::Arc::new(records::RecordViews),
+        std::sync::Arc::new(binder::RecordBinder),
     ]
 }

@@ -4,12 +4,14 @@ use super::error::ProblemDocument;
 use super::extract::{Authenticated, WaitFor};
 use crate::app::SharedState;
 use crate::problem::{Problem, ProblemKind};
+use crate::sessions::Session;
 use axum::extract::{Query, State};
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use xuexin_domain::account::Account;
 use xuexin_domain::values::DocumentType;
 use xuexin_domain::Timestamp;
 use xuexin_projections::account_view;
@@ -40,6 +42,43 @@ pub struct MeResponse {
     pub registered_at: Option<String>,
     /// The account view's version (its last applied event).
     pub version: i64,
+    /// Staff accounts only: the role and its scope.
+    pub role: Option<String>,
+    pub scope: Option<String>,
+}
+
+/// A staff account's profile, read from the account itself.
+async fn staff_profile(state: &SharedState, session: &Session) -> Result<MeResponse, Problem> {
+    let loaded = state
+        .store
+        .load::<Account>(&session.account_id.to_string())
+        .await?;
+    let profile = loaded
+        .aggregate
+        .staff()
+        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "account_not_found"))?;
+    Ok(MeResponse {
+        account_id: session.account_id.to_string(),
+        status: loaded
+            .aggregate
+            .status()
+            .map_or("Active", |s| s.as_str())
+            .to_string(),
+        name: profile.display_name.clone(),
+        phone: None,
+        document_type: String::new(),
+        document_type_label: String::new(),
+        document_number: String::new(),
+        email: None,
+        email_status: "none".into(),
+        security_questions_set: false,
+        locked_until: None,
+        last_login_at: None,
+        registered_at: None,
+        version: loaded.sequence as i64,
+        role: Some(profile.role.as_str().to_string()),
+        scope: profile.scope.clone(),
+    })
 }
 
 /// The logged-in account (账号基本信息). Phone and document number are masked.
@@ -61,6 +100,9 @@ pub async fn get_me(
     Authenticated(session): Authenticated,
     Query(wait): Query<WaitFor>,
 ) -> Result<Json<MeResponse>, Problem> {
+    if session.staff.is_some() {
+        return Ok(Json(staff_profile(&state, &session).await?));
+    }
     wait.wait_in_session(&state, &session, &[account_view::NAME])
         .await?;
     let Some(view) = account_view::get(&state.db, &session.account_id.to_string()).await? else {
@@ -99,5 +141,7 @@ pub async fn get_me(
         last_login_at: view.last_login_at.map(time),
         registered_at: view.registered_at.map(time),
         version: view.version,
+        role: None,
+        scope: None,
     }))
 }

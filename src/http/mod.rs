@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod me;
+pub mod records;
 pub mod registration;
 pub mod sessions;
 pub mod sms;
@@ -42,6 +43,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "email", description = "安全邮箱验证"),
         (name = "sessions", description = "登录"),
         (name = "account", description = "账号"),
+        (name = "records", description = "学籍学历"),
         (name = "dev", description = "Development only"),
     )
 )]
@@ -66,7 +68,8 @@ pub fn api(dev_mode: bool) -> (Router<SharedState>, utoipa::openapi::OpenApi) {
         .merge(sms::router())
         .merge(email::router())
         .merge(sessions::router())
-        .merge(me::router());
+        .merge(me::router())
+        .merge(records::router());
     if dev_mode {
         routes = routes.merge(dev::router());
     }

@@ -23,7 +23,8 @@ pub fn router() -> OpenApiRouter<SharedState> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
-    /// 手机号/身份证号/邮箱: the phone, the document number or a verified e-mail.
+    /// 手机号/身份证号/邮箱: the phone, the document number or a verified e-mail; staff log in
+    /// with their username.
     #[schema(example = "13800138000")]
     pub login: Option<String>,
     pub password: Option<String>,
@@ -37,6 +38,9 @@ pub struct SessionResponse {
     pub expires_at: String,
     pub account_id: String,
     pub status: String,
+    /// For staff accounts: `reviewer`, `registrar`, `provincial_authority`,
+    /// `conscription_office`, `auditor` or `administrator`.
+    pub role: Option<String>,
     /// Log position of this login; pass it as `?position=` to read your write.
     pub position: Option<i64>,
 }
@@ -82,6 +86,7 @@ pub async fn create_session(
             expires_at: logged_in.expires_at.to_rfc3339(),
             account_id: logged_in.account_id.to_string(),
             status: logged_in.status,
+            role: logged_in.role,
             position: logged_in.position,
         }),
     ))

@@ -56,6 +56,12 @@ pub struct Committed<A: Aggregate> {
     pub position: Option<i64>,
 }
 
+/// What a batch did: per command its events or its refusal, and the last position written.
+pub struct BatchOutcome<A: Aggregate> {
+    pub results: Vec<Result<Vec<A::Event>, A::Error>>,
+    pub position: Option<i64>,
+}
+
 pub enum ExecuteError<E> {
     /// The aggregate refused the command.
     Domain(E),
@@ -250,6 +256,158 @@ impl EventStore {
             }
         }
         Err(ExecuteError::Contention)
+    }
+
+    /// Runs many commands, each on its own aggregate, and appends all their events in one
+    /// transaction (imports). Each command sees the events of the commands before it on the
+    /// same aggregate. On a lost race the whole batch runs again from a fresh load.
+    #[tracing::instrument(skip_all, fields(aggregate_type = A::TYPE, commands = commands.len()))]
+    pub async fn execute_batch<A>(
+        &self,
+        commands: &[(String, A::Command)],
+        services: &A::Services,
+        metadata: &CommandMetadata,
+    ) -> Result<BatchOutcome<A>, ExecuteError<A::Error>>
+    where
+        A: Aggregate + Clone,
+        A::Command: Clone,
+    {
+        for attempt in 0..MAX_ATTEMPTS {
+            let ids: Vec<String> = commands.iter().map(|(id, _)| id.clone()).collect();
+            let mut loaded = self.load_many::<A>(&ids).await?;
+            let mut results = Vec::with_capacity(commands.len());
+            let mut serialized = Vec::new();
+            for (id, command) in commands {
+                let entry = loaded.entry(id.clone()).or_insert_with(|| Loaded {
+                    aggregate: A::default(),
+                    sequence: 0,
+                    last_hash: GENESIS_HASH.to_string(),
+                    snapshot_sequence: 0,
+                });
+                let sink = EventSink::<A>::default();
+                let before = entry.aggregate.clone();
+                match entry
+                    .aggregate
+                    .handle(command.clone(), services, &sink)
+                    .await
+                {
+                    Ok(()) => {
+                        let events = sink.collect().await;
+                        let mut written = self.serialize::<A>(
+                            id,
+                            entry.sequence,
+                            &entry.last_hash,
+                            &events,
+                            metadata,
+                        )?;
+                        if let Some(last) = written.last() {
+                            entry.sequence = last.sequence;
+                            if let Some(hash) = last.metadata.get("hash").and_then(Value::as_str) {
+                                entry.last_hash = hash.to_string();
+                            }
+                        }
+                        serialized.append(&mut written);
+                        results.push(Ok(events));
+                    }
+                    // A refused command leaves its aggregate as it was before the command.
+                    Err(error) => {
+                        entry.aggregate = before;
+                        results.push(Err(error));
+                    }
+                }
+            }
+            if serialized.is_empty() {
+                return Ok(BatchOutcome {
+                    results,
+                    position: None,
+                });
+            }
+            match self.persist::<A>(&serialized).await {
+                Ok(()) => {
+                    self.committed.notify_waiters();
+                    let last = &serialized[serialized.len() - 1];
+                    let position = self
+                        .position_of(A::TYPE, &last.aggregate_id, last.sequence)
+                        .await?;
+                    return Ok(BatchOutcome {
+                        results,
+                        position: Some(position),
+                    });
+                }
+                Err(PersistFailure::Conflict) => {
+                    tracing::debug!(
+                        attempt,
+                        "a batch lost a write race; retrying from a fresh load"
+                    );
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(PersistFailure::Other(error)) => return Err(ExecuteError::Store(error)),
+            }
+        }
+        Err(ExecuteError::Contention)
+    }
+
+    /// Loads many aggregates of one type with one query (no snapshots: used for aggregates
+    /// with short histories, such as student records).
+    async fn load_many<A: Aggregate>(
+        &self,
+        ids: &[String],
+    ) -> anyhow::Result<std::collections::HashMap<String, Loaded<A>>> {
+        type Row = (
+            String,
+            i64,
+            String,
+            String,
+            sqlx::types::Json<Value>,
+            sqlx::types::Json<Value>,
+        );
+        let mut unique: Vec<&String> = ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let rows: Vec<Row> = match &self.db {
+            Db::Postgres(pool) => sqlx::query_as(
+                "SELECT aggregate_id, sequence, event_type, event_version, payload, metadata FROM events
+                 WHERE aggregate_type = $1 AND aggregate_id = ANY($2) ORDER BY aggregate_id, sequence",
+            )
+            .bind(A::TYPE)
+            .bind(unique.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+            .fetch_all(pool)
+            .await
+            .context("failed to load aggregates")?,
+            Db::Sqlite(pool) => {
+                let placeholders: Vec<String> = (0..unique.len()).map(|i| format!("${}", i + 2)).collect();
+                let sql = format!(
+                    "SELECT aggregate_id, sequence, event_type, event_version, payload, metadata FROM events
+                     WHERE aggregate_type = $1 AND aggregate_id IN ({}) ORDER BY aggregate_id, sequence",
+                    if placeholders.is_empty() { "NULL".to_string() } else { placeholders.join(", ") }
+                );
+                let mut query = sqlx::query_as(&sql).bind(A::TYPE);
+                for id in &unique {
+                    query = query.bind(id.as_str());
+                }
+                query.fetch_all(pool).await.context("failed to load aggregates")?
+            }
+        };
+        let mut loaded: std::collections::HashMap<String, Loaded<A>> =
+            std::collections::HashMap::new();
+        for (aggregate_id, sequence, event_type, version, payload, metadata) in rows {
+            let (_, payload) =
+                xuexin_domain::upcast::upcast(A::TYPE, &event_type, &version, payload.0);
+            let event: A::Event = serde_json::from_value(payload)
+                .with_context(|| format!("failed to decode {} {event_type}", A::TYPE))?;
+            let entry = loaded.entry(aggregate_id).or_insert_with(|| Loaded {
+                aggregate: A::default(),
+                sequence: 0,
+                last_hash: GENESIS_HASH.to_string(),
+                snapshot_sequence: 0,
+            });
+            entry.aggregate.apply(event);
+            entry.sequence = sequence as usize;
+            if let Some(hash) = metadata.0.get("hash").and_then(Value::as_str) {
+                entry.last_hash = hash.to_string();
+            }
+        }
+        Ok(loaded)
     }
 
     fn serialize<A: Aggregate>(

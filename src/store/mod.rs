@@ -12,7 +12,7 @@ use std::time::Duration;
 use xuexin_projections::{db_execute, on_db};
 pub use xuexin_projections::{Backend, Db};
 
-pub use event_store::{CommandMetadata, Committed, EventStore, ExecuteError};
+pub use event_store::{BatchOutcome, CommandMetadata, Committed, EventStore, ExecuteError};
 
 /// The SQLite file used when no `DATABASE_URL` is given.
 pub const DEFAULT_SQLITE_URL: &str = "sqlite://xuexin.db";

@@ -551,3 +551,143 @@ pub async fn unapplied_events(db: &Db) -> i64 {
     };
     n
 }
+
+/// The birth date a resident ID number carries, as YYYY-MM-DD.
+pub fn birth_date_of(id: &str) -> String {
+    format!("{}-{}-{}", &id[6..10], &id[10..12], &id[12..14])
+}
+
+pub const ENROLMENT_HEADER: &str = "姓名,性别,出生日期,民族,证件号码,学校名称,层次,专业,学制,学历类别,学习形式,分院,系（所、函授站）,班级,学号,入学日期,预计毕业日期,学籍状态";
+pub const DEGREE_HEADER: &str = "姓名,性别,出生日期,证件号码,学校名称,层次,专业,学制,学历类别,学习形式,入学日期,毕（结）业日期,毕（结）业,证书编号";
+
+/// An enrolment row for a person at 西部师范大学 (99003).
+pub fn enrolment_row(person: &Person, student_number: &str, class_name: &str) -> String {
+    format!(
+        "{},男,{},汉族,{},西部师范大学,本科,软件工程,4年,普通,普通全日制,计算机学院,,{class_name},{student_number},2022-09-01,2026-07-01,在籍（注册学籍）",
+        person.name,
+        birth_date_of(&person.document_number),
+        person.document_number
+    )
+}
+
+/// A degree row for a person at 西部师范大学 (99003), graduated 2024.
+pub fn degree_row(person: &Person, certificate_number: &str, major: &str) -> String {
+    format!(
+        "{},男,{},{},西部师范大学,本科,{major},4年,普通,普通全日制,2020-09-01,2024-06-30,毕业,{certificate_number}",
+        person.name,
+        birth_date_of(&person.document_number),
+        person.document_number
+    )
+}
+
+/// A certificate number of school 99003, graduation year 2024.
+pub fn certificate_number() -> String {
+    format!("9900312024{:08}", random_u64() % 100_000_000)
+}
+
+impl TestApp {
+    pub async fn add_school(&self, code: &str, name: &str, province: &str) {
+        self.state
+            .store
+            .execute::<xuexin_domain::school::School>(
+                code,
+                xuexin_domain::school::SchoolCommand::Register {
+                    code: code.into(),
+                    name: name.into(),
+                    province: province.into(),
+                },
+                &(),
+                &xuexin::store::CommandMetadata::system("test"),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Creates a staff account (as `xuexin admin create-staff` does) and logs it in.
+    pub async fn staff_token(&self, role: &str, scope: Option<&str>) -> String {
+        let username = format!("staff-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let password = "Staff-Pass-2024!";
+        xuexin::staff::create_staff(
+            &self.state,
+            xuexin::staff::NewStaff {
+                username: username.clone(),
+                display_name: "测试人员".into(),
+                role: xuexin_domain::roles::StaffRole::parse(role).unwrap(),
+                scope: scope.map(str::to_string),
+                password: xuexin_domain::values::Secret::new(password),
+            },
+        )
+        .await
+        .unwrap();
+        let response = self.login(&username, password).await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+        assert_eq!(response.body["role"], role);
+        response.body["token"].as_str().unwrap().to_string()
+    }
+
+    /// Uploads CSV bytes as a school import.
+    pub async fn import(
+        &self,
+        token: &str,
+        school: &str,
+        csv: Vec<u8>,
+        skip_invalid: bool,
+    ) -> TestResponse {
+        self.send(
+            self.client
+                .post(format!(
+                    "{}/api/v1/schools/{school}/record-imports?skip_invalid={skip_invalid}",
+                    self.address
+                ))
+                .bearer_auth(token)
+                .header("content-type", "text/csv")
+                .body(csv),
+        )
+        .await
+    }
+
+    /// The records of a logged-in person, once the views reflect `position`.
+    pub async fn my_records(&self, token: &str, position: i64) -> TestResponse {
+        self.get(
+            &format!("/api/v1/me/records?position={position}"),
+            Some(token),
+        )
+        .await
+    }
+
+    /// Registers, logs in, and returns (token, login position).
+    pub async fn register_and_login(&self, person: &Person) -> (String, i64) {
+        self.register_ok(person).await;
+        self.login_ok(&person.phone, &person.password).await
+    }
+
+    /// Waits until every projection and the binder's tasks are done.
+    pub async fn settle_bindings(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            self.settle().await;
+            let (pending,): (i64,) = xuexin_projections::on_db!(&self.db, pool => {
+                sqlx::query_as("SELECT COUNT(*) FROM record_binding_tasks WHERE status = 'pending'")
+                    .fetch_one(pool).await.unwrap()
+            });
+            if pending == 0 && unapplied_events(&self.db).await == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "bindings did not settle"
+            );
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+}
+
+pub fn csv(header: &str, rows: &[String]) -> Vec<u8> {
+    let mut text = header.to_string();
+    for row in rows {
+        text.push('\n');
+        text.push_str(row);
+    }
+    text.push('\n');
+    text.into_bytes()
+}

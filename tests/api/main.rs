@@ -10,6 +10,7 @@ mod idempotency;
 mod login;
 mod openapi;
 mod races;
+mod records;
 mod registration;
 mod secrets;
 mod sms;

@@ -1,10 +1,14 @@
-use super::events::RegistrationDetails;
+use super::events::{RegistrationDetails, StaffProfile};
 use crate::ids::LoginVia;
 use crate::values::{Email, Secret};
 
 #[derive(Clone, Debug)]
 pub enum AccountCommand {
     StartRegistration(Box<RegistrationDetails>),
+    CreateStaffAccount {
+        profile: StaffProfile,
+        password_hash: String,
+    },
     CompleteRegistration,
     AbandonRegistration {
         reason: String,

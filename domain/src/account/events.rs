@@ -3,6 +3,7 @@
 //! strings here, not value types: an event written under old rules must always load.
 
 use crate::ids::LoginVia;
+use crate::roles::StaffRole;
 use crate::time::Timestamp;
 use crate::values::DocumentSummary;
 use cqrs_es::DomainEvent;
@@ -71,9 +72,24 @@ pub enum UnlockReason {
     Expired,
 }
 
+/// What makes an account a staff account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffProfile {
+    pub username: String,
+    pub display_name: String,
+    pub role: StaffRole,
+    /// School code, province or office, for the roles that have one.
+    pub scope: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum AccountEvent {
     RegistrationStarted(RegistrationDetails),
+    /// An administrator created a staff account (never self-registration).
+    StaffAccountCreated {
+        profile: StaffProfile,
+        password_hash: String,
+    },
     Registered {
         status: AccountStatus,
     },
@@ -112,6 +128,7 @@ impl DomainEvent for AccountEvent {
     fn event_type(&self) -> String {
         match self {
             Self::RegistrationStarted(_) => "RegistrationStarted",
+            Self::StaffAccountCreated { .. } => "StaffAccountCreated",
             Self::Registered { .. } => "Registered",
             Self::RegistrationAbandoned { .. } => "RegistrationAbandoned",
             Self::EmailVerificationRequested { .. } => "EmailVerificationRequested",

@@ -9,8 +9,8 @@ mod events;
 pub use commands::AccountCommand;
 pub use error::AccountError;
 pub use events::{
-    AccountEvent, AccountStatus, RegistrationChannel, RegistrationDetails, StoredSecurityQuestion,
-    UnlockReason,
+    AccountEvent, AccountStatus, RegistrationChannel, RegistrationDetails, StaffProfile,
+    StoredSecurityQuestion, UnlockReason,
 };
 
 use crate::hashing::SecretHasher;
@@ -75,6 +75,7 @@ pub struct Account {
     password_hash: String,
     security_questions: Vec<StoredSecurityQuestion>,
     details: Option<RegistrationDetails>,
+    staff: Option<StaffProfile>,
     consecutive_failures: u32,
     lock_count: u32,
     locked_until: Option<Timestamp>,
@@ -108,6 +109,11 @@ impl Account {
     /// The saga's plan, while registration is in progress.
     pub fn registration_details(&self) -> Option<&RegistrationDetails> {
         self.details.as_ref()
+    }
+
+    /// The staff profile, for staff accounts.
+    pub fn staff(&self) -> Option<&StaffProfile> {
+        self.staff.as_ref()
     }
 
     pub fn locked_until(&self, now: Timestamp) -> Option<Timestamp> {
@@ -206,6 +212,22 @@ impl Aggregate for Account {
                 sink.write(AccountEvent::RegistrationStarted(*details), self)
                     .await;
             }
+            AccountCommand::CreateStaffAccount {
+                profile,
+                password_hash,
+            } => {
+                if self.exists() {
+                    return Err(AccountError::AlreadyExists);
+                }
+                sink.write(
+                    AccountEvent::StaffAccountCreated {
+                        profile,
+                        password_hash,
+                    },
+                    self,
+                )
+                .await;
+            }
             AccountCommand::CompleteRegistration => match self.require_status()? {
                 AccountStatus::Registering => {
                     sink.write(
@@ -299,6 +321,15 @@ impl Aggregate for Account {
                 self.password_hash = details.password_hash.clone();
                 self.security_questions = details.security_questions.clone();
                 self.details = Some(details);
+            }
+            AccountEvent::StaffAccountCreated {
+                profile,
+                password_hash,
+            } => {
+                self.status = Some(AccountStatus::Active);
+                self.name = profile.display_name.clone();
+                self.password_hash = password_hash;
+                self.staff = Some(profile);
             }
             AccountEvent::Registered { status } => {
                 self.status = Some(status);

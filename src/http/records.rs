@@ -1,0 +1,964 @@
+//! Student records: the student's record archive (学信档案), binding a missing record,
+//! check conclusions; a school's import, photos and unchecked list; the provincial
+//! authority's corrections.
+
+use super::error::ProblemDocument;
+use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
+use crate::app::SharedState;
+use crate::problem::{FieldError, Problem, ProblemKind};
+use crate::records::import::{import_file, ImportError, ImportReport, Phase};
+use crate::sessions::Session;
+use crate::store::ExecuteError;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::io::Write;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use xuexin_domain::account::Account;
+use xuexin_domain::record::fields::columns;
+use xuexin_domain::record::{
+    degree_record_id, BindMethod, CheckType, Conclusion, PhotoKind, RecordCommand, RecordError,
+    RecordKind, StudentRecord,
+};
+use xuexin_domain::roles::StaffRole;
+use xuexin_domain::Timestamp;
+use xuexin_projections::records::{self, RecordRow};
+
+/// The most a school may upload in one import.
+pub const MAX_IMPORT_BYTES: usize = 256 * 1024 * 1024;
+
+pub fn router() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .routes(routes!(my_records))
+        .routes(routes!(bind_by_certificate))
+        .routes(routes!(record_conclusion))
+        .routes(routes!(get_record))
+        .routes(routes!(record_history))
+        .routes(routes!(record_photo))
+        .routes(routes!(import_records))
+        .routes(routes!(upload_photo))
+        .routes(routes!(unchecked_list))
+        .routes(routes!(pending_corrections))
+        .routes(routes!(approve_correction))
+        .routes(routes!(reject_correction))
+}
+
+fn record_problem(error: ExecuteError<RecordError>) -> Problem {
+    match error {
+        ExecuteError::Domain(RecordError::NotFound) => {
+            Problem::new(ProblemKind::NotFound, "record_not_found")
+        }
+        ExecuteError::Domain(RecordError::NotYours) => {
+            Problem::new(ProblemKind::Forbidden, "record_not_yours")
+        }
+        ExecuteError::Domain(RecordError::BoundToAnother) => {
+            Problem::new(ProblemKind::Conflict, "record_bound_to_another")
+        }
+        ExecuteError::Domain(RecordError::NoSuchCorrection) => {
+            Problem::new(ProblemKind::NotFound, "correction_not_found")
+        }
+        ExecuteError::Domain(RecordError::Mismatch) => {
+            Problem::new(ProblemKind::Conflict, "record_not_found")
+        }
+        ExecuteError::Contention => Problem::overloaded(std::time::Duration::from_secs(1)),
+        ExecuteError::Store(error) => Problem::internal(error),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FieldDocument {
+    pub key: String,
+    /// The column header as schools and the record archive write it (姓名, 证件号码, …).
+    pub label: String,
+    pub value: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CheckDocument {
+    pub check_type: String,
+    /// 学籍信息核对, 第二学年学年注册, 第三学年学年注册, 图像采集/学历注册
+    pub label: String,
+    /// `correct`, `wrong`, or null when not yet checked.
+    pub conclusion: Option<String>,
+    pub correction: Option<String>,
+    pub checked_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PhotoDocument {
+    pub url: String,
+    pub sha256: String,
+    pub content_type: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChangeDocument {
+    pub sequence: i64,
+    pub at: String,
+    pub actor: String,
+    /// `registered`, `corrected`, `correction_requested`, `correction_rejected`, `bound`,
+    /// `unbound`, `checked`, `photo_attached`.
+    pub change_type: String,
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordDocument {
+    pub record_id: String,
+    /// `enrolment` (学籍) or `degree` (学历).
+    pub kind: String,
+    pub kind_label: String,
+    /// 层次-学校名称-专业, as the record archive titles a record.
+    pub title: String,
+    pub school_code: String,
+    /// Every field, in the order schools report them; the ID number masked.
+    pub fields: Vec<FieldDocument>,
+    /// 录取照片 (`admission`) and 学历照片 (`degree`).
+    pub photos: std::collections::BTreeMap<String, PhotoDocument>,
+    pub checks: Vec<CheckDocument>,
+    /// 学籍信息变更记录: every change with the values before and after.
+    pub changes: Vec<ChangeDocument>,
+    #[schema(value_type = Object)]
+    pub pending_corrections: Value,
+    pub bound_to_account: bool,
+    pub version: i64,
+}
+
+fn time(millis: i64) -> String {
+    Timestamp::from_millis(millis).to_rfc3339()
+}
+
+async fn record_document(state: &SharedState, row: RecordRow) -> Result<RecordDocument, Problem> {
+    let kind = if row.kind == "degree" {
+        RecordKind::Degree
+    } else {
+        RecordKind::Enrolment
+    };
+    let field = |key: &str| row.fields.get(key).cloned().unwrap_or_default();
+    let fields = columns(kind)
+        .iter()
+        .map(|column| FieldDocument {
+            key: column.key.to_string(),
+            label: column.header.to_string(),
+            value: if column.key == "id_number" {
+                field("id_number_masked")
+            } else {
+                field(column.key)
+            },
+        })
+        .collect();
+    let mut photos = std::collections::BTreeMap::new();
+    if let Some(map) = row.photos.as_object() {
+        for (photo_kind, photo) in map {
+            photos.insert(
+                photo_kind.clone(),
+                PhotoDocument {
+                    url: format!("/api/v1/records/{}/photos/{photo_kind}", row.record_id),
+                    sha256: photo["sha256"].as_str().unwrap_or("").to_string(),
+                    content_type: photo["content_type"].as_str().unwrap_or("").to_string(),
+                },
+            );
+        }
+    }
+    let concluded = records::checks(&state.db, &row.record_id).await?;
+    let checks = CheckType::ALL
+        .iter()
+        .map(|check| {
+            let found = concluded.iter().find(|c| c.check_type == check.as_str());
+            CheckDocument {
+                check_type: check.as_str().to_string(),
+                label: check.label_zh().to_string(),
+                conclusion: found.map(|c| c.conclusion.clone()),
+                correction: found.and_then(|c| c.correction.clone()),
+                checked_at: found.map(|c| time(c.checked_at)),
+            }
+        })
+        .collect();
+    let changes = records::history(&state.db, &row.record_id)
+        .await?
+        .into_iter()
+        .map(|c| ChangeDocument {
+            sequence: c.sequence,
+            at: time(c.at),
+            actor: c.actor,
+            change_type: c.change_type,
+            details: c.details,
+        })
+        .collect();
+    Ok(RecordDocument {
+        title: format!(
+            "{}-{}-{}",
+            field("level"),
+            field("school_name"),
+            field("major")
+        ),
+        kind: kind.as_str().to_string(),
+        kind_label: kind.label_zh().to_string(),
+        record_id: row.record_id,
+        school_code: row.school_code,
+        fields,
+        photos,
+        checks,
+        changes,
+        pending_corrections: row.pending_corrections,
+        bound_to_account: row.account_id.is_some(),
+        version: row.version,
+    })
+}
+
+/// Who may read a record: the student it is bound to, the school's registrars, the
+/// authority of the school's province, auditors.
+async fn may_read(state: &SharedState, session: &Session, row: &RecordRow) -> Result<(), Problem> {
+    match &session.staff {
+        None if row.account_id.as_deref() == Some(session.account_id.to_string().as_str()) => {
+            Ok(())
+        }
+        // Whether a record exists is not told to people it does not belong to.
+        None => Err(Problem::new(ProblemKind::NotFound, "record_not_found")),
+        Some((StaffRole::Auditor, _)) => Ok(()),
+        Some((StaffRole::Registrar, Some(school))) if *school == row.school_code => Ok(()),
+        Some((StaffRole::ProvincialAuthority, Some(province))) => {
+            match records::school(&state.db, &row.school_code).await? {
+                Some(s) if s.province == *province => Ok(()),
+                _ => Err(Problem::new(ProblemKind::Forbidden, "forbidden")),
+            }
+        }
+        Some(_) => Err(Problem::new(ProblemKind::Forbidden, "forbidden")),
+    }
+}
+
+async fn readable_record(
+    state: &SharedState,
+    session: &Session,
+    record_id: &str,
+) -> Result<RecordRow, Problem> {
+    let row = records::get(&state.db, record_id)
+        .await?
+        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "record_not_found"))?;
+    may_read(state, session, &row).await?;
+    Ok(row)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ArchiveResponse {
+    /// 您一共有 N 个学籍
+    pub enrolment_count: usize,
+    pub degree_count: usize,
+    pub records: Vec<RecordDocument>,
+}
+
+/// My record archive (学信档案): every record bound to my account, with every field, photos,
+/// check conclusions and change history.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/records",
+    tag = "records",
+    params(WaitFor),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The archive", body = ArchiveResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Staff accounts have no records", body = ProblemDocument),
+        (status = 503, description = "The views have not reached `position` yet", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn my_records(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    Query(wait): Query<WaitFor>,
+) -> Result<Json<ArchiveResponse>, Problem> {
+    session.require_person()?;
+    wait.wait_in_session(&state, &session, &[records::NAME])
+        .await?;
+    let rows = records::for_account(&state.db, &session.account_id.to_string()).await?;
+    let mut documents = Vec::with_capacity(rows.len());
+    for row in rows {
+        documents.push(record_document(&state, row).await?);
+    }
+    Ok(Json(ArchiveResponse {
+        enrolment_count: documents.iter().filter(|d| d.kind == "enrolment").count(),
+        degree_count: documents.iter().filter(|d| d.kind == "degree").count(),
+        records: documents,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BindRequest {
+    /// 证书编号
+    pub certificate_number: Option<String>,
+    /// 毕业年份, e.g. 2024
+    pub graduation_year: Option<i64>,
+    /// 姓名, as on the certificate
+    pub name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CommandResponse {
+    pub record_id: String,
+    /// Log position; pass it as `?position=` to read your write.
+    pub position: Option<i64>,
+}
+
+/// A degree is missing: bind it by certificate number + graduation year + name
+/// (我还有学历没显示出来). The name must be the account's real name.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/records/bind",
+    tag = "records",
+    request_body = BindRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Bound", body = CommandResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 404, description = "No degree with that certificate number", body = ProblemDocument),
+        (status = 409, description = "The degree belongs to another account", body = ProblemDocument),
+        (status = 422, description = "Year or name does not match", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn bind_by_certificate(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    ApiJson(body): ApiJson<BindRequest>,
+) -> Result<(StatusCode, Json<CommandResponse>), Problem> {
+    session.require_person()?;
+    let certificate = body
+        .certificate_number
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let record_id = degree_record_id(&certificate).to_string();
+    let record = state
+        .store
+        .load::<StudentRecord>(&record_id)
+        .await?
+        .aggregate;
+    if certificate.is_empty() || !record.exists() {
+        return Err(Problem::new(ProblemKind::NotFound, "record_not_found"));
+    }
+    let account = state
+        .store
+        .load::<Account>(&session.account_id.to_string())
+        .await?
+        .aggregate;
+    let name = body.name.unwrap_or_default();
+    let year_matches = body
+        .graduation_year
+        .is_some_and(|y| record.field("graduation_date").starts_with(&y.to_string()));
+    let name_matches =
+        name.trim() == record.field("name") && account.name() == record.field("name");
+    if !year_matches || !name_matches {
+        return Err(Problem::validation(vec![FieldError::new(
+            "certificate_number",
+            "record_details_mismatch",
+        )]));
+    }
+    let committed = state
+        .store
+        .execute::<StudentRecord>(
+            &record_id,
+            RecordCommand::Bind {
+                account_id: session.account_id,
+                method: BindMethod::Certificate,
+            },
+            &(),
+            &context.metadata(session.actor()),
+        )
+        .await
+        .map_err(record_problem)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CommandResponse {
+            record_id,
+            position: committed.position,
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ConclusionRequest {
+    /// `enrolment_check`, `annual_registration_2`, `annual_registration_3`,
+    /// `image_verification`.
+    pub check_type: Option<String>,
+    /// `correct` (正确无误) or `wrong` (有误).
+    pub conclusion: Option<String>,
+    /// With `wrong`: what the correct information is (正确的应为…).
+    pub correction: Option<String>,
+}
+
+/// Record my check conclusion for one of my records (核对结论).
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/records/{record_id}/checks",
+    tag = "records",
+    params(("record_id" = String, Path, description = "Record id")),
+    request_body = ConclusionRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Recorded", body = CommandResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Not my record", body = ProblemDocument),
+        (status = 404, description = "No such record", body = ProblemDocument),
+        (status = 422, description = "Bad check type or conclusion", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn record_conclusion(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    Path(record_id): Path<String>,
+    ApiJson(body): ApiJson<ConclusionRequest>,
+) -> Result<(StatusCode, Json<CommandResponse>), Problem> {
+    session.require_person()?;
+    let mut errors = Vec::new();
+    let check_type = body.check_type.as_deref().and_then(CheckType::parse);
+    if check_type.is_none() {
+        errors.push(FieldError::new("check_type", "check_type_invalid"));
+    }
+    let correction = body.correction.unwrap_or_default().trim().to_string();
+    let conclusion = match body.conclusion.as_deref() {
+        Some("correct") => Some(Conclusion::Correct),
+        Some("wrong") if !correction.is_empty() && correction.chars().count() <= 500 => {
+            Some(Conclusion::Wrong { correction })
+        }
+        _ => {
+            errors.push(FieldError::new("conclusion", "conclusion_invalid"));
+            None
+        }
+    };
+    let (Some(check_type), Some(conclusion)) = (check_type, conclusion) else {
+        return Err(Problem::validation(errors));
+    };
+    let committed = state
+        .store
+        .execute::<StudentRecord>(
+            &record_id,
+            RecordCommand::Conclude {
+                account_id: session.account_id,
+                check_type,
+                conclusion,
+            },
+            &(),
+            &context.metadata(session.actor()),
+        )
+        .await
+        .map_err(record_problem)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CommandResponse {
+            record_id,
+            position: committed.position,
+        }),
+    ))
+}
+
+/// One record, with every field, photos, checks and history.
+#[utoipa::path(
+    get,
+    path = "/api/v1/records/{record_id}",
+    tag = "records",
+    params(("record_id" = String, Path, description = "Record id"), WaitFor),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The record", body = RecordDocument),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Another school's record", body = ProblemDocument),
+        (status = 404, description = "No such record (or not yours)", body = ProblemDocument),
+    )
+)]
+pub async fn get_record(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    Path(record_id): Path<String>,
+    Query(wait): Query<WaitFor>,
+) -> Result<Json<RecordDocument>, Problem> {
+    wait.wait_in_session(&state, &session, &[records::NAME])
+        .await?;
+    let row = readable_record(&state, &session, &record_id).await?;
+    Ok(Json(record_document(&state, row).await?))
+}
+
+/// A record's change history (学籍信息变更记录), values before and after.
+#[utoipa::path(
+    get,
+    path = "/api/v1/records/{record_id}/history",
+    tag = "records",
+    params(("record_id" = String, Path, description = "Record id"), WaitFor),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changes, oldest first", body = Vec<ChangeDocument>),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Another school's record", body = ProblemDocument),
+        (status = 404, description = "No such record (or not yours)", body = ProblemDocument),
+    )
+)]
+pub async fn record_history(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    Path(record_id): Path<String>,
+    Query(wait): Query<WaitFor>,
+) -> Result<Json<Vec<ChangeDocument>>, Problem> {
+    wait.wait_in_session(&state, &session, &[records::NAME])
+        .await?;
+    let row = readable_record(&state, &session, &record_id).await?;
+    Ok(Json(record_document(&state, row).await?.changes))
+}
+
+/// A record's photo (录取照片 `admission`, 学历照片 `degree`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/records/{record_id}/photos/{kind}",
+    tag = "records",
+    params(("record_id" = String, Path, description = "Record id"), ("kind" = String, Path, description = "`admission` or `degree`")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The image", content_type = "image/jpeg"),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Another school's record", body = ProblemDocument),
+        (status = 404, description = "No such record or photo", body = ProblemDocument),
+    )
+)]
+pub async fn record_photo(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    Path((record_id, kind)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let row = readable_record(&state, &session, &record_id).await?;
+    let sha256 = row.photos[&kind]["sha256"]
+        .as_str()
+        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "not_found"))?
+        .to_string();
+    let (content_type, bytes) = crate::blobs::get(&state.db, &sha256)
+        .await?
+        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "not_found"))?;
+    Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+}
+
+/// The registrar of this school (or 403).
+fn registrar_of(session: &Session, code: &str) -> Result<(), Problem> {
+    match session.require_role(&[StaffRole::Registrar])? {
+        Some(school) if school == code => Ok(()),
+        _ => Err(Problem::new(ProblemKind::Forbidden, "forbidden")),
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// Import the valid rows even if some rows are bad (they are reported and skipped).
+    pub skip_invalid: Option<bool>,
+}
+
+/// Import a CSV of enrolment (学籍) or degree (学历) records, UTF-8 or GB18030, with the
+/// Chinese headers schools use. Every row is checked first; if any is bad, nothing is written
+/// (422, each bad row named by line) unless `skip_invalid=true`. Re-importing the same file
+/// writes nothing; a changed enrolment row is a correction keeping the old values; a changed
+/// degree row becomes a correction request for the provincial authority.
+#[utoipa::path(
+    post,
+    path = "/api/v1/schools/{school_code}/record-imports",
+    tag = "records",
+    params(("school_code" = String, Path, description = "School code"), ImportQuery),
+    request_body(content = String, content_type = "text/csv"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Imported", body = ImportReport),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Not this school's registrar", body = ProblemDocument),
+        (status = 422, description = "Bad rows (nothing written) or a file that cannot be read", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all, fields(school = %school_code))]
+pub async fn import_records(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    Path(school_code): Path<String>,
+    Query(query): Query<ImportQuery>,
+    body: Body,
+) -> Result<Json<ImportReport>, Problem> {
+    registrar_of(&session, &school_code)?;
+    // Stream the upload to a temporary file: memory does not grow with its size.
+    let file = tempfile::NamedTempFile::new().map_err(|e| Problem::internal(anyhow::anyhow!(e)))?;
+    let mut writer = std::io::BufWriter::new(
+        file.reopen()
+            .map_err(|e| Problem::internal(anyhow::anyhow!(e)))?,
+    );
+    let mut stream = body.into_data_stream();
+    let mut size = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk: Bytes =
+            chunk.map_err(|_| Problem::new(ProblemKind::BadRequest, "import_file_invalid"))?;
+        size += chunk.len();
+        if size > MAX_IMPORT_BYTES {
+            return Err(Problem::new(ProblemKind::BadRequest, "payload_too_large"));
+        }
+        writer
+            .write_all(&chunk)
+            .map_err(|e| Problem::internal(anyhow::anyhow!(e)))?;
+    }
+    writer
+        .flush()
+        .map_err(|e| Problem::internal(anyhow::anyhow!(e)))?;
+    drop(writer);
+    let report = import_file(
+        &state,
+        file.path(),
+        &school_code,
+        query.skip_invalid.unwrap_or(false),
+        &context.metadata(session.actor()),
+        &|_: Phase, _: u64| {},
+    )
+    .await;
+    match report {
+        Ok(report) if report.written => Ok(Json(report)),
+        Ok(report) => Err(Problem::new(ProblemKind::Validation, "import_rows_invalid")
+            .with_message(format!(
+                "文件中有 {} 行数据有误，未导入任何数据",
+                report.invalid
+            ))
+            .with_extra("report", &report)),
+        Err(ImportError::File(reason)) => {
+            Err(Problem::new(ProblemKind::Validation, "import_file_invalid")
+                .with_message(format!("文件无法导入：{reason}")))
+        }
+        Err(ImportError::Internal(error)) => Err(Problem::internal(error)),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PhotoResponse {
+    pub sha256: String,
+    pub position: Option<i64>,
+}
+
+/// Upload a record's photo (JPEG or PNG, at most 2 MB; the type is read from the bytes).
+#[utoipa::path(
+    post,
+    path = "/api/v1/schools/{school_code}/records/{record_id}/photos/{kind}",
+    tag = "records",
+    params(
+        ("school_code" = String, Path, description = "School code"),
+        ("record_id" = String, Path, description = "Record id"),
+        ("kind" = String, Path, description = "`admission` (录取照片) or `degree` (学历照片)"),
+    ),
+    request_body(content = Vec<u8>, content_type = "image/jpeg"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Stored", body = PhotoResponse),
+        (status = 400, description = "Empty, too large, or not JPEG/PNG", body = ProblemDocument),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Not this school's registrar or record", body = ProblemDocument),
+        (status = 404, description = "No such record", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn upload_photo(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    Path((school_code, record_id, kind)): Path<(String, String, String)>,
+    body: Body,
+) -> Result<(StatusCode, Json<PhotoResponse>), Problem> {
+    registrar_of(&session, &school_code)?;
+    let kind = PhotoKind::parse(&kind)
+        .ok_or_else(|| Problem::new(ProblemKind::BadRequest, "photo_kind_invalid"))?;
+    let bytes = axum::body::to_bytes(body, crate::blobs::MAX_IMAGE_BYTES + 1)
+        .await
+        .map_err(|_| Problem::new(ProblemKind::BadRequest, "image_too_large"))?;
+    let content_type = crate::blobs::check_image(&bytes)?;
+    let record = state
+        .store
+        .load::<StudentRecord>(&record_id)
+        .await?
+        .aggregate;
+    if !record.exists() {
+        return Err(Problem::new(ProblemKind::NotFound, "record_not_found"));
+    }
+    if record.school_code() != school_code {
+        return Err(Problem::new(ProblemKind::Forbidden, "forbidden"));
+    }
+    let photo = crate::blobs::put(&state.db, &bytes, content_type, state.clock.now()).await?;
+    let sha256 = photo.sha256.clone();
+    let committed = state
+        .store
+        .execute::<StudentRecord>(
+            &record_id,
+            RecordCommand::AttachPhoto { kind, photo },
+            &(),
+            &context.metadata(session.actor()),
+        )
+        .await
+        .map_err(record_problem)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PhotoResponse {
+            sha256,
+            position: committed.position,
+        }),
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UncheckedQuery {
+    /// Defaults to `enrolment_check`.
+    pub check_type: Option<String>,
+    /// One class (班级), e.g. 教育213.
+    pub class_name: Option<String>,
+    /// One grade: the enrolment year, e.g. 2021.
+    pub grade: Option<i64>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+    pub position: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UncheckedStudentDocument {
+    pub record_id: String,
+    pub student_number: String,
+    pub name: String,
+    pub class_name: String,
+    pub enrolment_year: i64,
+    /// Whether the student has an account the record is bound to.
+    pub has_account: bool,
+}
+
+/// Who has not yet recorded a conclusion for a check (未查名单), for a class or a grade.
+#[utoipa::path(
+    get,
+    path = "/api/v1/schools/{school_code}/unchecked",
+    tag = "records",
+    params(("school_code" = String, Path, description = "School code"), UncheckedQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Students without a conclusion (JSON or CSV)", body = Vec<UncheckedStudentDocument>),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Not this school's registrar", body = ProblemDocument),
+        (status = 422, description = "Unknown check type", body = ProblemDocument),
+    )
+)]
+pub async fn unchecked_list(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    Path(school_code): Path<String>,
+    Query(query): Query<UncheckedQuery>,
+) -> Result<Response, Problem> {
+    registrar_of(&session, &school_code)?;
+    let check_type = CheckType::parse(query.check_type.as_deref().unwrap_or("enrolment_check"))
+        .ok_or_else(|| {
+            Problem::validation(vec![FieldError::new("check_type", "check_type_invalid")])
+        })?;
+    WaitFor {
+        position: query.position,
+    }
+    .wait(&state, &[records::NAME])
+    .await?;
+    let students = records::unchecked(
+        &state.db,
+        &school_code,
+        check_type.as_str(),
+        query.class_name.as_deref(),
+        query.grade,
+    )
+    .await?;
+    if query.format.as_deref() == Some("csv") {
+        // With a BOM, so that spreadsheet programs read the Chinese correctly.
+        let mut csv = String::from("\u{feff}学号,姓名,班级,入学年份,已注册账号\r\n");
+        for s in &students {
+            csv.push_str(&format!(
+                "{},{},{},{},{}\r\n",
+                s.student_number,
+                s.name,
+                s.class_name,
+                s.enrolment_year,
+                if s.has_account { "是" } else { "否" }
+            ));
+        }
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response());
+    }
+    let documents: Vec<UncheckedStudentDocument> = students
+        .into_iter()
+        .map(|s| UncheckedStudentDocument {
+            record_id: s.record_id,
+            student_number: s.student_number,
+            name: s.name,
+            class_name: s.class_name,
+            enrolment_year: s.enrolment_year,
+            has_account: s.has_account,
+        })
+        .collect();
+    Ok(Json(documents).into_response())
+}
+
+/// Degree corrections waiting for this provincial authority (schools of its province).
+#[utoipa::path(
+    get,
+    path = "/api/v1/corrections",
+    tag = "records",
+    params(WaitFor),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Records with pending corrections", body = Vec<RecordDocument>),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Not a provincial authority", body = ProblemDocument),
+    )
+)]
+pub async fn pending_corrections(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    Query(wait): Query<WaitFor>,
+) -> Result<Json<Vec<RecordDocument>>, Problem> {
+    let province = session
+        .require_role(&[StaffRole::ProvincialAuthority])?
+        .unwrap_or_default()
+        .to_string();
+    wait.wait(&state, &[records::NAME]).await?;
+    let mut documents = Vec::new();
+    for row in records::pending_corrections(&state.db, &province).await? {
+        documents.push(record_document(&state, row).await?);
+    }
+    Ok(Json(documents))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DecisionRequest {
+    /// Why (required).
+    pub reason: Option<String>,
+}
+
+async fn decide(
+    state: &SharedState,
+    session: &Session,
+    context: &RequestContext,
+    record_id: String,
+    reason: Option<String>,
+    command: impl FnOnce(String) -> RecordCommand,
+) -> Result<Json<CommandResponse>, Problem> {
+    let province = session
+        .require_role(&[StaffRole::ProvincialAuthority])?
+        .unwrap_or_default()
+        .to_string();
+    let reason = reason.unwrap_or_default().trim().to_string();
+    if reason.is_empty() {
+        return Err(Problem::validation(vec![FieldError::new(
+            "reason",
+            "reason_required",
+        )]));
+    }
+    let record = state
+        .store
+        .load::<StudentRecord>(&record_id)
+        .await?
+        .aggregate;
+    if !record.exists() {
+        return Err(Problem::new(ProblemKind::NotFound, "record_not_found"));
+    }
+    let school = state
+        .store
+        .load::<xuexin_domain::school::School>(record.school_code())
+        .await?
+        .aggregate;
+    if school.province() != province {
+        return Err(Problem::new(ProblemKind::Forbidden, "forbidden"));
+    }
+    let committed = state
+        .store
+        .execute::<StudentRecord>(
+            &record_id,
+            command(reason),
+            &(),
+            &context.metadata(session.actor()),
+        )
+        .await
+        .map_err(record_problem)?;
+    Ok(Json(CommandResponse {
+        record_id,
+        position: committed.position,
+    }))
+}
+
+/// Approve a degree correction, with a reason (provincial authority of the school's province).
+#[utoipa::path(
+    post,
+    path = "/api/v1/records/{record_id}/corrections/{correction_id}/approve",
+    tag = "records",
+    params(("record_id" = String, Path, description = "Record id"), ("correction_id" = u32, Path, description = "Correction id")),
+    request_body = DecisionRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Applied", body = CommandResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Not the school's provincial authority", body = ProblemDocument),
+        (status = 404, description = "No such record or pending correction", body = ProblemDocument),
+        (status = 422, description = "No reason", body = ProblemDocument),
+    )
+)]
+pub async fn approve_correction(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    Path((record_id, correction_id)): Path<(String, u32)>,
+    ApiJson(body): ApiJson<DecisionRequest>,
+) -> Result<Json<CommandResponse>, Problem> {
+    decide(
+        &state,
+        &session,
+        &context,
+        record_id,
+        body.reason,
+        |reason| RecordCommand::ApproveCorrection {
+            correction_id,
+            reason,
+        },
+    )
+    .await
+}
+
+/// Reject a degree correction, with a reason.
+#[utoipa::path(
+    post,
+    path = "/api/v1/records/{record_id}/corrections/{correction_id}/reject",
+    tag = "records",
+    params(("record_id" = String, Path, description = "Record id"), ("correction_id" = u32, Path, description = "Correction id")),
+    request_body = DecisionRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Rejected", body = CommandResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Not the school's provincial authority", body = ProblemDocument),
+        (status = 404, description = "No such record or pending correction", body = ProblemDocument),
+        (status = 422, description = "No reason", body = ProblemDocument),
+    )
+)]
+pub async fn reject_correction(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    Path((record_id, correction_id)): Path<(String, u32)>,
+    ApiJson(body): ApiJson<DecisionRequest>,
+) -> Result<Json<CommandResponse>, Problem> {
+    decide(
+        &state,
+        &session,
+        &context,
+        record_id,
+        body.reason,
+        |reason| RecordCommand::RejectCorrection {
+            correction_id,
+            reason,
+        },
+    )
+    .await
+}
