@@ -305,7 +305,7 @@ async fn import_records(
         }
         Err(ImportError::Internal(error)) => return Err(error),
     };
-    runtime.catch_up().await?;
+    // The records reach the views through the service's projectors (`xuexin serve`).
     runtime.state.db.close().await;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
