@@ -20,11 +20,11 @@ use xuexin_domain::ids::{login_name_key, LoginNameKind};
 use xuexin_domain::login_name::{LoginName, LoginNameCommand, LoginNameError};
 use xuexin_domain::registration::{claims_for, registration_claims, RegistrationClaim};
 use xuexin_domain::values::{
-    Document, DocumentSummary, Email, Password, PasswordStrength, PersonName, Phone, Secret,
-    SecurityQuestionAnswer,
+    mask_email, mask_phone, Document, DocumentSummary, Email, Password, PasswordStrength,
+    PersonName, Phone, Secret, SecurityQuestionAnswer,
 };
 use xuexin_domain::{AccountId, Actor};
-use xuexin_projections::login_index::{self, id_number_key, LoginEntry};
+use xuexin_projections::login_index::{self, id_number_key};
 use xuexin_projections::registration_sagas;
 
 /// A registration whose every field has been parsed.
@@ -63,11 +63,12 @@ fn hasher_busy() -> Problem {
     Problem::overloaded(Duration::from_secs(1))
 }
 
-/// What the person sees when the value is held by another account.
+/// What the person sees when the value is held by another account. The holder is described
+/// from its Account aggregate, which is always current (the login index may lag).
 async fn refusal(
     state: &AppState,
     claim: &RegistrationClaim,
-    holder: &LoginEntry,
+    holder: AccountId,
     registrant: &DocumentSummary,
 ) -> anyhow::Result<FieldError> {
     Ok(match claim {
@@ -79,33 +80,30 @@ async fn refusal(
         RegistrationClaim::Identity { .. } => FieldError::new("document_number", "id_number_taken")
             .with_actions(&["find_username", "recover_password"]),
         RegistrationClaim::LoginName { .. } => {
-            if !holder.email_verified {
+            let account = state
+                .store
+                .load::<Account>(&holder.to_string())
+                .await?
+                .aggregate;
+            let verified = account.email().is_some_and(|e| e.verified);
+            let same_person = account
+                .document()
+                .is_some_and(|d| d.number_digest == registrant.number_digest);
+            if !verified {
                 FieldError::new("email", "email_pending_activation")
                     .with_actions(&["resend_activation_email"])
+            } else if same_person {
+                FieldError::new("email", "email_taken").with_actions(&["login", "recover_password"])
             } else {
-                let same_person =
-                    login_index::lookup(&state.db, &id_number_key(&registrant.number_digest))
-                        .await?
-                        .is_some_and(|entry| entry.account_id == holder.account_id);
-                if same_person {
-                    FieldError::new("email", "email_taken")
-                        .with_actions(&["login", "recover_password"])
-                } else {
-                    let masked = holder
-                        .phone_masked
-                        .clone()
-                        .or_else(|| {
-                            holder
-                                .email
-                                .as_deref()
-                                .map(xuexin_domain::values::mask_email)
-                        })
-                        .unwrap_or_else(|| "***".into());
-                    FieldError::new("email", "email_bound")
-                        .with_message(format!("电子邮件已被用户 {masked} 绑定邮箱时使用"))
-                        .with_holder(masked)
-                        .with_actions(&["login", "recover_password", "find_username"])
-                }
+                let masked = account
+                    .phone()
+                    .map(mask_phone)
+                    .or_else(|| account.email().map(|e| mask_email(&e.address)))
+                    .unwrap_or_else(|| "***".into());
+                FieldError::new("email", "email_bound")
+                    .with_message(format!("电子邮件已被用户 {masked} 绑定邮箱时使用"))
+                    .with_holder(masked)
+                    .with_actions(&["login", "recover_password", "find_username"])
             }
         }
     })
@@ -124,8 +122,11 @@ async fn known_conflicts(
             RegistrationClaim::LoginName { kind, value } => login_name_key(*kind, value),
             RegistrationClaim::Identity { document } => id_number_key(&document.number_digest),
         };
-        if let Some(entry) = login_index::lookup(&state.db, &key).await? {
-            errors.push(refusal(state, claim, &entry, registrant).await?);
+        let holder = login_index::lookup(&state.db, &key)
+            .await?
+            .and_then(|entry| AccountId::parse(&entry.account_id));
+        if let Some(holder) = holder {
+            errors.push(refusal(state, claim, holder, registrant).await?);
         }
     }
     Ok(errors)
@@ -235,25 +236,9 @@ pub async fn register(
                 email_masked: form.email.as_ref().map(Email::masked),
             })
         }
-        SagaOutcome::Refused { claim, holder } => {
-            let entry = LoginEntry {
-                kind: String::new(),
-                account_id: holder.to_string(),
-                status: None,
-                email_verified: true,
-                phone_masked: None,
-                email: None,
-            };
-            // Describe the holder as the login index knows it, when it has caught up.
-            let key = match &claim {
-                RegistrationClaim::LoginName { kind, value } => login_name_key(*kind, value),
-                RegistrationClaim::Identity { document } => id_number_key(&document.number_digest),
-            };
-            let entry = login_index::lookup(&state.db, &key).await?.unwrap_or(entry);
-            Err(Problem::conflicts(vec![
-                refusal(state, &claim, &entry, &document).await?,
-            ]))
-        }
+        SagaOutcome::Refused { claim, holder } => Err(Problem::conflicts(vec![
+            refusal(state, &claim, holder, &document).await?,
+        ])),
         SagaOutcome::Abandoned => Err(Problem::internal(anyhow::anyhow!(
             "a new registration was abandoned by someone else"
         ))),

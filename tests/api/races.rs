@@ -35,12 +35,14 @@ async fn identity_holder(app: &TestApp, number: &str) -> Option<String> {
 }
 
 async fn settle(app: &TestApp, winner: &Person) {
-    // A read at the winner's login position waits for every projection.
+    // The winner can log in and read their account at once...
     let (token, position) = app.login_ok(&winner.phone, &winner.password).await;
     let me = app
         .get(&format!("/api/v1/me?position={position}"), Some(&token))
         .await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    // ...and the other projections (login index, saga list) catch up too.
+    app.settle().await;
 }
 
 async fn unfinished_sagas(app: &TestApp) -> i64 {
