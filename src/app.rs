@@ -37,7 +37,10 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub reads: ReadYourWrites,
     pub mail_wake: Arc<Notify>,
-    pub binder_wake: Arc<Notify>,
+    /// Notified when a process manager has queued tasks.
+    pub task_wakes: Vec<Arc<Notify>>,
+    /// The real-person check provider, when configured.
+    pub liveness: Option<crate::gateways::liveness::LivenessProvider>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -128,7 +131,10 @@ impl Runtime {
                 .map_or_else(|| Arc::new(Notify::new()), |p| p.applied())
         };
         let mail_wake = applied(crate::mailer::QUEUE_NAME);
-        let binder_wake = applied(xuexin_projections::binder::NAME);
+        let task_wakes = vec![
+            applied(xuexin_projections::binder::NAME),
+            applied(xuexin_projections::transfers::NAME),
+        ];
         let reads = ReadYourWrites::new(db.clone(), &projectors, config.read_wait);
         let limiter = RateLimiter::new(db.clone(), clock.clone());
         let codes = SmsCodes::new(
@@ -154,6 +160,13 @@ impl Runtime {
             wake: mail_wake.clone(),
         });
         let sessions = Sessions::new(db.clone(), clock.clone(), config.session_ttl);
+        let liveness = match &config.liveness {
+            Some((url, secret)) => Some(crate::gateways::liveness::LivenessProvider::new(
+                url.clone(),
+                secret.as_bytes().to_vec(),
+            )?),
+            None => None,
+        };
         let state = Arc::new(AppState {
             config,
             db,
@@ -167,7 +180,8 @@ impl Runtime {
             limiter,
             reads,
             mail_wake,
-            binder_wake,
+            task_wakes,
+            liveness,
         });
         Ok(Self {
             state,
@@ -261,9 +275,9 @@ impl Application {
                 .clone()
                 .run(Duration::from_millis(500), self.shutdown.clone()),
         ));
-        tasks.push(tokio::spawn(crate::records::binding_loop(
+        tasks.push(tokio::spawn(crate::tasks::task_loop(
             self.state.clone(),
-            self.state.binder_wake.clone(),
+            self.state.task_wakes.clone(),
             poll,
             self.shutdown.clone(),
         )));

@@ -22,6 +22,31 @@ pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// Past this, an oversized upload is no longer drained: the connection is closed instead.
+const DRAIN_LIMIT: usize = 32 * 1024 * 1024;
+
+/// Reads an uploaded image body. An oversized one is read to its end (up to a bound) and
+/// discarded, so that the client gets the clear 400 instead of a reset connection.
+pub async fn read_image(body: axum::body::Body) -> Result<Vec<u8>, Problem> {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| Problem::new(ProblemKind::BadRequest, "image_empty"))?;
+        total += chunk.len();
+        if total <= MAX_IMAGE_BYTES {
+            kept.extend_from_slice(&chunk);
+        } else if total > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if total > MAX_IMAGE_BYTES {
+        return Err(Problem::new(ProblemKind::BadRequest, "image_too_large"));
+    }
+    Ok(kept)
+}
+
 /// Checks an uploaded image: not empty, not too large, JPEG or PNG by its bytes.
 pub fn check_image(bytes: &[u8]) -> Result<&'static str, Problem> {
     if bytes.is_empty() {

@@ -105,9 +105,13 @@ pub struct Config {
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     pub snapshot_every: usize,
+    /// The identity-verification provider for real-person checks (实人验证): URL and secret.
+    pub liveness: Option<(String, String)>,
     /// How long a registration saga may stay unfinished before recovery takes it over.
     pub saga_stale_after: Duration,
     pub projector_poll: Duration,
+    /// How long a node holds a claimed process task before another may retry it (after a crash).
+    pub task_claim: Duration,
 }
 
 impl Default for Config {
@@ -134,8 +138,10 @@ impl Default for Config {
             digest_key: None,
             trust_forwarded_for: false,
             snapshot_every: 50,
+            liveness: None,
             saga_stale_after: Duration::from_secs(30),
             projector_poll: Duration::from_millis(500),
+            task_claim: Duration::from_secs(60),
         }
     }
 }
@@ -246,10 +252,18 @@ impl Config {
             config.limits.registrations_per_ip.max = n;
         }
         config.digest_key = env("XUEXIN_DIGEST_KEY");
+        config.liveness = match (env("XUEXIN_LIVENESS_URL"), env("XUEXIN_LIVENESS_SECRET")) {
+            (Some(url), Some(secret)) => Some((url, secret)),
+            (None, None) => None,
+            _ => bail!("XUEXIN_LIVENESS_URL and XUEXIN_LIVENESS_SECRET go together"),
+        };
         config.trust_forwarded_for =
             env_parse::<bool>("XUEXIN_TRUST_FORWARDED_FOR")?.unwrap_or(false);
         if let Some(d) = env_seconds("XUEXIN_SAGA_STALE_SECONDS")? {
             config.saga_stale_after = d;
+        }
+        if let Some(d) = env_seconds("XUEXIN_TASK_CLAIM_SECONDS")? {
+            config.task_claim = d;
         }
         config.validate()?;
         Ok(config)

@@ -23,4 +23,5 @@ pub mod sessions;
 pub mod shutdown;
 pub mod staff;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;

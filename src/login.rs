@@ -7,7 +7,7 @@ use crate::app::AppState;
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::store::{CommandMetadata, ExecuteError};
 use std::time::Duration;
-use xuexin_domain::account::{Account, AccountCommand, AccountError, AccountEvent};
+use xuexin_domain::account::{Account, AccountCommand, AccountError, AccountEvent, AccountStatus};
 use xuexin_domain::identity::Identity;
 use xuexin_domain::ids::{identity_id, login_name_id, LoginNameKind, LoginVia};
 use xuexin_domain::login_name::LoginName;
@@ -190,6 +190,7 @@ pub async fn login(
             request.client_ip.as_deref(),
             committed.position.unwrap_or(0),
             committed.aggregate.staff(),
+            committed.aggregate.status() == Some(AccountStatus::PendingIdentityReview),
         )
         .await?;
     Ok(LoggedIn {

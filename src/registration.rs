@@ -3,6 +3,12 @@
 //! `RegistrationStarted` event), so a crash at any step is resumed by recovery: it makes the
 //! same claims again (a claim already held by this account is a no-op) and then either
 //! completes the registration or gives every claim back.
+//!
+//! Two choices of the seeds change the claims: "我要重新注册" claims an identity another
+//! account holds (the new account then waits for identity review), and "继续注册" takes over a
+//! phone another account holds (its previous holder loses it; the take-over is the last claim,
+//! so nothing after it can fail). Conscription offices register young people without an SMS
+//! code; their identities cannot be claimed by re-registration.
 
 use crate::app::{AppState, SharedState};
 use crate::faults;
@@ -11,12 +17,12 @@ use crate::shutdown::Shutdown;
 use crate::store::{CommandMetadata, ExecuteError};
 use std::time::Duration;
 use xuexin_domain::account::{
-    Account, AccountCommand, AccountError, AccountStatus, RegistrationChannel, RegistrationDetails,
-    StoredSecurityQuestion,
+    Account, AccountCommand, AccountError, AccountStatus, IdentityClaimMode, PhoneClaimMode,
+    RegistrationChannel, RegistrationDetails, StoredSecurityQuestion,
 };
 use xuexin_domain::hashing::SecretHasher;
 use xuexin_domain::identity::{Identity, IdentityCommand, IdentityError};
-use xuexin_domain::ids::{login_name_key, LoginNameKind};
+use xuexin_domain::ids::{identity_id, LoginNameKind};
 use xuexin_domain::login_name::{LoginName, LoginNameCommand, LoginNameError};
 use xuexin_domain::registration::{claims_for, registration_claims, RegistrationClaim};
 use xuexin_domain::values::{
@@ -24,18 +30,23 @@ use xuexin_domain::values::{
     PersonName, Phone, Secret, SecurityQuestionAnswer,
 };
 use xuexin_domain::{AccountId, Actor};
-use xuexin_projections::login_index::{self, id_number_key};
 use xuexin_projections::registration_sagas;
 
 /// A registration whose every field has been parsed.
 pub struct RegistrationForm {
-    pub phone: Phone,
-    pub sms_code: Secret,
+    /// Required for self-registration; a conscription office may register someone without one.
+    pub phone: Option<Phone>,
+    /// Required for self-registration (the phone's SMS code).
+    pub sms_code: Option<Secret>,
     pub password: Password,
     pub name: PersonName,
     pub document: Document,
     pub email: Option<Email>,
     pub security_questions: Vec<SecurityQuestionAnswer>,
+    /// 我要重新注册
+    pub re_register: bool,
+    /// 继续注册
+    pub continue_registration: bool,
 }
 
 pub struct RegistrationResult {
@@ -43,8 +54,19 @@ pub struct RegistrationResult {
     pub status: AccountStatus,
     pub position: Option<i64>,
     pub strength: PasswordStrength,
-    pub phone_masked: String,
+    pub phone_masked: Option<String>,
     pub email_masked: Option<String>,
+}
+
+/// Why a claim was refused.
+#[derive(Debug, Clone)]
+pub enum Refusal {
+    Taken(AccountId),
+    /// An identity used for conscription registration (seed 001).
+    Protected {
+        holder: AccountId,
+        office: String,
+    },
 }
 
 pub enum SagaOutcome {
@@ -54,7 +76,7 @@ pub enum SagaOutcome {
     },
     Refused {
         claim: RegistrationClaim,
-        holder: AccountId,
+        refusal: Refusal,
     },
     Abandoned,
 }
@@ -63,22 +85,58 @@ fn hasher_busy() -> Problem {
     Problem::overloaded(Duration::from_secs(1))
 }
 
+/// The account's username as the seeds show it to others: the phone, masked.
+fn masked_username(account: &Account) -> String {
+    account
+        .phone()
+        .map(mask_phone)
+        .or_else(|| account.email().map(|e| mask_email(&e.address)))
+        .unwrap_or_else(|| "***".into())
+}
+
 /// What the person sees when the value is held by another account. The holder is described
 /// from its Account aggregate, which is always current (the login index may lag).
-async fn refusal(
+async fn refusal_error(
     state: &AppState,
     claim: &RegistrationClaim,
-    holder: AccountId,
+    refusal: &Refusal,
     registrant: &DocumentSummary,
 ) -> anyhow::Result<FieldError> {
+    let holder = match refusal {
+        Refusal::Protected { holder, office } => {
+            let account = state
+                .store
+                .load::<Account>(&holder.to_string())
+                .await?
+                .aggregate;
+            let masked = masked_username(&account);
+            return Ok(FieldError::new("document_number", "id_number_protected")
+                .with_message(format!(
+                    "证件号码对应的账号已存在（已在全国征兵网进行过兵役登记/应征报名），不能重复注册。已使用帐号({masked})进行了兵役登记/应征报名，请联系（{office}）协助修改密码"
+                ))
+                .with_holder(masked)
+                .with_actions(&["login", "recover_password", "find_username"]));
+        }
+        Refusal::Taken(holder) => *holder,
+    };
     Ok(match claim {
         RegistrationClaim::LoginName {
             kind: LoginNameKind::Phone,
             ..
-        } => FieldError::new("phone", "phone_taken")
-            .with_actions(&["login", "recover_password_by_phone"]),
-        RegistrationClaim::Identity { .. } => FieldError::new("document_number", "id_number_taken")
-            .with_actions(&["find_username", "recover_password"]),
+        }
+        | RegistrationClaim::TakeOverPhone { .. } => FieldError::new("phone", "phone_taken")
+            .with_actions(&[
+                "login",
+                "recover_password_by_phone",
+                "continue_registration",
+            ]),
+        RegistrationClaim::Identity { .. } | RegistrationClaim::IdentityOrDuplicate { .. } => {
+            FieldError::new("document_number", "id_number_taken").with_actions(&[
+                "find_username",
+                "recover_password",
+                "re_register",
+            ])
+        }
         RegistrationClaim::LoginName { .. } => {
             let account = state
                 .store
@@ -95,11 +153,7 @@ async fn refusal(
             } else if same_person {
                 FieldError::new("email", "email_taken").with_actions(&["login", "recover_password"])
             } else {
-                let masked = account
-                    .phone()
-                    .map(mask_phone)
-                    .or_else(|| account.email().map(|e| mask_email(&e.address)))
-                    .unwrap_or_else(|| "***".into());
+                let masked = masked_username(&account);
                 FieldError::new("email", "email_bound")
                     .with_message(format!("电子邮件已被用户 {masked} 绑定邮箱时使用"))
                     .with_holder(masked)
@@ -109,8 +163,10 @@ async fn refusal(
     })
 }
 
-/// Values already held by other accounts, as the login index sees them. The aggregates still
-/// decide races; this answers the common case before any code is used or hash computed.
+/// Values already held by other accounts (a phone taken over and an identity re-registered
+/// are meant to be held), read from the aggregates that own them, so a value released a moment
+/// ago is free and one claimed a moment ago is taken. The saga's claims still decide races;
+/// this answers the common case before any code is used or hash computed.
 async fn known_conflicts(
     state: &AppState,
     claims: &[RegistrationClaim],
@@ -118,21 +174,43 @@ async fn known_conflicts(
 ) -> anyhow::Result<Vec<FieldError>> {
     let mut errors = Vec::new();
     for claim in claims {
-        let key = match claim {
-            RegistrationClaim::LoginName { kind, value } => login_name_key(*kind, value),
-            RegistrationClaim::Identity { document } => id_number_key(&document.number_digest),
+        let aggregate_id = claim.aggregate_id().to_string();
+        let refusal = match claim {
+            RegistrationClaim::LoginName { .. } => state
+                .store
+                .load::<LoginName>(&aggregate_id)
+                .await?
+                .aggregate
+                .holder()
+                .map(Refusal::Taken),
+            RegistrationClaim::Identity { .. } => state
+                .store
+                .load::<Identity>(&aggregate_id)
+                .await?
+                .aggregate
+                .holder()
+                .map(Refusal::Taken),
+            RegistrationClaim::IdentityOrDuplicate { .. } => {
+                let identity = state.store.load::<Identity>(&aggregate_id).await?.aggregate;
+                match (identity.holder(), identity.protected_by()) {
+                    (Some(holder), Some(office)) => Some(Refusal::Protected {
+                        holder,
+                        office: office.to_string(),
+                    }),
+                    _ => None,
+                }
+            }
+            RegistrationClaim::TakeOverPhone { .. } => None,
         };
-        let holder = login_index::lookup(&state.db, &key)
-            .await?
-            .and_then(|entry| AccountId::parse(&entry.account_id));
-        if let Some(holder) = holder {
-            errors.push(refusal(state, claim, holder, registrant).await?);
+        if let Some(refusal) = refusal {
+            errors.push(refusal_error(state, claim, &refusal, registrant).await?);
         }
     }
     Ok(errors)
 }
 
-#[tracing::instrument(skip_all, fields(phone = %form.phone.masked()))]
+/// Self-registration: phone, SMS code and the form.
+#[tracing::instrument(skip_all)]
 pub async fn register(
     state: &AppState,
     form: RegistrationForm,
@@ -153,26 +231,75 @@ pub async fn register(
             ));
         }
     }
+    register_with(state, form, RegistrationChannel::SelfService, request).await
+}
+
+/// A conscription office registers a young person (seed 001: 兵役登记后当地征兵办公室会给所有
+/// 进行过兵役登记的学生注册学信网账号): no SMS code, the phone optional, the identity protected.
+#[tracing::instrument(skip_all)]
+pub async fn register_by_office(
+    state: &AppState,
+    form: RegistrationForm,
+    office: &str,
+    request: &CommandMetadata,
+) -> Result<RegistrationResult, Problem> {
+    let channel = RegistrationChannel::ConscriptionOffice {
+        office: office.to_string(),
+    };
+    register_with(state, form, channel, request).await
+}
+
+async fn register_with(
+    state: &AppState,
+    form: RegistrationForm,
+    channel: RegistrationChannel,
+    request: &CommandMetadata,
+) -> Result<RegistrationResult, Problem> {
+    let by_office = matches!(channel, RegistrationChannel::ConscriptionOffice { .. });
     let document = form.document.summary(&state.digest);
+    let identity_claim = if form.re_register && !by_office {
+        IdentityClaimMode::ReRegister
+    } else {
+        IdentityClaimMode::Bind
+    };
+    let phone_claim = if form.continue_registration && !by_office {
+        PhoneClaimMode::TakeOver
+    } else {
+        PhoneClaimMode::Claim
+    };
+    let protected_by = match &channel {
+        RegistrationChannel::ConscriptionOffice { office } => Some(office.clone()),
+        RegistrationChannel::SelfService => None,
+    };
     let planned = claims_for(
-        Some(form.phone.as_str()),
+        form.phone.as_ref().map(Phone::as_str),
         &document,
         form.email.as_ref().map(Email::as_str),
+        identity_claim,
+        phone_claim,
+        protected_by,
     );
     let conflicts = known_conflicts(state, &planned, &document).await?;
     if !conflicts.is_empty() {
         return Err(Problem::conflicts(conflicts));
     }
 
-    let ticket = state
-        .codes
-        .check(
-            &form.phone,
-            crate::codes::CodePurpose::Register,
-            &form.sms_code,
-        )
-        .await
-        .map_err(code_problem)?;
+    let ticket = match (&form.phone, &form.sms_code) {
+        (Some(phone), Some(code)) => Some(
+            state
+                .codes
+                .check(phone, crate::codes::CodePurpose::Register, code)
+                .await
+                .map_err(code_problem)?,
+        ),
+        _ if by_office => None,
+        _ => {
+            return Err(Problem::validation(vec![FieldError::new(
+                "sms_code",
+                "sms_code_required",
+            )]))
+        }
+    };
 
     let password_hash = state
         .hasher
@@ -193,19 +320,25 @@ pub async fn register(
     }
 
     let account_id = AccountId::new_random();
-    let metadata = CommandMetadata {
-        actor: Actor::Account(account_id.to_string()),
-        ..request.clone()
+    let metadata = if by_office {
+        request.clone()
+    } else {
+        CommandMetadata {
+            actor: Actor::Account(account_id.to_string()),
+            ..request.clone()
+        }
     };
     let details = RegistrationDetails {
         name: form.name.as_str().to_string(),
-        phone: Some(form.phone.as_str().to_string()),
+        phone: form.phone.as_ref().map(|p| p.as_str().to_string()),
         document: document.clone(),
         email: form.email.as_ref().map(|e| e.as_str().to_string()),
         password_hash,
         security_questions,
-        channel: RegistrationChannel::SelfService,
+        channel,
         terms_accepted: true,
+        identity_claim,
+        phone_claim,
     };
     state
         .store
@@ -224,20 +357,22 @@ pub async fn register(
             // Used up only by a registration that went through: a refused person may correct
             // the form and send it again with the same code. The code is bound to the phone,
             // which only one account can hold, so it cannot register twice.
-            if let Err(error) = state.codes.consume(ticket).await {
-                tracing::warn!(error = ?error, "the code of a completed registration was already used");
+            if let Some(ticket) = ticket {
+                if let Err(error) = state.codes.consume(ticket).await {
+                    tracing::warn!(error = ?error, "the code of a completed registration was already used");
+                }
             }
             Ok(RegistrationResult {
                 account_id,
                 status,
                 position,
                 strength: form.password.strength(),
-                phone_masked: form.phone.masked(),
+                phone_masked: form.phone.as_ref().map(Phone::masked),
                 email_masked: form.email.as_ref().map(Email::masked),
             })
         }
-        SagaOutcome::Refused { claim, holder } => Err(Problem::conflicts(vec![
-            refusal(state, &claim, holder, &document).await?,
+        SagaOutcome::Refused { claim, refusal } => Err(Problem::conflicts(vec![
+            refusal_error(state, &claim, &refusal, &document).await?,
         ])),
         SagaOutcome::Abandoned => Err(Problem::internal(anyhow::anyhow!(
             "a new registration was abandoned by someone else"
@@ -252,16 +387,15 @@ const AFTER_CLAIM: [&str; 3] = [
 ];
 
 enum ClaimFailure {
-    Taken(AccountId),
+    Refused(Refusal),
     Store(anyhow::Error),
 }
 
-fn claim_failure<E>(error: ExecuteError<E>, holder: impl Fn(E) -> AccountId) -> ClaimFailure {
-    match error {
-        ExecuteError::Domain(e) => ClaimFailure::Taken(holder(e)),
-        ExecuteError::Contention => ClaimFailure::Store(anyhow::anyhow!("claim contention")),
-        ExecuteError::Store(e) => ClaimFailure::Store(e),
-    }
+fn store_failure<E: std::fmt::Display>(error: ExecuteError<E>) -> ClaimFailure {
+    ClaimFailure::Store(match error {
+        ExecuteError::Store(e) => e,
+        other => anyhow::anyhow!("{other}"),
+    })
 }
 
 async fn make_claim(
@@ -272,35 +406,75 @@ async fn make_claim(
 ) -> Result<(), ClaimFailure> {
     let aggregate_id = claim.aggregate_id().to_string();
     match claim {
-        RegistrationClaim::LoginName { kind, value } => state
-            .store
-            .execute::<LoginName>(
-                &aggregate_id,
-                LoginNameCommand::Claim {
-                    account_id,
-                    kind: *kind,
-                    value: value.clone(),
-                },
-                &(),
-                metadata,
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| claim_failure(e, |LoginNameError::Taken { holder }| holder)),
-        RegistrationClaim::Identity { document } => state
-            .store
-            .execute::<Identity>(
-                &aggregate_id,
-                IdentityCommand::Bind {
-                    account_id,
-                    document: document.clone(),
-                },
-                &(),
-                metadata,
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| claim_failure(e, |IdentityError::AlreadyBound { holder }| holder)),
+        RegistrationClaim::LoginName { kind, value } => {
+            let command = LoginNameCommand::Claim {
+                account_id,
+                kind: *kind,
+                value: value.clone(),
+            };
+            match state
+                .store
+                .execute::<LoginName>(&aggregate_id, command, &(), metadata)
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(ExecuteError::Domain(LoginNameError::Taken { holder })) => {
+                    Err(ClaimFailure::Refused(Refusal::Taken(holder)))
+                }
+                Err(other) => Err(store_failure(other)),
+            }
+        }
+        RegistrationClaim::TakeOverPhone { value } => {
+            let command = LoginNameCommand::TakeOver {
+                account_id,
+                kind: LoginNameKind::Phone,
+                value: value.clone(),
+            };
+            state
+                .store
+                .execute::<LoginName>(&aggregate_id, command, &(), metadata)
+                .await
+                .map(|_| ())
+                .map_err(store_failure)
+        }
+        RegistrationClaim::Identity {
+            document,
+            protected_by,
+        } => {
+            let command = IdentityCommand::Bind {
+                account_id,
+                document: document.clone(),
+                protected_by: protected_by.clone(),
+            };
+            match state
+                .store
+                .execute::<Identity>(&aggregate_id, command, &(), metadata)
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(ExecuteError::Domain(IdentityError::AlreadyBound { holder })) => {
+                    Err(ClaimFailure::Refused(Refusal::Taken(holder)))
+                }
+                Err(other) => Err(store_failure(other)),
+            }
+        }
+        RegistrationClaim::IdentityOrDuplicate { document } => {
+            let command = IdentityCommand::ClaimDuplicate {
+                account_id,
+                document: document.clone(),
+            };
+            match state
+                .store
+                .execute::<Identity>(&aggregate_id, command, &(), metadata)
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(ExecuteError::Domain(IdentityError::Protected { holder, office })) => {
+                    Err(ClaimFailure::Refused(Refusal::Protected { holder, office }))
+                }
+                Err(other) => Err(store_failure(other)),
+            }
+        }
     }
 }
 
@@ -311,7 +485,7 @@ async fn release_claim(
     metadata: &CommandMetadata,
 ) -> anyhow::Result<()> {
     let aggregate_id = claim.aggregate_id().to_string();
-    let result = match claim {
+    match claim {
         RegistrationClaim::LoginName { .. } => state
             .store
             .execute::<LoginName>(
@@ -326,7 +500,9 @@ async fn release_claim(
             .await
             .map(|_| ())
             .map_err(|e| anyhow::anyhow!("failed to release a login name: {e}")),
-        RegistrationClaim::Identity { .. } => state
+        // Always the last claim: there is nothing after it to fail.
+        RegistrationClaim::TakeOverPhone { .. } => Ok(()),
+        RegistrationClaim::Identity { .. } | RegistrationClaim::IdentityOrDuplicate { .. } => state
             .store
             .execute::<Identity>(
                 &aggregate_id,
@@ -337,8 +513,7 @@ async fn release_claim(
             .await
             .map(|_| ())
             .map_err(|e| anyhow::anyhow!("failed to release an identity: {e}")),
-    };
-    result
+    }
 }
 
 /// Drives a started registration to its end: all claims made and the account registered, or
@@ -376,7 +551,7 @@ pub async fn run_saga(
     for (index, claim) in claims.iter().enumerate() {
         match make_claim(state, account_id, claim, metadata).await {
             Ok(()) => faults::hit(AFTER_CLAIM[index.min(2)]),
-            Err(ClaimFailure::Taken(holder)) => {
+            Err(ClaimFailure::Refused(refusal)) => {
                 for held in claims[..index].iter().rev() {
                     release_claim(state, account_id, held, metadata).await?;
                 }
@@ -395,17 +570,28 @@ pub async fn run_saga(
                     .map_err(account_problem)?;
                 return Ok(SagaOutcome::Refused {
                     claim: claim.clone(),
-                    holder,
+                    refusal,
                 });
             }
             Err(ClaimFailure::Store(error)) => return Err(Problem::internal(error)),
         }
     }
+    // A re-registration that found the identity held only claimed it: review first.
+    let identity = state
+        .store
+        .load::<Identity>(
+            &identity_id(details.document.kind, &details.document.number_digest).to_string(),
+        )
+        .await?
+        .aggregate;
+    let pending_identity_review = identity.holder() != Some(account_id);
     let committed = state
         .store
         .execute::<Account>(
             &id,
-            AccountCommand::CompleteRegistration,
+            AccountCommand::CompleteRegistration {
+                pending_identity_review,
+            },
             &state.account_services,
             metadata,
         )

@@ -31,6 +31,8 @@ pub struct Session {
     pub position: i64,
     /// For staff: the role and its scope.
     pub staff: Option<(StaffRole, Option<String>)>,
+    /// Opened by an account waiting for identity review.
+    pub pending_review: bool,
 }
 
 impl Session {
@@ -88,14 +90,15 @@ impl Sessions {
         client_ip: Option<&str>,
         position: i64,
         staff: Option<&StaffProfile>,
+        pending_review: bool,
     ) -> anyhow::Result<NewSession> {
         let token = new_token();
         let now = self.clock.now();
         let expires_at = now.plus_millis(self.ttl.as_millis() as i64);
         db_execute!(
             &self.db,
-            "INSERT INTO sessions (token_hash, account_id, created_at, expires_at, client_ip, position, role, scope)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO sessions (token_hash, account_id, created_at, expires_at, client_ip, position, role, scope, pending_review)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             token_hash(&token),
             account_id.to_string(),
             now.millis(),
@@ -104,6 +107,7 @@ impl Sessions {
             position,
             staff.map(|s| s.role.as_str()),
             staff.and_then(|s| s.scope.as_deref()),
+            i64::from(pending_review),
         )
         .context("failed to store a session")?;
         Ok(NewSession { token, expires_at })
@@ -113,10 +117,10 @@ impl Sessions {
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, token: &str) -> anyhow::Result<Option<Session>> {
         let hash = token_hash(token);
-        type Row = (String, i64, i64, Option<String>, Option<String>);
+        type Row = (String, i64, i64, Option<String>, Option<String>, i64);
         let row: Option<Row> = on_db!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT account_id, expires_at, position, role, scope FROM sessions
+                "SELECT account_id, expires_at, position, role, scope, pending_review FROM sessions
                  WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
             )
             .bind(&hash)
@@ -126,7 +130,7 @@ impl Sessions {
             .context("failed to read a session")?
         });
         Ok(
-            row.and_then(|(account_id, expires_at, position, role, scope)| {
+            row.and_then(|(account_id, expires_at, position, role, scope, pending)| {
                 AccountId::parse(&account_id).map(|account_id| Session {
                     account_id,
                     token_hash: hash,
@@ -136,9 +140,33 @@ impl Sessions {
                         .as_deref()
                         .and_then(StaffRole::parse)
                         .map(|role| (role, scope)),
+                    pending_review: pending != 0,
                 })
             }),
         )
+    }
+
+    /// The account's identity was verified: its sessions are no longer restricted.
+    pub async fn clear_pending_review(&self, account_id: AccountId) -> anyhow::Result<()> {
+        db_execute!(
+            &self.db,
+            "UPDATE sessions SET pending_review = 0 WHERE account_id = $1 AND pending_review = 1",
+            account_id.to_string(),
+        )
+        .context("failed to update sessions")?;
+        Ok(())
+    }
+
+    /// Ends every session of an account (after a password reset or a change of credentials).
+    pub async fn revoke_all(&self, account_id: AccountId) -> anyhow::Result<()> {
+        db_execute!(
+            &self.db,
+            "UPDATE sessions SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL",
+            account_id.to_string(),
+            self.clock.now().millis(),
+        )
+        .context("failed to revoke sessions")?;
+        Ok(())
     }
 
     pub async fn revoke(&self, token_hash: &str) -> anyhow::Result<()> {

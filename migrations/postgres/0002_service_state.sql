@@ -40,7 +40,9 @@ CREATE TABLE sessions (
     role       text,
     scope      text,
     -- The log position of the login; reads in this session wait for at least it.
-    position   bigint NOT NULL DEFAULT 0
+    position   bigint NOT NULL DEFAULT 0,
+    -- Opened by an account waiting for identity review: only verification endpoints answer.
+    pending_review bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX sessions_account_idx ON sessions (account_id);
 

@@ -73,19 +73,19 @@ CREATE TABLE binder_records_v1 (
 );
 CREATE INDEX binder_records_v1_digest_idx ON binder_records_v1 (number_digest);
 
--- Bind / unbind commands the binder decided on; a loop carries them out with retries.
-CREATE TABLE record_binding_tasks (
+-- Commands that process managers (the record binder, identity transfers) decided on; a loop
+-- carries them out with retries. Every kind is idempotent, so doing one twice changes nothing.
+CREATE TABLE process_tasks (
     id              text   PRIMARY KEY,
-    record_id       text   NOT NULL,
-    account_id      text   NOT NULL,
-    action          text   NOT NULL,
+    kind            text   NOT NULL,
+    payload         text   NOT NULL,
     status          text   NOT NULL DEFAULT 'pending',
     attempts        bigint NOT NULL DEFAULT 0,
     next_attempt_at bigint NOT NULL,
     last_error      text,
     created_at      bigint NOT NULL
 );
-CREATE INDEX record_binding_tasks_due_idx ON record_binding_tasks (status, next_attempt_at);
+CREATE INDEX process_tasks_due_idx ON process_tasks (status, next_attempt_at);
 
 -- Uploaded images (record photos; identity-review photos), outside the event log. Events name
 -- them by SHA-256.

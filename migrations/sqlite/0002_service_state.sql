@@ -40,7 +40,9 @@ CREATE TABLE sessions (
     role       TEXT,
     scope      TEXT,
     -- The log position of the login; reads in this session wait for at least it.
-    position   INTEGER NOT NULL DEFAULT 0
+    position   INTEGER NOT NULL DEFAULT 0,
+    -- Opened by an account waiting for identity review: only verification endpoints answer.
+    pending_review INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE INDEX sessions_account_idx ON sessions (account_id);
 

@@ -73,19 +73,19 @@ CREATE TABLE binder_records_v1 (
 ) STRICT;
 CREATE INDEX binder_records_v1_digest_idx ON binder_records_v1 (number_digest);
 
--- Bind / unbind commands the binder decided on; a loop carries them out with retries.
-CREATE TABLE record_binding_tasks (
+-- Commands that process managers (the record binder, identity transfers) decided on; a loop
+-- carries them out with retries. Every kind is idempotent, so doing one twice changes nothing.
+CREATE TABLE process_tasks (
     id              TEXT   PRIMARY KEY,
-    record_id       TEXT   NOT NULL,
-    account_id      TEXT   NOT NULL,
-    action          TEXT   NOT NULL,
+    kind            TEXT   NOT NULL,
+    payload         TEXT   NOT NULL,
     status          TEXT   NOT NULL DEFAULT 'pending',
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     last_error      TEXT,
     created_at      INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX record_binding_tasks_due_idx ON record_binding_tasks (status, next_attempt_at);
+CREATE INDEX process_tasks_due_idx ON process_tasks (status, next_attempt_at);
 
 -- Uploaded images (record photos; identity-review photos), outside the event log. Events name
 -- them by SHA-256.

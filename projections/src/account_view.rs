@@ -145,6 +145,44 @@ impl Projection for AccountViewProjection {
                     version,
                 )?;
             }
+            AccountEvent::IdentityVerified { .. } => {
+                tx_execute!(
+                    tx,
+                    "UPDATE account_view_v1 SET status = $2, updated_at = $3, version = $4 WHERE account_id = $1",
+                    id,
+                    AccountStatus::Active.as_str(),
+                    at,
+                    version,
+                )?;
+            }
+            AccountEvent::OldAccountDeactivated { .. } => {
+                tx_execute!(
+                    tx,
+                    "UPDATE account_view_v1 SET status = $2, updated_at = $3, version = $4 WHERE account_id = $1",
+                    id,
+                    AccountStatus::Deactivated.as_str(),
+                    at,
+                    version,
+                )?;
+            }
+            AccountEvent::PhoneUnbound { .. } => {
+                tx_execute!(
+                    tx,
+                    "UPDATE account_view_v1 SET phone_masked = NULL, updated_at = $2, version = $3 WHERE account_id = $1",
+                    id,
+                    at,
+                    version,
+                )?;
+            }
+            AccountEvent::PasswordReset { .. } => {
+                tx_execute!(
+                    tx,
+                    "UPDATE account_view_v1 SET locked_until = NULL, updated_at = $2, version = $3 WHERE account_id = $1",
+                    id,
+                    at,
+                    version,
+                )?;
+            }
             // Staff accounts have no personal profile to show.
             AccountEvent::StaffAccountCreated { .. } => {}
             AccountEvent::EmailVerificationRequested { .. }

@@ -6,32 +6,32 @@
 use crate::db::Tx;
 use crate::event::{DomainEventKind, StoredEvent};
 use crate::projection::{decode, Projection, ProjectionError};
+use crate::tasks;
 use crate::{on_tx, tx_execute};
-use xuexin_domain::account::AccountEvent;
+use serde_json::json;
+use xuexin_domain::account::{AccountEvent, AccountStatus};
 use xuexin_domain::record::RecordEvent;
 
 pub const NAME: &str = "record_binder_v1";
 
 pub struct RecordBinder;
 
+/// `record.bind`, `record.transfer` (bound to someone else before) or `record.unbind`.
 async fn queue(
     tx: &mut Tx,
     event: &StoredEvent,
     record_id: &str,
     account_id: &str,
-    action: &str,
+    kind: &str,
 ) -> Result<(), ProjectionError> {
-    tx_execute!(
+    tasks::queue(
         tx,
-        "INSERT INTO record_binding_tasks (id, record_id, account_id, action, next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (id) DO NOTHING",
-        format!("{action}:{record_id}:{account_id}:{}", event.position),
+        event,
+        kind,
         record_id,
-        account_id,
-        action,
-        event.time().millis(),
-    )?;
-    Ok(())
+        json!({"record_id": record_id, "account_id": account_id}),
+    )
+    .await
 }
 
 /// Records matching an active person (same digest and name) that are not theirs yet.
@@ -40,9 +40,9 @@ async fn bind_records_of_person(
     event: &StoredEvent,
     account_id: &str,
 ) -> Result<(), ProjectionError> {
-    let records: Vec<(String,)> = on_tx!(tx, conn => {
+    let records: Vec<(String, Option<String>)> = on_tx!(tx, conn => {
         sqlx::query_as(
-            "SELECT r.record_id FROM binder_records_v1 r
+            "SELECT r.record_id, r.account_id FROM binder_records_v1 r
              JOIN binder_people_v1 p ON p.number_digest = r.number_digest AND p.name = r.name
              WHERE p.account_id = $1 AND p.active = 1
                AND (r.account_id IS NULL OR r.account_id <> $1)",
@@ -51,8 +51,13 @@ async fn bind_records_of_person(
         .fetch_all(conn)
         .await?
     });
-    for (record_id,) in records {
-        queue(tx, event, &record_id, account_id, "bind").await?;
+    for (record_id, bound) in records {
+        let kind = if bound.is_some() {
+            "record.transfer"
+        } else {
+            "record.bind"
+        };
+        queue(tx, event, &record_id, account_id, kind).await?;
     }
     Ok(())
 }
@@ -84,7 +89,8 @@ async fn settle_record(
     });
     match (person, bound) {
         (Some((owner,)), Some(current)) if owner == current => {}
-        (Some((owner,)), _) => queue(tx, event, record_id, &owner, "bind").await?,
+        (Some((owner,)), None) => queue(tx, event, record_id, &owner, "record.bind").await?,
+        (Some((owner,)), Some(_)) => queue(tx, event, record_id, &owner, "record.transfer").await?,
         (None, Some(current)) => {
             // Bound by identity before a correction changed the name or ID number: the
             // binding no longer holds. (A binding by certificate is the student's own claim.)
@@ -95,7 +101,7 @@ async fn settle_record(
                     .await?
             });
             if by_identity.is_some() {
-                queue(tx, event, record_id, &current, "unbind").await?;
+                queue(tx, event, record_id, &current, "record.unbind").await?;
             }
         }
         (None, None) => {}
@@ -135,13 +141,26 @@ impl Projection for RecordBinder {
                     &details.name,
                 )?;
             }
-            DomainEventKind::Account(AccountEvent::Registered { .. }) => {
+            // Only a verified identity gets records: not an account waiting for review.
+            DomainEventKind::Account(
+                AccountEvent::Registered {
+                    status: AccountStatus::Active,
+                }
+                | AccountEvent::IdentityVerified { .. },
+            ) => {
                 tx_execute!(
                     tx,
                     "UPDATE binder_people_v1 SET active = 1 WHERE account_id = $1",
                     id
                 )?;
                 bind_records_of_person(tx, event, id).await?;
+            }
+            DomainEventKind::Account(AccountEvent::OldAccountDeactivated { .. }) => {
+                tx_execute!(
+                    tx,
+                    "UPDATE binder_people_v1 SET active = 0 WHERE account_id = $1",
+                    id
+                )?;
             }
             DomainEventKind::Account(AccountEvent::RegistrationAbandoned { .. }) => {
                 tx_execute!(tx, "DELETE FROM binder_people_v1 WHERE account_id = $1", id)?;

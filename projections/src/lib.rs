@@ -6,10 +6,13 @@ pub mod binder;
 pub mod checkpoint;
 pub mod db;
 pub mod event;
+pub mod identity_claims;
 pub mod login_index;
 pub mod projection;
 pub mod records;
 pub mod registration_sagas;
+pub mod tasks;
+pub mod transfers;
 
 pub use db::{Backend, Db, Tx};
 pub use event::{Checkpoint, DomainEventKind, StoredEvent};
@@ -23,5 +26,7 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(registration_sagas::RegistrationSagas),
         std::sync::Arc::new(records::RecordViews),
         std::sync::Arc::new(binder::RecordBinder),
+        std::sync::Arc::new(identity_claims::IdentityClaims),
+        std::sync::Arc::new(transfers::IdentityTransfers),
     ]
 }

@@ -51,9 +51,27 @@ pub fn changes(event: &DomainEventKind) -> Vec<Change> {
             key: login_name_key(*kind, value),
             account_id: account_id.to_string(),
         }],
+        DomainEventKind::LoginName(LoginNameEvent::LoginNameTakenOver {
+            account_id,
+            kind,
+            value,
+            ..
+        }) => vec![Change::Put {
+            key: login_name_key(*kind, value),
+            kind: kind.as_str().to_string(),
+            account_id: account_id.to_string(),
+        }],
+        DomainEventKind::Identity(IdentityEvent::IdentityTransferred { to, document, .. }) => {
+            vec![Change::Put {
+                key: id_number_key(&document.number_digest),
+                kind: ID_NUMBER_KIND.to_string(),
+                account_id: to.to_string(),
+            }]
+        }
         DomainEventKind::Identity(IdentityEvent::IdentityBound {
             account_id,
             document,
+            ..
         }) => vec![Change::Put {
             key: id_number_key(&document.number_digest),
             kind: ID_NUMBER_KIND.to_string(),

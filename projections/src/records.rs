@@ -437,6 +437,15 @@ pub async fn for_account(db: &Db, account_id: &str) -> sqlx::Result<Vec<RecordRo
     Ok(rows.into_iter().map(into_row).collect())
 }
 
+/// Every record reported under an ID number (its keyed digest).
+pub async fn with_digest(db: &Db, number_digest: &str) -> sqlx::Result<Vec<RecordRow>> {
+    let sql = format!("SELECT {RECORD_COLUMNS} FROM student_records_v1 WHERE number_digest = $1 ORDER BY record_id");
+    let rows: Vec<RawRecord> = on_db!(db, pool => {
+        sqlx::query_as(&sql).bind(number_digest).fetch_all(pool).await?
+    });
+    Ok(rows.into_iter().map(into_row).collect())
+}
+
 /// Records whose certificate number is the given one.
 pub async fn by_certificate(db: &Db, certificate_number: &str) -> sqlx::Result<Option<RecordRow>> {
     let sql = format!("SELECT {RECORD_COLUMNS} FROM student_records_v1 WHERE certificate_number = $1 AND kind = 'degree'");

@@ -76,6 +76,8 @@ async fn a_registration_fills_the_login_index_and_the_masked_account_view() {
         security_questions: vec![],
         channel: RegistrationChannel::SelfService,
         terms_accepted: true,
+        identity_claim: Default::default(),
+        phone_claim: Default::default(),
     };
     feed(
         &db,
@@ -106,6 +108,7 @@ async fn a_registration_fills_the_login_index_and_the_masked_account_view() {
                 IdentityEvent::IdentityBound {
                     account_id: account,
                     document: document.clone(),
+                    protected_by: None,
                 },
             ),
             stored(

@@ -1,6 +1,7 @@
 //! Delivery to the outside world: SMS and e-mail. Each has a capture implementation that keeps
 //! what it would have sent in `dev_outbox` (development, tests) and a real one.
 
+pub mod liveness;
 pub mod mail;
 pub mod outbox;
 pub mod sms;

@@ -13,6 +13,7 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::net::SocketAddr;
+use xuexin_domain::account::{Account, AccountStatus};
 use xuexin_domain::Actor;
 
 /// A JSON body. Malformed JSON, or a value of the wrong type, is a 400 naming the field.
@@ -118,7 +119,11 @@ where
     }
 }
 
-/// The logged-in account (from `Authorization: Bearer …`).
+/// What an account waiting for identity review may use.
+const VERIFICATION_PATHS: &[&str] = &["/api/v1/identity/", "/api/v1/logout"];
+
+/// The logged-in account (from `Authorization: Bearer …`). An account waiting for identity
+/// review gets only the verification endpoints (403 `identity_review_pending` elsewhere).
 pub struct Authenticated(pub Session);
 
 impl<S> FromRequestParts<S> for Authenticated
@@ -143,10 +148,34 @@ where
         let Some(token) = token else {
             return Err(Problem::new(ProblemKind::Unauthorized, "unauthenticated"));
         };
-        match state.sessions.authenticate(token).await? {
-            Some(session) => Ok(Self(session)),
-            None => Err(Problem::new(ProblemKind::Unauthorized, "unauthenticated")),
+        let Some(mut session) = state.sessions.authenticate(token).await? else {
+            return Err(Problem::new(ProblemKind::Unauthorized, "unauthenticated"));
+        };
+        if session.pending_review
+            && !VERIFICATION_PATHS
+                .iter()
+                .any(|p| parts.uri.path().starts_with(p))
+        {
+            // Waiting for identity review: only verification answers, unless the review has
+            // ended since the login.
+            let account = state
+                .store
+                .load::<Account>(&session.account_id.to_string())
+                .await?
+                .aggregate;
+            if account.status() == Some(AccountStatus::PendingIdentityReview) {
+                return Err(Problem::new(
+                    ProblemKind::Forbidden,
+                    "identity_review_pending",
+                ));
+            }
+            state
+                .sessions
+                .clear_pending_review(session.account_id)
+                .await?;
+            session.pending_review = false;
         }
+        Ok(Self(session))
     }
 }
 

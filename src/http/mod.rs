@@ -1,11 +1,13 @@
 //! The HTTP API (axum). One router per area, merged here; the OpenAPI document is built from
 //! the same route list, so a route cannot exist without being documented.
 
+pub mod conscription;
 pub mod dev;
 pub mod email;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod identity;
 pub mod me;
 pub mod records;
 pub mod registration;
@@ -44,6 +46,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "sessions", description = "登录"),
         (name = "account", description = "账号"),
         (name = "records", description = "学籍学历"),
+        (name = "identity", description = "证件号码重复核验"),
+        (name = "conscription", description = "征兵办公室"),
         (name = "dev", description = "Development only"),
     )
 )]
@@ -69,7 +73,9 @@ pub fn api(dev_mode: bool) -> (Router<SharedState>, utoipa::openapi::OpenApi) {
         .merge(email::router())
         .merge(sessions::router())
         .merge(me::router())
-        .merge(records::router());
+        .merge(records::router())
+        .merge(identity::router())
+        .merge(conscription::router());
     if dev_mode {
         routes = routes.merge(dev::router());
     }

@@ -674,9 +674,7 @@ pub async fn upload_photo(
     registrar_of(&session, &school_code)?;
     let kind = PhotoKind::parse(&kind)
         .ok_or_else(|| Problem::new(ProblemKind::BadRequest, "photo_kind_invalid"))?;
-    let bytes = axum::body::to_bytes(body, crate::blobs::MAX_IMAGE_BYTES + 1)
-        .await
-        .map_err(|_| Problem::new(ProblemKind::BadRequest, "image_too_large"))?;
+    let bytes = crate::blobs::read_image(body).await?;
     let content_type = crate::blobs::check_image(&bytes)?;
     let record = state
         .store

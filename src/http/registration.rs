@@ -54,6 +54,11 @@ pub struct RegistrationRequest {
     pub security_questions: Option<Vec<SecurityQuestionInput>>,
     /// 我已阅读并同意服务条款
     pub accept_terms: Option<bool>,
+    /// 我要重新注册: the ID number is held by another account and this person says it is
+    /// theirs. The new account waits for identity review (see the identity endpoints).
+    pub re_register: Option<bool>,
+    /// 继续注册: the phone is held by another account; take it over (that account loses it).
+    pub continue_registration: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -79,10 +84,10 @@ impl From<PasswordStrength> for PasswordStrengthDocument {
 #[derive(Serialize, ToSchema)]
 pub struct RegistrationResponse {
     pub account_id: String,
-    /// `Active` (or `PendingIdentityReview` for re-registrations).
+    /// `Active`, or `PendingIdentityReview` after "I want to re-register".
     pub status: String,
     /// The username is the phone number, shown masked.
-    pub username: String,
+    pub username: Option<String>,
     /// Log position of the registration; pass it as `?position=` to read your write.
     pub position: Option<i64>,
     pub password_strength: PasswordStrengthDocument,
@@ -204,13 +209,15 @@ fn parse_form(state: &SharedState, body: RegistrationRequest) -> Result<Registra
     match (phone, sms_code, password, name, document, errors.is_empty()) {
         (Some(phone), Some(sms_code), Some(password), Some(name), Some(document), true) => {
             Ok(RegistrationForm {
-                phone,
-                sms_code,
+                phone: Some(phone),
+                sms_code: Some(sms_code),
                 password,
                 name,
                 document,
                 email,
                 security_questions,
+                re_register: body.re_register == Some(true),
+                continue_registration: body.continue_registration == Some(true),
             })
         }
         _ => Err(Problem::validation(errors)),

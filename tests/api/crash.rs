@@ -13,6 +13,8 @@ use xuexin::store::Db;
 on_both_backends!(
     a_registration_cut_off_after_its_claims_is_finished_after_a_restart,
     killing_the_service_during_racing_registrations_strands_no_claim,
+    a_crash_before_the_old_account_is_deactivated_is_finished_once_after_a_restart,
+    a_crash_after_the_old_account_is_deactivated_does_not_deactivate_it_twice,
 );
 
 struct Service {
@@ -39,6 +41,7 @@ impl Service {
             .env("XUEXIN_SMS_INTERVAL_SECONDS", "0")
             .env("XUEXIN_SMS_PER_PHONE_DAILY", "10000")
             .env("XUEXIN_SMS_PER_IP_HOURLY", "10000")
+            .env("XUEXIN_TASK_CLAIM_SECONDS", "1")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -63,13 +66,40 @@ impl Service {
     }
 
     async fn post(&self, path: &str, body: &Value) -> Result<(StatusCode, Value), reqwest::Error> {
-        let response = reqwest::Client::new()
-            .post(format!("{}{path}", self.address))
-            .json(body)
-            .send()
-            .await?;
+        self.send(
+            reqwest::Client::new()
+                .post(format!("{}{path}", self.address))
+                .json(body),
+        )
+        .await
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(StatusCode, Value), reqwest::Error> {
+        let response = request.send().await?;
         let status = response.status();
         Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// Registers a person (code from the captured SMS), with extra form fields.
+    async fn register(&self, person: &Person, extra: Value) -> (StatusCode, Value) {
+        let code = self.codes(&person.phone, 1).await.remove(0);
+        let mut form = person.form(&code);
+        for (k, v) in extra.as_object().unwrap() {
+            form[k] = v.clone();
+        }
+        self.post("/api/v1/registrations", &form).await.unwrap()
+    }
+
+    async fn login(&self, login: &str, password: &str) -> (StatusCode, Value) {
+        self.post(
+            "/api/v1/sessions",
+            &json!({"login": login, "password": password}),
+        )
+        .await
+        .unwrap()
     }
 
     async fn codes(&self, phone: &str, n: usize) -> Vec<String> {
@@ -168,6 +198,146 @@ async fn wait_for_recovery(db: &Db) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Holder A, claimant B (re-registered, photo uploaded), a reviewer approving B: the approval
+/// commits the transfer, and the service dies at `fault` while deactivating A. After a restart
+/// A is deactivated exactly once.
+async fn approval_with_a_crash_at(backend: Backend, fault: &str) {
+    let (url, _dir) = database(backend).await;
+    let mut service = Service::start(&url, Some(fault)).await;
+    let holder = Person::random();
+    let (status, body) = service.register(&holder, json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let old_account = body["account_id"].as_str().unwrap().to_string();
+    let claimant = Person {
+        name: holder.name.clone(),
+        document_number: holder.document_number.clone(),
+        ..Person::random()
+    };
+    let (status, body) = service
+        .register(&claimant, json!({"re_register": true}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, session) = service.login(&claimant.phone, &claimant.password).await;
+    let token = session["token"].as_str().unwrap().to_string();
+    let (status, _) = service
+        .send(
+            reqwest::Client::new()
+                .post(format!(
+                    "{}/api/v1/identity/claim/manual-review",
+                    service.address
+                ))
+                .bearer_auth(&token)
+                .body(crate::helpers::jpeg()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::CREATED);
+
+    let mut create = Command::new(env!("CARGO_BIN_EXE_xuexin"));
+    create
+        .args([
+            "admin",
+            "create-staff",
+            "--role",
+            "reviewer",
+            "--username",
+            "rev-crash",
+            "--password-stdin",
+        ])
+        .env("DATABASE_URL", &url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null());
+    let mut child = create.spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"Reviewer-Crash-1!\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let (_, session) = service.login("rev-crash", "Reviewer-Crash-1!").await;
+    let reviewer = session["token"].as_str().unwrap().to_string();
+    let identity_id = loop {
+        let (_, queue) = service
+            .send(
+                reqwest::Client::new()
+                    .get(format!("{}/api/v1/reviews", service.address))
+                    .bearer_auth(&reviewer),
+            )
+            .await
+            .unwrap();
+        if let Some(item) = queue.as_array().and_then(|q| q.first()) {
+            break item["identity_id"].as_str().unwrap().to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let claimant_id = body["account_id"].as_str().unwrap().to_string();
+    let approve = format!(
+        "{}/api/v1/reviews/{identity_id}/{claimant_id}/approve",
+        service.address
+    );
+    let approved = service
+        .send(reqwest::Client::new().post(approve).bearer_auth(&reviewer))
+        .await;
+    // The answer may or may not make it out before the process dies.
+    if let Ok((status, body)) = approved {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert!(
+        service.wait_for_exit(Duration::from_secs(20)),
+        "the fault point {fault} was not reached"
+    );
+
+    let db = xuexin::store::connect(&url, 2).await.unwrap();
+    let transfers = scalar(
+        &db,
+        "SELECT COUNT(*) FROM events WHERE event_type = 'IdentityTransferred'",
+    )
+    .await;
+    assert_eq!(transfers, 1);
+
+    let service = Service::start(&url, None).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pending = scalar(
+            &db,
+            "SELECT COUNT(*) FROM process_tasks WHERE status = 'pending'",
+        )
+        .await;
+        if pending == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the tasks were not finished after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deactivated: (i64,) = xuexin_projections::on_db!(&db, pool => {
+        sqlx::query_as("SELECT COUNT(*) FROM events WHERE aggregate_id = $1 AND event_type = 'OldAccountDeactivated'")
+            .bind(&old_account)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        deactivated.0, 1,
+        "the old account must be deactivated exactly once"
+    );
+    let (status, _) = service.login(&holder.phone, &holder.password).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = service.login(&claimant.phone, &claimant.password).await;
+    assert_eq!(status, StatusCode::CREATED);
+    db.close().await;
+}
+
+async fn a_crash_before_the_old_account_is_deactivated_is_finished_once_after_a_restart(
+    backend: Backend,
+) {
+    approval_with_a_crash_at(backend, "tasks.before.account.deactivate_old").await;
+}
+
+async fn a_crash_after_the_old_account_is_deactivated_does_not_deactivate_it_twice(
+    backend: Backend,
+) {
+    approval_with_a_crash_at(backend, "tasks.after.account.deactivate_old").await;
 }
 
 async fn a_registration_cut_off_after_its_claims_is_finished_after_a_restart(backend: Backend) {

@@ -667,7 +667,7 @@ impl TestApp {
         loop {
             self.settle().await;
             let (pending,): (i64,) = xuexin_projections::on_db!(&self.db, pool => {
-                sqlx::query_as("SELECT COUNT(*) FROM record_binding_tasks WHERE status = 'pending'")
+                sqlx::query_as("SELECT COUNT(*) FROM process_tasks WHERE status = 'pending'")
                     .fetch_one(pool).await.unwrap()
             });
             if pending == 0 && unapplied_events(&self.db).await == 0 {
@@ -690,4 +690,56 @@ pub fn csv(header: &str, rows: &[String]) -> Vec<u8> {
     }
     text.push('\n');
     text.into_bytes()
+}
+
+/// A tiny JPEG-looking image (the type is told from these magic bytes).
+pub fn jpeg() -> Vec<u8> {
+    [b"\xFF\xD8\xFF\xE0".as_slice(), &[42u8; 512]].concat()
+}
+
+impl TestApp {
+    /// Registers with extra form fields (e.g. `re_register`, `continue_registration`).
+    pub async fn register_with(&self, person: &Person, extra: Value) -> TestResponse {
+        let code = self.registration_code(&person.phone).await;
+        let mut form = person.form(&code);
+        if let (Some(form), Some(extra)) = (form.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                form.insert(k.clone(), v.clone());
+            }
+        }
+        self.post("/api/v1/registrations", &form).await
+    }
+
+    /// "I want to re-register" with an ID number someone else holds; logs in; returns the token.
+    pub async fn re_register(&self, person: &Person) -> String {
+        let response = self
+            .register_with(person, json!({"re_register": true}))
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+        assert_eq!(response.body["status"], "PendingIdentityReview");
+        self.login_ok(&person.phone, &person.password).await.0
+    }
+
+    pub async fn upload(&self, path: &str, token: &str, bytes: Vec<u8>) -> TestResponse {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.address))
+                .bearer_auth(token)
+                .header("content-type", "image/jpeg")
+                .body(bytes),
+        )
+        .await
+    }
+
+    /// Event types of every aggregate, with the aggregate id, in log order.
+    pub async fn events_of_type(&self, event_type: &str) -> Vec<(String, Value, Value)> {
+        let rows: Vec<(String, sqlx::types::Json<Value>, sqlx::types::Json<Value>)> = xuexin_projections::on_db!(&self.db, pool => {
+            sqlx::query_as("SELECT aggregate_id, payload, metadata FROM events WHERE event_type = $1 ORDER BY position")
+                .bind(event_type)
+                .fetch_all(pool)
+                .await
+                .unwrap()
+        });
+        rows.into_iter().map(|(id, p, m)| (id, p.0, m.0)).collect()
+    }
 }

@@ -8,6 +8,7 @@ mod crash;
 mod email;
 mod global_order;
 mod idempotency;
+mod identity;
 mod login;
 mod openapi;
 mod races;

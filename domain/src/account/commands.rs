@@ -1,5 +1,5 @@
 use super::events::{RegistrationDetails, StaffProfile};
-use crate::ids::LoginVia;
+use crate::ids::{AccountId, LoginVia};
 use crate::values::{Email, Secret};
 
 #[derive(Clone, Debug)]
@@ -9,7 +9,10 @@ pub enum AccountCommand {
         profile: StaffProfile,
         password_hash: String,
     },
-    CompleteRegistration,
+    /// Ends the saga; `pending_identity_review` when the identity was only claimed.
+    CompleteRegistration {
+        pending_identity_review: bool,
+    },
     AbandonRegistration {
         reason: String,
     },
@@ -22,5 +25,23 @@ pub enum AccountCommand {
     Login {
         password: Secret,
         via: LoginVia,
+    },
+    /// The pending account's duplicate-ID claim was approved.
+    VerifyIdentity {
+        method: String,
+    },
+    /// The identity moved to `new_account`: this one is deactivated.
+    DeactivateAsOldAccount {
+        new_account: AccountId,
+    },
+    /// The phone was taken over by another registration.
+    UnbindPhone {
+        phone: String,
+        reason: String,
+    },
+    /// Someone other than the holder sets the password (conscription office, recovery).
+    ResetPassword {
+        password_hash: String,
+        reason: String,
     },
 }

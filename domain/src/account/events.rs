@@ -2,7 +2,7 @@
 //! facts so projections never recompute business rules). Names, phones and e-mails are plain
 //! strings here, not value types: an event written under old rules must always load.
 
-use crate::ids::LoginVia;
+use crate::ids::{AccountId, LoginVia};
 use crate::roles::StaffRole;
 use crate::time::Timestamp;
 use crate::values::DocumentSummary;
@@ -51,6 +51,26 @@ pub enum RegistrationChannel {
     ConscriptionOffice { office: String },
 }
 
+/// How the registration takes its identity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityClaimMode {
+    #[default]
+    Bind,
+    /// 我要重新注册: claim the identity from the account that holds it.
+    ReRegister,
+}
+
+/// How the registration takes its phone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneClaimMode {
+    #[default]
+    Claim,
+    /// 继续注册: take the phone over from the account that holds it.
+    TakeOver,
+}
+
 /// Everything a registration claims and records; the registration saga's state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistrationDetails {
@@ -63,6 +83,10 @@ pub struct RegistrationDetails {
     pub security_questions: Vec<StoredSecurityQuestion>,
     pub channel: RegistrationChannel,
     pub terms_accepted: bool,
+    #[serde(default)]
+    pub identity_claim: IdentityClaimMode,
+    #[serde(default)]
+    pub phone_claim: PhoneClaimMode,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +146,26 @@ pub enum AccountEvent {
     PasswordRehashed {
         password_hash: String,
     },
+    /// A pending account's duplicate-ID claim was approved.
+    IdentityVerified {
+        method: String,
+    },
+    /// The identity moved to a new account: this one can no longer be used (seed 002: 旧账号
+    /// 将不能用于征兵、研招报名). Its login names are released.
+    OldAccountDeactivated {
+        new_account: AccountId,
+    },
+    /// Another registration took the phone over (继续注册): it is no longer this account's.
+    PhoneUnbound {
+        phone: String,
+        reason: String,
+    },
+    /// The password was set by someone other than the holder (a conscription office, or
+    /// recovery); the lockout is lifted.
+    PasswordReset {
+        password_hash: String,
+        reason: String,
+    },
 }
 
 impl DomainEvent for AccountEvent {
@@ -138,6 +182,10 @@ impl DomainEvent for AccountEvent {
             Self::AccountLocked { .. } => "AccountLocked",
             Self::AccountUnlocked { .. } => "AccountUnlocked",
             Self::PasswordRehashed { .. } => "PasswordRehashed",
+            Self::IdentityVerified { .. } => "IdentityVerified",
+            Self::OldAccountDeactivated { .. } => "OldAccountDeactivated",
+            Self::PhoneUnbound { .. } => "PhoneUnbound",
+            Self::PasswordReset { .. } => "PasswordReset",
         }
         .to_string()
     }

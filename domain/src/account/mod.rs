@@ -9,8 +9,8 @@ mod events;
 pub use commands::AccountCommand;
 pub use error::AccountError;
 pub use events::{
-    AccountEvent, AccountStatus, RegistrationChannel, RegistrationDetails, StaffProfile,
-    StoredSecurityQuestion, UnlockReason,
+    AccountEvent, AccountStatus, IdentityClaimMode, PhoneClaimMode, RegistrationChannel,
+    RegistrationDetails, StaffProfile, StoredSecurityQuestion, UnlockReason,
 };
 
 use crate::hashing::SecretHasher;
@@ -75,6 +75,7 @@ pub struct Account {
     password_hash: String,
     security_questions: Vec<StoredSecurityQuestion>,
     details: Option<RegistrationDetails>,
+    channel: Option<RegistrationChannel>,
     staff: Option<StaffProfile>,
     consecutive_failures: u32,
     lock_count: u32,
@@ -109,6 +110,11 @@ impl Account {
     /// The saga's plan, while registration is in progress.
     pub fn registration_details(&self) -> Option<&RegistrationDetails> {
         self.details.as_ref()
+    }
+
+    /// Who registered the account (the person, or a conscription office).
+    pub fn channel(&self) -> Option<&RegistrationChannel> {
+        self.channel.as_ref()
     }
 
     /// The staff profile, for staff accounts.
@@ -228,15 +234,16 @@ impl Aggregate for Account {
                 )
                 .await;
             }
-            AccountCommand::CompleteRegistration => match self.require_status()? {
+            AccountCommand::CompleteRegistration {
+                pending_identity_review,
+            } => match self.require_status()? {
                 AccountStatus::Registering => {
-                    sink.write(
-                        AccountEvent::Registered {
-                            status: AccountStatus::Active,
-                        },
-                        self,
-                    )
-                    .await;
+                    let status = if pending_identity_review {
+                        AccountStatus::PendingIdentityReview
+                    } else {
+                        AccountStatus::Active
+                    };
+                    sink.write(AccountEvent::Registered { status }, self).await;
                     // The verification mail is requested in the same commit, so that no
                     // crash can leave a registered e-mail without its mail.
                     if let Some(email) = self.email.clone().filter(|e| !e.verified) {
@@ -303,6 +310,45 @@ impl Aggregate for Account {
             AccountCommand::Login { password, via } => {
                 self.login(password, via, services, sink).await?;
             }
+            AccountCommand::VerifyIdentity { method } => {
+                if self.require_status()? == AccountStatus::PendingIdentityReview {
+                    sink.write(AccountEvent::IdentityVerified { method }, self)
+                        .await;
+                }
+            }
+            AccountCommand::DeactivateAsOldAccount { new_account } => {
+                if self.require_status()? != AccountStatus::Deactivated {
+                    sink.write(AccountEvent::OldAccountDeactivated { new_account }, self)
+                        .await;
+                }
+            }
+            AccountCommand::UnbindPhone { phone, reason } => {
+                self.require_status()?;
+                if self.phone.as_deref() == Some(phone.as_str()) {
+                    sink.write(AccountEvent::PhoneUnbound { phone, reason }, self)
+                        .await;
+                }
+            }
+            AccountCommand::ResetPassword {
+                password_hash,
+                reason,
+            } => {
+                let status = self.require_status()?;
+                if matches!(
+                    status,
+                    AccountStatus::Deactivated | AccountStatus::Abandoned
+                ) {
+                    return Err(AccountError::CannotLogIn);
+                }
+                sink.write(
+                    AccountEvent::PasswordReset {
+                        password_hash,
+                        reason,
+                    },
+                    self,
+                )
+                .await;
+            }
         }
         Ok(())
     }
@@ -320,6 +366,7 @@ impl Aggregate for Account {
                 });
                 self.password_hash = details.password_hash.clone();
                 self.security_questions = details.security_questions.clone();
+                self.channel = Some(details.channel.clone());
                 self.details = Some(details);
             }
             AccountEvent::StaffAccountCreated {
@@ -367,6 +414,21 @@ impl Aggregate for Account {
             }
             AccountEvent::PasswordRehashed { password_hash } => {
                 self.password_hash = password_hash;
+            }
+            AccountEvent::IdentityVerified { .. } => {
+                self.status = Some(AccountStatus::Active);
+            }
+            AccountEvent::OldAccountDeactivated { .. } => {
+                self.status = Some(AccountStatus::Deactivated);
+            }
+            AccountEvent::PhoneUnbound { .. } => {
+                self.phone = None;
+            }
+            AccountEvent::PasswordReset { password_hash, .. } => {
+                self.password_hash = password_hash;
+                self.consecutive_failures = 0;
+                self.lock_count = 0;
+                self.locked_until = None;
             }
         }
     }
@@ -443,6 +505,8 @@ mod tests {
             security_questions: vec![],
             channel: RegistrationChannel::SelfService,
             terms_accepted: true,
+            identity_claim: IdentityClaimMode::Bind,
+            phone_claim: PhoneClaimMode::Claim,
         }
     }
 
@@ -487,7 +551,9 @@ mod tests {
     fn completing_twice_is_harmless_but_an_abandoned_saga_cannot_complete() {
         framework()
             .given(registered("x$pw"))
-            .when(AccountCommand::CompleteRegistration)
+            .when(AccountCommand::CompleteRegistration {
+                pending_identity_review: false,
+            })
             .then_expect_events(vec![]);
         framework()
             .given(vec![
@@ -496,7 +562,9 @@ mod tests {
                     reason: "phone_taken".into(),
                 },
             ])
-            .when(AccountCommand::CompleteRegistration)
+            .when(AccountCommand::CompleteRegistration {
+                pending_identity_review: false,
+            })
             .then_expect_error(AccountError::NotRegistering);
     }
 
@@ -504,7 +572,9 @@ mod tests {
     fn completing_a_registration_with_an_email_requests_its_verification() {
         framework()
             .given(vec![AccountEvent::RegistrationStarted(details("x$pw"))])
-            .when(AccountCommand::CompleteRegistration)
+            .when(AccountCommand::CompleteRegistration {
+                pending_identity_review: false,
+            })
             .then_expect_events(vec![
                 AccountEvent::Registered {
                     status: AccountStatus::Active,
@@ -514,6 +584,98 @@ mod tests {
                     expires_at: NOW.plus_seconds(EMAIL_VERIFICATION_TTL_SECONDS),
                 },
             ]);
+    }
+
+    #[test]
+    fn a_re_registration_waits_for_identity_review_and_is_then_verified() {
+        let started = vec![AccountEvent::RegistrationStarted(details("x$pw"))];
+        let completed = framework()
+            .given(started.clone())
+            .when(AccountCommand::CompleteRegistration {
+                pending_identity_review: true,
+            })
+            .inspect_result()
+            .unwrap();
+        assert_eq!(
+            completed[0],
+            AccountEvent::Registered {
+                status: AccountStatus::PendingIdentityReview
+            }
+        );
+        let mut pending = started;
+        pending.push(completed[0].clone());
+        framework()
+            .given(pending.clone())
+            .when(login("pw"))
+            .then_expect_events(vec![AccountEvent::LoginSucceeded {
+                via: LoginVia::Phone,
+            }]);
+        framework()
+            .given(pending)
+            .when(AccountCommand::VerifyIdentity {
+                method: "manual_review".into(),
+            })
+            .then_expect_events(vec![AccountEvent::IdentityVerified {
+                method: "manual_review".into(),
+            }]);
+    }
+
+    #[test]
+    fn a_deactivated_old_account_cannot_log_in_and_deactivating_twice_is_harmless() {
+        let mut old = registered("x$pw");
+        let new_account = crate::ids::AccountId(uuid::Uuid::from_u128(9));
+        old.push(AccountEvent::OldAccountDeactivated { new_account });
+        framework()
+            .given(old.clone())
+            .when(login("pw"))
+            .then_expect_error(AccountError::CannotLogIn);
+        framework()
+            .given(old)
+            .when(AccountCommand::DeactivateAsOldAccount { new_account })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_phone_taken_over_is_unbound_once() {
+        let unbind = AccountCommand::UnbindPhone {
+            phone: "+8613800138000".into(),
+            reason: "taken_over".into(),
+        };
+        framework()
+            .given(registered("x$pw"))
+            .when(unbind.clone())
+            .then_expect_events(vec![AccountEvent::PhoneUnbound {
+                phone: "+8613800138000".into(),
+                reason: "taken_over".into(),
+            }]);
+        let mut unbound = registered("x$pw");
+        unbound.push(AccountEvent::PhoneUnbound {
+            phone: "+8613800138000".into(),
+            reason: "taken_over".into(),
+        });
+        framework()
+            .given(unbound)
+            .when(unbind)
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_password_reset_lifts_the_lock() {
+        let mut locked = registered("x$pw");
+        locked.push(AccountEvent::AccountLocked {
+            until: NOW.plus_seconds(600),
+            lock_count: 1,
+        });
+        locked.push(AccountEvent::PasswordReset {
+            password_hash: "x$new".into(),
+            reason: "conscription_office".into(),
+        });
+        framework()
+            .given(locked)
+            .when(login("new"))
+            .then_expect_events(vec![AccountEvent::LoginSucceeded {
+                via: LoginVia::Phone,
+            }]);
     }
 
     #[test]

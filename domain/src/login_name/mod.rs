@@ -18,6 +18,12 @@ pub enum LoginNameCommand {
         account_id: AccountId,
         reason: String,
     },
+    /// 继续注册: take the name over from whoever holds it.
+    TakeOver {
+        account_id: AccountId,
+        kind: LoginNameKind,
+        value: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,6 +40,12 @@ pub enum LoginNameEvent {
         /// Why: `registration_abandoned`, `changed`, …
         reason: String,
     },
+    LoginNameTakenOver {
+        account_id: AccountId,
+        previous: AccountId,
+        kind: LoginNameKind,
+        value: String,
+    },
 }
 
 impl DomainEvent for LoginNameEvent {
@@ -41,6 +53,7 @@ impl DomainEvent for LoginNameEvent {
         match self {
             Self::LoginNameClaimed { .. } => "LoginNameClaimed",
             Self::LoginNameReleased { .. } => "LoginNameReleased",
+            Self::LoginNameTakenOver { .. } => "LoginNameTakenOver",
         }
         .to_string()
     }
@@ -61,11 +74,17 @@ pub struct LoginName {
     kind: Option<LoginNameKind>,
     value: Option<String>,
     holder: Option<AccountId>,
+    previous: Option<AccountId>,
 }
 
 impl LoginName {
     pub fn holder(&self) -> Option<AccountId> {
         self.holder
+    }
+
+    /// Who held the name before the last take-over.
+    pub fn previous_holder(&self) -> Option<AccountId> {
+        self.previous
     }
 }
 
@@ -90,6 +109,36 @@ impl Aggregate for LoginName {
             } => match self.holder {
                 Some(holder) if holder == account_id => {}
                 Some(holder) => return Err(LoginNameError::Taken { holder }),
+                None => {
+                    sink.write(
+                        LoginNameEvent::LoginNameClaimed {
+                            account_id,
+                            kind,
+                            value,
+                        },
+                        self,
+                    )
+                    .await;
+                }
+            },
+            LoginNameCommand::TakeOver {
+                account_id,
+                kind,
+                value,
+            } => match self.holder {
+                Some(holder) if holder == account_id => {}
+                Some(previous) => {
+                    sink.write(
+                        LoginNameEvent::LoginNameTakenOver {
+                            account_id,
+                            previous,
+                            kind,
+                            value,
+                        },
+                        self,
+                    )
+                    .await;
+                }
                 None => {
                     sink.write(
                         LoginNameEvent::LoginNameClaimed {
@@ -137,6 +186,17 @@ impl Aggregate for LoginName {
             }
             LoginNameEvent::LoginNameReleased { .. } => {
                 self.holder = None;
+            }
+            LoginNameEvent::LoginNameTakenOver {
+                account_id,
+                previous,
+                kind,
+                value,
+            } => {
+                self.previous = Some(previous);
+                self.holder = Some(account_id);
+                self.kind = Some(kind);
+                self.value = Some(value);
             }
         }
     }
@@ -197,6 +257,28 @@ mod tests {
                 },
             ])
             .when(claim(2))
+            .then_expect_events(vec![claimed(2)]);
+    }
+
+    #[test]
+    fn continue_registration_takes_a_held_name_over_and_remembers_the_previous_holder() {
+        let take_over = LoginNameCommand::TakeOver {
+            account_id: account(2),
+            kind: LoginNameKind::Phone,
+            value: "+8613800138000".into(),
+        };
+        TestFramework::<LoginName>::with(())
+            .given(vec![claimed(1)])
+            .when(take_over.clone())
+            .then_expect_events(vec![LoginNameEvent::LoginNameTakenOver {
+                account_id: account(2),
+                previous: account(1),
+                kind: LoginNameKind::Phone,
+                value: "+8613800138000".into(),
+            }]);
+        TestFramework::<LoginName>::with(())
+            .given_no_previous_events()
+            .when(take_over)
             .then_expect_events(vec![claimed(2)]);
     }
 

@@ -1,0 +1,91 @@
+//! The identity-transfer process manager: an approved claim (`IdentityTransferred`) becomes
+//! tasks — deactivate the old account, release its login names, activate the new one — and a
+//! phone taken over (`LoginNameTakenOver`) unbinds it from the previous holder. The tasks are
+//! queued exactly once per event in this projection's transaction and are idempotent, so a
+//! crash between any two of them is finished by the next run, each step done once.
+
+use crate::db::Tx;
+use crate::event::{DomainEventKind, StoredEvent};
+use crate::projection::{decode, Projection, ProjectionError};
+use crate::tasks::queue;
+use serde_json::json;
+use xuexin_domain::identity::IdentityEvent;
+use xuexin_domain::ids::LoginNameKind;
+use xuexin_domain::login_name::LoginNameEvent;
+
+pub const NAME: &str = "identity_transfers_v1";
+
+pub struct IdentityTransfers;
+
+#[async_trait::async_trait]
+impl Projection for IdentityTransfers {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn rebuildable(&self) -> bool {
+        false
+    }
+
+    async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
+        if !matches!(event.aggregate_type.as_str(), "Identity" | "LoginName") {
+            return Ok(());
+        }
+        match decode(event)? {
+            DomainEventKind::Identity(IdentityEvent::IdentityTransferred {
+                from,
+                to,
+                method,
+                ..
+            }) => {
+                let (from, to) = (from.to_string(), to.to_string());
+                queue(
+                    tx,
+                    event,
+                    "account.deactivate_old",
+                    &from,
+                    json!({"account_id": from, "new_account": to}),
+                )
+                .await?;
+                queue(
+                    tx,
+                    event,
+                    "account.release_login_names",
+                    &from,
+                    json!({"account_id": from}),
+                )
+                .await?;
+                queue(
+                    tx,
+                    event,
+                    "account.verify_identity",
+                    &to,
+                    json!({"account_id": to, "method": method.as_str()}),
+                )
+                .await?;
+            }
+            DomainEventKind::LoginName(LoginNameEvent::LoginNameTakenOver {
+                previous,
+                kind: LoginNameKind::Phone,
+                value,
+                ..
+            }) => {
+                let previous = previous.to_string();
+                queue(
+                    tx,
+                    event,
+                    "account.unbind_phone",
+                    &previous,
+                    json!({"account_id": previous, "phone": value}),
+                )
+                .await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

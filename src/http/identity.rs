@@ -1,0 +1,965 @@
+//! Real-name identity: the duplicate-ID claim of an account that re-registered ("我要重新注册")
+//! and its four proofs — enrolment or degree information, a classmate's confirmation, a photo
+//! for manual review, a real-person check — plus the classmate's inbox and the reviewers' queue.
+
+use super::error::ProblemDocument;
+use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
+use crate::app::SharedState;
+use crate::gateways::liveness::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::problem::{FieldError, Problem, ProblemKind};
+use crate::sessions::Session;
+use crate::store::{CommandMetadata, Committed, ExecuteError};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use xuexin_domain::account::Account;
+use xuexin_domain::identity::{
+    ClaimStatus, Identity, IdentityCommand, IdentityError, ReviewStatus, MAX_RECORD_PROOF_APPROVALS,
+};
+use xuexin_domain::ids::{identity_id, login_name_id, LoginNameKind};
+use xuexin_domain::login_name::LoginName;
+use xuexin_domain::roles::StaffRole;
+use xuexin_domain::values::{mask_phone, Phone};
+use xuexin_domain::{AccountId, Timestamp};
+use xuexin_projections::identity_claims;
+use xuexin_projections::records;
+use xuexin_projections::{db_execute, on_db};
+
+pub fn router() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_claim))
+        .routes(routes!(prove_by_records))
+        .routes(routes!(invite_classmate))
+        .routes(routes!(request_manual_review))
+        .routes(routes!(start_liveness))
+        .routes(routes!(liveness_callback))
+        .routes(routes!(assist_inbox))
+        .routes(routes!(answer_assist))
+        .routes(routes!(review_queue))
+        .routes(routes!(review_detail))
+        .routes(routes!(review_photo))
+        .routes(routes!(approve_review))
+        .routes(routes!(reject_review))
+}
+
+fn identity_problem(error: ExecuteError<IdentityError>) -> Problem {
+    match error {
+        ExecuteError::Domain(e) => {
+            let kind = match e {
+                IdentityError::InvitationLimit => ProblemKind::TooManyRequests,
+                IdentityError::NoSuchAssistRequest => ProblemKind::NotFound,
+                _ => ProblemKind::Conflict,
+            };
+            Problem::new(kind, e.code())
+        }
+        ExecuteError::Contention => Problem::overloaded(Duration::from_secs(1)),
+        ExecuteError::Store(error) => Problem::internal(error),
+    }
+}
+
+/// The identity an account claims (or holds): from its Account, the truth.
+struct MyIdentity {
+    identity_id: String,
+    identity: Identity,
+    number_digest: String,
+}
+
+async fn my_identity(state: &SharedState, session: &Session) -> Result<MyIdentity, Problem> {
+    session.require_person()?;
+    let account = state
+        .store
+        .load::<Account>(&session.account_id.to_string())
+        .await?
+        .aggregate;
+    let document = account
+        .document()
+        .cloned()
+        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "claim_not_open"))?;
+    let identity_id = identity_id(document.kind, &document.number_digest).to_string();
+    let identity = state.store.load::<Identity>(&identity_id).await?.aggregate;
+    Ok(MyIdentity {
+        identity_id,
+        identity,
+        number_digest: document.number_digest,
+    })
+}
+
+async fn execute(
+    state: &SharedState,
+    identity_id: &str,
+    command: IdentityCommand,
+    metadata: &CommandMetadata,
+) -> Result<Committed<Identity>, Problem> {
+    state
+        .store
+        .execute::<Identity>(identity_id, command, &(), metadata)
+        .await
+        .map_err(identity_problem)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AssistRequestDocument {
+    pub request_id: String,
+    /// `pending`, `confirmed` or `declined`.
+    pub status: String,
+    pub day: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClaimDocument {
+    /// `open` (证件重复，待核验), `approved`, `closed` (another claim won), `withdrawn`, or
+    /// `none` (this account holds its identity and claims nothing).
+    pub status: String,
+    pub document_number: String,
+    /// All the claimant learns of the other account.
+    pub holder_hint: String,
+    /// How many approvals by enrolment or degree information are left for this ID number.
+    pub record_proofs_left: u32,
+    /// Manual review: `pending` (三个工作日内处理完毕), `rejected` (upload again) or `approved`.
+    pub manual_review: Option<String>,
+    pub manual_review_reason: Option<String>,
+    pub liveness_failures: u32,
+    /// After three failed real-person checks, only manual review is left.
+    pub manual_review_required: bool,
+    pub classmate_requests: Vec<AssistRequestDocument>,
+}
+
+/// My duplicate-ID claim: its status and the proofs tried.
+#[utoipa::path(
+    get,
+    path = "/api/v1/identity/claim",
+    tag = "identity",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The claim", body = ClaimDocument),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+    )
+)]
+pub async fn get_claim(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+) -> Result<Json<ClaimDocument>, Problem> {
+    let mine = my_identity(&state, &session).await?;
+    let claim = mine.identity.claim(session.account_id);
+    let status = match claim.map(|c| c.status) {
+        None => "none",
+        Some(ClaimStatus::Open) => "open",
+        Some(ClaimStatus::Approved) => "approved",
+        Some(ClaimStatus::Closed) => "closed",
+        Some(ClaimStatus::Withdrawn) => "withdrawn",
+    };
+    let (review, reason) = match claim.and_then(|c| c.review.clone()) {
+        Some((ReviewStatus::Pending, _)) => (Some("pending"), None),
+        Some((ReviewStatus::Rejected, reason)) => (Some("rejected"), reason),
+        Some((ReviewStatus::Approved, _)) => (Some("approved"), None),
+        None => (None, None),
+    };
+    Ok(Json(ClaimDocument {
+        status: status.to_string(),
+        document_number: mine
+            .identity
+            .document()
+            .map(|d| d.masked.clone())
+            .unwrap_or_default(),
+        holder_hint: "该证件号码已被其他账号注册".to_string(),
+        record_proofs_left: MAX_RECORD_PROOF_APPROVALS
+            .saturating_sub(mine.identity.record_proof_approvals()),
+        manual_review: review.map(str::to_string),
+        manual_review_reason: reason,
+        liveness_failures: claim.map_or(0, |c| c.liveness_failures),
+        manual_review_required: claim.is_some_and(|c| c.manual_review_required),
+        classmate_requests: claim
+            .map(|c| {
+                c.assist_requests
+                    .iter()
+                    .map(|r| AssistRequestDocument {
+                        request_id: r.request_id.clone(),
+                        status: match r.confirmed {
+                            None => "pending",
+                            Some(true) => "confirmed",
+                            Some(false) => "declined",
+                        }
+                        .to_string(),
+                        day: r.day.iso(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RecordsProofRequest {
+    /// `enrolment` (在校生) or `degree` (毕业生).
+    pub kind: Option<String>,
+    /// 院校名称 (full name), for `enrolment`.
+    pub school_name: Option<String>,
+    /// 学号, for `enrolment`.
+    pub student_number: Option<String>,
+    /// 入学年份, for `enrolment`.
+    pub enrolment_year: Option<i64>,
+    /// 层次, for `enrolment`.
+    pub level: Option<String>,
+    /// 证书编号, for `degree`.
+    pub certificate_number: Option<String>,
+    /// 毕业年份, for `degree`.
+    pub graduation_year: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClaimCommandResponse {
+    /// Log position; pass it as `?position=` to read your write.
+    pub position: Option<i64>,
+    /// Whether this step approved the claim (the identity is now this account's).
+    pub approved: bool,
+}
+
+fn approved(committed: &Committed<Identity>) -> bool {
+    committed.events.iter().any(|e| {
+        matches!(
+            e,
+            xuexin_domain::identity::IdentityEvent::IdentityTransferred { .. }
+        )
+    })
+}
+
+/// Prove the identity with enrolment or degree information (提供学籍或者学历信息). The
+/// information must match a school's record of this ID number. At most 3 approvals this way
+/// per ID number; wrong answers are limited.
+#[utoipa::path(
+    post,
+    path = "/api/v1/identity/claim/records",
+    tag = "identity",
+    request_body = RecordsProofRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Approved", body = ClaimCommandResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 409, description = "No open claim, or the 3 approvals by records are used up", body = ProblemDocument),
+        (status = 422, description = "The information does not match", body = ProblemDocument),
+        (status = 429, description = "Too many wrong answers", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn prove_by_records(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    ApiJson(body): ApiJson<RecordsProofRequest>,
+) -> Result<Json<ClaimCommandResponse>, Problem> {
+    let mine = my_identity(&state, &session).await?;
+    let bucket = format!("record-proof:{}", session.account_id);
+    let limit = crate::config::Limit {
+        max: 5,
+        window: Duration::from_secs(3600),
+    };
+    if let Some(exceeded) = state.limiter.is_exceeded(&bucket, limit).await? {
+        return Err(Problem::rate_limited(
+            "record_proof_rate_limited",
+            exceeded.retry_after,
+        ));
+    }
+    let candidates = records::with_digest(&state.db, &mine.number_digest).await?;
+    let text = |v: &Option<String>| v.as_deref().unwrap_or("").trim().to_string();
+    let matches = candidates.iter().any(|row| {
+        let field = |k: &str| row.fields.get(k).map(String::as_str).unwrap_or("");
+        match body.kind.as_deref() {
+            Some("enrolment") => {
+                row.kind == "enrolment"
+                    && field("school_name") == text(&body.school_name)
+                    && field("student_number") == text(&body.student_number)
+                    && body
+                        .enrolment_year
+                        .is_some_and(|y| field("enrolment_date").starts_with(&y.to_string()))
+                    && field("level") == text(&body.level)
+            }
+            Some("degree") => {
+                row.kind == "degree"
+                    && field("certificate_number") == text(&body.certificate_number)
+                    && body
+                        .graduation_year
+                        .is_some_and(|y| field("graduation_date").starts_with(&y.to_string()))
+            }
+            _ => false,
+        }
+    });
+    let metadata = context.metadata(session.actor());
+    if !matches {
+        state.limiter.hit(&bucket, limit).await?.ok();
+        if mine
+            .identity
+            .claim(session.account_id)
+            .is_some_and(|c| c.status == ClaimStatus::Open)
+        {
+            execute(
+                &state,
+                &mine.identity_id,
+                IdentityCommand::RejectRecordsProof {
+                    claimant: session.account_id,
+                },
+                &metadata,
+            )
+            .await?;
+        }
+        return Err(Problem::validation(vec![FieldError::new(
+            "kind",
+            "record_proof_mismatch",
+        )]));
+    }
+    let committed = execute(
+        &state,
+        &mine.identity_id,
+        IdentityCommand::ApproveByRecords {
+            claimant: session.account_id,
+        },
+        &metadata,
+    )
+    .await?;
+    Ok(Json(ClaimCommandResponse {
+        position: committed.position,
+        approved: approved(&committed),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct InviteRequest {
+    /// The classmate's name.
+    pub name: Option<String>,
+    /// The classmate's phone (their username).
+    pub phone: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InviteResponse {
+    pub request_id: String,
+    pub position: Option<i64>,
+}
+
+/// Ask a classmate to confirm the identity (大学同班同学协助): a verified account whose record is
+/// at the same school and class as this ID number's. At most 5 invitations a day.
+#[utoipa::path(
+    post,
+    path = "/api/v1/identity/claim/classmates",
+    tag = "identity",
+    request_body = InviteRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Invited", body = InviteResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 409, description = "No open claim", body = ProblemDocument),
+        (status = 422, description = "No such classmate", body = ProblemDocument),
+        (status = 429, description = "Five invitations today already", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn invite_classmate(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    ApiJson(body): ApiJson<InviteRequest>,
+) -> Result<(StatusCode, Json<InviteResponse>), Problem> {
+    let mine = my_identity(&state, &session).await?;
+    let not_found = || Problem::validation(vec![FieldError::new("phone", "classmate_not_found")]);
+    let phone = Phone::parse(body.phone.as_deref().unwrap_or("")).map_err(|_| not_found())?;
+    let holder = state
+        .store
+        .load::<LoginName>(&login_name_id(LoginNameKind::Phone, phone.as_str()).to_string())
+        .await?
+        .aggregate
+        .holder()
+        .ok_or_else(not_found)?;
+    let classmate = state
+        .store
+        .load::<Account>(&holder.to_string())
+        .await?
+        .aggregate;
+    let active = classmate.status() == Some(xuexin_domain::account::AccountStatus::Active);
+    let name = body.name.as_deref().unwrap_or("").trim();
+    if holder == session.account_id || !active || classmate.name() != name {
+        return Err(not_found());
+    }
+    // Same school and class: the claimed ID number's enrolment records against the classmate's.
+    let claimed: Vec<(String, String)> = records::with_digest(&state.db, &mine.number_digest)
+        .await?
+        .into_iter()
+        .filter(|r| r.kind == "enrolment")
+        .map(|r| {
+            (
+                r.school_code,
+                r.fields.get("class_name").cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let same_class = records::for_account(&state.db, &holder.to_string())
+        .await?
+        .into_iter()
+        .any(|r| {
+            let class = r.fields.get("class_name").cloned().unwrap_or_default();
+            r.kind == "enrolment" && !class.is_empty() && claimed.contains(&(r.school_code, class))
+        });
+    if !same_class {
+        return Err(not_found());
+    }
+    let request_id = format!("{}.{}", mine.identity_id, uuid::Uuid::new_v4().simple());
+    let committed = execute(
+        &state,
+        &mine.identity_id,
+        IdentityCommand::RequestClassmateAssist {
+            claimant: session.account_id,
+            request_id: request_id.clone(),
+            classmate: holder,
+            today: state.clock.now().date(),
+        },
+        &context.metadata(session.actor()),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(InviteResponse {
+            request_id,
+            position: committed.position,
+        }),
+    ))
+}
+
+/// Upload a photo holding the ID card or passport page for manual review (人工审核): JPEG or
+/// PNG by its bytes, at most 2 MB. Reviewers answer within three working days; after a
+/// rejection, upload again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/identity/claim/manual-review",
+    tag = "identity",
+    request_body(content = Vec<u8>, content_type = "image/jpeg"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Waiting for review", body = ClaimCommandResponse),
+        (status = 400, description = "Empty, too large, or not JPEG/PNG", body = ProblemDocument),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 409, description = "No open claim, or a review is already pending", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn request_manual_review(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    body: Body,
+) -> Result<(StatusCode, Json<ClaimCommandResponse>), Problem> {
+    let mine = my_identity(&state, &session).await?;
+    let bytes = crate::blobs::read_image(body).await?;
+    let content_type = crate::blobs::check_image(&bytes)?;
+    let claim_open = mine
+        .identity
+        .claim(session.account_id)
+        .is_some_and(|c| c.status == ClaimStatus::Open);
+    if !claim_open {
+        return Err(Problem::new(ProblemKind::Conflict, "claim_not_open"));
+    }
+    let photo = crate::blobs::put(&state.db, &bytes, content_type, state.clock.now()).await?;
+    let committed = execute(
+        &state,
+        &mine.identity_id,
+        IdentityCommand::RequestManualReview {
+            claimant: session.account_id,
+            photo,
+        },
+        &context.metadata(session.actor()),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ClaimCommandResponse {
+            position: committed.position,
+            approved: false,
+        }),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LivenessResponse {
+    pub session_id: String,
+    /// Where the person does the check (the provider's page or app link).
+    pub verify_url: String,
+}
+
+/// Start a real-person check (实人验证) with the identity-verification provider. After three
+/// failed checks only manual review is left.
+#[utoipa::path(
+    post,
+    path = "/api/v1/identity/claim/liveness",
+    tag = "identity",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Started", body = LivenessResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 409, description = "No open claim, or three checks failed already", body = ProblemDocument),
+        (status = 503, description = "No provider is configured or it is unreachable", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn start_liveness(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+) -> Result<(StatusCode, Json<LivenessResponse>), Problem> {
+    let mine = my_identity(&state, &session).await?;
+    let claim = mine
+        .identity
+        .claim(session.account_id)
+        .filter(|c| c.status == ClaimStatus::Open)
+        .ok_or_else(|| Problem::new(ProblemKind::Conflict, "claim_not_open"))?;
+    if claim.manual_review_required {
+        return Err(Problem::new(ProblemKind::Conflict, "liveness_exhausted"));
+    }
+    let provider = state
+        .liveness
+        .as_ref()
+        .ok_or_else(|| Problem::new(ProblemKind::Unavailable, "liveness_unavailable"))?;
+    let callback = format!(
+        "{}/api/v1/identity/liveness/callback",
+        state.config.public_url
+    );
+    let now_seconds = state.clock.now().millis() / 1000;
+    let started = provider
+        .start(&mine.identity_id, &callback, now_seconds)
+        .await
+        .map_err(|error| {
+            let mut problem = Problem::new(ProblemKind::Unavailable, "liveness_unavailable");
+            problem.source = Some(error);
+            problem
+        })?;
+    db_execute!(
+        &state.db,
+        "INSERT INTO liveness_sessions (session_id, identity_id, claimant, created_at) VALUES ($1, $2, $3, $4)",
+        &started.session_id,
+        &mine.identity_id,
+        session.account_id.to_string(),
+        state.clock.now().millis(),
+    )?;
+    execute(
+        &state,
+        &mine.identity_id,
+        IdentityCommand::StartLivenessCheck {
+            claimant: session.account_id,
+            session_id: started.session_id.clone(),
+        },
+        &context.metadata(session.actor()),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(LivenessResponse {
+            session_id: started.session_id,
+            verify_url: started.verify_url,
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LivenessCallback {
+    pub session_id: String,
+    /// `pass` or `fail`.
+    pub result: String,
+}
+
+/// The provider's result of a real-person check. Signed (HMAC-SHA256 of
+/// `"{X-Xuexin-Timestamp}.{body}"` in `X-Xuexin-Signature`), at most five minutes old; a
+/// session takes one result, so a replay changes nothing.
+#[utoipa::path(
+    post,
+    path = "/api/v1/identity/liveness/callback",
+    tag = "identity",
+    request_body = LivenessCallback,
+    responses(
+        (status = 204, description = "Recorded"),
+        (status = 401, description = "Bad or stale signature", body = ProblemDocument),
+        (status = 409, description = "Unknown session, or it already has a result", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn liveness_callback(
+    State(state): State<SharedState>,
+    context: RequestContext,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, Problem> {
+    let bad_signature = || Problem::new(ProblemKind::Unauthorized, "liveness_signature_invalid");
+    let provider = state.liveness.as_ref().ok_or_else(bad_signature)?;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let now_seconds = state.clock.now().millis() / 1000;
+    if !liveness::verify(
+        provider.secret(),
+        header(TIMESTAMP_HEADER),
+        header(SIGNATURE_HEADER),
+        &body,
+        now_seconds,
+    ) {
+        return Err(bad_signature());
+    }
+    let callback: LivenessCallback = serde_json::from_slice(&body)
+        .map_err(|_| Problem::new(ProblemKind::BadRequest, "invalid_json"))?;
+    let row: Option<(String,)> = on_db!(&state.db, pool => {
+        sqlx::query_as("SELECT identity_id FROM liveness_sessions WHERE session_id = $1")
+            .bind(&callback.session_id)
+            .fetch_optional(pool)
+            .await?
+    });
+    let (identity_id,) =
+        row.ok_or_else(|| Problem::new(ProblemKind::Conflict, "liveness_session_invalid"))?;
+    execute(
+        &state,
+        &identity_id,
+        IdentityCommand::RecordLivenessResult {
+            session_id: callback.session_id,
+            passed: callback.result == "pass",
+        },
+        &context.metadata(xuexin_domain::Actor::System("liveness-provider".into())),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InboxItem {
+    pub request_id: String,
+    /// The classmate asking: their name, and their phone masked.
+    pub from_name: String,
+    pub from_phone: Option<String>,
+    /// `pending`, `confirmed` or `declined`.
+    pub status: String,
+    pub created_at: String,
+}
+
+/// My inbox of classmate-assistance requests (收件箱).
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/assist-requests",
+    tag = "identity",
+    params(WaitFor),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Requests, newest first", body = Vec<InboxItem>),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+    )
+)]
+pub async fn assist_inbox(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    Query(wait): Query<WaitFor>,
+) -> Result<Json<Vec<InboxItem>>, Problem> {
+    session.require_person()?;
+    wait.wait(&state, &[identity_claims::NAME]).await?;
+    let mut items = Vec::new();
+    for row in identity_claims::inbox(&state.db, &session.account_id.to_string()).await? {
+        let claimant = state.store.load::<Account>(&row.claimant).await?.aggregate;
+        items.push(InboxItem {
+            request_id: row.request_id,
+            from_name: claimant.name().to_string(),
+            from_phone: claimant.phone().map(mask_phone),
+            status: row.status,
+            created_at: Timestamp::from_millis(row.created_at).to_rfc3339(),
+        });
+    }
+    Ok(Json(items))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AnswerRequest {
+    /// true: 是 (this is my classmate); false: 否.
+    pub confirm: Option<bool>,
+}
+
+/// Answer a classmate's request: yes approves their claim.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/assist-requests/{request_id}/answer",
+    tag = "identity",
+    params(("request_id" = String, Path, description = "The request")),
+    request_body = AnswerRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Answered", body = ClaimCommandResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 404, description = "No such request for me, or already answered", body = ProblemDocument),
+        (status = 409, description = "The claim is no longer open", body = ProblemDocument),
+        (status = 422, description = "No answer", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn answer_assist(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    Path(request_id): Path<String>,
+    ApiJson(body): ApiJson<AnswerRequest>,
+) -> Result<Json<ClaimCommandResponse>, Problem> {
+    session.require_person()?;
+    let confirm = body
+        .confirm
+        .ok_or_else(|| Problem::validation(vec![FieldError::new("confirm", "required")]))?;
+    // The request id starts with the identity it belongs to.
+    let identity_id = request_id
+        .split_once('.')
+        .map(|(id, _)| id.to_string())
+        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "assist_request_not_found"))?;
+    let committed = execute(
+        &state,
+        &identity_id,
+        IdentityCommand::AnswerClassmateAssist {
+            request_id,
+            classmate: session.account_id,
+            confirm,
+        },
+        &context.metadata(session.actor()),
+    )
+    .await?;
+    Ok(Json(ClaimCommandResponse {
+        position: committed.position,
+        approved: approved(&committed),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReviewItem {
+    pub identity_id: String,
+    pub claimant: String,
+    pub document_type: String,
+    pub document_number: String,
+    pub claimant_name: String,
+    pub claimant_phone: Option<String>,
+    pub requested_at: Option<String>,
+    pub photo_url: String,
+}
+
+async fn review_item(
+    state: &SharedState,
+    row: identity_claims::ClaimRow,
+) -> Result<ReviewItem, Problem> {
+    let claimant = state.store.load::<Account>(&row.claimant).await?.aggregate;
+    Ok(ReviewItem {
+        photo_url: format!("/api/v1/reviews/{}/{}/photo", row.identity_id, row.claimant),
+        identity_id: row.identity_id,
+        claimant: row.claimant,
+        document_type: row.document_type,
+        document_number: row.document_masked,
+        claimant_name: claimant.name().to_string(),
+        claimant_phone: claimant.phone().map(mask_phone),
+        requested_at: row
+            .review_requested_at
+            .map(|t| Timestamp::from_millis(t).to_rfc3339()),
+    })
+}
+
+/// The manual-review queue, oldest request first (reviewers).
+#[utoipa::path(
+    get,
+    path = "/api/v1/reviews",
+    tag = "identity",
+    params(WaitFor),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Claims waiting for review", body = Vec<ReviewItem>),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Not a reviewer", body = ProblemDocument),
+    )
+)]
+pub async fn review_queue(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    Query(wait): Query<WaitFor>,
+) -> Result<Json<Vec<ReviewItem>>, Problem> {
+    session.require_role(&[StaffRole::Reviewer])?;
+    wait.wait(&state, &[identity_claims::NAME]).await?;
+    let mut items = Vec::new();
+    for row in identity_claims::review_queue(&state.db, 200).await? {
+        items.push(review_item(&state, row).await?);
+    }
+    Ok(Json(items))
+}
+
+async fn claim_row(
+    state: &SharedState,
+    identity_id: &str,
+    claimant: &str,
+) -> Result<identity_claims::ClaimRow, Problem> {
+    identity_claims::claim(&state.db, identity_id, claimant)
+        .await?
+        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "not_found"))
+}
+
+/// One claim under review, with its photo's URL.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reviews/{identity_id}/{claimant}",
+    tag = "identity",
+    params(("identity_id" = String, Path, description = "Identity"), ("claimant" = String, Path, description = "Claimant account")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The claim", body = ReviewItem),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Not a reviewer", body = ProblemDocument),
+        (status = 404, description = "No such claim", body = ProblemDocument),
+    )
+)]
+pub async fn review_detail(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    Path((identity_id, claimant)): Path<(String, String)>,
+) -> Result<Json<ReviewItem>, Problem> {
+    session.require_role(&[StaffRole::Reviewer])?;
+    let row = claim_row(&state, &identity_id, &claimant).await?;
+    Ok(Json(review_item(&state, row).await?))
+}
+
+/// The photo of a claim under review.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reviews/{identity_id}/{claimant}/photo",
+    tag = "identity",
+    params(("identity_id" = String, Path, description = "Identity"), ("claimant" = String, Path, description = "Claimant account")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The image", content_type = "image/jpeg"),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Not a reviewer", body = ProblemDocument),
+        (status = 404, description = "No such claim or photo", body = ProblemDocument),
+    )
+)]
+pub async fn review_photo(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    Path((identity_id, claimant)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    session.require_role(&[StaffRole::Reviewer])?;
+    let claimant = AccountId::parse(&claimant)
+        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "not_found"))?;
+    let identity = state.store.load::<Identity>(&identity_id).await?.aggregate;
+    let sha256 = identity
+        .claim(claimant)
+        .and_then(|c| c.photo.as_ref())
+        .map(|p| p.sha256.clone())
+        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "not_found"))?;
+    let (content_type, bytes) = crate::blobs::get(&state.db, &sha256)
+        .await?
+        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "not_found"))?;
+    Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ReviewDecision {
+    /// Required to reject (the claimant sees it): e.g. 照片不清晰，请重新上传.
+    pub reason: Option<String>,
+}
+
+async fn decide_review(
+    state: &SharedState,
+    session: &Session,
+    context: &RequestContext,
+    identity_id: &str,
+    claimant: &str,
+    command: impl FnOnce(AccountId) -> IdentityCommand,
+) -> Result<Json<ClaimCommandResponse>, Problem> {
+    session.require_role(&[StaffRole::Reviewer])?;
+    let claimant = AccountId::parse(claimant)
+        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "not_found"))?;
+    let committed = execute(
+        state,
+        identity_id,
+        command(claimant),
+        &context.metadata(session.actor()),
+    )
+    .await?;
+    Ok(Json(ClaimCommandResponse {
+        position: committed.position,
+        approved: approved(&committed),
+    }))
+}
+
+/// Approve a claim under manual review: the identity moves to the claimant.
+#[utoipa::path(
+    post,
+    path = "/api/v1/reviews/{identity_id}/{claimant}/approve",
+    tag = "identity",
+    params(("identity_id" = String, Path, description = "Identity"), ("claimant" = String, Path, description = "Claimant account")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Approved", body = ClaimCommandResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Not a reviewer", body = ProblemDocument),
+        (status = 404, description = "No such claim", body = ProblemDocument),
+        (status = 409, description = "Nothing pending review, or the claim is closed", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn approve_review(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    Path((identity_id, claimant)): Path<(String, String)>,
+) -> Result<Json<ClaimCommandResponse>, Problem> {
+    decide_review(
+        &state,
+        &session,
+        &context,
+        &identity_id,
+        &claimant,
+        |claimant| IdentityCommand::ApproveManualReview { claimant },
+    )
+    .await
+}
+
+/// Reject a claim under manual review, with a reason; the claimant may upload again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/reviews/{identity_id}/{claimant}/reject",
+    tag = "identity",
+    params(("identity_id" = String, Path, description = "Identity"), ("claimant" = String, Path, description = "Claimant account")),
+    request_body = ReviewDecision,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Rejected", body = ClaimCommandResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Not a reviewer", body = ProblemDocument),
+        (status = 404, description = "No such claim", body = ProblemDocument),
+        (status = 409, description = "Nothing pending review, or the claim is closed", body = ProblemDocument),
+        (status = 422, description = "No reason", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn reject_review(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    Path((identity_id, claimant)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ReviewDecision>,
+) -> Result<Json<ClaimCommandResponse>, Problem> {
+    let reason = body.reason.unwrap_or_default().trim().to_string();
+    if reason.is_empty() {
+        session.require_role(&[StaffRole::Reviewer])?;
+        return Err(Problem::validation(vec![FieldError::new(
+            "reason",
+            "reason_required",
+        )]));
+    }
+    decide_review(
+        &state,
+        &session,
+        &context,
+        &identity_id,
+        &claimant,
+        |claimant| IdentityCommand::RejectManualReview { claimant, reason },
+    )
+    .await
+}
