@@ -1,13 +1,14 @@
 //! Wiring: the state every request shares, and the application (HTTP server plus background
 //! loops: projectors, mail delivery, registration recovery).
 
+use crate::captcha::Captchas;
 use crate::clock::SystemClock;
 use crate::codes::SmsCodes;
 use crate::config::{Config, MailConfig, SmsGatewayConfig};
 use crate::gateways::mail::{CaptureMail, SmtpMail};
 use crate::gateways::sms::{CaptureSms, HttpSms};
 use crate::gateways::{MailSender, SmsGateway};
-use crate::mailer::{MailDelivery, MailQueue};
+use crate::messenger::{MessageDelivery, Messenger};
 use crate::projector::{Projector, ReadYourWrites};
 use crate::ratelimit::RateLimiter;
 use crate::security::{DigestKey, HashPool};
@@ -41,6 +42,9 @@ pub struct AppState {
     pub task_wakes: Vec<Arc<Notify>>,
     /// The real-person check provider, when configured.
     pub liveness: Option<crate::gateways::liveness::LivenessProvider>,
+    pub captchas: Captchas,
+    /// WeChat and Alipay login, as configured.
+    pub oauth: crate::oauth::Providers,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -50,7 +54,7 @@ pub struct Application {
     state: SharedState,
     listener: TcpListener,
     projectors: Vec<Arc<Projector>>,
-    delivery: Arc<MailDelivery>,
+    delivery: Arc<MessageDelivery>,
     trigger: ShutdownTrigger,
     shutdown: Shutdown,
 }
@@ -76,7 +80,7 @@ pub async fn digest_key(config: &Config, db: &Db, clock: &dyn Clock) -> anyhow::
 pub struct Runtime {
     pub state: SharedState,
     pub projectors: Vec<Arc<Projector>>,
-    pub delivery: Arc<MailDelivery>,
+    pub delivery: Arc<MessageDelivery>,
 }
 
 impl Runtime {
@@ -117,7 +121,7 @@ impl Runtime {
 
         let store = EventStore::new(db.clone(), clock.clone(), config.snapshot_every);
         let mut projections = xuexin_projections::all();
-        projections.push(Arc::new(MailQueue {
+        projections.push(Arc::new(Messenger {
             clock: clock.clone(),
         }));
         let projectors: Vec<Arc<Projector>> = projections
@@ -130,7 +134,7 @@ impl Runtime {
                 .find(|p| p.name() == name)
                 .map_or_else(|| Arc::new(Notify::new()), |p| p.applied())
         };
-        let mail_wake = applied(crate::mailer::QUEUE_NAME);
+        let mail_wake = applied(crate::messenger::QUEUE_NAME);
         let task_wakes = vec![
             applied(xuexin_projections::binder::NAME),
             applied(xuexin_projections::transfers::NAME),
@@ -141,7 +145,7 @@ impl Runtime {
             db.clone(),
             digest.clone(),
             clock.clone(),
-            sms,
+            sms.clone(),
             limiter.clone(),
             config.limits.clone(),
             config.registration_code_ttl,
@@ -152,10 +156,11 @@ impl Runtime {
             lockout: config.lockout,
             email_verification_ttl_seconds: config.email_verification_ttl.as_secs() as i64,
         };
-        let delivery = Arc::new(MailDelivery {
+        let delivery = Arc::new(MessageDelivery {
             db: db.clone(),
             clock: clock.clone(),
-            sender: mail,
+            mail,
+            sms,
             public_url: config.public_url.clone(),
             wake: mail_wake.clone(),
         });
@@ -166,6 +171,19 @@ impl Runtime {
                 secret.as_bytes().to_vec(),
             )?),
             None => None,
+        };
+        let captchas = Captchas::new(db.clone(), digest.clone(), clock.clone(), config.dev_mode);
+        let oauth = crate::oauth::Providers {
+            wechat: config
+                .wechat
+                .clone()
+                .map(crate::oauth::WeChat::new)
+                .transpose()?,
+            alipay: config
+                .alipay
+                .clone()
+                .map(crate::oauth::Alipay::new)
+                .transpose()?,
         };
         let state = Arc::new(AppState {
             config,
@@ -182,6 +200,8 @@ impl Runtime {
             mail_wake,
             task_wakes,
             liveness,
+            captchas,
+            oauth,
         });
         Ok(Self {
             state,

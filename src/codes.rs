@@ -1,6 +1,6 @@
 //! SMS verification codes: 6 digits from the OS CSPRNG, stored as a keyed hash bound to phone
 //! and purpose, single use, with a lifetime per purpose (registration: 24 hours, as seed 000
-//! says). Sending is limited per phone and per client IP; wrong guesses are limited per code.
+//! says; password recovery and a change of phone: 10 minutes). Sending is limited per phone and per client IP; wrong guesses are limited per code.
 
 use crate::config::RateLimits;
 use crate::gateways::SmsGateway;
@@ -18,15 +18,26 @@ use xuexin_projections::{db_execute, on_db, Db};
 #[serde(rename_all = "snake_case")]
 pub enum CodePurpose {
     Register,
+    /// 找回密码: sent to the account's bound phone.
+    Recover,
+    /// 更换手机号: sent to the new phone.
+    ChangePhone,
 }
+
+/// Recovery and change-of-phone codes live ten minutes.
+pub const SHORT_CODE_TTL: Duration = Duration::from_secs(600);
 
 impl CodePurpose {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Register => "register",
+            Self::Recover => "recover",
+            Self::ChangePhone => "change_phone",
         }
     }
 
+    /// The purposes anyone may ask a code for by phone number (`POST /api/v1/sms-codes`);
+    /// the others are sent by the flows they belong to.
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "register" => Some(Self::Register),
@@ -99,6 +110,7 @@ impl SmsCodes {
     fn ttl(&self, purpose: CodePurpose) -> Duration {
         match purpose {
             CodePurpose::Register => self.registration_ttl,
+            CodePurpose::Recover | CodePurpose::ChangePhone => SHORT_CODE_TTL,
         }
     }
 
@@ -113,6 +125,12 @@ impl SmsCodes {
         match purpose {
             CodePurpose::Register => format!(
                 "【学信网】您的校验码是{code}，用于注册学信网账号，24小时内有效。请勿将校验码告诉他人。"
+            ),
+            CodePurpose::Recover => format!(
+                "【学信网】您的校验码是{code}，用于找回学信网账号密码，10分钟内有效。请勿将校验码告诉他人。"
+            ),
+            CodePurpose::ChangePhone => format!(
+                "【学信网】您的校验码是{code}，用于更换学信网账号绑定的手机号，10分钟内有效。请勿将校验码告诉他人。"
             ),
         }
     }
@@ -230,6 +248,20 @@ impl SmsCodes {
         Err(CodeError::Invalid {
             attempts_left: max - fewest,
         })
+    }
+
+    /// Retires every live code of this phone and purpose (after a password reset).
+    pub async fn retire(&self, phone: &str, purpose: CodePurpose) -> anyhow::Result<()> {
+        db_execute!(
+            &self.db,
+            "UPDATE sms_codes SET consumed_at = $3
+             WHERE phone = $1 AND purpose = $2 AND consumed_at IS NULL",
+            phone,
+            purpose.as_str(),
+            self.clock.now().millis(),
+        )
+        .context("failed to retire SMS codes")?;
+        Ok(())
     }
 
     /// Uses the code up. Fails if a concurrent request used it first.

@@ -41,6 +41,7 @@ pub struct RateLimits {
     pub email_resend_per_account: Limit,
     pub email_resend_per_ip: Limit,
     pub registrations_per_ip: Limit,
+    pub captchas_per_ip: Limit,
 }
 
 impl Default for RateLimits {
@@ -69,6 +70,10 @@ impl Default for RateLimits {
             },
             registrations_per_ip: Limit {
                 max: 1000,
+                window: Duration::from_secs(3600),
+            },
+            captchas_per_ip: Limit {
+                max: 600,
                 window: Duration::from_secs(3600),
             },
         }
@@ -112,6 +117,10 @@ pub struct Config {
     pub projector_poll: Duration,
     /// How long a node holds a claimed process task before another may retry it (after a crash).
     pub task_claim: Duration,
+    /// WeChat login (网站应用): app id, secret, endpoints.
+    pub wechat: Option<crate::oauth::WeChatConfig>,
+    /// Alipay login: app id, keys, endpoints.
+    pub alipay: Option<crate::oauth::AlipayConfig>,
 }
 
 impl Default for Config {
@@ -142,6 +151,8 @@ impl Default for Config {
             saga_stale_after: Duration::from_secs(30),
             projector_poll: Duration::from_millis(500),
             task_claim: Duration::from_secs(60),
+            wechat: None,
+            alipay: None,
         }
     }
 }
@@ -265,6 +276,40 @@ impl Config {
         if let Some(d) = env_seconds("XUEXIN_TASK_CLAIM_SECONDS")? {
             config.task_claim = d;
         }
+        config.wechat = match (env("XUEXIN_WECHAT_APPID"), env("XUEXIN_WECHAT_SECRET")) {
+            (None, None) => None,
+            (Some(app_id), Some(secret)) => Some(crate::oauth::WeChatConfig {
+                app_id,
+                secret,
+                authorize_url: env("XUEXIN_WECHAT_AUTHORIZE_URL")
+                    .unwrap_or_else(|| "https://open.weixin.qq.com/connect/qrconnect".into()),
+                api_url: env("XUEXIN_WECHAT_API_URL")
+                    .unwrap_or_else(|| "https://api.weixin.qq.com".into()),
+            }),
+            _ => bail!("XUEXIN_WECHAT_APPID and XUEXIN_WECHAT_SECRET go together"),
+        };
+        config.alipay = match (
+            env("XUEXIN_ALIPAY_APP_ID"),
+            env("XUEXIN_ALIPAY_PRIVATE_KEY"),
+            env("XUEXIN_ALIPAY_PUBLIC_KEY"),
+        ) {
+            (None, None, None) => None,
+            (Some(app_id), Some(private_key), Some(alipay_public_key)) => {
+                Some(crate::oauth::AlipayConfig {
+                    app_id,
+                    private_key,
+                    alipay_public_key,
+                    authorize_url: env("XUEXIN_ALIPAY_AUTHORIZE_URL").unwrap_or_else(|| {
+                        "https://openauth.alipay.com/oauth2/publicAppAuthorize.htm".into()
+                    }),
+                    gateway_url: env("XUEXIN_ALIPAY_GATEWAY_URL")
+                        .unwrap_or_else(|| "https://openapi.alipay.com/gateway.do".into()),
+                })
+            }
+            _ => bail!(
+                "XUEXIN_ALIPAY_APP_ID, XUEXIN_ALIPAY_PRIVATE_KEY and XUEXIN_ALIPAY_PUBLIC_KEY go together"
+            ),
+        };
         config.validate()?;
         Ok(config)
     }

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod blobs;
+pub mod captcha;
 pub mod cli;
 pub mod clock;
 pub mod codes;
@@ -11,12 +12,15 @@ pub mod faults;
 pub mod gateways;
 pub mod http;
 pub mod login;
-pub mod mailer;
+pub mod login_names;
 pub mod messages;
+pub mod messenger;
+pub mod oauth;
 pub mod problem;
 pub mod projector;
 pub mod ratelimit;
 pub mod records;
+pub mod recovery;
 pub mod registration;
 pub mod security;
 pub mod sessions;

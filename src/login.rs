@@ -83,7 +83,10 @@ fn candidates(state: &AppState, login: &str) -> Vec<(Candidate, LoginVia)> {
 
 /// Who holds the name, from the aggregates themselves (not the login index), so that a login
 /// right after registering, or after a name moved, sees the current holder.
-async fn resolve(state: &AppState, login: &str) -> anyhow::Result<Option<(AccountId, LoginVia)>> {
+pub async fn resolve(
+    state: &AppState,
+    login: &str,
+) -> anyhow::Result<Option<(AccountId, LoginVia)>> {
     for (candidate, via) in candidates(state, login) {
         let holder = match candidate {
             Candidate::Name(kind, value) => {
@@ -183,6 +186,16 @@ pub async fn login(
     if !succeeded {
         return Err(invalid_credentials());
     }
+    open_session(state, account_id, &committed, request).await
+}
+
+/// A session for a login the account has just recorded.
+pub async fn open_session(
+    state: &AppState,
+    account_id: AccountId,
+    committed: &crate::store::Committed<Account>,
+    request: &CommandMetadata,
+) -> Result<LoggedIn, Problem> {
     let session = state
         .sessions
         .create(
@@ -208,4 +221,51 @@ pub async fn login(
             .map_or("Active", |s| s.as_str())
             .to_string(),
     })
+}
+
+/// A login through a linked WeChat or Alipay account: the login name leads to the account,
+/// whose own link must still name this subject.
+#[tracing::instrument(skip_all, fields(provider = provider.as_str()))]
+pub async fn external_login(
+    state: &AppState,
+    provider: crate::oauth::Provider,
+    subject: &str,
+    request: &CommandMetadata,
+) -> Result<LoggedIn, Problem> {
+    let name_id = login_name_id(provider.login_name_kind(), subject).to_string();
+    let not_linked = || Problem::new(ProblemKind::NotFound, "external_login_not_linked");
+    let Some(account_id) = state
+        .store
+        .load::<LoginName>(&name_id)
+        .await?
+        .aggregate
+        .holder()
+    else {
+        return Err(not_linked());
+    };
+    let metadata = CommandMetadata {
+        actor: Actor::Account(account_id.to_string()),
+        ..request.clone()
+    };
+    let committed = state
+        .store
+        .execute::<Account>(
+            &account_id.to_string(),
+            AccountCommand::ExternalLogin {
+                provider: provider.as_str().to_string(),
+                subject: subject.to_string(),
+            },
+            &state.account_services,
+            &metadata,
+        )
+        .await
+        .map_err(|error| match error {
+            ExecuteError::Domain(AccountError::Locked { until }) => {
+                locked(until, state.clock.now())
+            }
+            ExecuteError::Domain(_) => not_linked(),
+            ExecuteError::Contention => Problem::overloaded(Duration::from_secs(1)),
+            ExecuteError::Store(error) => Problem::internal(error),
+        })?;
+    open_session(state, account_id, &committed, request).await
 }

@@ -169,6 +169,24 @@ impl Sessions {
         Ok(())
     }
 
+    /// Ends every session of an account but the one the change was made in.
+    pub async fn revoke_others(
+        &self,
+        account_id: AccountId,
+        keep_token_hash: &str,
+    ) -> anyhow::Result<u64> {
+        let revoked = db_execute!(
+            &self.db,
+            "UPDATE sessions SET revoked_at = $2
+             WHERE account_id = $1 AND revoked_at IS NULL AND token_hash <> $3",
+            account_id.to_string(),
+            self.clock.now().millis(),
+            keep_token_hash,
+        )
+        .context("failed to revoke sessions")?;
+        Ok(revoked)
+    }
+
     pub async fn revoke(&self, token_hash: &str) -> anyhow::Result<()> {
         db_execute!(
             &self.db,

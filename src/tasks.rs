@@ -156,6 +156,37 @@ async fn perform(
             }
             Ok(())
         }
+        "login_name.release" => {
+            let kind = LoginNameKind::parse(field(payload, "kind")?)
+                .context("task payload kind is not a login-name kind")?;
+            let value = field(payload, "value")?;
+            let account_id = account(payload, "account_id")?;
+            // A name changed away and back again is in use: keep it.
+            let current = state
+                .store
+                .load::<Account>(&account_id.to_string())
+                .await?
+                .aggregate;
+            let in_use = crate::login_names::account_uses(&current, kind, value);
+            if in_use {
+                return Ok(());
+            }
+            // Releases only while this account still holds it.
+            done(
+                state
+                    .store
+                    .execute::<LoginName>(
+                        &login_name_id(kind, value).to_string(),
+                        LoginNameCommand::Release {
+                            account_id,
+                            reason: field(payload, "reason")?.to_string(),
+                        },
+                        &(),
+                        metadata,
+                    )
+                    .await,
+            )
+        }
         other => anyhow::bail!("unknown task kind {other}"),
     }
 }

@@ -60,6 +60,18 @@ impl LoginNameKind {
             Self::Staff => "staff",
         }
     }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::Phone,
+            Self::Email,
+            Self::WeChat,
+            Self::Alipay,
+            Self::Staff,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == raw)
+    }
 }
 
 /// How a person identified themselves when logging in.

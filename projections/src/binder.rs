@@ -162,6 +162,26 @@ impl Projection for RecordBinder {
                     id
                 )?;
             }
+            // A new name: records bound by the old name no longer match; records under the
+            // new one now do.
+            DomainEventKind::Account(AccountEvent::NameChanged { new, .. }) => {
+                tx_execute!(
+                    tx,
+                    "UPDATE binder_people_v1 SET name = $2 WHERE account_id = $1",
+                    id,
+                    &new
+                )?;
+                let bound: Vec<(String,)> = on_tx!(tx, conn => {
+                    sqlx::query_as("SELECT record_id FROM binder_records_v1 WHERE account_id = $1")
+                        .bind(id)
+                        .fetch_all(conn)
+                        .await?
+                });
+                for (record_id,) in bound {
+                    settle_record(tx, event, &record_id).await?;
+                }
+                bind_records_of_person(tx, event, id).await?;
+            }
             DomainEventKind::Account(AccountEvent::RegistrationAbandoned { .. }) => {
                 tx_execute!(tx, "DELETE FROM binder_people_v1 WHERE account_id = $1", id)?;
             }

@@ -1,6 +1,7 @@
 //! The identity-transfer process manager: an approved claim (`IdentityTransferred`) becomes
 //! tasks — deactivate the old account, release its login names, activate the new one — and a
-//! phone taken over (`LoginNameTakenOver`) unbinds it from the previous holder. The tasks are
+//! phone taken over (`LoginNameTakenOver`) unbinds it from the previous holder. A changed phone
+//! or e-mail, or an unlinked WeChat/Alipay login, releases the login name the account left. The tasks are
 //! queued exactly once per event in this projection's transaction and are idempotent, so a
 //! crash between any two of them is finished by the next run, each step done once.
 
@@ -9,11 +10,31 @@ use crate::event::{DomainEventKind, StoredEvent};
 use crate::projection::{decode, Projection, ProjectionError};
 use crate::tasks::queue;
 use serde_json::json;
+use xuexin_domain::account::AccountEvent;
 use xuexin_domain::identity::IdentityEvent;
 use xuexin_domain::ids::LoginNameKind;
 use xuexin_domain::login_name::LoginNameEvent;
 
 pub const NAME: &str = "identity_transfers_v1";
+
+/// `login_name.release`: the account gives up a name it no longer uses.
+async fn release(
+    tx: &mut Tx,
+    event: &StoredEvent,
+    account_id: &str,
+    kind: LoginNameKind,
+    value: &str,
+    reason: &str,
+) -> Result<(), ProjectionError> {
+    queue(
+        tx,
+        event,
+        "login_name.release",
+        account_id,
+        json!({"account_id": account_id, "kind": kind.as_str(), "value": value, "reason": reason}),
+    )
+    .await
+}
 
 pub struct IdentityTransfers;
 
@@ -32,9 +53,13 @@ impl Projection for IdentityTransfers {
     }
 
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
-        if !matches!(event.aggregate_type.as_str(), "Identity" | "LoginName") {
+        if !matches!(
+            event.aggregate_type.as_str(),
+            "Identity" | "LoginName" | "Account"
+        ) {
             return Ok(());
         }
+        let account_id = event.aggregate_id.as_str();
         match decode(event)? {
             DomainEventKind::Identity(IdentityEvent::IdentityTransferred {
                 from,
@@ -83,6 +108,36 @@ impl Projection for IdentityTransfers {
                     json!({"account_id": previous, "phone": value}),
                 )
                 .await?;
+            }
+            DomainEventKind::Account(AccountEvent::PhoneChanged { old: Some(old), .. }) => {
+                release(
+                    tx,
+                    event,
+                    account_id,
+                    LoginNameKind::Phone,
+                    &old,
+                    "phone_changed",
+                )
+                .await?;
+            }
+            DomainEventKind::Account(AccountEvent::EmailChanged { old: Some(old), .. }) => {
+                release(
+                    tx,
+                    event,
+                    account_id,
+                    LoginNameKind::Email,
+                    &old,
+                    "email_changed",
+                )
+                .await?;
+            }
+            DomainEventKind::Account(AccountEvent::ExternalLoginUnlinked { provider, subject }) => {
+                let kind = match provider.as_str() {
+                    "wechat" => LoginNameKind::WeChat,
+                    "alipay" => LoginNameKind::Alipay,
+                    _ => return Ok(()),
+                };
+                release(tx, event, account_id, kind, &subject, "unlinked").await?;
             }
             _ => {}
         }

@@ -226,6 +226,7 @@ pub async fn reset_password(
             AccountCommand::ResetPassword {
                 password_hash,
                 reason: "conscription_office".into(),
+                generation: None,
             },
             &state.account_services,
             &context.metadata(session.actor()),

@@ -3,7 +3,7 @@
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
 use crate::app::SharedState;
-use crate::mailer::{consume_email_token, VERIFY_EMAIL};
+use crate::messenger::{consume_email_token, VERIFY_EMAIL};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::store::ExecuteError;
 use axum::extract::State;

@@ -37,6 +37,8 @@ pub struct MeResponse {
     /// `none`, `pending` (a link was sent) or `verified` (邮箱绑定成功).
     pub email_status: String,
     pub security_questions_set: bool,
+    /// External logins bound to the account: `wechat`, `alipay`.
+    pub linked_providers: Vec<String>,
     pub locked_until: Option<String>,
     pub last_login_at: Option<String>,
     pub registered_at: Option<String>,
@@ -72,6 +74,7 @@ async fn staff_profile(state: &SharedState, session: &Session) -> Result<MeRespo
         email: None,
         email_status: "none".into(),
         security_questions_set: false,
+        linked_providers: Vec::new(),
         locked_until: None,
         last_login_at: None,
         registered_at: None,
@@ -137,6 +140,7 @@ pub async fn get_me(
         email: view.email,
         email_status: email_status.to_string(),
         security_questions_set: view.security_questions_set,
+        linked_providers: view.linked_providers,
         locked_until: locked_until.map(time),
         last_login_at: view.last_login_at.map(time),
         registered_at: view.registered_at.map(time),

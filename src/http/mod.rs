@@ -1,6 +1,7 @@
 //! The HTTP API (axum). One router per area, merged here; the OpenAPI document is built from
 //! the same route list, so a route cannot exist without being documented.
 
+pub mod account;
 pub mod conscription;
 pub mod dev;
 pub mod email;
@@ -9,7 +10,9 @@ pub mod extract;
 pub mod idempotency;
 pub mod identity;
 pub mod me;
+pub mod oauth;
 pub mod records;
+pub mod recovery;
 pub mod registration;
 pub mod sessions;
 pub mod sms;
@@ -45,6 +48,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "email", description = "安全邮箱验证"),
         (name = "sessions", description = "登录"),
         (name = "account", description = "账号"),
+        (name = "recovery", description = "找回用户名与密码"),
         (name = "records", description = "学籍学历"),
         (name = "identity", description = "证件号码重复核验"),
         (name = "conscription", description = "征兵办公室"),
@@ -73,6 +77,9 @@ pub fn api(dev_mode: bool) -> (Router<SharedState>, utoipa::openapi::OpenApi) {
         .merge(email::router())
         .merge(sessions::router())
         .merge(me::router())
+        .merge(account::router())
+        .merge(oauth::router())
+        .merge(recovery::router())
         .merge(records::router())
         .merge(identity::router())
         .merge(conscription::router());
@@ -91,6 +98,7 @@ pub fn router(state: SharedState) -> Router {
     )
     .route("/healthz", get(health))
     .route("/verify-email", get(email::verify_email_page))
+    .route("/reset-password", get(recovery::reset_password_page))
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
     .layer(axum::middleware::from_fn_with_state(

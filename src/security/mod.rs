@@ -28,6 +28,11 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Equality whose time does not depend on where the inputs first differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// A 6-digit code, uniform over 000000–999999 (rejection sampling avoids modulo bias).
 pub fn new_numeric_code() -> String {
     loop {

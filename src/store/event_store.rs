@@ -20,7 +20,7 @@ use xuexin_domain::{Actor, Clock};
 use xuexin_projections::{db_execute, on_db, Db};
 
 /// Bump when any aggregate's serialized state changes shape: older snapshots are then ignored.
-pub const SNAPSHOT_SCHEMA_VERSION: i64 = 1;
+pub const SNAPSHOT_SCHEMA_VERSION: i64 = 2;
 const MAX_ATTEMPTS: u32 = 60;
 
 /// Who and what caused a command; stored in every event's metadata.

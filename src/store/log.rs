@@ -121,3 +121,27 @@ pub async fn head(db: &Db) -> anyhow::Result<i64> {
     });
     Ok(head.unwrap_or(0))
 }
+
+/// Every event of one aggregate, oldest first, upcast to current versions.
+#[tracing::instrument(skip(db), fields(backend = db.backend().as_str()))]
+pub async fn stream(
+    db: &Db,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> anyhow::Result<Vec<StoredEvent>> {
+    let rows: Vec<EventRow> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT position, 0, aggregate_type, aggregate_id, sequence,
+                    event_type, event_version, payload, metadata
+               FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = $2
+              ORDER BY sequence",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_all(pool)
+        .await
+        .context("failed to read an aggregate's events")?
+    });
+    Ok(rows.into_iter().map(into_event).collect())
+}

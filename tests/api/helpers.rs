@@ -364,9 +364,15 @@ impl TestApp {
     }
 
     pub async fn latest_code(&self, phone: &str) -> String {
+        // Newest first; notices (password changed, …) go to phones too.
         let outbox = self.outbox(phone).await;
-        let body = outbox[0]["body"].as_str().unwrap().to_string();
-        let start = body.find("校验码是").expect("a code in the SMS") + "校验码是".len();
+        let body = outbox
+            .iter()
+            .filter_map(|m| m["body"].as_str())
+            .find(|b| b.contains("校验码是"))
+            .expect("a code in the SMS")
+            .to_string();
+        let start = body.find("校验码是").unwrap() + "校验码是".len();
         body[start..start + 6].to_string()
     }
 
@@ -418,11 +424,17 @@ impl TestApp {
 
     /// Waits until the captured mail for `email` holds a verification link; returns the token.
     pub async fn verification_token(&self, email: &str) -> String {
+        self.link_token(email, "/verify-email?token=").await
+    }
+
+    /// Waits until the captured mail for `email` holds a link with `marker` (e.g.
+    /// `/reset-password?token=`); returns the newest such token.
+    pub async fn link_token(&self, email: &str, marker: &str) -> String {
         for _ in 0..200 {
-            if let Some(mail) = self.outbox(email).await.first() {
-                let body = mail["body"].as_str().unwrap();
-                if let Some(start) = body.find("token=") {
-                    let token: String = body[start + 6..]
+            for mail in self.outbox(email).await {
+                let body = mail["body"].as_str().unwrap_or("");
+                if let Some(start) = body.find(marker) {
+                    let token: String = body[start + marker.len()..]
                         .chars()
                         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
                         .collect();
@@ -431,7 +443,7 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("no verification mail reached {email}");
+        panic!("no mail with {marker} reached {email}");
     }
 
     pub async fn event_count(&self) -> i64 {

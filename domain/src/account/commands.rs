@@ -43,5 +43,49 @@ pub enum AccountCommand {
     ResetPassword {
         password_hash: String,
         reason: String,
+        /// A recovery token's credential generation: refused if a reset or change came since.
+        generation: Option<u32>,
+    },
+    /// The holder's changes below come after the service has checked the current password.
+    ChangePassword {
+        password_hash: String,
+    },
+    ChangePhone {
+        new: String,
+    },
+    ChangeEmail {
+        new: String,
+    },
+    /// Passport and other documents: at once. Resident ID: only through review.
+    ChangeName {
+        new: String,
+    },
+    RequestNameChange {
+        new_name: String,
+        reason: String,
+    },
+    ApproveNameChange,
+    RejectNameChange {
+        reason: String,
+    },
+    SetSecurityQuestions {
+        questions: Vec<super::events::StoredSecurityQuestion>,
+    },
+    RequestPasswordResetByEmail,
+    /// Recovery: all three normalized answers must match (through the hasher service).
+    CheckSecurityAnswers {
+        answers: Vec<Secret>,
+    },
+    LinkExternalLogin {
+        provider: String,
+        subject: String,
+    },
+    UnlinkExternalLogin {
+        provider: String,
+    },
+    /// A login through a linked WeChat or Alipay account (no password).
+    ExternalLogin {
+        provider: String,
+        subject: String,
     },
 }

@@ -21,6 +21,22 @@ pub enum AccountError {
     EmailAlreadyVerified,
     #[error("password hashing is overloaded")]
     HasherUnavailable,
+    #[error("a resident-ID holder's name changes only through review")]
+    NameChangeNeedsReview,
+    #[error("no name change is waiting for review")]
+    NoNameChangePending,
+    #[error("a name change is already waiting for review")]
+    NameChangePending,
+    #[error("no security questions are set")]
+    NoSecurityQuestions,
+    #[error("recovery by security questions is closed until {until}")]
+    SecurityQuestionsClosed { until: Timestamp },
+    #[error("that external login is already linked")]
+    ExternalLoginAlreadyLinked,
+    #[error("no such external login is linked")]
+    ExternalLoginNotLinked,
+    #[error("the recovery token was issued before the last password change")]
+    StaleRecoveryToken,
 }
 
 impl From<HasherUnavailable> for AccountError {
@@ -42,6 +58,14 @@ impl AccountError {
             Self::EmailMismatch => "email_mismatch",
             Self::EmailAlreadyVerified => "email_already_verified",
             Self::HasherUnavailable => "overloaded",
+            Self::NameChangeNeedsReview => "name_change_needs_review",
+            Self::NoNameChangePending => "name_change_not_pending",
+            Self::NameChangePending => "name_change_pending",
+            Self::NoSecurityQuestions => "security_questions_not_set",
+            Self::SecurityQuestionsClosed { .. } => "security_questions_closed",
+            Self::ExternalLoginAlreadyLinked => "external_login_linked",
+            Self::ExternalLoginNotLinked => "external_login_not_linked",
+            Self::StaleRecoveryToken => "recovery_token_invalid",
         }
     }
 }

@@ -166,6 +166,58 @@ pub enum AccountEvent {
         password_hash: String,
         reason: String,
     },
+    /// The holder changed the password (with the current one).
+    PasswordChanged {
+        password_hash: String,
+    },
+    PhoneChanged {
+        old: Option<String>,
+        new: String,
+    },
+    /// A new security e-mail, unverified until its link is followed.
+    EmailChanged {
+        old: Option<String>,
+        new: String,
+    },
+    NameChanged {
+        old: String,
+        new: String,
+        /// `direct` (passport / other documents) or `review` (resident ID, approved).
+        via: String,
+    },
+    /// A resident-ID holder asks for a new name; a reviewer decides.
+    NameChangeRequested {
+        new_name: String,
+        reason: String,
+    },
+    NameChangeRejected {
+        reason: String,
+    },
+    SecurityQuestionsSet {
+        questions: Vec<StoredSecurityQuestion>,
+    },
+    /// Someone asked to reset the password by a link to the security e-mail.
+    PasswordResetRequested {
+        channel: String,
+        /// The credential generation the link is good for; a later reset or change kills it.
+        generation: u32,
+    },
+    /// All three security answers matched (recovery). The holder is notified.
+    SecurityAnswersAccepted,
+    /// Not all three matched. After three failures in a row the path closes for a day.
+    SecurityAnswersFailed {
+        failures: u32,
+        closed_until: Option<Timestamp>,
+    },
+    ExternalLoginLinked {
+        /// `wechat` or `alipay`.
+        provider: String,
+        subject: String,
+    },
+    ExternalLoginUnlinked {
+        provider: String,
+        subject: String,
+    },
 }
 
 impl DomainEvent for AccountEvent {
@@ -186,6 +238,18 @@ impl DomainEvent for AccountEvent {
             Self::OldAccountDeactivated { .. } => "OldAccountDeactivated",
             Self::PhoneUnbound { .. } => "PhoneUnbound",
             Self::PasswordReset { .. } => "PasswordReset",
+            Self::PasswordChanged { .. } => "PasswordChanged",
+            Self::PhoneChanged { .. } => "PhoneChanged",
+            Self::EmailChanged { .. } => "EmailChanged",
+            Self::NameChanged { .. } => "NameChanged",
+            Self::NameChangeRequested { .. } => "NameChangeRequested",
+            Self::NameChangeRejected { .. } => "NameChangeRejected",
+            Self::SecurityQuestionsSet { .. } => "SecurityQuestionsSet",
+            Self::PasswordResetRequested { .. } => "PasswordResetRequested",
+            Self::SecurityAnswersAccepted => "SecurityAnswersAccepted",
+            Self::SecurityAnswersFailed { .. } => "SecurityAnswersFailed",
+            Self::ExternalLoginLinked { .. } => "ExternalLoginLinked",
+            Self::ExternalLoginUnlinked { .. } => "ExternalLoginUnlinked",
         }
         .to_string()
     }

@@ -80,7 +80,20 @@ pub struct Account {
     consecutive_failures: u32,
     lock_count: u32,
     locked_until: Option<Timestamp>,
+    /// A resident-ID holder's requested new name and reason, until a reviewer decides.
+    pending_name_change: Option<(String, String)>,
+    security_failures: u32,
+    security_closed_until: Option<Timestamp>,
+    /// provider → subject (WeChat unionid/openid, Alipay user_id).
+    external_logins: std::collections::BTreeMap<String, String>,
+    /// Counts password resets and changes: a recovery token names the generation it was made
+    /// in, so every outstanding one dies with the next reset or change.
+    credential_generation: u32,
 }
+
+/// Recovery by security questions closes for a day after this many failures in a row.
+pub const SECURITY_ANSWER_ATTEMPTS: u32 = 3;
+pub const SECURITY_CLOSED_SECONDS: i64 = 24 * 60 * 60;
 
 impl Account {
     pub fn status(&self) -> Option<AccountStatus> {
@@ -130,6 +143,95 @@ impl Account {
         self.consecutive_failures
     }
 
+    pub fn security_questions(&self) -> &[StoredSecurityQuestion] {
+        &self.security_questions
+    }
+
+    pub fn pending_name_change(&self) -> Option<&(String, String)> {
+        self.pending_name_change.as_ref()
+    }
+
+    pub fn external_logins(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.external_logins
+    }
+
+    pub fn password_hash(&self) -> &str {
+        &self.password_hash
+    }
+
+    pub fn credential_generation(&self) -> u32 {
+        self.credential_generation
+    }
+
+    /// Refuses while a lock runs; records the unlock of a lock that has run out.
+    async fn pass_lock(
+        &mut self,
+        now: Timestamp,
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
+        if let Some(until) = self.locked_until {
+            if until > now {
+                return Err(AccountError::Locked { until });
+            }
+            sink.write(
+                AccountEvent::AccountUnlocked {
+                    reason: UnlockReason::Expired,
+                },
+                self,
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    fn require_usable(&self) -> Result<AccountStatus, AccountError> {
+        let status = self.require_status()?;
+        if status.can_log_in() {
+            Ok(status)
+        } else {
+            Err(AccountError::CannotLogIn)
+        }
+    }
+
+    async fn check_security_answers(
+        &mut self,
+        answers: Vec<crate::values::Secret>,
+        services: &AccountServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
+        self.require_usable()?;
+        if self.security_questions.is_empty() {
+            return Err(AccountError::NoSecurityQuestions);
+        }
+        let now = services.clock.now();
+        if let Some(until) = self.security_closed_until.filter(|u| *u > now) {
+            return Err(AccountError::SecurityQuestionsClosed { until });
+        }
+        let mut all_match = answers.len() == self.security_questions.len();
+        for (stored, answer) in self.security_questions.clone().iter().zip(&answers) {
+            // Every answer is checked, so the time does not tell which one was wrong.
+            let verdict = services.hasher.verify(&stored.answer_hash, answer).await?;
+            all_match &= verdict.matches;
+        }
+        if all_match {
+            sink.write(AccountEvent::SecurityAnswersAccepted, self)
+                .await;
+        } else {
+            let failures = self.security_failures + 1;
+            let closed_until = (failures >= SECURITY_ANSWER_ATTEMPTS)
+                .then(|| now.plus_seconds(SECURITY_CLOSED_SECONDS));
+            sink.write(
+                AccountEvent::SecurityAnswersFailed {
+                    failures,
+                    closed_until,
+                },
+                self,
+            )
+            .await;
+        }
+        Ok(())
+    }
+
     fn require_status(&self) -> Result<AccountStatus, AccountError> {
         self.status.ok_or(AccountError::NotFound)
     }
@@ -153,18 +255,7 @@ impl Account {
             return Err(AccountError::CannotLogIn);
         }
         let now = services.clock.now();
-        if let Some(until) = self.locked_until {
-            if until > now {
-                return Err(AccountError::Locked { until });
-            }
-            sink.write(
-                AccountEvent::AccountUnlocked {
-                    reason: UnlockReason::Expired,
-                },
-                self,
-            )
-            .await;
-        }
+        self.pass_lock(now, sink).await?;
         let verification = services
             .hasher
             .verify(&self.password_hash, &password)
@@ -329,11 +420,169 @@ impl Aggregate for Account {
                         .await;
                 }
             }
+            AccountCommand::ChangePassword { password_hash } => {
+                self.require_usable()?;
+                sink.write(AccountEvent::PasswordChanged { password_hash }, self)
+                    .await;
+            }
+            AccountCommand::ChangePhone { new } => {
+                self.require_usable()?;
+                if self.phone.as_deref() != Some(new.as_str()) {
+                    let old = self.phone.clone();
+                    sink.write(AccountEvent::PhoneChanged { old, new }, self)
+                        .await;
+                }
+            }
+            AccountCommand::ChangeEmail { new } => {
+                self.require_usable()?;
+                if self.email.as_ref().map(|e| e.address.as_str()) != Some(new.as_str()) {
+                    let old = self.email.as_ref().map(|e| e.address.clone());
+                    sink.write(
+                        AccountEvent::EmailChanged {
+                            old,
+                            new: new.clone(),
+                        },
+                        self,
+                    )
+                    .await;
+                    let expires_at = services
+                        .clock
+                        .now()
+                        .plus_seconds(services.email_verification_ttl_seconds);
+                    sink.write(
+                        AccountEvent::EmailVerificationRequested {
+                            email: new,
+                            expires_at,
+                        },
+                        self,
+                    )
+                    .await;
+                }
+            }
+            AccountCommand::ChangeName { new } => {
+                self.require_usable()?;
+                let resident = self
+                    .document
+                    .as_ref()
+                    .is_some_and(|d| d.kind == crate::values::DocumentType::ResidentIdCard);
+                if resident {
+                    return Err(AccountError::NameChangeNeedsReview);
+                }
+                if self.name != new {
+                    let old = self.name.clone();
+                    sink.write(
+                        AccountEvent::NameChanged {
+                            old,
+                            new,
+                            via: "direct".into(),
+                        },
+                        self,
+                    )
+                    .await;
+                }
+            }
+            AccountCommand::RequestNameChange { new_name, reason } => {
+                self.require_usable()?;
+                if self.pending_name_change.is_some() {
+                    return Err(AccountError::NameChangePending);
+                }
+                sink.write(AccountEvent::NameChangeRequested { new_name, reason }, self)
+                    .await;
+            }
+            AccountCommand::ApproveNameChange => {
+                let (new, _) = self
+                    .pending_name_change
+                    .clone()
+                    .ok_or(AccountError::NoNameChangePending)?;
+                let old = self.name.clone();
+                sink.write(
+                    AccountEvent::NameChanged {
+                        old,
+                        new,
+                        via: "review".into(),
+                    },
+                    self,
+                )
+                .await;
+            }
+            AccountCommand::RejectNameChange { reason } => {
+                if self.pending_name_change.is_none() {
+                    return Err(AccountError::NoNameChangePending);
+                }
+                sink.write(AccountEvent::NameChangeRejected { reason }, self)
+                    .await;
+            }
+            AccountCommand::SetSecurityQuestions { questions } => {
+                self.require_usable()?;
+                sink.write(AccountEvent::SecurityQuestionsSet { questions }, self)
+                    .await;
+            }
+            AccountCommand::RequestPasswordResetByEmail => {
+                self.require_usable()?;
+                if !self.email.as_ref().is_some_and(|e| e.verified) {
+                    return Err(AccountError::NoEmail);
+                }
+                sink.write(
+                    AccountEvent::PasswordResetRequested {
+                        channel: "email".into(),
+                        generation: self.credential_generation,
+                    },
+                    self,
+                )
+                .await;
+            }
+            AccountCommand::CheckSecurityAnswers { answers } => {
+                self.check_security_answers(answers, services, sink).await?;
+            }
+            AccountCommand::LinkExternalLogin { provider, subject } => {
+                self.require_usable()?;
+                match self.external_logins.get(&provider) {
+                    Some(current) if *current == subject => {}
+                    Some(_) => return Err(AccountError::ExternalLoginAlreadyLinked),
+                    None => {
+                        sink.write(
+                            AccountEvent::ExternalLoginLinked { provider, subject },
+                            self,
+                        )
+                        .await;
+                    }
+                }
+            }
+            AccountCommand::UnlinkExternalLogin { provider } => {
+                let subject = self
+                    .external_logins
+                    .get(&provider)
+                    .cloned()
+                    .ok_or(AccountError::ExternalLoginNotLinked)?;
+                sink.write(
+                    AccountEvent::ExternalLoginUnlinked { provider, subject },
+                    self,
+                )
+                .await;
+            }
+            AccountCommand::ExternalLogin { provider, subject } => {
+                self.require_usable()?;
+                // The login name may lag an unlink; the account's own links decide.
+                if self.external_logins.get(&provider) != Some(&subject) {
+                    return Err(AccountError::ExternalLoginNotLinked);
+                }
+                let via = match provider.as_str() {
+                    "wechat" => crate::ids::LoginVia::WeChat,
+                    "alipay" => crate::ids::LoginVia::Alipay,
+                    _ => return Err(AccountError::ExternalLoginNotLinked),
+                };
+                self.pass_lock(services.clock.now(), sink).await?;
+                sink.write(AccountEvent::LoginSucceeded { via }, self).await;
+            }
             AccountCommand::ResetPassword {
                 password_hash,
                 reason,
+                generation,
             } => {
                 let status = self.require_status()?;
+                if generation.is_some_and(|g| g != self.credential_generation) {
+                    return Err(AccountError::StaleRecoveryToken);
+                }
                 if matches!(
                     status,
                     AccountStatus::Deactivated | AccountStatus::Abandoned
@@ -429,6 +678,55 @@ impl Aggregate for Account {
                 self.consecutive_failures = 0;
                 self.lock_count = 0;
                 self.locked_until = None;
+                self.security_failures = 0;
+                self.security_closed_until = None;
+                self.credential_generation += 1;
+            }
+            AccountEvent::PasswordChanged { password_hash } => {
+                self.password_hash = password_hash;
+                self.credential_generation += 1;
+            }
+            AccountEvent::PhoneChanged { new, .. } => {
+                self.phone = Some(new);
+            }
+            AccountEvent::EmailChanged { new, .. } => {
+                self.email = Some(EmailState {
+                    address: new,
+                    verified: false,
+                });
+            }
+            AccountEvent::NameChanged { new, .. } => {
+                self.name = new;
+                self.pending_name_change = None;
+            }
+            AccountEvent::NameChangeRequested { new_name, reason } => {
+                self.pending_name_change = Some((new_name, reason));
+            }
+            AccountEvent::NameChangeRejected { .. } => {
+                self.pending_name_change = None;
+            }
+            AccountEvent::SecurityQuestionsSet { questions } => {
+                self.security_questions = questions;
+                self.security_failures = 0;
+                self.security_closed_until = None;
+            }
+            AccountEvent::PasswordResetRequested { .. } => {}
+            AccountEvent::SecurityAnswersAccepted => {
+                self.security_failures = 0;
+            }
+            AccountEvent::SecurityAnswersFailed {
+                failures,
+                closed_until,
+            } => {
+                // A closed path starts a fresh count when it opens again.
+                self.security_failures = if closed_until.is_some() { 0 } else { failures };
+                self.security_closed_until = closed_until;
+            }
+            AccountEvent::ExternalLoginLinked { provider, subject } => {
+                self.external_logins.insert(provider, subject);
+            }
+            AccountEvent::ExternalLoginUnlinked { provider, .. } => {
+                self.external_logins.remove(&provider);
             }
         }
     }
@@ -675,6 +973,223 @@ mod tests {
             .when(login("new"))
             .then_expect_events(vec![AccountEvent::LoginSucceeded {
                 via: LoginVia::Phone,
+            }]);
+    }
+
+    fn with_questions() -> Vec<AccountEvent> {
+        let mut events = registered("x$pw");
+        events.push(AccountEvent::SecurityQuestionsSet {
+            questions: ["a", "b", "c"]
+                .iter()
+                .map(|q| StoredSecurityQuestion {
+                    question: format!("q{q}"),
+                    answer_hash: format!("x${q}"),
+                })
+                .collect(),
+        });
+        events
+    }
+
+    fn answers(a: &[&str]) -> AccountCommand {
+        AccountCommand::CheckSecurityAnswers {
+            answers: a.iter().map(|s| Secret::new(*s)).collect(),
+        }
+    }
+
+    #[test]
+    fn all_three_security_answers_must_match() {
+        framework()
+            .given(with_questions())
+            .when(answers(&["a", "b", "c"]))
+            .then_expect_events(vec![AccountEvent::SecurityAnswersAccepted]);
+        framework()
+            .given(with_questions())
+            .when(answers(&["a", "b", "x"]))
+            .then_expect_events(vec![AccountEvent::SecurityAnswersFailed {
+                failures: 1,
+                closed_until: None,
+            }]);
+    }
+
+    #[test]
+    fn three_wrong_answers_close_the_questions_for_a_day() {
+        let mut given = with_questions();
+        for failures in 1..=2 {
+            given.push(AccountEvent::SecurityAnswersFailed {
+                failures,
+                closed_until: None,
+            });
+        }
+        framework()
+            .given(given.clone())
+            .when(answers(&["x", "x", "x"]))
+            .then_expect_events(vec![AccountEvent::SecurityAnswersFailed {
+                failures: 3,
+                closed_until: Some(NOW.plus_seconds(SECURITY_CLOSED_SECONDS)),
+            }]);
+        given.push(AccountEvent::SecurityAnswersFailed {
+            failures: 3,
+            closed_until: Some(NOW.plus_seconds(SECURITY_CLOSED_SECONDS)),
+        });
+        framework()
+            .given(given)
+            .when(answers(&["a", "b", "c"]))
+            .then_expect_error(AccountError::SecurityQuestionsClosed {
+                until: NOW.plus_seconds(SECURITY_CLOSED_SECONDS),
+            });
+    }
+
+    #[test]
+    fn a_resident_id_name_changes_only_through_review() {
+        framework()
+            .given(registered("x$pw"))
+            .when(AccountCommand::ChangeName {
+                new: "张三丰".into(),
+            })
+            .then_expect_error(AccountError::NameChangeNeedsReview);
+        let mut given = registered("x$pw");
+        given.push(AccountEvent::NameChangeRequested {
+            new_name: "张三丰".into(),
+            reason: "户籍更名".into(),
+        });
+        framework()
+            .given(given)
+            .when(AccountCommand::ApproveNameChange)
+            .then_expect_events(vec![AccountEvent::NameChanged {
+                old: "张三".into(),
+                new: "张三丰".into(),
+                via: "review".into(),
+            }]);
+    }
+
+    #[test]
+    fn one_external_login_per_provider() {
+        let mut given = registered("x$pw");
+        given.push(AccountEvent::ExternalLoginLinked {
+            provider: "wechat".into(),
+            subject: "u1".into(),
+        });
+        framework()
+            .given(given.clone())
+            .when(AccountCommand::LinkExternalLogin {
+                provider: "wechat".into(),
+                subject: "u2".into(),
+            })
+            .then_expect_error(AccountError::ExternalLoginAlreadyLinked);
+        framework()
+            .given(given)
+            .when(AccountCommand::UnlinkExternalLogin {
+                provider: "wechat".into(),
+            })
+            .then_expect_events(vec![AccountEvent::ExternalLoginUnlinked {
+                provider: "wechat".into(),
+                subject: "u1".into(),
+            }]);
+    }
+
+    #[test]
+    fn an_external_login_needs_the_accounts_own_link() {
+        let mut given = registered("x$pw");
+        given.push(AccountEvent::ExternalLoginLinked {
+            provider: "alipay".into(),
+            subject: "2088".into(),
+        });
+        framework()
+            .given(given.clone())
+            .when(AccountCommand::ExternalLogin {
+                provider: "alipay".into(),
+                subject: "2088".into(),
+            })
+            .then_expect_events(vec![AccountEvent::LoginSucceeded {
+                via: LoginVia::Alipay,
+            }]);
+        // The same subject string from the other provider reaches nothing.
+        framework()
+            .given(given.clone())
+            .when(AccountCommand::ExternalLogin {
+                provider: "wechat".into(),
+                subject: "2088".into(),
+            })
+            .then_expect_error(AccountError::ExternalLoginNotLinked);
+        given.push(AccountEvent::ExternalLoginUnlinked {
+            provider: "alipay".into(),
+            subject: "2088".into(),
+        });
+        framework()
+            .given(given)
+            .when(AccountCommand::ExternalLogin {
+                provider: "alipay".into(),
+                subject: "2088".into(),
+            })
+            .then_expect_error(AccountError::ExternalLoginNotLinked);
+    }
+
+    #[test]
+    fn a_reset_or_change_kills_recovery_tokens_of_the_generation_before() {
+        let reset = |generation| AccountCommand::ResetPassword {
+            password_hash: "x$new".into(),
+            reason: "sms".into(),
+            generation: Some(generation),
+        };
+        framework()
+            .given(registered("x$pw"))
+            .when(AccountCommand::RequestPasswordResetByEmail)
+            .then_expect_error(AccountError::NoEmail);
+        let mut given = registered("x$pw");
+        given.push(AccountEvent::EmailVerified {
+            email: "a@example.com".into(),
+        });
+        framework()
+            .given(given.clone())
+            .when(AccountCommand::RequestPasswordResetByEmail)
+            .then_expect_events(vec![AccountEvent::PasswordResetRequested {
+                channel: "email".into(),
+                generation: 0,
+            }]);
+        framework()
+            .given(given.clone())
+            .when(reset(0))
+            .then_expect_events(vec![AccountEvent::PasswordReset {
+                password_hash: "x$new".into(),
+                reason: "sms".into(),
+            }]);
+        given.push(AccountEvent::PasswordChanged {
+            password_hash: "x$other".into(),
+        });
+        framework()
+            .given(given)
+            .when(reset(0))
+            .then_expect_error(AccountError::StaleRecoveryToken);
+    }
+
+    #[test]
+    fn a_passport_name_changes_at_once_and_a_phone_change_names_the_old_phone() {
+        let mut given = vec![AccountEvent::RegistrationStarted({
+            let mut d = details("x$pw");
+            d.document.kind = DocumentType::OverseasChineseIdOrPassport;
+            d
+        })];
+        given.push(AccountEvent::Registered {
+            status: AccountStatus::Active,
+        });
+        framework()
+            .given(given.clone())
+            .when(AccountCommand::ChangeName {
+                new: "JOHN SMITH".into(),
+            })
+            .then_expect_events(vec![AccountEvent::NameChanged {
+                old: "张三".into(),
+                new: "JOHN SMITH".into(),
+                via: "direct".into(),
+            }]);
+        framework()
+            .given(given)
+            .when(AccountCommand::ChangePhone {
+                new: "+8613900139000".into(),
+            })
+            .then_expect_events(vec![AccountEvent::PhoneChanged {
+                old: Some("+8613800138000".into()),
+                new: "+8613900139000".into(),
             }]);
     }
 

@@ -1,0 +1,58 @@
+-- Recovery and account management.
+
+-- Image captchas: a keyed hash of the answer, single use, five minutes.
+CREATE TABLE captchas (
+    id          TEXT   PRIMARY KEY,
+    answer_hash TEXT   NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    consumed_at INTEGER
+) STRICT;
+
+-- Password recovery tokens, hashed. `start` (after username + captcha) opens the methods the
+-- account has bound; `reset` (after a method succeeded, or from the e-mailed link) allows one
+-- new password. Each names the account's credential generation, so any reset or change of the
+-- password kills every token made before it.
+CREATE TABLE recovery_tickets (
+    ticket_hash TEXT   PRIMARY KEY,
+    account_id  TEXT   NOT NULL,
+    stage       TEXT   NOT NULL,
+    method      TEXT,
+    generation  INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    consumed_at INTEGER
+) STRICT;
+CREATE INDEX recovery_tickets_account_idx ON recovery_tickets (account_id);
+
+-- OAuth `state` of a WeChat or Alipay login or bind, bound to the browser that started it
+-- (a cookie whose hash is kept here) and, for a bind, to the logged-in account.
+CREATE TABLE oauth_states (
+    state_hash   TEXT   PRIMARY KEY,
+    provider     TEXT   NOT NULL,
+    purpose      TEXT   NOT NULL,
+    account_id   TEXT,
+    browser_hash TEXT   NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    consumed_at  INTEGER
+) STRICT;
+
+-- The messenger's own view of where to reach each account (kept in its transaction).
+CREATE TABLE messenger_contacts (
+    account_id     TEXT   PRIMARY KEY,
+    phone          TEXT,
+    email          TEXT,
+    email_verified INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+-- Account view: which external logins are linked (`wechat,alipay`).
+ALTER TABLE account_view_v1 ADD COLUMN linked_providers TEXT NOT NULL DEFAULT '';
+
+-- Name changes of resident-ID holders waiting for a reviewer (part of the account view).
+CREATE TABLE name_change_requests_v1 (
+    account_id      TEXT   PRIMARY KEY,
+    current_name    TEXT   NOT NULL,
+    new_name        TEXT   NOT NULL,
+    reason          TEXT   NOT NULL,
+    document_masked TEXT   NOT NULL,
+    requested_at    INTEGER NOT NULL
+) STRICT;

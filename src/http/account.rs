@@ -1,0 +1,1063 @@
+//! Account management (账号管理): the logged-in person changes the password, phone, e-mail,
+//! name and security questions, unlinks WeChat or Alipay, and reads the account's history.
+//! Sensitive changes ask for the current password again; after a change of password, phone,
+//! e-mail or name, the account's other sessions end. Reviewers decide resident-ID name changes.
+
+use super::error::ProblemDocument;
+use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
+use super::registration::SecurityQuestionInput;
+use crate::app::{AppState, SharedState};
+use crate::codes::CodePurpose;
+use crate::config::Limit;
+use crate::problem::{FieldError, Problem, ProblemKind};
+use crate::registration::{account_problem, code_problem};
+use crate::sessions::Session;
+use crate::store::{CommandMetadata, ExecuteError};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::time::Duration;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use xuexin_domain::account::{
+    Account, AccountCommand, AccountError, AccountEvent, StoredSecurityQuestion,
+};
+use xuexin_domain::hashing::SecretHasher;
+use xuexin_domain::ids::LoginNameKind;
+use xuexin_domain::roles::StaffRole;
+use xuexin_domain::values::{
+    mask_email, mask_phone, parse_security_questions, DocumentType, Email, PersonName, Phone,
+    Secret,
+};
+use xuexin_domain::{AccountId, Timestamp};
+use xuexin_projections::account_view;
+
+/// Wrong current passwords before the sensitive changes refuse for a while, per account.
+pub const CURRENT_PASSWORD_FAILURES: Limit = Limit {
+    max: 5,
+    window: Duration::from_secs(15 * 60),
+};
+
+pub fn router() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .routes(routes!(change_password))
+        .routes(routes!(send_phone_code))
+        .routes(routes!(change_phone))
+        .routes(routes!(change_email))
+        .routes(routes!(change_name))
+        .routes(routes!(set_security_questions))
+        .routes(routes!(history))
+        .routes(routes!(unlink_external_login))
+        .routes(routes!(name_change_queue))
+        .routes(routes!(approve_name_change))
+        .routes(routes!(reject_name_change))
+}
+
+/// What a change answers.
+#[derive(Serialize, ToSchema)]
+pub struct ChangeResponse {
+    /// `changed`, `verification_sent` (new e-mail) or `pending_review` (resident-ID name).
+    pub status: String,
+    pub message: String,
+    /// The new value, masked where it is a phone.
+    pub value: Option<String>,
+    /// How many other sessions of the account were ended.
+    pub other_sessions_revoked: u64,
+    /// Log position; pass it as `?position=` to read your write.
+    pub position: Option<i64>,
+}
+
+fn trimmed(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+async fn load_account(state: &AppState, account_id: AccountId) -> Result<Account, Problem> {
+    Ok(state
+        .store
+        .load::<Account>(&account_id.to_string())
+        .await?
+        .aggregate)
+}
+
+/// The current password, asked again before a sensitive change. Wrong guesses are limited
+/// per account so a stolen session cannot be used to find the password.
+async fn confirm_current_password(
+    state: &AppState,
+    session: &Session,
+    account: &Account,
+    current: Option<&str>,
+) -> Result<(), Problem> {
+    let Some(current) = current.filter(|c| !c.is_empty()) else {
+        return Err(Problem::validation(vec![FieldError::new(
+            "current_password",
+            "current_password_required",
+        )]));
+    };
+    let bucket = format!("current-password:{}", session.account_id);
+    if let Some(exceeded) = state
+        .limiter
+        .is_exceeded(&bucket, CURRENT_PASSWORD_FAILURES)
+        .await?
+    {
+        return Err(Problem::rate_limited(
+            "current_password_rate_limited",
+            exceeded.retry_after,
+        ));
+    }
+    let phc = account.password_hash();
+    let verification = state
+        .hasher
+        .verify(phc, &Secret::new(current))
+        .await
+        .map_err(|_| Problem::overloaded(Duration::from_secs(1)))?;
+    if !verification.matches {
+        let _ = state
+            .limiter
+            .hit(&bucket, CURRENT_PASSWORD_FAILURES)
+            .await?;
+        let mut problem = Problem::new(ProblemKind::Forbidden, "current_password_wrong");
+        problem.errors = vec![FieldError::new(
+            "current_password",
+            "current_password_wrong",
+        )];
+        return Err(problem);
+    }
+    Ok(())
+}
+
+async fn execute(
+    state: &AppState,
+    account_id: AccountId,
+    command: AccountCommand,
+    metadata: &CommandMetadata,
+) -> Result<crate::store::Committed<Account>, ExecuteError<AccountError>> {
+    state
+        .store
+        .execute::<Account>(
+            &account_id.to_string(),
+            command,
+            &state.account_services,
+            metadata,
+        )
+        .await
+}
+
+fn domain_refusal(error: ExecuteError<AccountError>) -> Problem {
+    match error {
+        ExecuteError::Domain(
+            e @ (AccountError::NameChangePending
+            | AccountError::NoNameChangePending
+            | AccountError::ExternalLoginAlreadyLinked),
+        ) => Problem::new(ProblemKind::Conflict, e.code()),
+        ExecuteError::Domain(e @ AccountError::ExternalLoginNotLinked) => {
+            Problem::new(ProblemKind::NotFound, e.code())
+        }
+        ExecuteError::Domain(AccountError::CannotLogIn | AccountError::NotFound) => {
+            Problem::new(ProblemKind::Forbidden, "forbidden")
+        }
+        other => account_problem(other),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    pub current_password: Option<String>,
+    pub password: Option<String>,
+    pub password_confirmation: Option<String>,
+}
+
+/// 修改密码: the current password, then the new one twice. Other sessions end; the bound phone
+/// and e-mail are told.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/password",
+    tag = "account",
+    request_body = ChangePasswordRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed", body = ChangeResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "`current_password_wrong`", body = ProblemDocument),
+        (status = 422, description = "The new password breaks a rule", body = ProblemDocument),
+        (status = 429, description = "`current_password_rate_limited`", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn change_password(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    ApiJson(body): ApiJson<ChangePasswordRequest>,
+) -> Result<Json<ChangeResponse>, Problem> {
+    session.require_person()?;
+    let account = load_account(&state, session.account_id).await?;
+    let password = crate::recovery::new_password(
+        &state,
+        &account,
+        body.password.as_deref(),
+        body.password_confirmation.as_deref(),
+        "password",
+    )?;
+    confirm_current_password(&state, &session, &account, body.current_password.as_deref()).await?;
+    let password_hash = state
+        .hasher
+        .hash(password.secret())
+        .await
+        .map_err(|_| Problem::overloaded(Duration::from_secs(1)))?;
+    let committed = execute(
+        &state,
+        session.account_id,
+        AccountCommand::ChangePassword { password_hash },
+        &context.metadata(session.actor()),
+    )
+    .await
+    .map_err(domain_refusal)?;
+    crate::recovery::after_password_change(&state, session.account_id, account.phone()).await?;
+    let revoked = state
+        .sessions
+        .revoke_others(session.account_id, &session.token_hash)
+        .await?;
+    Ok(Json(ChangeResponse {
+        status: "changed".into(),
+        message: "密码修改成功".into(),
+        value: None,
+        other_sessions_revoked: revoked,
+        position: committed.position,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PhoneCodeRequest {
+    /// The new phone.
+    pub phone: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PhoneCodeResponse {
+    pub sent_to: String,
+    pub expires_at: String,
+}
+
+fn parse_phone(raw: &Option<String>) -> Result<Phone, Problem> {
+    let Some(raw) = trimmed(raw) else {
+        return Err(Problem::validation(vec![FieldError::new(
+            "phone",
+            "phone_required",
+        )]));
+    };
+    Phone::parse(raw)
+        .map_err(|_| Problem::validation(vec![FieldError::new("phone", "phone_format")]))
+}
+
+/// The new phone is free (or held by this account) — before a code is sent or used.
+async fn require_phone_free(
+    state: &AppState,
+    account_id: AccountId,
+    phone: &Phone,
+) -> Result<(), Problem> {
+    match crate::login_names::current_holder(state, LoginNameKind::Phone, phone.as_str()).await? {
+        Some(holder) if holder != account_id => Err(Problem::conflicts(vec![FieldError::new(
+            "phone",
+            "phone_taken",
+        )])),
+        _ => Ok(()),
+    }
+}
+
+/// 更换手机号, step 1: a 10-minute code to the new phone.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/phone/sms-codes",
+    tag = "account",
+    request_body = PhoneCodeRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Code sent to the new phone", body = PhoneCodeResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 409, description = "`phone_taken`", body = ProblemDocument),
+        (status = 422, description = "`phone_format`, `phone_unchanged`", body = ProblemDocument),
+        (status = 429, description = "`sms_rate_limited`", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn send_phone_code(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    ApiJson(body): ApiJson<PhoneCodeRequest>,
+) -> Result<(StatusCode, Json<PhoneCodeResponse>), Problem> {
+    session.require_person()?;
+    let phone = parse_phone(&body.phone)?;
+    let account = load_account(&state, session.account_id).await?;
+    if account.phone() == Some(phone.as_str()) {
+        return Err(Problem::validation(vec![FieldError::new(
+            "phone",
+            "phone_unchanged",
+        )]));
+    }
+    require_phone_free(&state, session.account_id, &phone).await?;
+    let sent = state
+        .codes
+        .send(
+            &phone,
+            CodePurpose::ChangePhone,
+            context.client_ip.as_deref(),
+        )
+        .await
+        .map_err(code_problem)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(PhoneCodeResponse {
+            sent_to: phone.masked(),
+            expires_at: sent.expires_at.to_rfc3339(),
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ChangePhoneRequest {
+    pub current_password: Option<String>,
+    pub phone: Option<String>,
+    /// The code `POST /api/v1/me/phone/sms-codes` sent to the new phone.
+    pub sms_code: Option<String>,
+}
+
+/// 更换手机号, step 2: current password + new phone + its code. The old phone no longer logs
+/// in (its login name is released) and is told; other sessions end.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/phone",
+    tag = "account",
+    request_body = ChangePhoneRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed", body = ChangeResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "`current_password_wrong`", body = ProblemDocument),
+        (status = 409, description = "`phone_taken`", body = ProblemDocument),
+        (status = 422, description = "Bad phone or code", body = ProblemDocument),
+        (status = 429, description = "`current_password_rate_limited`", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn change_phone(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    ApiJson(body): ApiJson<ChangePhoneRequest>,
+) -> Result<Json<ChangeResponse>, Problem> {
+    session.require_person()?;
+    let phone = parse_phone(&body.phone)?;
+    let Some(code) = trimmed(&body.sms_code) else {
+        return Err(Problem::validation(vec![FieldError::new(
+            "sms_code",
+            "sms_code_required",
+        )]));
+    };
+    let account = load_account(&state, session.account_id).await?;
+    if account.phone() == Some(phone.as_str()) {
+        return Err(Problem::validation(vec![FieldError::new(
+            "phone",
+            "phone_unchanged",
+        )]));
+    }
+    confirm_current_password(&state, &session, &account, body.current_password.as_deref()).await?;
+    require_phone_free(&state, session.account_id, &phone).await?;
+    let ticket = state
+        .codes
+        .check(&phone, CodePurpose::ChangePhone, &Secret::new(code))
+        .await
+        .map_err(code_problem)?;
+    let metadata = context.metadata(session.actor());
+    if crate::login_names::claim(
+        &state,
+        session.account_id,
+        LoginNameKind::Phone,
+        phone.as_str(),
+        &metadata,
+    )
+    .await?
+    .is_err()
+    {
+        return Err(Problem::conflicts(vec![FieldError::new(
+            "phone",
+            "phone_taken",
+        )]));
+    }
+    state.codes.consume(ticket).await.map_err(code_problem)?;
+    let committed = execute(
+        &state,
+        session.account_id,
+        AccountCommand::ChangePhone {
+            new: phone.as_str().to_string(),
+        },
+        &metadata,
+    )
+    .await
+    .map_err(domain_refusal)?;
+    let revoked = state
+        .sessions
+        .revoke_others(session.account_id, &session.token_hash)
+        .await?;
+    Ok(Json(ChangeResponse {
+        status: "changed".into(),
+        message: "手机号修改成功".into(),
+        value: Some(phone.masked()),
+        other_sessions_revoked: revoked,
+        position: committed.position,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ChangeEmailRequest {
+    pub current_password: Option<String>,
+    pub email: Option<String>,
+}
+
+/// 修改安全邮箱: a verification mail goes to the new address and a notice to the old one;
+/// other sessions end. The new address is a login name (and a recovery path) once verified.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/email",
+    tag = "account",
+    request_body = ChangeEmailRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Verification mail on its way", body = ChangeResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "`current_password_wrong`", body = ProblemDocument),
+        (status = 409, description = "`email_taken`", body = ProblemDocument),
+        (status = 422, description = "`email_format`, `email_unchanged`", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn change_email(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    ApiJson(body): ApiJson<ChangeEmailRequest>,
+) -> Result<(StatusCode, Json<ChangeResponse>), Problem> {
+    session.require_person()?;
+    let Some(raw) = trimmed(&body.email) else {
+        return Err(Problem::validation(vec![FieldError::new(
+            "email", "required",
+        )]));
+    };
+    let email = Email::parse(raw)
+        .map_err(|_| Problem::validation(vec![FieldError::new("email", "email_format")]))?;
+    let account = load_account(&state, session.account_id).await?;
+    if account.email().is_some_and(|e| e.address == email.as_str()) {
+        return Err(Problem::validation(vec![FieldError::new(
+            "email",
+            "email_unchanged",
+        )]));
+    }
+    confirm_current_password(&state, &session, &account, body.current_password.as_deref()).await?;
+    let metadata = context.metadata(session.actor());
+    if crate::login_names::claim(
+        &state,
+        session.account_id,
+        LoginNameKind::Email,
+        email.as_str(),
+        &metadata,
+    )
+    .await?
+    .is_err()
+    {
+        return Err(Problem::conflicts(vec![FieldError::new(
+            "email",
+            "email_taken",
+        )]));
+    }
+    let committed = execute(
+        &state,
+        session.account_id,
+        AccountCommand::ChangeEmail {
+            new: email.as_str().to_string(),
+        },
+        &metadata,
+    )
+    .await
+    .map_err(domain_refusal)?;
+    let revoked = state
+        .sessions
+        .revoke_others(session.account_id, &session.token_hash)
+        .await?;
+    state.mail_wake.notify_one();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ChangeResponse {
+            status: "verification_sent".into(),
+            message: format!(
+                "我们已经向您的邮箱 {} 发送了一封验证邮件，验证通过后可凭此邮箱找回密码",
+                email.as_str()
+            ),
+            value: Some(email.as_str().to_string()),
+            other_sessions_revoked: revoked,
+            position: committed.position,
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ChangeNameRequest {
+    pub current_password: Option<String>,
+    pub name: Option<String>,
+    /// Required for resident-ID holders (the change goes to a reviewer): why the name changed.
+    pub reason: Option<String>,
+}
+
+/// 修改姓名: passport, overseas-Chinese ID and "other" holders directly (200); resident-ID
+/// holders only through a reviewer, with a reason (202, `pending_review`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/name",
+    tag = "account",
+    request_body = ChangeNameRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed", body = ChangeResponse),
+        (status = 202, description = "Waiting for review", body = ChangeResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "`current_password_wrong`", body = ProblemDocument),
+        (status = 409, description = "`name_change_pending`", body = ProblemDocument),
+        (status = 422, description = "`name_format`, `name_unchanged`, `reason_required`", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn change_name(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    ApiJson(body): ApiJson<ChangeNameRequest>,
+) -> Result<(StatusCode, Json<ChangeResponse>), Problem> {
+    session.require_person()?;
+    let name = PersonName::parse(body.name.as_deref().unwrap_or(""))
+        .map_err(|_| Problem::validation(vec![FieldError::new("name", "name_format")]))?;
+    let account = load_account(&state, session.account_id).await?;
+    if account.name() == name.as_str() {
+        return Err(Problem::validation(vec![FieldError::new(
+            "name",
+            "name_unchanged",
+        )]));
+    }
+    let resident = account
+        .document()
+        .is_some_and(|d| d.kind == DocumentType::ResidentIdCard);
+    let reason = trimmed(&body.reason).map(|r| r.chars().take(500).collect::<String>());
+    if resident && reason.is_none() {
+        return Err(Problem::validation(vec![FieldError::new(
+            "reason",
+            "reason_required",
+        )]));
+    }
+    confirm_current_password(&state, &session, &account, body.current_password.as_deref()).await?;
+    let metadata = context.metadata(session.actor());
+    if resident {
+        let committed = execute(
+            &state,
+            session.account_id,
+            AccountCommand::RequestNameChange {
+                new_name: name.as_str().to_string(),
+                reason: reason.unwrap_or_default(),
+            },
+            &metadata,
+        )
+        .await
+        .map_err(domain_refusal)?;
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(ChangeResponse {
+                status: "pending_review".into(),
+                message: crate::messages::zh("name_change_needs_review").into(),
+                value: Some(name.as_str().to_string()),
+                other_sessions_revoked: 0,
+                position: committed.position,
+            }),
+        ));
+    }
+    let committed = execute(
+        &state,
+        session.account_id,
+        AccountCommand::ChangeName {
+            new: name.as_str().to_string(),
+        },
+        &metadata,
+    )
+    .await
+    .map_err(domain_refusal)?;
+    let revoked = state
+        .sessions
+        .revoke_others(session.account_id, &session.token_hash)
+        .await?;
+    Ok((
+        StatusCode::OK,
+        Json(ChangeResponse {
+            status: "changed".into(),
+            message: "姓名修改成功".into(),
+            value: Some(name.as_str().to_string()),
+            other_sessions_revoked: revoked,
+            position: committed.position,
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SecurityQuestionsRequest {
+    pub current_password: Option<String>,
+    /// Exactly three distinct questions with answers (answers are normalized and hashed).
+    pub security_questions: Option<Vec<SecurityQuestionInput>>,
+}
+
+/// 设置密保问题: replaces all three questions and answers.
+#[utoipa::path(
+    put,
+    path = "/api/v1/me/security-questions",
+    tag = "account",
+    request_body = SecurityQuestionsRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Set", body = ChangeResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "`current_password_wrong`", body = ProblemDocument),
+        (status = 422, description = "`security_questions_invalid`", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn set_security_questions(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    ApiJson(body): ApiJson<SecurityQuestionsRequest>,
+) -> Result<Json<ChangeResponse>, Problem> {
+    session.require_person()?;
+    let pairs: Vec<(String, Secret)> = body
+        .security_questions
+        .unwrap_or_default()
+        .into_iter()
+        .map(|item| {
+            (
+                item.question.unwrap_or_default(),
+                Secret::new(item.answer.unwrap_or_default()),
+            )
+        })
+        .collect();
+    let parsed = parse_security_questions(&pairs).map_err(|_| {
+        Problem::validation(vec![FieldError::new(
+            "security_questions",
+            "security_questions_invalid",
+        )])
+    })?;
+    let account = load_account(&state, session.account_id).await?;
+    confirm_current_password(&state, &session, &account, body.current_password.as_deref()).await?;
+    let mut questions = Vec::with_capacity(parsed.len());
+    for pair in parsed {
+        let answer_hash = state
+            .hasher
+            .hash(&pair.answer)
+            .await
+            .map_err(|_| Problem::overloaded(Duration::from_secs(1)))?;
+        questions.push(StoredSecurityQuestion {
+            question: pair.question,
+            answer_hash,
+        });
+    }
+    let committed = execute(
+        &state,
+        session.account_id,
+        AccountCommand::SetSecurityQuestions { questions },
+        &context.metadata(session.actor()),
+    )
+    .await
+    .map_err(domain_refusal)?;
+    Ok(Json(ChangeResponse {
+        status: "changed".into(),
+        message: "密保问题设置成功".into(),
+        value: None,
+        other_sessions_revoked: 0,
+        position: committed.position,
+    }))
+}
+
+/// One entry of the account's history.
+#[derive(Serialize, ToSchema)]
+pub struct HistoryEntry {
+    /// RFC 3339, UTC.
+    pub time: String,
+    /// The event type (`PhoneChanged`, `PasswordReset`, …).
+    pub event: String,
+    /// What happened, in Chinese, with phones and e-mails masked.
+    pub summary: String,
+    /// `account:…` (the holder), `reviewer:…`, `conscription_office:…`, `system:…`, `anonymous`.
+    pub actor: String,
+    /// 本人 / 审核员 / 征兵办公室 / 系统 / 未登录用户 …
+    pub actor_label: String,
+    pub request_id: Option<String>,
+    pub position: i64,
+}
+
+fn actor_label(actor: &str, own: &str) -> &'static str {
+    let kind = actor.split(':').next().unwrap_or("");
+    match kind {
+        "account" if actor.ends_with(own) => "本人",
+        "account" => "其他用户",
+        "reviewer" => "审核员",
+        "registrar" => "学校",
+        "provincial_authority" => "省级教育行政部门",
+        "conscription_office" => "征兵办公室",
+        "auditor" => "审计员",
+        "administrator" => "管理员",
+        "system" => "系统",
+        _ => "未登录用户",
+    }
+}
+
+fn masked_opt_phone(phone: &Option<String>) -> String {
+    phone.as_deref().map_or_else(|| "无".into(), mask_phone)
+}
+
+fn masked_opt_email(email: &Option<String>) -> String {
+    email.as_deref().map_or_else(|| "无".into(), mask_email)
+}
+
+fn provider_label(provider: &str) -> &'static str {
+    match provider {
+        "wechat" => "微信",
+        "alipay" => "支付宝",
+        _ => "第三方账号",
+    }
+}
+
+/// A Chinese line for an event, without any secret and with phones and e-mails masked.
+fn summarize(event: &AccountEvent) -> String {
+    match event {
+        AccountEvent::RegistrationStarted(_) => "开始注册".into(),
+        AccountEvent::StaffAccountCreated { .. } => "创建工作人员账号".into(),
+        AccountEvent::Registered { .. } => "注册成功".into(),
+        AccountEvent::RegistrationAbandoned { reason } => format!("注册未完成（{reason}）"),
+        AccountEvent::EmailVerificationRequested { email, .. } => {
+            format!("发送邮箱验证邮件至 {}", mask_email(email))
+        }
+        AccountEvent::EmailVerified { email } => format!("邮箱 {} 验证成功", mask_email(email)),
+        AccountEvent::LoginSucceeded { via } => format!("登录成功（{}）", via.as_str()),
+        AccountEvent::LoginFailed {
+            consecutive_failures,
+            ..
+        } => format!("登录失败（连续 {consecutive_failures} 次）"),
+        AccountEvent::AccountLocked { until, .. } => {
+            format!("账号被暂时锁定至 {}", until.to_rfc3339())
+        }
+        AccountEvent::AccountUnlocked { .. } => "账号解除锁定".into(),
+        AccountEvent::PasswordRehashed { .. } => "密码存储方式升级".into(),
+        AccountEvent::IdentityVerified { method } => format!("身份核验通过（{method}）"),
+        AccountEvent::OldAccountDeactivated { .. } => "证件号码已由新账号使用，本账号注销".into(),
+        AccountEvent::PhoneUnbound { phone, .. } => {
+            format!(
+                "手机号 {} 已被其他账号继续注册使用，解除绑定",
+                mask_phone(phone)
+            )
+        }
+        AccountEvent::PasswordReset { reason, .. } => format!("密码被重置（{reason}）"),
+        AccountEvent::PasswordChanged { .. } => "修改密码".into(),
+        AccountEvent::PhoneChanged { old, new } => format!(
+            "手机号由 {} 改为 {}",
+            masked_opt_phone(old),
+            mask_phone(new)
+        ),
+        AccountEvent::EmailChanged { old, new } => format!(
+            "安全邮箱由 {} 改为 {}",
+            masked_opt_email(old),
+            mask_email(new)
+        ),
+        AccountEvent::NameChanged { old, new, via } => {
+            let how = if via == "review" {
+                "（经审核）"
+            } else {
+                ""
+            };
+            format!("姓名由 {old} 改为 {new}{how}")
+        }
+        AccountEvent::NameChangeRequested { new_name, reason } => {
+            format!("申请将姓名改为 {new_name}，原因：{reason}")
+        }
+        AccountEvent::NameChangeRejected { reason } => format!("姓名修改申请未通过：{reason}"),
+        AccountEvent::SecurityQuestionsSet { .. } => "设置密保问题".into(),
+        AccountEvent::PasswordResetRequested { channel, .. } => {
+            format!("申请找回密码（{channel}）")
+        }
+        AccountEvent::SecurityAnswersAccepted => "密保问题回答正确".into(),
+        AccountEvent::SecurityAnswersFailed { failures, .. } => {
+            format!("密保问题回答错误（连续 {failures} 次）")
+        }
+        AccountEvent::ExternalLoginLinked { provider, .. } => {
+            format!("绑定{}账号", provider_label(provider))
+        }
+        AccountEvent::ExternalLoginUnlinked { provider, .. } => {
+            format!("解除绑定{}账号", provider_label(provider))
+        }
+    }
+}
+
+/// 账号日志: every change of the account, oldest first, with time and actor.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/history",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account's events", body = Vec<HistoryEntry>),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn history(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+) -> Result<Json<Vec<HistoryEntry>>, Problem> {
+    let own = session.account_id.to_string();
+    let events = crate::store::log::stream(&state.db, "Account", &own).await?;
+    let mut entries = Vec::with_capacity(events.len());
+    for stored in events {
+        let event: AccountEvent = serde_json::from_value(stored.payload.clone())
+            .map_err(|e| Problem::internal(anyhow::anyhow!("undecodable account event: {e}")))?;
+        let meta = |key: &str| {
+            stored
+                .metadata
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let actor = meta("actor").unwrap_or_else(|| "anonymous".into());
+        entries.push(HistoryEntry {
+            time: meta("time").unwrap_or_default(),
+            event: stored.event_type.clone(),
+            summary: summarize(&event),
+            actor_label: actor_label(&actor, &own).into(),
+            actor,
+            request_id: meta("request_id"),
+            position: stored.position,
+        });
+    }
+    Ok(Json(entries))
+}
+
+/// 解除绑定: unlink WeChat or Alipay. Its login name is released.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/external-logins/{provider}",
+    tag = "account",
+    params(("provider" = String, Path, description = "`wechat` or `alipay`")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Unlinked", body = ChangeResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 404, description = "`external_login_not_linked`, `provider_invalid`", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn unlink_external_login(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    Path(provider): Path<String>,
+) -> Result<Json<ChangeResponse>, Problem> {
+    session.require_person()?;
+    let provider = crate::oauth::Provider::parse(&provider)
+        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "provider_invalid"))?;
+    let committed = execute(
+        &state,
+        session.account_id,
+        AccountCommand::UnlinkExternalLogin {
+            provider: provider.as_str().to_string(),
+        },
+        &context.metadata(session.actor()),
+    )
+    .await
+    .map_err(domain_refusal)?;
+    Ok(Json(ChangeResponse {
+        status: "changed".into(),
+        message: format!("已解除绑定{}账号", provider.label_zh()),
+        value: None,
+        other_sessions_revoked: 0,
+        position: committed.position,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NameChangeItem {
+    pub account_id: String,
+    pub current_name: String,
+    pub new_name: String,
+    pub reason: String,
+    /// `11**************12`
+    pub document_number: String,
+    pub requested_at: String,
+}
+
+/// Resident-ID name changes waiting for a reviewer, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/name-changes",
+    tag = "account",
+    params(WaitFor),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Waiting requests", body = Vec<NameChangeItem>),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Not a reviewer", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn name_change_queue(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    Query(wait): Query<WaitFor>,
+) -> Result<Json<Vec<NameChangeItem>>, Problem> {
+    session.require_role(&[StaffRole::Reviewer])?;
+    wait.wait(&state, &[account_view::NAME]).await?;
+    let rows = account_view::pending_name_changes(&state.db, 200).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| NameChangeItem {
+                account_id: r.account_id,
+                current_name: r.current_name,
+                new_name: r.new_name,
+                reason: r.reason,
+                document_number: r.document_masked,
+                requested_at: Timestamp::from_millis(r.requested_at).to_rfc3339(),
+            })
+            .collect(),
+    ))
+}
+
+fn account_in_path(raw: &str) -> Result<AccountId, Problem> {
+    AccountId::parse(raw).ok_or_else(|| Problem::new(ProblemKind::NotFound, "account_not_found"))
+}
+
+/// Approve a name change: the name changes and every session of the account ends.
+#[utoipa::path(
+    post,
+    path = "/api/v1/name-changes/{account_id}/approve",
+    tag = "account",
+    params(("account_id" = String, Path, description = "The account")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Approved", body = ChangeResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Not a reviewer", body = ProblemDocument),
+        (status = 409, description = "`name_change_not_pending`", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn approve_name_change(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    Path(account_id): Path<String>,
+) -> Result<Json<ChangeResponse>, Problem> {
+    session.require_role(&[StaffRole::Reviewer])?;
+    let account_id = account_in_path(&account_id)?;
+    let committed = execute(
+        &state,
+        account_id,
+        AccountCommand::ApproveNameChange,
+        &context.metadata(session.actor()),
+    )
+    .await
+    .map_err(domain_refusal)?;
+    state.sessions.revoke_all(account_id).await?;
+    Ok(Json(ChangeResponse {
+        status: "changed".into(),
+        message: "姓名修改申请已通过".into(),
+        value: Some(committed.aggregate.name().to_string()),
+        other_sessions_revoked: 0,
+        position: committed.position,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RejectRequest {
+    pub reason: Option<String>,
+}
+
+/// Reject a name change, with the reason the person will see in the account's history.
+#[utoipa::path(
+    post,
+    path = "/api/v1/name-changes/{account_id}/reject",
+    tag = "account",
+    params(("account_id" = String, Path, description = "The account")),
+    request_body = RejectRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Rejected", body = ChangeResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "Not a reviewer", body = ProblemDocument),
+        (status = 409, description = "`name_change_not_pending`", body = ProblemDocument),
+        (status = 422, description = "`reason_required`", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn reject_name_change(
+    State(state): State<SharedState>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    Path(account_id): Path<String>,
+    ApiJson(body): ApiJson<RejectRequest>,
+) -> Result<Json<ChangeResponse>, Problem> {
+    session.require_role(&[StaffRole::Reviewer])?;
+    let account_id = account_in_path(&account_id)?;
+    let Some(reason) = trimmed(&body.reason) else {
+        return Err(Problem::validation(vec![FieldError::new(
+            "reason",
+            "reason_required",
+        )]));
+    };
+    let committed = execute(
+        &state,
+        account_id,
+        AccountCommand::RejectNameChange {
+            reason: reason.chars().take(500).collect(),
+        },
+        &context.metadata(session.actor()),
+    )
+    .await
+    .map_err(domain_refusal)?;
+    Ok(Json(ChangeResponse {
+        status: "rejected".into(),
+        message: "姓名修改申请未通过".into(),
+        value: None,
+        other_sessions_revoked: 0,
+        position: committed.position,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_lines_mask_phones_and_emails() {
+        let line = summarize(&AccountEvent::PhoneChanged {
+            old: Some("+8613612341011".into()),
+            new: "+8613912345678".into(),
+        });
+        assert!(line.contains("136****1011"), "{line}");
+        assert!(!line.contains("13912345678"), "{line}");
+        let line = summarize(&AccountEvent::EmailChanged {
+            old: None,
+            new: "zhangsan@example.com".into(),
+        });
+        assert!(!line.contains("zhangsan@"), "{line}");
+    }
+
+    #[test]
+    fn actors_are_labelled_from_the_accounts_point_of_view() {
+        assert_eq!(actor_label("account:abc", "abc"), "本人");
+        assert_eq!(actor_label("account:xyz", "abc"), "其他用户");
+        assert_eq!(actor_label("reviewer:r1", "abc"), "审核员");
+        assert_eq!(actor_label("anonymous", "abc"), "未登录用户");
+    }
+}

@@ -1,0 +1,621 @@
+//! Mail and SMS the account's events call for, crash-safe end to end:
+//! 1. a command commits the event (`EmailVerificationRequested`, `PasswordResetRequested`,
+//!    `PasswordReset`, `SecurityAnswersFailed`, …) with the account's other events;
+//! 2. the messenger (a process manager on the log) turns it into `message_outbox` rows in the
+//!    same transaction as its checkpoint — exactly once per event. It keeps its own copy of
+//!    where each account can be reached (`messenger_contacts`), so its decisions follow the log;
+//! 3. delivery claims due rows, mints any link token at send time (only its hash is stored),
+//!    sends, and retries with back-off until it is sent or would be too late to matter.
+
+use crate::gateways::{MailSender, OutgoingMail, SmsGateway};
+use crate::security::{new_token, token_hash};
+use crate::shutdown::Shutdown;
+use anyhow::Context;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use xuexin_domain::account::AccountEvent;
+use xuexin_domain::values::{mask_email, mask_phone, Phone};
+use xuexin_domain::{Clock, Timestamp};
+use xuexin_projections::{
+    db_execute, on_db, on_tx, tx_execute, Db, DomainEventKind, Projection, ProjectionError,
+    StoredEvent, Tx,
+};
+
+pub const QUEUE_NAME: &str = "messenger_v1";
+pub const VERIFY_EMAIL: &str = "email_verification";
+pub const PASSWORD_RESET: &str = "password_reset";
+/// A reset link lives an hour.
+pub const RESET_LINK_SECONDS: i64 = 3600;
+/// A notice that could not be sent within a week is dropped.
+const NOTICE_SECONDS: i64 = 7 * 24 * 3600;
+/// How long a claimed row is reserved for the node that claimed it.
+const CLAIM_MILLIS: i64 = 60_000;
+
+/// Security notices: what happened, sent to the bound phone and verified e-mail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Notice {
+    PasswordReset,
+    PasswordChanged,
+    SecurityAnswersAccepted,
+    SecurityAnswersFailed,
+    PhoneChanged,
+    EmailChanged,
+}
+
+impl Notice {
+    fn kind(self) -> &'static str {
+        match self {
+            Self::PasswordReset => "notice.password_reset",
+            Self::PasswordChanged => "notice.password_changed",
+            Self::SecurityAnswersAccepted => "notice.security_answers_accepted",
+            Self::SecurityAnswersFailed => "notice.security_answers_failed",
+            Self::PhoneChanged => "notice.phone_changed",
+            Self::EmailChanged => "notice.email_changed",
+        }
+    }
+
+    fn parse(kind: &str) -> Option<Self> {
+        [
+            Self::PasswordReset,
+            Self::PasswordChanged,
+            Self::SecurityAnswersAccepted,
+            Self::SecurityAnswersFailed,
+            Self::PhoneChanged,
+            Self::EmailChanged,
+        ]
+        .into_iter()
+        .find(|n| n.kind() == kind)
+    }
+
+    /// (subject, text). `at` is the event's time (Beijing time), `detail` a masked value.
+    fn text(self, at: &str, detail: &str) -> (&'static str, String) {
+        match self {
+            Self::PasswordReset => (
+                "学信网 密码重置提醒",
+                format!("【学信网】您的学信网账号密码已于{at}重置。如非本人操作，请立即联系学信网客服。"),
+            ),
+            Self::PasswordChanged => (
+                "学信网 密码修改提醒",
+                format!("【学信网】您的学信网账号密码已于{at}修改。如非本人操作，请立即找回密码并联系学信网客服。"),
+            ),
+            Self::SecurityAnswersAccepted => (
+                "学信网 密保问题验证提醒",
+                format!("【学信网】您的学信网账号于{at}通过密保问题验证，正在找回密码。如非本人操作，请立即修改密码和密保问题。"),
+            ),
+            Self::SecurityAnswersFailed => (
+                "学信网 密保问题验证提醒",
+                format!("【学信网】有人于{at}使用密保问题找回您的学信网账号密码，答案不正确。如非本人操作，请注意账号安全。"),
+            ),
+            Self::PhoneChanged => (
+                "学信网 手机号变更提醒",
+                format!("【学信网】您的学信网账号绑定的手机号已于{at}更换为{detail}。如非本人操作，请立即联系学信网客服。"),
+            ),
+            Self::EmailChanged => (
+                "学信网 安全邮箱变更提醒",
+                format!("【学信网】您的学信网账号安全邮箱已于{at}更换为{detail}，本邮箱不再接收找回密码邮件。如非本人操作，请立即联系学信网客服。"),
+            ),
+        }
+    }
+}
+
+/// `2026-11-22 10:30` in Beijing time (UTC+8), as the notices show it.
+pub fn beijing_time(at: Timestamp) -> String {
+    let shifted = at.plus_seconds(8 * 3600);
+    let date = shifted.date();
+    let seconds_of_day = shifted.millis().div_euclid(1000).rem_euclid(86_400);
+    format!(
+        "{}-{:02}-{:02} {:02}:{:02}",
+        date.year,
+        date.month,
+        date.day,
+        seconds_of_day / 3600,
+        (seconds_of_day % 3600) / 60
+    )
+}
+
+pub struct Messenger {
+    pub clock: Arc<dyn Clock>,
+}
+
+struct Contacts {
+    phone: Option<String>,
+    email: Option<String>,
+    email_verified: bool,
+}
+
+async fn contacts(tx: &mut Tx, account_id: &str) -> Result<Contacts, ProjectionError> {
+    let row: Option<(Option<String>, Option<String>, i64)> = on_tx!(tx, conn => {
+        sqlx::query_as(
+            "SELECT phone, email, email_verified FROM messenger_contacts WHERE account_id = $1",
+        )
+        .bind(account_id)
+        .fetch_optional(conn)
+        .await?
+    });
+    Ok(match row {
+        Some((phone, email, verified)) => Contacts {
+            phone,
+            email,
+            email_verified: verified != 0,
+        },
+        None => Contacts {
+            phone: None,
+            email: None,
+            email_verified: false,
+        },
+    })
+}
+
+/// One outbox row, at most once per (event, channel).
+#[allow(clippy::too_many_arguments)]
+async fn queue(
+    tx: &mut Tx,
+    event: &StoredEvent,
+    channel: &str,
+    kind: &str,
+    recipient: &str,
+    payload: Value,
+    expires_at: Timestamp,
+    now: Timestamp,
+) -> Result<(), ProjectionError> {
+    tx_execute!(
+        tx,
+        "INSERT INTO message_outbox (id, channel, kind, account_id, recipient, payload, expires_at, created_at, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+         ON CONFLICT (id) DO NOTHING",
+        format!("{}:{}:{channel}", event.aggregate_id, event.sequence),
+        channel,
+        kind,
+        &event.aggregate_id,
+        recipient,
+        payload.to_string(),
+        expires_at.millis(),
+        now.millis(),
+    )?;
+    Ok(())
+}
+
+impl Messenger {
+    /// A notice to the bound phone and to the verified e-mail (or to `only`, an address the
+    /// account just left).
+    async fn notify(
+        &self,
+        tx: &mut Tx,
+        event: &StoredEvent,
+        notice: Notice,
+        detail: &str,
+        only: Option<(&str, &str)>,
+    ) -> Result<(), ProjectionError> {
+        let now = self.clock.now();
+        let expires_at = event.time().plus_seconds(NOTICE_SECONDS);
+        if expires_at <= now {
+            return Ok(()); // met again long after (a reset checkpoint): too late to matter
+        }
+        let payload = json!({"at": event.time().millis(), "detail": detail});
+        let targets: Vec<(String, String)> = match only {
+            Some((channel, recipient)) => vec![(channel.to_string(), recipient.to_string())],
+            None => {
+                let contacts = contacts(tx, &event.aggregate_id).await?;
+                let mut targets = Vec::new();
+                if let Some(phone) = contacts.phone {
+                    targets.push(("sms".to_string(), phone));
+                }
+                if let (Some(email), true) = (contacts.email, contacts.email_verified) {
+                    targets.push(("email".to_string(), email));
+                }
+                targets
+            }
+        };
+        for (channel, recipient) in targets {
+            queue(
+                tx,
+                event,
+                &channel,
+                notice.kind(),
+                &recipient,
+                payload.clone(),
+                expires_at,
+                now,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// A reset or change of the password: reset links still waiting to be sent are dead.
+    async fn cancel_reset_links(tx: &mut Tx, account_id: &str) -> Result<(), ProjectionError> {
+        tx_execute!(
+            tx,
+            "UPDATE message_outbox SET status = 'cancelled'
+             WHERE account_id = $1 AND kind = $2 AND status = 'pending'",
+            account_id,
+            PASSWORD_RESET,
+        )?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Projection for Messenger {
+    fn name(&self) -> &'static str {
+        QUEUE_NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Replaying it would send every message again.
+    fn rebuildable(&self) -> bool {
+        false
+    }
+
+    async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
+        if event.aggregate_type != "Account" {
+            return Ok(());
+        }
+        let decoded = event.decode().map_err(|source| ProjectionError::Decode {
+            position: event.position,
+            event_type: event.event_type.clone(),
+            source,
+        })?;
+        let DomainEventKind::Account(account_event) = decoded else {
+            return Ok(());
+        };
+        let id = event.aggregate_id.as_str();
+        let now = self.clock.now();
+        match account_event {
+            AccountEvent::RegistrationStarted(details) => {
+                tx_execute!(
+                    tx,
+                    "INSERT INTO messenger_contacts (account_id, phone, email, email_verified)
+                     VALUES ($1, $2, $3, 0) ON CONFLICT (account_id) DO NOTHING",
+                    id,
+                    &details.phone,
+                    &details.email,
+                )?;
+            }
+            AccountEvent::EmailVerificationRequested { email, expires_at } if expires_at > now => {
+                queue(
+                    tx,
+                    event,
+                    "email",
+                    VERIFY_EMAIL,
+                    &email,
+                    json!({}),
+                    expires_at,
+                    now,
+                )
+                .await?;
+            }
+            AccountEvent::EmailVerified { email } => {
+                tx_execute!(
+                    tx,
+                    "UPDATE messenger_contacts SET email = $2, email_verified = 1 WHERE account_id = $1",
+                    id,
+                    &email,
+                )?;
+            }
+            AccountEvent::PasswordResetRequested { generation, .. } => {
+                let expires_at = event.time().plus_seconds(RESET_LINK_SECONDS);
+                let contacts = contacts(tx, id).await?;
+                if let (Some(email), true, true) =
+                    (contacts.email, contacts.email_verified, expires_at > now)
+                {
+                    queue(
+                        tx,
+                        event,
+                        "email",
+                        PASSWORD_RESET,
+                        &email,
+                        json!({"generation": generation}),
+                        expires_at,
+                        now,
+                    )
+                    .await?;
+                }
+            }
+            AccountEvent::PasswordReset { .. } => {
+                Self::cancel_reset_links(tx, id).await?;
+                self.notify(tx, event, Notice::PasswordReset, "", None)
+                    .await?;
+            }
+            AccountEvent::PasswordChanged { .. } => {
+                Self::cancel_reset_links(tx, id).await?;
+                self.notify(tx, event, Notice::PasswordChanged, "", None)
+                    .await?;
+            }
+            AccountEvent::SecurityAnswersAccepted => {
+                self.notify(tx, event, Notice::SecurityAnswersAccepted, "", None)
+                    .await?;
+            }
+            AccountEvent::SecurityAnswersFailed { .. } => {
+                self.notify(tx, event, Notice::SecurityAnswersFailed, "", None)
+                    .await?;
+            }
+            AccountEvent::PhoneChanged { old, new } => {
+                tx_execute!(
+                    tx,
+                    "UPDATE messenger_contacts SET phone = $2 WHERE account_id = $1",
+                    id,
+                    &new,
+                )?;
+                if let Some(old) = old {
+                    self.notify(
+                        tx,
+                        event,
+                        Notice::PhoneChanged,
+                        &mask_phone(&new),
+                        Some(("sms", &old)),
+                    )
+                    .await?;
+                }
+            }
+            AccountEvent::PhoneUnbound { .. } => {
+                tx_execute!(
+                    tx,
+                    "UPDATE messenger_contacts SET phone = NULL WHERE account_id = $1",
+                    id
+                )?;
+            }
+            AccountEvent::EmailChanged { old, new } => {
+                let before = contacts(tx, id).await?;
+                tx_execute!(
+                    tx,
+                    "UPDATE messenger_contacts SET email = $2, email_verified = 0 WHERE account_id = $1",
+                    id,
+                    &new,
+                )?;
+                // The old address hears of it if it was ever confirmed as the account's.
+                if let (Some(old), true) = (old, before.email_verified) {
+                    self.notify(
+                        tx,
+                        event,
+                        Notice::EmailChanged,
+                        &mask_email(&new),
+                        Some(("email", &old)),
+                    )
+                    .await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+pub struct MessageDelivery {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub mail: Arc<dyn MailSender>,
+    pub sms: Arc<dyn SmsGateway>,
+    pub public_url: String,
+    pub wake: Arc<Notify>,
+}
+
+#[derive(sqlx::FromRow)]
+struct DueRow {
+    id: String,
+    channel: String,
+    kind: String,
+    account_id: String,
+    recipient: String,
+    payload: String,
+    expires_at: i64,
+    attempts: i64,
+    next_attempt_at: i64,
+}
+
+/// A message ready for its channel.
+enum Outgoing {
+    Mail(OutgoingMail),
+    Sms(Phone, String),
+}
+
+impl MessageDelivery {
+    /// Delivers what is due now; returns how many were sent.
+    #[tracing::instrument(skip(self))]
+    pub async fn deliver_due(&self) -> anyhow::Result<usize> {
+        let now = self.clock.now().millis();
+        let due: Vec<DueRow> = on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT id, channel, kind, account_id, recipient, payload, expires_at, attempts, next_attempt_at
+                 FROM message_outbox WHERE status = 'pending' AND next_attempt_at <= $1
+                 ORDER BY next_attempt_at LIMIT 20",
+            )
+            .bind(now)
+            .fetch_all(pool)
+            .await
+            .context("failed to read the message outbox")?
+        });
+        let mut sent = 0;
+        for row in due {
+            let claimed = db_execute!(
+                &self.db,
+                "UPDATE message_outbox SET next_attempt_at = $3
+                 WHERE id = $1 AND next_attempt_at = $2 AND status = 'pending'",
+                &row.id,
+                row.next_attempt_at,
+                now + CLAIM_MILLIS,
+            )?;
+            if claimed != 1 {
+                continue; // another node has it
+            }
+            if row.expires_at <= now {
+                db_execute!(
+                    &self.db,
+                    "UPDATE message_outbox SET status = 'expired' WHERE id = $1",
+                    &row.id
+                )?;
+                continue;
+            }
+            let result = match self.prepare(&row).await {
+                Ok(Outgoing::Mail(mail)) => self.mail.send(&mail).await,
+                Ok(Outgoing::Sms(phone, text)) => self.sms.send(&phone, &text).await,
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(()) => {
+                    db_execute!(
+                        &self.db,
+                        "UPDATE message_outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1
+                         WHERE id = $1",
+                        &row.id,
+                        self.clock.now().millis(),
+                    )?;
+                    sent += 1;
+                }
+                Err(error) => {
+                    let retry_in = 5_000i64
+                        .saturating_mul(1 << row.attempts.clamp(0, 10))
+                        .min(3_600_000);
+                    tracing::warn!(message = %row.id, channel = %row.channel, attempts = row.attempts + 1, error = format!("{error:#}"), "message delivery failed; will retry");
+                    db_execute!(
+                        &self.db,
+                        "UPDATE message_outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3
+                         WHERE id = $1",
+                        &row.id,
+                        self.clock.now().millis() + retry_in,
+                        format!("{error:#}"),
+                    )?;
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Writes the message, minting its link token if it has one (only the hash is stored).
+    async fn prepare(&self, row: &DueRow) -> anyhow::Result<Outgoing> {
+        let now = self.clock.now();
+        let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
+        match row.kind.as_str() {
+            VERIFY_EMAIL => {
+                let token = new_token();
+                db_execute!(
+                    &self.db,
+                    "INSERT INTO email_tokens (token_hash, account_id, email, purpose, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    token_hash(&token),
+                    &row.account_id,
+                    &row.recipient,
+                    VERIFY_EMAIL,
+                    now.millis(),
+                    row.expires_at,
+                )
+                .context("failed to store an e-mail token")?;
+                let link = format!("{}/verify-email?token={token}", self.public_url);
+                let until = beijing_time(Timestamp::from_millis(row.expires_at));
+                Ok(Outgoing::Mail(OutgoingMail {
+                    to: row.recipient.clone(),
+                    subject: "学信网 CHSI 邮箱验证".to_string(),
+                    body: format!(
+                        "您好！\n\n您在学信网填写了本邮箱作为安全邮箱。请点击下面的链接完成邮箱验证（24小时内有效，只能使用一次，截止 {until}）：\n\n{link}\n\n验证通过后可凭此邮箱找回密码。如果这不是您本人的操作，请忽略本邮件。\n\n学信网"
+                    ),
+                }))
+            }
+            PASSWORD_RESET => {
+                let generation = payload["generation"]
+                    .as_u64()
+                    .context("a reset mail without its generation")?;
+                let token = crate::recovery::issue_ticket(
+                    &self.db,
+                    &row.account_id,
+                    crate::recovery::Stage::Reset,
+                    Some("email"),
+                    generation as u32,
+                    Timestamp::from_millis(row.expires_at),
+                    now,
+                )
+                .await?;
+                let link = format!("{}/reset-password?token={token}", self.public_url);
+                let until = beijing_time(Timestamp::from_millis(row.expires_at));
+                Ok(Outgoing::Mail(OutgoingMail {
+                    to: row.recipient.clone(),
+                    subject: "学信网 找回密码".to_string(),
+                    body: format!(
+                        "您好！\n\n您正在通过安全邮箱找回学信网账号密码。请点击下面的链接重置密码（1小时内有效，只能使用一次，截止 {until}）：\n\n{link}\n\n如果这不是您本人的操作，请忽略本邮件，您的密码不会改变。\n\n学信网"
+                    ),
+                }))
+            }
+            kind => {
+                let notice =
+                    Notice::parse(kind).with_context(|| format!("unknown message kind {kind}"))?;
+                let at = beijing_time(Timestamp::from_millis(
+                    payload["at"]
+                        .as_i64()
+                        .unwrap_or(row.expires_at - NOTICE_SECONDS * 1000),
+                ));
+                let detail = payload["detail"].as_str().unwrap_or("");
+                let (subject, text) = notice.text(&at, detail);
+                match row.channel.as_str() {
+                    "sms" => {
+                        let phone = Phone::parse(&row.recipient)
+                            .map_err(|_| anyhow::anyhow!("a notice to an invalid phone"))?;
+                        Ok(Outgoing::Sms(phone, text))
+                    }
+                    _ => Ok(Outgoing::Mail(OutgoingMail {
+                        to: row.recipient.clone(),
+                        subject: subject.to_string(),
+                        body: format!("您好！\n\n{text}\n\n学信网"),
+                    })),
+                }
+            }
+        }
+    }
+
+    pub async fn run(self: Arc<Self>, poll: Duration, mut shutdown: Shutdown) {
+        while !shutdown.is_triggered() {
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Err(error) = self.deliver_due().await {
+                tracing::error!(error = format!("{error:#}"), "message delivery loop failed");
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = shutdown.wait() => {}
+            }
+        }
+    }
+}
+
+/// A verification token, if it is live; marks it used. Single use, even under concurrency.
+pub async fn consume_email_token(
+    db: &Db,
+    token: &str,
+    purpose: &str,
+    now: Timestamp,
+) -> anyhow::Result<Option<(String, String)>> {
+    let hash = token_hash(token);
+    let row: Option<(String, String)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "UPDATE email_tokens SET consumed_at = $3
+             WHERE token_hash = $1 AND purpose = $2 AND consumed_at IS NULL AND expires_at > $3
+             RETURNING account_id, email",
+        )
+        .bind(&hash)
+        .bind(purpose)
+        .bind(now.millis())
+        .fetch_optional(pool)
+        .await
+        .context("failed to consume an e-mail token")?
+    });
+    Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_show_beijing_time() {
+        // 2026-11-22T02:30:00Z is 10:30 in Beijing.
+        let at = Timestamp::parse_rfc3339("2026-11-22T02:30:00Z").unwrap();
+        assert_eq!(beijing_time(at), "2026-11-22 10:30");
+        let late = Timestamp::parse_rfc3339("2026-11-22T18:05:00Z").unwrap();
+        assert_eq!(beijing_time(late), "2026-11-23 02:05");
+    }
+}

@@ -1,0 +1,816 @@
+//! Finding a username and recovering a password (seeds 000, 002).
+//!
+//! Password recovery runs in steps, each with its own token kind, so a token from one step
+//! cannot skip the next:
+//! 1. username + captcha → a `start` ticket and the methods the account has bound;
+//! 2. a method proves the person: an SMS code to the bound phone, the three security answers
+//!    (each giving a `reset` token), or name + document number (which mails a `reset` link to
+//!    the verified security e-mail);
+//! 3. the `reset` token, once, sets a new password: `PasswordReset`, every session revoked, every
+//!    outstanding token dead, the bound phone and e-mail notified; no automatic login.
+//!
+//! Tokens are random, stored as SHA-256, short-lived and name the account's credential
+//! generation, which every reset or change of the password advances.
+
+use crate::app::AppState;
+use crate::captcha::CaptchaError;
+use crate::codes::CodePurpose;
+use crate::config::Limit;
+use crate::problem::{FieldError, Problem, ProblemKind};
+use crate::registration::{account_problem, code_problem};
+use crate::security::{new_token, token_hash};
+use crate::store::{CommandMetadata, ExecuteError};
+use anyhow::Context;
+use std::time::Duration;
+use xuexin_domain::account::{Account, AccountCommand, AccountError, AccountEvent, AccountStatus};
+use xuexin_domain::hashing::SecretHasher;
+use xuexin_domain::identity::Identity;
+use xuexin_domain::ids::identity_id;
+use xuexin_domain::values::password::{Password, PasswordContext};
+use xuexin_domain::values::{
+    document_number_digest, mask_email, mask_phone, normalize_answer, normalize_document_number,
+    DocumentType, PersonName, Phone, Secret,
+};
+use xuexin_domain::{AccountId, Actor, Timestamp};
+use xuexin_projections::{db_execute, on_db, Db};
+
+/// A start ticket lives a quarter of an hour; so does a reset token from an SMS code or the
+/// security questions. (A reset link by e-mail lives an hour: `messenger::RESET_LINK_SECONDS`.)
+pub const START_TICKET_SECONDS: i64 = 15 * 60;
+pub const RESET_TICKET_SECONDS: i64 = 15 * 60;
+
+/// Seed 002: after a few failed look-ups, 请求被取消，不能频繁使用该功能.
+pub const FIND_USERNAME_FAILURES: Limit = Limit {
+    max: 5,
+    window: Duration::from_secs(3600),
+};
+/// Unknown usernames at the start of recovery, per client.
+pub const UNKNOWN_USERNAMES: Limit = Limit {
+    max: 20,
+    window: Duration::from_secs(3600),
+};
+/// Wrong name + document number before the reset link, per account.
+pub const EMAIL_IDENTITY_FAILURES: Limit = Limit {
+    max: 5,
+    window: Duration::from_secs(3600),
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Start,
+    Reset,
+}
+
+impl Stage {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Reset => "reset",
+        }
+    }
+}
+
+/// Stores a new token of `stage` for the account; returns the token (only its hash is kept).
+pub async fn issue_ticket(
+    db: &Db,
+    account_id: &str,
+    stage: Stage,
+    method: Option<&str>,
+    generation: u32,
+    expires_at: Timestamp,
+    now: Timestamp,
+) -> anyhow::Result<String> {
+    let token = new_token();
+    db_execute!(
+        db,
+        "INSERT INTO recovery_tickets (ticket_hash, account_id, stage, method, generation, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        token_hash(&token),
+        account_id,
+        stage.as_str(),
+        method,
+        i64::from(generation),
+        now.millis(),
+        expires_at.millis(),
+    )
+    .context("failed to store a recovery ticket")?;
+    Ok(token)
+}
+
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    pub hash: String,
+    pub account_id: AccountId,
+    pub method: Option<String>,
+    pub generation: u32,
+    pub expires_at: Timestamp,
+}
+
+/// The live token of `stage`, without using it up.
+pub async fn find_ticket(
+    db: &Db,
+    token: &str,
+    stage: Stage,
+    now: Timestamp,
+) -> anyhow::Result<Option<Ticket>> {
+    let hash = token_hash(token.trim());
+    let row: Option<(String, Option<String>, i64, i64)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT account_id, method, generation, expires_at FROM recovery_tickets
+             WHERE ticket_hash = $1 AND stage = $2 AND consumed_at IS NULL AND expires_at > $3",
+        )
+        .bind(&hash)
+        .bind(stage.as_str())
+        .bind(now.millis())
+        .fetch_optional(pool)
+        .await
+        .context("failed to read a recovery ticket")?
+    });
+    Ok(
+        row.and_then(|(account_id, method, generation, expires_at)| {
+            AccountId::parse(&account_id).map(|account_id| Ticket {
+                hash,
+                account_id,
+                method,
+                generation: u32::try_from(generation).unwrap_or(u32::MAX),
+                expires_at: Timestamp::from_millis(expires_at),
+            })
+        }),
+    )
+}
+
+/// Uses a token up; false if a concurrent request used it first.
+async fn consume_ticket(db: &Db, hash: &str, now: Timestamp) -> anyhow::Result<bool> {
+    let updated = db_execute!(
+        db,
+        "UPDATE recovery_tickets SET consumed_at = $2 WHERE ticket_hash = $1 AND consumed_at IS NULL",
+        hash,
+        now.millis(),
+    )
+    .context("failed to use a recovery ticket")?;
+    Ok(updated == 1)
+}
+
+/// After a reset or a change of password: every outstanding token of the account dies.
+pub async fn kill_tickets(db: &Db, account_id: AccountId, now: Timestamp) -> anyhow::Result<()> {
+    db_execute!(
+        db,
+        "UPDATE recovery_tickets SET consumed_at = $2 WHERE account_id = $1 AND consumed_at IS NULL",
+        account_id.to_string(),
+        now.millis(),
+    )
+    .context("failed to retire recovery tickets")?;
+    Ok(())
+}
+
+fn ticket_invalid() -> Problem {
+    Problem::new(ProblemKind::BadRequest, "recovery_token_invalid")
+}
+
+/// Whether an account may be recovered (not an unfinished, abandoned or replaced one).
+fn recoverable(account: &Account) -> bool {
+    matches!(
+        account.status(),
+        Some(AccountStatus::Active | AccountStatus::PendingIdentityReview)
+    )
+}
+
+/// The name the person logs in with, masked: the phone (`136****1011`), else the verified
+/// e-mail, else the document number.
+pub fn masked_username(account: &Account) -> String {
+    if let Some(phone) = account.phone() {
+        return mask_phone(phone);
+    }
+    if let Some(email) = account.email().filter(|e| e.verified) {
+        return mask_email(&email.address);
+    }
+    account
+        .document()
+        .map(|d| d.masked.clone())
+        .unwrap_or_default()
+}
+
+fn captcha_problem(error: CaptchaError) -> Problem {
+    let code = match error {
+        CaptchaError::Required => "captcha_required",
+        CaptchaError::Invalid => "captcha_invalid",
+    };
+    Problem::validation(vec![FieldError::new("captcha_answer", code)])
+}
+
+async fn require_captcha(
+    state: &AppState,
+    id: Option<&str>,
+    answer: Option<&str>,
+) -> Result<(), Problem> {
+    state
+        .captchas
+        .check(id, answer)
+        .await?
+        .map_err(captcha_problem)
+}
+
+fn too_often(code: &str, retry_after: Duration) -> Problem {
+    Problem::rate_limited(code, retry_after)
+}
+
+async fn refuse_if_exceeded(
+    state: &AppState,
+    buckets: &[String],
+    limit: Limit,
+    code: &str,
+) -> Result<(), Problem> {
+    for bucket in buckets {
+        if let Some(exceeded) = state.limiter.is_exceeded(bucket, limit).await? {
+            return Err(too_often(code, exceeded.retry_after));
+        }
+    }
+    Ok(())
+}
+
+async fn count_failure(state: &AppState, buckets: &[String], limit: Limit) -> Result<(), Problem> {
+    for bucket in buckets {
+        // The refusal, if any, comes with the next request (`refuse_if_exceeded`).
+        let _ = state.limiter.hit(bucket, limit).await?;
+    }
+    Ok(())
+}
+
+/// The account holding a document number under any document type, if it is recoverable.
+async fn holder_of_document(
+    state: &AppState,
+    normalized_number: &str,
+) -> anyhow::Result<Option<(AccountId, Account)>> {
+    let digest = document_number_digest(&state.digest, normalized_number);
+    let mut holder = None;
+    for kind in [
+        DocumentType::ResidentIdCard,
+        DocumentType::Other,
+        DocumentType::OverseasChineseIdOrPassport,
+    ] {
+        let id = identity_id(kind, &digest).to_string();
+        if let Some(account_id) = state.store.load::<Identity>(&id).await?.aggregate.holder() {
+            holder = Some(account_id);
+            break;
+        }
+    }
+    // The same reads whether or not the number is known, so the time does not tell.
+    let account_key = holder.map_or_else(|| AccountId::new_random().to_string(), |a| a.to_string());
+    let account = state.store.load::<Account>(&account_key).await?.aggregate;
+    Ok(holder
+        .filter(|_| recoverable(&account))
+        .map(|id| (id, account)))
+}
+
+/// Whether `name` + `document_number` are the account's, compared as the domain stores them.
+fn identity_matches(
+    state: &AppState,
+    account: &Account,
+    name: &str,
+    document_number: &str,
+) -> bool {
+    let Ok(name) = PersonName::parse(name) else {
+        return false;
+    };
+    let number = normalize_document_number(document_number);
+    let digest = document_number_digest(&state.digest, &number);
+    let same_number = account.document().is_some_and(|d| {
+        crate::security::constant_time_eq(d.number_digest.as_bytes(), digest.as_bytes())
+    });
+    same_number && account.name() == name.as_str()
+}
+
+pub struct FoundUsername {
+    pub found: bool,
+    pub username: Option<String>,
+}
+
+/// 找回用户名: document number + name + captcha → the masked username.
+#[tracing::instrument(skip_all)]
+pub async fn find_username(
+    state: &AppState,
+    name: Option<&str>,
+    document_number: Option<&str>,
+    captcha_id: Option<&str>,
+    captcha_answer: Option<&str>,
+    client_ip: Option<&str>,
+) -> Result<FoundUsername, Problem> {
+    let name = name.map(str::trim).unwrap_or("");
+    let number = normalize_document_number(document_number.unwrap_or(""));
+    let mut errors = Vec::new();
+    if PersonName::parse(name).is_err() {
+        errors.push(FieldError::new("name", "name_format"));
+    }
+    if number.is_empty() {
+        errors.push(FieldError::new("document_number", "id_number_format"));
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    let digest = document_number_digest(&state.digest, &number);
+    let mut buckets = vec![format!("find-username-doc:{digest}")];
+    if let Some(ip) = client_ip {
+        buckets.push(format!("find-username-ip:{ip}"));
+    }
+    refuse_if_exceeded(
+        state,
+        &buckets,
+        FIND_USERNAME_FAILURES,
+        "find_username_rate_limited",
+    )
+    .await?;
+    require_captcha(state, captcha_id, captcha_answer).await?;
+    let holder = holder_of_document(state, &number).await?;
+    let found = holder
+        .as_ref()
+        .filter(|(_, account)| identity_matches(state, account, name, &number))
+        .map(|(_, account)| masked_username(account));
+    if found.is_none() {
+        count_failure(state, &buckets, FIND_USERNAME_FAILURES).await?;
+    }
+    Ok(FoundUsername {
+        found: found.is_some(),
+        username: found,
+    })
+}
+
+/// A recovery method the account has bound, with where it leads (masked).
+pub struct Method {
+    pub method: &'static str,
+    pub target: Option<String>,
+}
+
+pub struct Started {
+    pub ticket: Option<String>,
+    pub expires_at: Option<Timestamp>,
+    pub methods: Vec<Method>,
+    pub username: String,
+}
+
+fn methods_of(account: &Account) -> Vec<Method> {
+    let mut methods = Vec::new();
+    if let Some(phone) = account.phone() {
+        methods.push(Method {
+            method: "sms",
+            target: Some(mask_phone(phone)),
+        });
+    }
+    if let Some(email) = account.email().filter(|e| e.verified) {
+        methods.push(Method {
+            method: "email",
+            target: Some(mask_email(&email.address)),
+        });
+    }
+    if !account.security_questions().is_empty() {
+        methods.push(Method {
+            method: "security_questions",
+            target: None,
+        });
+    }
+    methods
+}
+
+/// 找回密码, step 1: the username (phone, document number or verified e-mail) + captcha.
+#[tracing::instrument(skip_all)]
+pub async fn start(
+    state: &AppState,
+    username: Option<&str>,
+    captcha_id: Option<&str>,
+    captcha_answer: Option<&str>,
+    client_ip: Option<&str>,
+) -> Result<Started, Problem> {
+    let username = username.map(str::trim).unwrap_or("");
+    if username.is_empty() {
+        return Err(Problem::validation(vec![FieldError::new(
+            "username",
+            "login_required",
+        )]));
+    }
+    let buckets: Vec<String> = client_ip
+        .map(|ip| vec![format!("recovery-unknown-ip:{ip}")])
+        .unwrap_or_default();
+    refuse_if_exceeded(state, &buckets, UNKNOWN_USERNAMES, "recovery_rate_limited").await?;
+    require_captcha(state, captcha_id, captcha_answer).await?;
+    let holder = crate::login::resolve(state, username).await?;
+    // The same reads whether or not the name is known, so the time does not tell.
+    let account_key = holder.map_or_else(
+        || AccountId::new_random().to_string(),
+        |(a, _)| a.to_string(),
+    );
+    let loaded = state.store.load::<Account>(&account_key).await?;
+    let account = loaded.aggregate;
+    let Some((account_id, _)) = holder.filter(|_| recoverable(&account)) else {
+        count_failure(state, &buckets, UNKNOWN_USERNAMES).await?;
+        return Err(Problem::new(ProblemKind::NotFound, "username_not_found"));
+    };
+    let methods = methods_of(&account);
+    if methods.is_empty() {
+        // Seed 000: nothing bound — the way out is to register again.
+        return Ok(Started {
+            ticket: None,
+            expires_at: None,
+            methods,
+            username: masked_username(&account),
+        });
+    }
+    let now = state.clock.now();
+    let expires_at = now.plus_seconds(START_TICKET_SECONDS);
+    let ticket = issue_ticket(
+        &state.db,
+        &account_id.to_string(),
+        Stage::Start,
+        None,
+        account.credential_generation(),
+        expires_at,
+        now,
+    )
+    .await?;
+    Ok(Started {
+        ticket: Some(ticket),
+        expires_at: Some(expires_at),
+        methods,
+        username: masked_username(&account),
+    })
+}
+
+/// The start ticket and its account, still recoverable and of the same generation.
+async fn open_ticket(state: &AppState, ticket: Option<&str>) -> Result<(Ticket, Account), Problem> {
+    let token = ticket.map(str::trim).filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err(ticket_invalid());
+    };
+    let ticket = find_ticket(&state.db, token, Stage::Start, state.clock.now())
+        .await?
+        .ok_or_else(ticket_invalid)?;
+    let account = state
+        .store
+        .load::<Account>(&ticket.account_id.to_string())
+        .await?
+        .aggregate;
+    if !recoverable(&account) || account.credential_generation() != ticket.generation {
+        return Err(ticket_invalid());
+    }
+    Ok((ticket, account))
+}
+
+fn method_unavailable() -> Problem {
+    Problem::new(ProblemKind::Conflict, "recovery_method_unavailable")
+}
+
+pub struct CodeSent {
+    pub sent_to: String,
+    pub expires_at: Timestamp,
+}
+
+/// SMS path: a 10-minute code to the bound phone.
+#[tracing::instrument(skip_all)]
+pub async fn send_sms_code(
+    state: &AppState,
+    ticket: Option<&str>,
+    client_ip: Option<&str>,
+) -> Result<CodeSent, Problem> {
+    let (_, account) = open_ticket(state, ticket).await?;
+    let phone = account
+        .phone()
+        .and_then(|p| Phone::parse(p).ok())
+        .ok_or_else(method_unavailable)?;
+    let sent = state
+        .codes
+        .send(&phone, CodePurpose::Recover, client_ip)
+        .await
+        .map_err(code_problem)?;
+    Ok(CodeSent {
+        sent_to: phone.masked(),
+        expires_at: sent.expires_at,
+    })
+}
+
+pub struct ResetAllowed {
+    pub reset_token: String,
+    pub expires_at: Timestamp,
+}
+
+async fn allow_reset(
+    state: &AppState,
+    ticket: &Ticket,
+    method: &str,
+    generation: u32,
+) -> Result<ResetAllowed, Problem> {
+    let now = state.clock.now();
+    let expires_at = now.plus_seconds(RESET_TICKET_SECONDS);
+    let reset_token = issue_ticket(
+        &state.db,
+        &ticket.account_id.to_string(),
+        Stage::Reset,
+        Some(method),
+        generation,
+        expires_at,
+        now,
+    )
+    .await?;
+    Ok(ResetAllowed {
+        reset_token,
+        expires_at,
+    })
+}
+
+/// SMS path: the code from the bound phone → a reset token.
+#[tracing::instrument(skip_all)]
+pub async fn verify_sms_code(
+    state: &AppState,
+    ticket: Option<&str>,
+    code: Option<&str>,
+) -> Result<ResetAllowed, Problem> {
+    let (ticket, account) = open_ticket(state, ticket).await?;
+    let phone = account
+        .phone()
+        .and_then(|p| Phone::parse(p).ok())
+        .ok_or_else(method_unavailable)?;
+    let code = code
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            Problem::validation(vec![FieldError::new("sms_code", "sms_code_required")])
+        })?;
+    let checked = state
+        .codes
+        .check(&phone, CodePurpose::Recover, &Secret::new(code))
+        .await
+        .map_err(code_problem)?;
+    state.codes.consume(checked).await.map_err(code_problem)?;
+    allow_reset(state, &ticket, "sms", account.credential_generation()).await
+}
+
+/// Security-question path: the three questions to answer.
+pub async fn questions(state: &AppState, ticket: Option<&str>) -> Result<Vec<String>, Problem> {
+    let (_, account) = open_ticket(state, ticket).await?;
+    if account.security_questions().is_empty() {
+        return Err(method_unavailable());
+    }
+    Ok(account
+        .security_questions()
+        .iter()
+        .map(|q| q.question.clone())
+        .collect())
+}
+
+/// Security-question path: all three answers → a reset token. Three failures in a row close
+/// the path for a day; every attempt notifies the bound phone and e-mail.
+#[tracing::instrument(skip_all)]
+pub async fn answer_questions(
+    state: &AppState,
+    ticket: Option<&str>,
+    answers: &[String],
+    request: &CommandMetadata,
+) -> Result<ResetAllowed, Problem> {
+    let (ticket, account) = open_ticket(state, ticket).await?;
+    if account.security_questions().is_empty() {
+        return Err(method_unavailable());
+    }
+    let count = account.security_questions().len();
+    if answers.len() != count || answers.iter().any(|a| a.trim().is_empty()) {
+        return Err(Problem::validation(vec![FieldError::new(
+            "answers",
+            "security_answers_required",
+        )]));
+    }
+    let answers: Vec<Secret> = answers
+        .iter()
+        .map(|a| Secret::new(normalize_answer(a)))
+        .collect();
+    let committed = state
+        .store
+        .execute::<Account>(
+            &ticket.account_id.to_string(),
+            AccountCommand::CheckSecurityAnswers { answers },
+            &state.account_services,
+            &CommandMetadata {
+                actor: Actor::Anonymous,
+                ..request.clone()
+            },
+        )
+        .await;
+    let committed = match committed {
+        Ok(committed) => committed,
+        Err(ExecuteError::Domain(AccountError::SecurityQuestionsClosed { until })) => {
+            return Err(questions_closed(until, state.clock.now()));
+        }
+        Err(ExecuteError::Domain(AccountError::NoSecurityQuestions)) => {
+            return Err(method_unavailable())
+        }
+        Err(error) => return Err(account_problem(error)),
+    };
+    for event in &committed.events {
+        match event {
+            AccountEvent::SecurityAnswersAccepted => {
+                return allow_reset(
+                    state,
+                    &ticket,
+                    "security_questions",
+                    committed.aggregate.credential_generation(),
+                )
+                .await;
+            }
+            AccountEvent::SecurityAnswersFailed {
+                closed_until: Some(until),
+                ..
+            } => return Err(questions_closed(*until, state.clock.now())),
+            AccountEvent::SecurityAnswersFailed { failures, .. } => {
+                let left =
+                    xuexin_domain::account::SECURITY_ANSWER_ATTEMPTS.saturating_sub(*failures);
+                return Err(Problem::validation(vec![FieldError::new(
+                    "answers",
+                    "security_answers_wrong",
+                )])
+                .with_code("security_answers_wrong")
+                .with_extra("attempts_left", left));
+            }
+            _ => {}
+        }
+    }
+    Err(Problem::internal(anyhow::anyhow!(
+        "checking security answers recorded no verdict"
+    )))
+}
+
+fn questions_closed(until: Timestamp, now: Timestamp) -> Problem {
+    let seconds = ((until.millis() - now.millis()) / 1000).max(1) as u64;
+    let mut problem = Problem::new(ProblemKind::Locked, "security_questions_closed")
+        .with_extra("closed_until", until.to_rfc3339());
+    problem.retry_after = Some(Duration::from_secs(seconds));
+    problem
+}
+
+/// E-mail path: name + document number → a reset link to the verified security e-mail.
+#[tracing::instrument(skip_all)]
+pub async fn request_email_link(
+    state: &AppState,
+    ticket: Option<&str>,
+    name: Option<&str>,
+    document_number: Option<&str>,
+    request: &CommandMetadata,
+) -> Result<(String, Option<i64>), Problem> {
+    let (ticket, account) = open_ticket(state, ticket).await?;
+    let email = account
+        .email()
+        .filter(|e| e.verified)
+        .map(|e| e.address.clone())
+        .ok_or_else(method_unavailable)?;
+    let bucket = [format!("recovery-email:{}", ticket.account_id)];
+    refuse_if_exceeded(
+        state,
+        &bucket,
+        EMAIL_IDENTITY_FAILURES,
+        "recovery_rate_limited",
+    )
+    .await?;
+    if !identity_matches(
+        state,
+        &account,
+        name.unwrap_or(""),
+        document_number.unwrap_or(""),
+    ) {
+        count_failure(state, &bucket, EMAIL_IDENTITY_FAILURES).await?;
+        return Err(Problem::validation(vec![FieldError::new(
+            "document_number",
+            "recovery_identity_mismatch",
+        )])
+        .with_code("recovery_identity_mismatch"));
+    }
+    let committed = state
+        .store
+        .execute::<Account>(
+            &ticket.account_id.to_string(),
+            AccountCommand::RequestPasswordResetByEmail,
+            &state.account_services,
+            &CommandMetadata {
+                actor: Actor::Anonymous,
+                ..request.clone()
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            ExecuteError::Domain(AccountError::NoEmail) => method_unavailable(),
+            other => account_problem(other),
+        })?;
+    Ok((mask_email(&email), committed.position))
+}
+
+/// The rules a new password must meet for this account: length and characters, not common,
+/// not containing the account's phone or document number (checked against its digest).
+pub fn new_password(
+    state: &AppState,
+    account: &Account,
+    raw: Option<&str>,
+    confirmation: Option<&str>,
+    field: &str,
+) -> Result<Password, Problem> {
+    let raw = raw.unwrap_or("");
+    if raw.is_empty() {
+        return Err(Problem::validation(vec![FieldError::new(
+            field,
+            "password_required",
+        )]));
+    }
+    let phone = account.phone().and_then(|p| Phone::parse(p).ok());
+    let digest_of = |candidate: &str| {
+        let digest = document_number_digest(&state.digest, &normalize_document_number(candidate));
+        account
+            .document()
+            .is_some_and(|d| d.number_digest == digest)
+    };
+    let context = PasswordContext {
+        phone: phone.as_ref(),
+        document_number: None,
+        document_number_matches: Some(&digest_of),
+        document_number_len: account.document().map(|d| d.masked.chars().count()),
+    };
+    let mut errors = Vec::new();
+    let password = Password::parse(&Secret::new(raw), &context)
+        .map_err(|e| errors.push(crate::http::registration::password_error(field, e)))
+        .ok();
+    if confirmation != Some(raw) {
+        errors.push(FieldError::new(
+            &format!("{field}_confirmation"),
+            "password_mismatch",
+        ));
+    }
+    match password {
+        Some(password) if errors.is_empty() => Ok(password),
+        _ => Err(Problem::validation(errors)),
+    }
+}
+
+/// The last step: a reset token, once, sets a new password.
+#[tracing::instrument(skip_all)]
+pub async fn reset(
+    state: &AppState,
+    token: Option<&str>,
+    password: Option<&str>,
+    confirmation: Option<&str>,
+    request: &CommandMetadata,
+) -> Result<(AccountId, Option<i64>), Problem> {
+    let token = token
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(ticket_invalid)?;
+    let now = state.clock.now();
+    let ticket = find_ticket(&state.db, token, Stage::Reset, now)
+        .await?
+        .ok_or_else(ticket_invalid)?;
+    let account = state
+        .store
+        .load::<Account>(&ticket.account_id.to_string())
+        .await?
+        .aggregate;
+    if !recoverable(&account) || account.credential_generation() != ticket.generation {
+        return Err(ticket_invalid());
+    }
+    // A password the rules refuse does not use the token up.
+    let password = new_password(state, &account, password, confirmation, "password")?;
+    if !consume_ticket(&state.db, &ticket.hash, now).await? {
+        return Err(ticket_invalid());
+    }
+    let password_hash = state
+        .hasher
+        .hash(password.secret())
+        .await
+        .map_err(|_| Problem::overloaded(Duration::from_secs(1)))?;
+    let committed = state
+        .store
+        .execute::<Account>(
+            &ticket.account_id.to_string(),
+            AccountCommand::ResetPassword {
+                password_hash,
+                reason: ticket.method.clone().unwrap_or_else(|| "recovery".into()),
+                generation: Some(ticket.generation),
+            },
+            &state.account_services,
+            &CommandMetadata {
+                actor: Actor::Anonymous,
+                ..request.clone()
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            ExecuteError::Domain(AccountError::StaleRecoveryToken) => ticket_invalid(),
+            ExecuteError::Domain(AccountError::CannotLogIn) => ticket_invalid(),
+            other => account_problem(other),
+        })?;
+    after_password_change(state, ticket.account_id, account.phone()).await?;
+    state.sessions.revoke_all(ticket.account_id).await?;
+    Ok((ticket.account_id, committed.position))
+}
+
+/// Whatever could still reset the old password dies: recovery tokens and SMS codes.
+pub async fn after_password_change(
+    state: &AppState,
+    account_id: AccountId,
+    phone: Option<&str>,
+) -> Result<(), Problem> {
+    kill_tickets(&state.db, account_id, state.clock.now()).await?;
+    if let Some(phone) = phone {
+        state.codes.retire(phone, CodePurpose::Recover).await?;
+    }
+    Ok(())
+}
