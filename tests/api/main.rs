@@ -13,6 +13,7 @@ mod login;
 mod openapi;
 mod races;
 mod records;
+mod recovery;
 mod registration;
 mod secrets;
 mod sms;

@@ -94,6 +94,8 @@ pub struct RegistrationDetails {
 pub enum UnlockReason {
     /// The lock's time ran out; recorded at the next login attempt.
     Expired,
+    /// The password was reset (recovery or a conscription office): the lock is lifted.
+    PasswordReset,
 }
 
 /// What makes an account a staff account.

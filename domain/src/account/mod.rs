@@ -589,6 +589,9 @@ impl Aggregate for Account {
                 ) {
                     return Err(AccountError::CannotLogIn);
                 }
+                let locked = self
+                    .locked_until
+                    .is_some_and(|until| until > services.clock.now());
                 sink.write(
                     AccountEvent::PasswordReset {
                         password_hash,
@@ -597,6 +600,15 @@ impl Aggregate for Account {
                     self,
                 )
                 .await;
+                if locked {
+                    sink.write(
+                        AccountEvent::AccountUnlocked {
+                            reason: UnlockReason::PasswordReset,
+                        },
+                        self,
+                    )
+                    .await;
+                }
             }
         }
         Ok(())
@@ -1290,6 +1302,39 @@ mod tests {
             .then_expect_error(AccountError::Locked {
                 until: NOW.plus_seconds(60),
             });
+    }
+
+    #[test]
+    fn a_reset_lifts_an_active_lock_with_an_event() {
+        let mut given = registered("x$pw");
+        given.push(AccountEvent::AccountLocked {
+            until: NOW.plus_seconds(60),
+            lock_count: 1,
+        });
+        let reset = AccountCommand::ResetPassword {
+            password_hash: "x$new".into(),
+            reason: "sms".into(),
+            generation: None,
+        };
+        framework()
+            .given(given)
+            .when(reset.clone())
+            .then_expect_events(vec![
+                AccountEvent::PasswordReset {
+                    password_hash: "x$new".into(),
+                    reason: "sms".into(),
+                },
+                AccountEvent::AccountUnlocked {
+                    reason: UnlockReason::PasswordReset,
+                },
+            ]);
+        framework()
+            .given(registered("x$pw"))
+            .when(reset)
+            .then_expect_events(vec![AccountEvent::PasswordReset {
+                password_hash: "x$new".into(),
+                reason: "sms".into(),
+            }]);
     }
 
     #[test]
