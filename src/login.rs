@@ -91,7 +91,19 @@ pub async fn resolve(
         let holder = match candidate {
             Candidate::Name(kind, value) => {
                 let id = login_name_id(kind, &value).to_string();
-                state.store.load::<LoginName>(&id).await?.aggregate.holder()
+                match state.store.load::<LoginName>(&id).await?.aggregate.holder() {
+                    // A name changed away a moment ago is held until its release task runs;
+                    // it no longer leads to the account.
+                    Some(holder) => {
+                        let account = state
+                            .store
+                            .load::<Account>(&holder.to_string())
+                            .await?
+                            .aggregate;
+                        crate::login_names::account_uses(&account, kind, &value).then_some(holder)
+                    }
+                    None => None,
+                }
             }
             Candidate::Identity(kind, digest) => {
                 let id = identity_id(kind, &digest).to_string();

@@ -131,7 +131,7 @@ pub async fn stream(
 ) -> anyhow::Result<Vec<StoredEvent>> {
     let rows: Vec<EventRow> = on_db!(db, pool => {
         sqlx::query_as(
-            "SELECT position, 0, aggregate_type, aggregate_id, sequence,
+            "SELECT position, CAST(0 AS BIGINT), aggregate_type, aggregate_id, sequence,
                     event_type, event_version, payload, metadata
                FROM events
               WHERE aggregate_type = $1 AND aggregate_id = $2

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod account;
 mod cli;
 mod crash;
 mod email;
@@ -10,6 +11,7 @@ mod global_order;
 mod idempotency;
 mod identity;
 mod login;
+mod oauth;
 mod openapi;
 mod races;
 mod records;
