@@ -123,6 +123,7 @@ impl Runtime {
         let mut projections = xuexin_projections::all();
         projections.push(Arc::new(Messenger {
             clock: clock.clone(),
+            quiet_until: crate::messenger::replaced_queue_position(&db).await?,
         }));
         let projectors: Vec<Arc<Projector>> = projections
             .into_iter()
@@ -302,6 +303,10 @@ impl Application {
             self.shutdown.clone(),
         )));
         tasks.push(tokio::spawn(crate::registration::recovery_loop(
+            self.state.clone(),
+            self.shutdown.clone(),
+        )));
+        tasks.push(tokio::spawn(crate::housekeeping::housekeeping_loop(
             self.state.clone(),
             self.shutdown.clone(),
         )));

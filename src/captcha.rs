@@ -139,14 +139,4 @@ impl Captchas {
             Ok(Err(CaptchaError::Invalid))
         }
     }
-
-    /// Drops captchas that can no longer be used.
-    pub async fn purge(&self) -> anyhow::Result<u64> {
-        let removed = db_execute!(
-            &self.db,
-            "DELETE FROM captchas WHERE expires_at <= $1",
-            self.clock.now().millis()
-        )?;
-        Ok(removed)
-    }
 }

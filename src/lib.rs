@@ -10,6 +10,7 @@ pub mod codes;
 pub mod config;
 pub mod faults;
 pub mod gateways;
+pub mod housekeeping;
 pub mod http;
 pub mod login;
 pub mod login_names;

@@ -117,6 +117,19 @@ pub fn beijing_time(at: Timestamp) -> String {
 
 pub struct Messenger {
     pub clock: Arc<dyn Clock>,
+    /// Events up to this position were handled by `mail_queue_v1`, which this process manager
+    /// replaced: it builds its contacts from them but sends nothing for them again.
+    pub quiet_until: i64,
+}
+
+/// Where the replaced mail queue stopped (0 on a database that never had it).
+pub async fn replaced_queue_position(db: &xuexin_projections::Db) -> anyhow::Result<i64> {
+    let row: Option<(i64,)> = xuexin_projections::on_db!(db, pool => {
+        sqlx::query_as("SELECT position FROM projection_checkpoints WHERE projection = 'mail_queue_v1'")
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(row.map_or(0, |(position,)| position))
 }
 
 struct Contacts {
@@ -152,6 +165,7 @@ async fn contacts(tx: &mut Tx, account_id: &str) -> Result<Contacts, ProjectionE
 #[allow(clippy::too_many_arguments)]
 async fn queue(
     tx: &mut Tx,
+    quiet_until: i64,
     event: &StoredEvent,
     channel: &str,
     kind: &str,
@@ -160,6 +174,9 @@ async fn queue(
     expires_at: Timestamp,
     now: Timestamp,
 ) -> Result<(), ProjectionError> {
+    if event.position <= quiet_until {
+        return Ok(()); // already handled by the mail queue this one replaced
+    }
     tx_execute!(
         tx,
         "INSERT INTO message_outbox (id, channel, kind, account_id, recipient, payload, expires_at, created_at, next_attempt_at)
@@ -211,6 +228,7 @@ impl Messenger {
         for (channel, recipient) in targets {
             queue(
                 tx,
+                self.quiet_until,
                 event,
                 &channel,
                 notice.kind(),
@@ -280,6 +298,7 @@ impl Projection for Messenger {
             AccountEvent::EmailVerificationRequested { email, expires_at } if expires_at > now => {
                 queue(
                     tx,
+                    self.quiet_until,
                     event,
                     "email",
                     VERIFY_EMAIL,
@@ -306,6 +325,7 @@ impl Projection for Messenger {
                 {
                     queue(
                         tx,
+                        self.quiet_until,
                         event,
                         "email",
                         PASSWORD_RESET,

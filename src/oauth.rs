@@ -19,7 +19,7 @@ use base64::Engine;
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use rsa::sha2::Sha256;
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use rsa::signature::{RandomizedSigner, SignatureEncoding, Verifier};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -269,9 +269,10 @@ impl Alipay {
     }
 
     fn sign(&self, content: &str) -> anyhow::Result<String> {
+        // Randomized: the private-key operation runs blinded (no timing of the key itself).
         let signature: Signature = self
             .signing_key
-            .try_sign(content.as_bytes())
+            .try_sign_with_rng(&mut rsa::rand_core::OsRng, content.as_bytes())
             .context("failed to sign an Alipay request")?;
         Ok(base64::engine::general_purpose::STANDARD.encode(signature.to_bytes()))
     }

@@ -26,6 +26,7 @@ use xuexin_domain::account::{Account, AccountCommand, AccountError, AccountEvent
 use xuexin_domain::hashing::SecretHasher;
 use xuexin_domain::identity::Identity;
 use xuexin_domain::ids::identity_id;
+use xuexin_domain::ids::LoginVia;
 use xuexin_domain::values::password::{Password, PasswordContext};
 use xuexin_domain::values::{
     document_number_digest, mask_email, mask_phone, normalize_answer, normalize_document_number,
@@ -52,6 +53,12 @@ pub const UNKNOWN_USERNAMES: Limit = Limit {
 /// Wrong name + document number before the reset link, per account.
 pub const EMAIL_IDENTITY_FAILURES: Limit = Limit {
     max: 5,
+    window: Duration::from_secs(3600),
+};
+
+/// Reset links mailed, per account (a mailbox is not to be flooded).
+pub const RESET_LINKS: Limit = Limit {
+    max: 3,
     window: Duration::from_secs(3600),
 };
 
@@ -167,12 +174,14 @@ fn ticket_invalid() -> Problem {
     Problem::new(ProblemKind::BadRequest, "recovery_token_invalid")
 }
 
-/// Whether an account may be recovered (not an unfinished, abandoned or replaced one).
+/// Whether an account may be recovered here: a person's account (staff passwords are reset
+/// by an administrator), not an unfinished, abandoned or replaced one.
 fn recoverable(account: &Account) -> bool {
-    matches!(
-        account.status(),
-        Some(AccountStatus::Active | AccountStatus::PendingIdentityReview)
-    )
+    account.staff().is_none()
+        && matches!(
+            account.status(),
+            Some(AccountStatus::Active | AccountStatus::PendingIdentityReview)
+        )
 }
 
 /// The name the person logs in with, masked: the phone (`136****1011`), else the verified
@@ -399,7 +408,11 @@ pub async fn start(
     );
     let loaded = state.store.load::<Account>(&account_key).await?;
     let account = loaded.aggregate;
-    let Some((account_id, _)) = holder.filter(|_| recoverable(&account)) else {
+    // An e-mail is a username only once verified (as at login).
+    let usable =
+        |via: LoginVia| via != LoginVia::Email || account.email().is_some_and(|e| e.verified);
+    let Some((account_id, _)) = holder.filter(|(_, via)| recoverable(&account) && usable(*via))
+    else {
         count_failure(state, &buckets, UNKNOWN_USERNAMES).await?;
         return Err(Problem::new(ProblemKind::NotFound, "username_not_found"));
     };
@@ -677,6 +690,16 @@ pub async fn request_email_link(
         )])
         .with_code("recovery_identity_mismatch"));
     }
+    if let Err(exceeded) = state
+        .limiter
+        .hit(
+            &format!("recovery-links:{}", ticket.account_id),
+            RESET_LINKS,
+        )
+        .await?
+    {
+        return Err(too_often("recovery_rate_limited", exceeded.retry_after));
+    }
     let committed = state
         .store
         .execute::<Account>(
@@ -766,16 +789,16 @@ pub async fn reset(
     if !recoverable(&account) || account.credential_generation() != ticket.generation {
         return Err(ticket_invalid());
     }
-    // A password the rules refuse does not use the token up.
+    // Neither a password the rules refuse nor a busy hasher uses the token up.
     let password = new_password(state, &account, password, confirmation, "password")?;
-    if !consume_ticket(&state.db, &ticket.hash, now).await? {
-        return Err(ticket_invalid());
-    }
     let password_hash = state
         .hasher
         .hash(password.secret())
         .await
         .map_err(|_| Problem::overloaded(Duration::from_secs(1)))?;
+    if !consume_ticket(&state.db, &ticket.hash, now).await? {
+        return Err(ticket_invalid());
+    }
     let committed = state
         .store
         .execute::<Account>(

@@ -23,7 +23,7 @@ use xuexin_domain::account::{
 use xuexin_domain::hashing::SecretHasher;
 use xuexin_domain::identity::{Identity, IdentityCommand, IdentityError};
 use xuexin_domain::ids::{identity_id, LoginNameKind};
-use xuexin_domain::login_name::{LoginName, LoginNameCommand, LoginNameError};
+use xuexin_domain::login_name::{LoginName, LoginNameCommand};
 use xuexin_domain::registration::{claims_for, registration_claims, RegistrationClaim};
 use xuexin_domain::values::{
     mask_email, mask_phone, Document, DocumentSummary, Email, Password, PasswordStrength,
@@ -176,13 +176,11 @@ async fn known_conflicts(
     for claim in claims {
         let aggregate_id = claim.aggregate_id().to_string();
         let refusal = match claim {
-            RegistrationClaim::LoginName { .. } => state
-                .store
-                .load::<LoginName>(&aggregate_id)
-                .await?
-                .aggregate
-                .holder()
-                .map(Refusal::Taken),
+            RegistrationClaim::LoginName { kind, value } => {
+                crate::login_names::current_holder(state, *kind, value)
+                    .await?
+                    .map(Refusal::Taken)
+            }
             RegistrationClaim::Identity { .. } => state
                 .store
                 .load::<Identity>(&aggregate_id)
@@ -406,22 +404,12 @@ async fn make_claim(
 ) -> Result<(), ClaimFailure> {
     let aggregate_id = claim.aggregate_id().to_string();
     match claim {
+        // A holder that no longer uses the name (it changed it a moment ago) gives it up.
         RegistrationClaim::LoginName { kind, value } => {
-            let command = LoginNameCommand::Claim {
-                account_id,
-                kind: *kind,
-                value: value.clone(),
-            };
-            match state
-                .store
-                .execute::<LoginName>(&aggregate_id, command, &(), metadata)
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(ExecuteError::Domain(LoginNameError::Taken { holder })) => {
-                    Err(ClaimFailure::Refused(Refusal::Taken(holder)))
-                }
-                Err(other) => Err(store_failure(other)),
+            match crate::login_names::claim(state, account_id, *kind, value, metadata).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(holder)) => Err(ClaimFailure::Refused(Refusal::Taken(holder))),
+                Err(error) => Err(ClaimFailure::Store(error)),
             }
         }
         RegistrationClaim::TakeOverPhone { value } => {

@@ -57,7 +57,7 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (scope, idempotency_key)
 );
 
--- Link and reset tokens (e-mail verification, password reset): SHA-256 of the token only.
+-- E-mail link tokens (verification now, password reset later): SHA-256 of the token only.
 CREATE TABLE email_tokens (
     token_hash  text   PRIMARY KEY,
     account_id  text   NOT NULL,
@@ -69,26 +69,23 @@ CREATE TABLE email_tokens (
 );
 CREATE INDEX email_tokens_account_idx ON email_tokens (account_id, purpose);
 
--- Messages to send (mail and SMS notices), queued by the messenger (a process manager reading
--- the log) in the same transaction as its checkpoint; delivery sends them with retries. Link
--- tokens are made at send time, so no clear token ever rests in this table.
-CREATE TABLE message_outbox (
+-- Mail to send, queued by the mailer (a process manager reading the log) in the same
+-- transaction as its checkpoint; the sender delivers with retries. The link token is made at
+-- send time, so no clear token ever rests in this table.
+CREATE TABLE mail_outbox (
     id              text    PRIMARY KEY,
-    channel         text    NOT NULL,
     kind            text    NOT NULL,
     account_id      text    NOT NULL,
     recipient       text    NOT NULL,
-    -- What the message needs beyond its kind (e.g. a reset link's credential generation).
-    payload         text    NOT NULL DEFAULT '{}',
-    expires_at      bigint  NOT NULL,
-    created_at      bigint  NOT NULL,
+    expires_at      bigint NOT NULL,
+    created_at      bigint NOT NULL,
     status          text    NOT NULL DEFAULT 'pending',
     attempts        bigint NOT NULL DEFAULT 0,
-    next_attempt_at bigint  NOT NULL,
+    next_attempt_at bigint NOT NULL,
     last_error      text,
     sent_at         bigint
 );
-CREATE INDEX message_outbox_due_idx ON message_outbox (status, next_attempt_at);
+CREATE INDEX mail_outbox_due_idx ON mail_outbox (status, next_attempt_at);
 
 -- What the capture gateways delivered (development and tests): the "phone" and "mailbox".
 CREATE TABLE dev_outbox (

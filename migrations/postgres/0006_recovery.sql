@@ -56,3 +56,12 @@ CREATE TABLE name_change_requests_v1 (
     document_masked text   NOT NULL,
     requested_at    bigint NOT NULL
 );
+
+-- The mail outbox becomes the message outbox (mail and SMS notices; the messenger process
+-- manager, messenger_v1, replaces mail_queue_v1 and queues into it).
+ALTER TABLE mail_outbox RENAME TO message_outbox;
+ALTER TABLE message_outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'email';
+-- What a message needs beyond its kind (e.g. a reset link's credential generation).
+ALTER TABLE message_outbox ADD COLUMN payload TEXT NOT NULL DEFAULT '{}';
+DROP INDEX mail_outbox_due_idx;
+CREATE INDEX message_outbox_due_idx ON message_outbox (status, next_attempt_at);

@@ -57,7 +57,7 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (scope, idempotency_key)
 ) STRICT;
 
--- Link and reset tokens (e-mail verification, password reset): SHA-256 of the token only.
+-- E-mail link tokens (verification now, password reset later): SHA-256 of the token only.
 CREATE TABLE email_tokens (
     token_hash  TEXT   PRIMARY KEY,
     account_id  TEXT   NOT NULL,
@@ -69,17 +69,14 @@ CREATE TABLE email_tokens (
 ) STRICT;
 CREATE INDEX email_tokens_account_idx ON email_tokens (account_id, purpose);
 
--- Messages to send (mail and SMS notices), queued by the messenger (a process manager reading
--- the log) in the same transaction as its checkpoint; delivery sends them with retries. Link
--- tokens are made at send time, so no clear token ever rests in this table.
-CREATE TABLE message_outbox (
+-- Mail to send, queued by the mailer (a process manager reading the log) in the same
+-- transaction as its checkpoint; the sender delivers with retries. The link token is made at
+-- send time, so no clear token ever rests in this table.
+CREATE TABLE mail_outbox (
     id              TEXT    PRIMARY KEY,
-    channel         TEXT    NOT NULL,
     kind            TEXT    NOT NULL,
     account_id      TEXT    NOT NULL,
     recipient       TEXT    NOT NULL,
-    -- What the message needs beyond its kind (e.g. a reset link's credential generation).
-    payload         TEXT    NOT NULL DEFAULT '{}',
     expires_at      INTEGER  NOT NULL,
     created_at      INTEGER  NOT NULL,
     status          TEXT    NOT NULL DEFAULT 'pending',
@@ -88,7 +85,7 @@ CREATE TABLE message_outbox (
     last_error      TEXT,
     sent_at         INTEGER
 ) STRICT;
-CREATE INDEX message_outbox_due_idx ON message_outbox (status, next_attempt_at);
+CREATE INDEX mail_outbox_due_idx ON mail_outbox (status, next_attempt_at);
 
 -- What the capture gateways delivered (development and tests): the "phone" and "mailbox".
 CREATE TABLE dev_outbox (

@@ -234,6 +234,8 @@ pub async fn reset_password(
         .await
         .map_err(account_problem)?;
     if let Some(id) = xuexin_domain::AccountId::parse(&account_id) {
+        // Whatever could still reset the old password dies too.
+        crate::recovery::after_password_change(&state, id, account.phone()).await?;
         state.sessions.revoke_all(id).await?;
     }
     Ok(Json(OfficeAccountResponse {

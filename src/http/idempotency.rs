@@ -2,7 +2,9 @@
 //! same body gets it back (`Idempotent-Replayed: true`) without running anything; the same key
 //! with another body is refused. Keys are scoped to the path and the caller's session.
 //! Login (`POST /api/v1/sessions`) is left out: its response is a bearer token, which is never
-//! stored in the clear. So are record imports, which are idempotent by themselves.
+//! stored in the clear. So are the recovery steps and the OAuth start, whose responses carry
+//! tickets, reset tokens and `state` (each single use anyway), and record imports, which are
+//! idempotent by themselves.
 
 use crate::app::SharedState;
 use crate::problem::{Problem, ProblemKind};
@@ -18,7 +20,20 @@ use xuexin_projections::{db_execute, on_db};
 const MAX_BODY: usize = 4 * 1024 * 1024;
 /// An entry whose first request never finished (a crash) may be taken over after this.
 const ABANDONED_AFTER_MILLIS: i64 = 5 * 60 * 1000;
-const EXCLUDED_PATHS: &[&str] = &["/api/v1/sessions"];
+const EXCLUDED_PATHS: &[&str] = &[
+    "/api/v1/sessions",
+    "/api/v1/captchas",
+    "/api/v1/password-recoveries",
+    "/api/v1/password-recoveries/sms-verifications",
+    "/api/v1/password-recoveries/answers",
+];
+
+/// Paths whose responses hold a secret, beyond the exact ones above.
+fn excluded(path: &str) -> bool {
+    EXCLUDED_PATHS.contains(&path)
+        || path.ends_with("/record-imports")
+        || (path.starts_with("/api/v1/oauth/") && path.ends_with("/authorize"))
+}
 
 pub async fn idempotency(
     State(state): State<SharedState>,
@@ -33,7 +48,7 @@ pub async fn idempotency(
     };
     let path = request.uri().path().to_string();
     // Imports are idempotent by themselves (a re-import writes nothing) and may be large.
-    if EXCLUDED_PATHS.contains(&path.as_str()) || path.ends_with("/record-imports") {
+    if excluded(&path) {
         return next.run(request).await;
     }
     let key = match key.to_str() {

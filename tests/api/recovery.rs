@@ -19,6 +19,7 @@ on_both_backends!(
     three_wrong_answers_close_the_questions_for_a_day,
     nothing_bound_means_re_register_and_unknown_names_are_404,
     unknown_and_known_usernames_take_about_the_same_time,
+    housekeeping_removes_only_long_expired_rows,
 );
 
 fn mask(phone: &str) -> String {
@@ -570,16 +571,27 @@ async fn password_reset_by_email_link_and_every_link_dies_after_a_reset(backend:
 
     let request =
         json!({"ticket": ticket, "name": person.name, "document_number": person.document_number});
-    for _ in 0..2 {
+    for _ in 0..3 {
         let sent = app
             .post("/api/v1/password-recoveries/email-links", &request)
             .await;
         assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
         assert!(!sent.text.contains(&person.email));
     }
+    // A mailbox is not flooded: three links an hour.
+    let flooded = app
+        .post("/api/v1/password-recoveries/email-links", &request)
+        .await;
+    assert_eq!(
+        flooded.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        flooded.text
+    );
+    assert_eq!(flooded.code(), "recovery_rate_limited");
     let links = loop {
         let links = app.reset_links(&person.email).await;
-        if links.len() == 2 {
+        if links.len() == 3 {
             break links;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -709,6 +721,30 @@ async fn nothing_bound_means_re_register_and_unknown_names_are_404(backend: Back
     let unknown = app.start_recovery("13900000000").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text);
     assert_eq!(unknown.code(), "username_not_found");
+    // Staff accounts are not recovered here, and an unverified e-mail is no username.
+    app.staff_token("reviewer", None).await;
+    let staff_name: (String,) = xuexin_projections::on_db!(&app.db, pool => {
+        sqlx::query_as("SELECT CAST(payload AS TEXT) FROM events WHERE event_type = 'StaffAccountCreated'")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    let staff: Value = serde_json::from_str(&staff_name.0).unwrap();
+    let username = staff["StaffAccountCreated"]["profile"]["username"]
+        .as_str()
+        .unwrap();
+    let staff_start = app.start_recovery(username).await;
+    assert_eq!(
+        staff_start.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        staff_start.text
+    );
+    assert_eq!(staff_start.code(), "username_not_found");
+    let unverified = Person::random();
+    app.register_ok(&unverified).await;
+    let by_email = app.start_recovery(&unverified.email).await;
+    assert_eq!(by_email.status, StatusCode::NOT_FOUND, "{}", by_email.text);
 
     // 继续注册 takes the first account's phone: it has no phone, no verified e-mail and no
     // questions left, so the answer is to register again.
@@ -816,4 +852,58 @@ async fn unknown_and_known_usernames_take_about_the_same_time(backend: Backend) 
         slow <= fast * 3 + Duration::from_millis(50),
         "start recovery: known {known:?} vs unknown {unknown:?}"
     );
+}
+
+async fn housekeeping_removes_only_long_expired_rows(backend: Backend) {
+    let app = recovery_app(backend).await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    let live = app.recovery_ticket(&person.phone).await;
+    app.recovery_ticket(&person.phone).await;
+    let count = |table: &'static str| {
+        let db = app.db.clone();
+        async move {
+            let (n,): (i64,) = xuexin_projections::on_db!(&db, pool => {
+                sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+                    .fetch_one(pool)
+                    .await
+                    .unwrap()
+            });
+            n
+        }
+    };
+    let captchas = count("captchas").await;
+    assert!(captchas >= 2);
+    // One ticket and one captcha expired two days ago.
+    let two_days_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 2 * 86_400_000;
+    xuexin_projections::db_execute!(
+        &app.db,
+        "UPDATE recovery_tickets SET expires_at = $1
+         WHERE ticket_hash = (SELECT MIN(ticket_hash) FROM recovery_tickets WHERE ticket_hash <> $2)",
+        two_days_ago,
+        xuexin::security::token_hash(&live),
+    )
+    .unwrap();
+    xuexin_projections::db_execute!(
+        &app.db,
+        "UPDATE captchas SET expires_at = $1 WHERE id = (SELECT MIN(id) FROM captchas)",
+        two_days_ago,
+    )
+    .unwrap();
+    let removed = xuexin::housekeeping::sweep(&app.state).await.unwrap();
+    assert!(removed >= 2, "{removed}");
+    assert_eq!(count("recovery_tickets").await, 1);
+    assert_eq!(count("captchas").await, captchas - 1);
+    // The live ticket still works.
+    let sent = app
+        .post(
+            "/api/v1/password-recoveries/sms-codes",
+            &json!({"ticket": live}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
 }

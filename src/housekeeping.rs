@@ -1,0 +1,43 @@
+//! Deletes short-lived rows once they can no longer matter: captchas, recovery tickets, OAuth
+//! states, SMS codes and sessions a day after they expired, and rate-limit windows a day old.
+//! (Nothing here is history: the event log keeps every change.)
+
+use crate::app::SharedState;
+use crate::shutdown::Shutdown;
+use std::time::Duration;
+use xuexin_projections::db_execute;
+
+const GRACE_MILLIS: i64 = 24 * 3600 * 1000;
+const EVERY: Duration = Duration::from_secs(600);
+
+/// One sweep; returns how many rows went.
+#[tracing::instrument(skip_all)]
+pub async fn sweep(state: &SharedState) -> anyhow::Result<u64> {
+    let cutoff = state.clock.now().millis() - GRACE_MILLIS;
+    let mut removed = 0;
+    for statement in [
+        "DELETE FROM captchas WHERE expires_at < $1",
+        "DELETE FROM recovery_tickets WHERE expires_at < $1",
+        "DELETE FROM oauth_states WHERE expires_at < $1",
+        "DELETE FROM sms_codes WHERE expires_at < $1",
+        "DELETE FROM sessions WHERE expires_at < $1",
+        "DELETE FROM rate_limits WHERE window_start < $1",
+    ] {
+        removed += db_execute!(&state.db, statement, cutoff)?;
+    }
+    Ok(removed)
+}
+
+pub async fn housekeeping_loop(state: SharedState, mut shutdown: Shutdown) {
+    while !shutdown.is_triggered() {
+        match sweep(&state).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "expired rows removed"),
+            Err(error) => tracing::error!(error = format!("{error:#}"), "housekeeping failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(EVERY) => {}
+            _ = shutdown.wait() => {}
+        }
+    }
+}
