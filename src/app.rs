@@ -173,7 +173,11 @@ impl Runtime {
             )?),
             None => None,
         };
-        let captchas = Captchas::new(db.clone(), digest.clone(), clock.clone(), config.dev_mode);
+        // Where SMS codes are captured rather than sent (a developer's machine, or `--dev`),
+        // captcha answers are captured beside them, so the walk-through can be scripted.
+        let reveal_captchas =
+            config.dev_mode || matches!(config.sms, crate::config::SmsGatewayConfig::Capture);
+        let captchas = Captchas::new(db.clone(), digest.clone(), clock.clone(), reveal_captchas);
         let oauth = crate::oauth::Providers {
             wechat: config
                 .wechat

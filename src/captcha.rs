@@ -36,8 +36,9 @@ pub struct Captchas {
     db: Db,
     key: DigestKey,
     clock: Arc<dyn Clock>,
-    /// Dev mode keeps each answer in `dev_outbox` (channel `captcha`) so that a developer or a
-    /// test can solve it; never in production.
+    /// With captured SMS (or `--dev`), each answer is kept in `dev_outbox` (channel `captcha`)
+    /// beside the captured codes, so that a developer or a test can solve it; never when SMS
+    /// goes to a real gateway.
     reveal: bool,
 }
 

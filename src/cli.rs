@@ -101,8 +101,9 @@ pub enum DevCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        /// Print only the newest SMS code (`code`) or e-mail link token (`token`).
-        #[arg(long, value_parser = ["code", "token"])]
+        /// Print only the newest SMS code (`code`), e-mail link token (`token`) or captcha
+        /// answer (`captcha`, with `--to` the captcha id).
+        #[arg(long, value_parser = ["code", "token", "captcha"])]
         extract: Option<String>,
     },
 }
@@ -221,9 +222,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 loop {
                     let messages =
                         crate::gateways::outbox::list(&db, recipient.as_deref(), limit).await?;
-                    if let Some(value) =
-                        messages.iter().find_map(|m| extract_secret(&m.body, &what))
-                    {
+                    if let Some(value) = messages.iter().find_map(|m| match what.as_str() {
+                        "captcha" => (m.channel == "captcha").then(|| m.body.trim().to_string()),
+                        _ => extract_secret(&m.body, &what),
+                    }) {
                         println!("{value}");
                         db.close().await;
                         return Ok(());

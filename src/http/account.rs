@@ -731,6 +731,21 @@ fn provider_label(provider: &str) -> &'static str {
     }
 }
 
+fn via_label(via: &str) -> &str {
+    match via {
+        "phone" => "手机号",
+        "email" => "邮箱",
+        "id_number" => "证件号码",
+        "we_chat" | "wechat" => "微信",
+        "alipay" => "支付宝",
+        "staff_username" => "用户名",
+        "sms" => "短信校验码",
+        "security_questions" => "密保问题",
+        "conscription_office" => "征兵办公室",
+        other => other,
+    }
+}
+
 /// A Chinese line for an event, without any secret and with phones and e-mails masked.
 fn summarize(event: &AccountEvent) -> String {
     match event {
@@ -742,7 +757,7 @@ fn summarize(event: &AccountEvent) -> String {
             format!("发送邮箱验证邮件至 {}", mask_email(email))
         }
         AccountEvent::EmailVerified { email } => format!("邮箱 {} 验证成功", mask_email(email)),
-        AccountEvent::LoginSucceeded { via } => format!("登录成功（{}）", via.as_str()),
+        AccountEvent::LoginSucceeded { via } => format!("登录成功（{}）", via_label(via.as_str())),
         AccountEvent::LoginFailed {
             consecutive_failures,
             ..
@@ -760,7 +775,9 @@ fn summarize(event: &AccountEvent) -> String {
                 mask_phone(phone)
             )
         }
-        AccountEvent::PasswordReset { reason, .. } => format!("密码被重置（{reason}）"),
+        AccountEvent::PasswordReset { reason, .. } => {
+            format!("密码被重置（{}）", via_label(reason))
+        }
         AccountEvent::PasswordChanged { .. } => "修改密码".into(),
         AccountEvent::PhoneChanged { old, new } => format!(
             "手机号由 {} 改为 {}",
@@ -786,7 +803,7 @@ fn summarize(event: &AccountEvent) -> String {
         AccountEvent::NameChangeRejected { reason } => format!("姓名修改申请未通过：{reason}"),
         AccountEvent::SecurityQuestionsSet { .. } => "设置密保问题".into(),
         AccountEvent::PasswordResetRequested { channel, .. } => {
-            format!("申请找回密码（{channel}）")
+            format!("申请找回密码（{}）", via_label(channel))
         }
         AccountEvent::SecurityAnswersAccepted => "密保问题回答正确".into(),
         AccountEvent::SecurityAnswersFailed { failures, .. } => {
