@@ -53,6 +53,26 @@ pub enum Command {
         #[command(subcommand)]
         command: DevCommand,
     },
+    /// Auditing the log: the tamper check, an account's history, a state as of a time.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Walk every aggregate's hash chain; name each event whose row was edited, deleted or
+    /// reordered. Exits 1 if any was.
+    Verify {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Everything that happened to an account, across its aggregates, in log order (JSON).
+    History { account_id: String },
+    /// An aggregate's state as of a time (RFC 3339), folded from its events (JSON).
+    AsOf { time: String, aggregate_id: String },
 }
 
 #[derive(Subcommand)]
@@ -203,6 +223,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             runtime.state.db.close().await;
             Ok(())
+        }
+        Command::Audit { command } => {
+            let config = Config::from_env()?;
+            let db = open_database(&config).await?;
+            let outcome = audit_command(&db, command).await;
+            db.close().await;
+            outcome
         }
         Command::Dev {
             command:
@@ -359,6 +386,73 @@ fn count_lines(file: &std::path::Path) -> std::io::Result<u64> {
             return Ok(lines);
         }
         lines += chunk[..n].iter().filter(|b| **b == b'\n').count() as u64;
+    }
+}
+
+async fn audit_command(db: &crate::store::Db, command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Verify { json } => {
+            let started = std::time::Instant::now();
+            let report = crate::audit::verify(db, |checked| {
+                if !json {
+                    eprint!("\rverified {checked} events");
+                }
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                eprintln!();
+                for finding in &report.findings {
+                    println!(
+                        "{}\tposition {}\t{} {} #{}",
+                        finding.problem,
+                        finding.position,
+                        finding.aggregate_type,
+                        finding.aggregate_id,
+                        finding.sequence
+                    );
+                }
+                println!(
+                    "{} events in {} aggregates checked in {:.1}s: {}",
+                    report.events,
+                    report.aggregates,
+                    started.elapsed().as_secs_f64(),
+                    if report.findings.is_empty() {
+                        "the chain is intact".to_string()
+                    } else {
+                        format!("{} problems", report.findings.len())
+                    }
+                );
+            }
+            if !report.findings.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        AuditCommand::History { account_id } => {
+            let events = crate::audit::account_history(db, account_id.trim()).await?;
+            if events.is_empty() {
+                anyhow::bail!("no events name account {account_id}");
+            }
+            println!("{}", serde_json::to_string_pretty(&events)?);
+            Ok(())
+        }
+        AuditCommand::AsOf { time, aggregate_id } => {
+            let at = xuexin_domain::Timestamp::parse_rfc3339(time.trim()).ok_or_else(|| {
+                anyhow::anyhow!("TIME must be RFC 3339, e.g. 2026-11-23T08:00:00Z")
+            })?;
+            let Some(kind) = crate::audit::aggregate_type_of(db, aggregate_id.trim()).await? else {
+                anyhow::bail!("no aggregate {aggregate_id} in the log");
+            };
+            match crate::audit::as_of(db, &kind, aggregate_id.trim(), at).await? {
+                Some(state) if state.version > 0 => {
+                    println!("{}", serde_json::to_string_pretty(&state)?);
+                    Ok(())
+                }
+                _ => anyhow::bail!("{kind} {aggregate_id} had no events by {time}"),
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! See docs/architecture.md for the map.
 
 pub mod app;
+pub mod audit;
 pub mod blobs;
 pub mod captcha;
 pub mod cli;

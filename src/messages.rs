@@ -131,6 +131,7 @@ pub fn zh(code: &str) -> &'static str {
         "oauth_provider_error" => "第三方平台暂时无法访问，请稍后再试",
         "oauth_denied" => "已取消授权",
         "provider_invalid" => "不支持的第三方登录平台",
+        "time_format" => "时间格式有误，请使用 RFC 3339（如 2026-11-23T08:00:00Z）",
         "internal_error" => "系统错误，请稍后再试",
         _ => "请求失败",
     }
@@ -253,6 +254,7 @@ pub const CODES: &[&str] = &[
     "oauth_provider_error",
     "oauth_denied",
     "provider_invalid",
+    "time_format",
     "internal_error",
 ];
 

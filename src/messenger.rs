@@ -117,19 +117,32 @@ pub fn beijing_time(at: Timestamp) -> String {
 
 pub struct Messenger {
     pub clock: Arc<dyn Clock>,
-    /// Events up to this position were handled by `mail_queue_v1`, which this process manager
-    /// replaced: it builds its contacts from them but sends nothing for them again.
-    pub quiet_until: i64,
+    /// Events up to this checkpoint (in the log's global order) were handled by
+    /// `mail_queue_v1`, which this process manager replaced: it builds its contacts from them
+    /// but sends nothing for them again.
+    pub quiet_until: xuexin_projections::Checkpoint,
 }
 
-/// Where the replaced mail queue stopped (0 on a database that never had it).
-pub async fn replaced_queue_position(db: &xuexin_projections::Db) -> anyhow::Result<i64> {
-    let row: Option<(i64,)> = xuexin_projections::on_db!(db, pool => {
-        sqlx::query_as("SELECT position FROM projection_checkpoints WHERE projection = 'mail_queue_v1'")
-            .fetch_optional(pool)
-            .await?
+/// Where the replaced mail queue stopped (the start on a database that never had it).
+pub async fn replaced_queue_position(
+    db: &xuexin_projections::Db,
+) -> anyhow::Result<xuexin_projections::Checkpoint> {
+    let row: Option<(i64, i64)> = xuexin_projections::on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT transaction_id, position FROM projection_checkpoints
+             WHERE projection = 'mail_queue_v1'",
+        )
+        .fetch_optional(pool)
+        .await?
     });
-    Ok(row.map_or(0, |(position,)| position))
+    Ok(
+        row.map_or_else(Default::default, |(transaction_id, position)| {
+            xuexin_projections::Checkpoint {
+                transaction_id,
+                position,
+            }
+        }),
+    )
 }
 
 struct Contacts {
@@ -165,7 +178,7 @@ async fn contacts(tx: &mut Tx, account_id: &str) -> Result<Contacts, ProjectionE
 #[allow(clippy::too_many_arguments)]
 async fn queue(
     tx: &mut Tx,
-    quiet_until: i64,
+    quiet_until: xuexin_projections::Checkpoint,
     event: &StoredEvent,
     channel: &str,
     kind: &str,
@@ -174,7 +187,7 @@ async fn queue(
     expires_at: Timestamp,
     now: Timestamp,
 ) -> Result<(), ProjectionError> {
-    if event.position <= quiet_until {
+    if event.checkpoint() <= quiet_until {
         return Ok(()); // already handled by the mail queue this one replaced
     }
     tx_execute!(

@@ -174,8 +174,8 @@ fn ticket_invalid() -> Problem {
     Problem::new(ProblemKind::BadRequest, "recovery_token_invalid")
 }
 
-/// Whether an account may be recovered here: a person's account (staff passwords are reset
-/// by an administrator), not an unfinished, abandoned or replaced one.
+/// Whether an account may be recovered here: a person's account (staff accounts are not
+/// recovered through these public endpoints), not an unfinished, abandoned or replaced one.
 fn recoverable(account: &Account) -> bool {
     account.staff().is_none()
         && matches!(

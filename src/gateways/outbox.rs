@@ -9,7 +9,7 @@ use xuexin_projections::{db_execute, on_db, Db};
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OutboxMessage {
     pub id: i64,
-    /// `sms`, `email`, or `captcha` (dev mode: a captcha's answer, to the captcha id).
+    /// `sms`, `email`, or `captcha` (where SMS is captured: a captcha's answer, to the captcha id).
     pub channel: String,
     pub recipient: String,
     pub subject: String,

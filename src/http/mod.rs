@@ -2,6 +2,7 @@
 //! the same route list, so a route cannot exist without being documented.
 
 pub mod account;
+pub mod audit;
 pub mod conscription;
 pub mod dev;
 pub mod email;
@@ -52,6 +53,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "records", description = "学籍学历"),
         (name = "identity", description = "证件号码重复核验"),
         (name = "conscription", description = "征兵办公室"),
+        (name = "audit", description = "审计 (auditors)"),
         (name = "dev", description = "Development only"),
     )
 )]
@@ -79,6 +81,7 @@ pub fn api(dev_mode: bool) -> (Router<SharedState>, utoipa::openapi::OpenApi) {
         .merge(me::router())
         .merge(account::router())
         .merge(oauth::router())
+        .merge(audit::router())
         .merge(recovery::router())
         .merge(records::router())
         .merge(identity::router())

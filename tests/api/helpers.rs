@@ -155,6 +155,8 @@ pub fn test_config(database_url: String) -> Config {
 
 pub struct TestApp {
     pub address: String,
+    /// The database this app runs on (for the command line).
+    pub database_url: String,
     pub client: reqwest::Client,
     pub db: Db,
     pub state: SharedState,
@@ -195,6 +197,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     });
     TestApp {
         address,
+        database_url,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod account;
+mod audit;
 mod cli;
 mod crash;
 mod email;
