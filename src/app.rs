@@ -314,6 +314,19 @@ impl Application {
             self.state.clone(),
             self.shutdown.clone(),
         )));
+        if let Some(url) = &self.state.config.nats_url {
+            let relay = crate::relay::Relay::new(
+                self.state.db.clone(),
+                crate::relay::RelayConfig::new(
+                    url,
+                    &self.state.config.nats_stream,
+                    self.state.config.nats_internal,
+                ),
+            );
+            tasks.push(tokio::spawn(
+                relay.run(self.state.store.commits(), self.shutdown.clone()),
+            ));
+        }
         tasks
     }
 }

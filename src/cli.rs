@@ -53,10 +53,34 @@ pub enum Command {
         #[command(subcommand)]
         command: DevCommand,
     },
+    /// Relay every event to NATS JetStream (as `serve` does when NATS_URL is set), alone.
+    Relay,
+    /// Watch the event stream: one JSON line per event.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Auditing the log: the tamper check, an account's history, a state as of a time.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum EventsCommand {
+    /// Print events from the JetStream stream as they arrive (NATS_URL, default
+    /// nats://127.0.0.1:4222).
+    Tail {
+        /// Only these subjects, e.g. `xuexin.events.Account.>`.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Start from the first stored event instead of new ones.
+        #[arg(long)]
+        all: bool,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
     },
 }
 
@@ -224,6 +248,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.state.db.close().await;
             Ok(())
         }
+        Command::Relay => {
+            let config = Config::from_env()?;
+            let url = config
+                .nats_url
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("set NATS_URL (e.g. nats://127.0.0.1:4222)"))?;
+            let db = open_database(&config).await?;
+            let (trigger, shutdown) = crate::shutdown::channel();
+            let relay = crate::relay::Relay::new(
+                db.clone(),
+                crate::relay::RelayConfig::new(&url, &config.nats_stream, config.nats_internal),
+            );
+            let commits = std::sync::Arc::new(tokio::sync::Notify::new());
+            let running = tokio::spawn(relay.run(commits, shutdown));
+            eprintln!("relaying events to {url}, stream {}", config.nats_stream);
+            shutdown_signal().await;
+            trigger.trigger();
+            let _ = running.await;
+            db.close().await;
+            Ok(())
+        }
+        Command::Events {
+            command:
+                EventsCommand::Tail {
+                    subject,
+                    all,
+                    count,
+                },
+        } => {
+            let config = Config::from_env()?;
+            let url = config
+                .nats_url
+                .clone()
+                .unwrap_or_else(|| "nats://127.0.0.1:4222".to_string());
+            tail_events(&url, &config.nats_stream, subject, all, count).await
+        }
         Command::Audit { command } => {
             let config = Config::from_env()?;
             let db = open_database(&config).await?;
@@ -387,6 +447,54 @@ fn count_lines(file: &std::path::Path) -> std::io::Result<u64> {
         }
         lines += chunk[..n].iter().filter(|b| **b == b'\n').count() as u64;
     }
+}
+
+async fn tail_events(
+    url: &str,
+    stream: &str,
+    subject: Option<String>,
+    all: bool,
+    count: Option<u64>,
+) -> anyhow::Result<()> {
+    use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
+    use futures::StreamExt;
+    let client = async_nats::connect(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach NATS at {url}: {e}"))?;
+    let context = async_nats::jetstream::new(client);
+    let stream = context
+        .get_stream(stream)
+        .await
+        .map_err(|e| anyhow::anyhow!("no stream {stream}: {e}"))?;
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            filter_subject: subject.unwrap_or_default(),
+            deliver_policy: if all {
+                DeliverPolicy::All
+            } else {
+                DeliverPolicy::New
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot follow the stream: {e}"))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot follow the stream: {e}"))?;
+    let mut seen = 0;
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|e| anyhow::anyhow!("stream interrupted: {e}"))?;
+        println!(
+            "{}",
+            crate::relay::tail_line(message.subject.as_str(), &message.payload)
+        );
+        seen += 1;
+        if count.is_some_and(|c| seen >= c) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 async fn audit_command(db: &crate::store::Db, command: AuditCommand) -> anyhow::Result<()> {

@@ -85,7 +85,12 @@ pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
     pub database_connections: u32,
+    /// NATS with JetStream: when set, `serve` relays every event to it (`NATS_URL`).
     pub nats_url: Option<String>,
+    /// The JetStream stream (`XUEXIN_NATS_STREAM`, default `XUEXIN_EVENTS`).
+    pub nats_stream: String,
+    /// An internal stream gets phones unmasked (`XUEXIN_NATS_INTERNAL=true`); secrets never.
+    pub nats_internal: bool,
     /// Dev mode adds the captured-message route (`/api/v1/dev/outbox`).
     pub dev_mode: bool,
     /// Base of links in mail (`{public_url}/verify-email?token=…`).
@@ -130,6 +135,8 @@ impl Default for Config {
             database_url: crate::store::DEFAULT_SQLITE_URL.to_string(),
             database_connections: 20,
             nats_url: None,
+            nats_stream: "XUEXIN_EVENTS".to_string(),
+            nats_internal: false,
             dev_mode: false,
             public_url: "http://127.0.0.1:8080".to_string(),
             sms: SmsGatewayConfig::Capture,
@@ -195,6 +202,10 @@ impl Config {
             config.database_connections = n;
         }
         config.nats_url = env("NATS_URL");
+        if let Some(stream) = env("XUEXIN_NATS_STREAM") {
+            config.nats_stream = stream;
+        }
+        config.nats_internal = env_parse::<bool>("XUEXIN_NATS_INTERNAL")?.unwrap_or(false);
         config.dev_mode = env_parse::<bool>("XUEXIN_DEV")?.unwrap_or(false);
         if let Some(url) = env("XUEXIN_PUBLIC_URL") {
             config.public_url = url.trim_end_matches('/').to_string();

@@ -24,6 +24,7 @@ pub mod ratelimit;
 pub mod records;
 pub mod recovery;
 pub mod registration;
+pub mod relay;
 pub mod security;
 pub mod sessions;
 pub mod shutdown;

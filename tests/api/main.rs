@@ -12,6 +12,7 @@ mod global_order;
 mod idempotency;
 mod identity;
 mod login;
+mod nats;
 mod oauth;
 mod openapi;
 mod races;

@@ -1,0 +1,323 @@
+//! The NATS JetStream relay: tails the log in global order and publishes every event to the
+//! stream (`XUEXIN_EVENTS`, subjects `xuexin.events.<Aggregate>.<Event>`), with the event's
+//! unique id as `Nats-Msg-Id` so that JetStream drops the repeats a restart sends again.
+//!
+//! Publishes are asynchronous with a bounded window; the checkpoint moves only after JetStream
+//! acknowledged every event up to it. While NATS is away, commands keep succeeding and the
+//! relay retries; the backlog drains when NATS is back. Nothing secret leaves: password,
+//! answer and code hashes are redacted, the client address is left out, and phones are masked
+//! unless the stream is configured as internal.
+
+use crate::shutdown::Shutdown;
+use crate::store::log::read_after;
+use anyhow::Context;
+use async_nats::jetstream::{self, context::Publish, stream};
+use serde_json::{json, Map, Value};
+use std::collections::VecDeque;
+use std::time::Duration;
+use xuexin_domain::values::mask_phone;
+use xuexin_projections::{db_execute, on_db, Checkpoint, Db, StoredEvent};
+
+pub const SUBJECT_PREFIX: &str = "xuexin.events";
+/// How long JetStream remembers a message id (a restart's repeats fall inside it).
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(3600);
+
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    pub nats_url: String,
+    pub stream: String,
+    /// Phones unmasked (an internal stream); secrets are never published.
+    pub internal: bool,
+    /// Events read per batch.
+    pub batch: i64,
+    /// Publishes in flight before the oldest ack is awaited.
+    pub window: usize,
+    /// The name under which the checkpoint is kept.
+    pub name: String,
+}
+
+impl RelayConfig {
+    pub fn new(nats_url: &str, stream: &str, internal: bool) -> Self {
+        Self {
+            nats_url: nats_url.to_string(),
+            stream: stream.to_string(),
+            internal,
+            batch: 1000,
+            window: 256,
+            name: format!("nats:{stream}"),
+        }
+    }
+}
+
+/// `xuexin.events.Account.PasswordReset`
+pub fn subject_of(event: &StoredEvent) -> String {
+    format!(
+        "{SUBJECT_PREFIX}.{}.{}",
+        event.aggregate_type, event.event_type
+    )
+}
+
+/// The event's unique id: its aggregate and sequence (`Account:3f…:7`).
+pub fn message_id(event: &StoredEvent) -> String {
+    format!(
+        "{}:{}:{}",
+        event.aggregate_type, event.aggregate_id, event.sequence
+    )
+}
+
+fn looks_like_phone(text: &str) -> bool {
+    text.strip_prefix('+').is_some_and(|digits| {
+        (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// Masks every phone (an E.164 string) at any depth.
+fn mask_phones(value: &mut Value) {
+    match value {
+        Value::String(text) if looks_like_phone(text) => *text = mask_phone(text),
+        Value::Object(map) => map.values_mut().for_each(mask_phones),
+        Value::Array(items) => items.iter_mut().for_each(mask_phones),
+        _ => {}
+    }
+}
+
+/// The message body: the event's identity, time, actor and payload, cleaned for publishing.
+pub fn message_body(event: &StoredEvent, internal: bool) -> Value {
+    let mut payload = event.payload.clone();
+    crate::audit::redact(&mut payload);
+    if !internal {
+        mask_phones(&mut payload);
+    }
+    let meta = |key: &str| event.metadata.get(key).cloned().unwrap_or(Value::Null);
+    let mut body = Map::new();
+    body.insert("id".into(), message_id(event).into());
+    body.insert("position".into(), event.position.into());
+    body.insert("aggregate_type".into(), event.aggregate_type.clone().into());
+    body.insert("aggregate_id".into(), event.aggregate_id.clone().into());
+    body.insert("sequence".into(), event.sequence.into());
+    body.insert("event_type".into(), event.event_type.clone().into());
+    body.insert("event_version".into(), event.event_version.clone().into());
+    body.insert("time".into(), meta("time"));
+    body.insert("actor".into(), meta("actor"));
+    body.insert("request_id".into(), meta("request_id"));
+    body.insert("hash".into(), meta("hash"));
+    body.insert("payload".into(), payload);
+    Value::Object(body)
+}
+
+pub async fn load_checkpoint(db: &Db, name: &str) -> anyhow::Result<Checkpoint> {
+    let row: Option<(i64, i64)> = on_db!(db, pool => {
+        sqlx::query_as("SELECT transaction_id, position FROM relay_checkpoints WHERE relay = $1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await
+            .context("failed to read the relay checkpoint")?
+    });
+    Ok(
+        row.map_or_else(Checkpoint::default, |(transaction_id, position)| {
+            Checkpoint {
+                transaction_id,
+                position,
+            }
+        }),
+    )
+}
+
+async fn save_checkpoint(db: &Db, name: &str, checkpoint: Checkpoint) -> anyhow::Result<()> {
+    db_execute!(
+        db,
+        "INSERT INTO relay_checkpoints (relay, transaction_id, position) VALUES ($1, $2, $3)
+         ON CONFLICT (relay) DO UPDATE SET transaction_id = excluded.transaction_id,
+                                           position = excluded.position",
+        name,
+        checkpoint.transaction_id,
+        checkpoint.position,
+    )
+    .context("failed to save the relay checkpoint")?;
+    Ok(())
+}
+
+/// Creates the stream if it is missing (file storage, the duplicate window above).
+pub async fn ensure_stream(context: &jetstream::Context, name: &str) -> anyhow::Result<()> {
+    context
+        .get_or_create_stream(stream::Config {
+            name: name.to_string(),
+            subjects: vec![format!("{SUBJECT_PREFIX}.>")],
+            storage: stream::StorageType::File,
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("failed to create stream {name}: {e}"))?;
+    Ok(())
+}
+
+pub struct Relay {
+    db: Db,
+    config: RelayConfig,
+}
+
+impl Relay {
+    pub fn new(db: Db, config: RelayConfig) -> Self {
+        Self { db, config }
+    }
+
+    /// Publishes one batch after the checkpoint; returns how many events went out.
+    #[tracing::instrument(skip_all, fields(stream = %self.config.stream))]
+    pub async fn publish_batch(&self, context: &jetstream::Context) -> anyhow::Result<usize> {
+        let checkpoint = load_checkpoint(&self.db, &self.config.name).await?;
+        let events = read_after(&self.db, checkpoint, self.config.batch).await?;
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let mut in_flight = VecDeque::with_capacity(self.config.window);
+        for event in &events {
+            if in_flight.len() >= self.config.window {
+                let ack: async_nats::jetstream::context::PublishAckFuture =
+                    in_flight.pop_front().context("window bookkeeping")?;
+                ack.await
+                    .map_err(|e| anyhow::anyhow!("no ack from JetStream: {e}"))?;
+            }
+            let body = serde_json::to_vec(&message_body(event, self.config.internal))
+                .context("failed to encode a message")?;
+            let ack = context
+                .send_publish(
+                    subject_of(event),
+                    Publish::build()
+                        .payload(body.into())
+                        .message_id(message_id(event)),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("failed to publish: {e}"))?;
+            in_flight.push_back(ack);
+        }
+        while let Some(ack) = in_flight.pop_front() {
+            ack.await
+                .map_err(|e| anyhow::anyhow!("no ack from JetStream: {e}"))?;
+        }
+        // Every event of the batch is stored: only now does the checkpoint move.
+        let last = events
+            .last()
+            .map(StoredEvent::checkpoint)
+            .unwrap_or(checkpoint);
+        save_checkpoint(&self.db, &self.config.name, last).await?;
+        Ok(events.len())
+    }
+
+    /// Runs until shutdown: connects (and reconnects), publishes, and waits for new events.
+    pub async fn run(self, commits: std::sync::Arc<tokio::sync::Notify>, mut shutdown: Shutdown) {
+        let mut backoff = Duration::from_millis(200);
+        while !shutdown.is_triggered() {
+            let connected = async_nats::ConnectOptions::new()
+                .connection_timeout(Duration::from_secs(2))
+                .retry_on_initial_connect()
+                .connect(&self.config.nats_url)
+                .await;
+            let client = match connected {
+                Ok(client) => client,
+                Err(error) => {
+                    tracing::warn!(%error, "NATS is unreachable; events wait in the log");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.wait() => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            let mut context = jetstream::new(client);
+            context.set_timeout(Duration::from_secs(5));
+            if let Err(error) = ensure_stream(&context, &self.config.stream).await {
+                tracing::warn!(error = format!("{error:#}"), "JetStream is not ready");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.wait() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+            tracing::info!(stream = %self.config.stream, "relaying events to NATS JetStream");
+            loop {
+                if shutdown.is_triggered() {
+                    return;
+                }
+                match self.publish_batch(&context).await {
+                    Ok(0) => {
+                        backoff = Duration::from_millis(200);
+                        tokio::select! {
+                            _ = commits.notified() => {}
+                            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                            _ = shutdown.wait() => return,
+                        }
+                    }
+                    Ok(published) => {
+                        backoff = Duration::from_millis(200);
+                        tracing::debug!(published, "events relayed");
+                    }
+                    Err(error) => {
+                        // Nothing after the checkpoint is lost: the next round sends it again
+                        // and JetStream drops what it already has (same message id).
+                        tracing::warn!(error = format!("{error:#}"), "relay interrupted");
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = shutdown.wait() => return,
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        if context.get_stream(&self.config.stream).await.is_err() {
+                            break; // reconnect and make sure the stream exists
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The JSON of a message as `xuexin events tail` prints it.
+pub fn tail_line(subject: &str, payload: &[u8]) -> String {
+    let body: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
+    json!({"subject": subject, "event": body}).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(payload: Value) -> StoredEvent {
+        StoredEvent {
+            position: 7,
+            transaction_id: 0,
+            aggregate_type: "Account".into(),
+            aggregate_id: "a1".into(),
+            sequence: 3,
+            event_type: "PhoneChanged".into(),
+            event_version: "1.0".into(),
+            payload,
+            metadata: json!({"actor": "account:a1", "client_ip": "10.0.0.1", "time": "2026-11-23T00:00:00.000Z"}),
+        }
+    }
+
+    #[test]
+    fn phones_are_masked_and_secrets_never_leave() {
+        let stored = event(
+            json!({"PhoneChanged": {"old": "+8613612341011", "new": "+447911123456"},
+                                   "password_hash": "$argon2id$v=19$x"}),
+        );
+        let body = message_body(&stored, false);
+        let text = body.to_string();
+        assert!(text.contains("136****1011"), "{text}");
+        assert!(
+            !text.contains("13612341011") && !text.contains("7911123456"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("argon2") && !text.contains("10.0.0.1"),
+            "{text}"
+        );
+        assert_eq!(body["id"], "Account:a1:3");
+        assert_eq!(subject_of(&stored), "xuexin.events.Account.PhoneChanged");
+        // An internal stream keeps phones, never secrets.
+        let internal = message_body(&stored, true).to_string();
+        assert!(internal.contains("+8613612341011") && !internal.contains("argon2"));
+    }
+}
