@@ -261,12 +261,11 @@ pub async fn as_of(
     let rows: Vec<Row> = on_db!(db, pool => {
         sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM events
-             WHERE aggregate_type = $1 AND aggregate_id = $2 AND metadata->>'time' <= $3
+             WHERE aggregate_type = $1 AND aggregate_id = $2
              ORDER BY sequence"
         ))
         .bind(aggregate_type)
         .bind(aggregate_id)
-        .bind(&cutoff)
         .fetch_all(pool)
         .await
         .context("failed to read an aggregate's events")?
@@ -305,6 +304,9 @@ pub async fn as_of(
                 metadata: metadata.0,
             }
         })
+        // The run of events up to the first recorded after the cutoff: a state that existed
+        // (clocks of different nodes may disagree; a later event never comes before).
+        .take_while(|e| e.time.as_deref().is_some_and(|t| t <= cutoff.as_str()))
         .collect();
     let state = match aggregate_type {
         "Account" => fold::<Account>(&events)?,
@@ -318,7 +320,7 @@ pub async fn as_of(
         aggregate_type: aggregate_type.to_string(),
         aggregate_id: aggregate_id.to_string(),
         as_of: cutoff,
-        version: events.len() as i64,
+        version: events.last().map_or(0, |e| e.sequence),
         last_event_at: events.last().and_then(|e| e.time.clone()),
         state,
     }))

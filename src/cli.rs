@@ -55,6 +55,11 @@ pub enum Command {
     },
     /// Relay every event to NATS JetStream (as `serve` does when NATS_URL is set), alone.
     Relay,
+    /// Read models: rebuild from the log, or check the live ones against a rebuild.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
     /// Watch the event stream: one JSON line per event.
     Events {
         #[command(subcommand)]
@@ -64,6 +69,20 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ProjectionsCommand {
+    /// Empty a projection's tables and fold the whole log into them again (all rebuildable
+    /// projections when no NAME is given).
+    Rebuild { name: Option<String> },
+    /// Fold the log into a scratch copy of the schema and compare it with the live tables,
+    /// row by row. Exits 1 naming every table that differs.
+    Verify {
+        /// Print the differences as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -284,6 +303,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .unwrap_or_else(|| "nats://127.0.0.1:4222".to_string());
             tail_events(&url, &config.nats_stream, subject, all, count).await
         }
+        Command::Projections { command } => {
+            let config = Config::from_env()?;
+            let db = open_database(&config).await?;
+            let outcome = projections_command(&db, &config.database_url, command).await;
+            db.close().await;
+            outcome
+        }
         Command::Audit { command } => {
             let config = Config::from_env()?;
             let db = open_database(&config).await?;
@@ -449,6 +475,69 @@ fn count_lines(file: &std::path::Path) -> std::io::Result<u64> {
     }
 }
 
+async fn projections_command(
+    db: &crate::store::Db,
+    database_url: &str,
+    command: ProjectionsCommand,
+) -> anyhow::Result<()> {
+    match command {
+        ProjectionsCommand::Rebuild { name } => {
+            let projections = match name {
+                Some(name) => vec![crate::rebuild::by_name(&name)?],
+                None => crate::rebuild::rebuildable(),
+            };
+            let total = crate::store::log::head(db).await?;
+            for projection in projections {
+                let name = projection.name();
+                let started = std::time::Instant::now();
+                let applied = crate::rebuild::rebuild(db, projection, |applied| {
+                    eprint!("\r{name}: {applied}/{total} events");
+                })
+                .await?;
+                eprintln!();
+                println!(
+                    "{name}: rebuilt from {applied} events in {:.1}s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Ok(())
+        }
+        ProjectionsCommand::Verify { json } => {
+            let total = crate::store::log::head(db).await?;
+            let differences = crate::rebuild::verify(db, database_url, |folded| {
+                if !json {
+                    eprint!("\rfolded {folded}/{total} events");
+                }
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&differences)?);
+            } else {
+                eprintln!();
+                for d in &differences {
+                    println!(
+                        "{} differs ({}): {} live rows, {} rebuilt",
+                        d.table, d.projection, d.live_rows, d.rebuilt_rows
+                    );
+                    for row in &d.only_live {
+                        println!("  only live:    {row}");
+                    }
+                    for row in &d.only_rebuilt {
+                        println!("  only rebuilt: {row}");
+                    }
+                }
+                if differences.is_empty() {
+                    println!("every read model equals a rebuild from the log");
+                }
+            }
+            if !differences.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+    }
+}
+
 async fn tail_events(
     url: &str,
     stream: &str,
@@ -539,7 +628,9 @@ async fn audit_command(db: &crate::store::Db, command: AuditCommand) -> anyhow::
             Ok(())
         }
         AuditCommand::History { account_id } => {
-            let events = crate::audit::account_history(db, account_id.trim()).await?;
+            let id = xuexin_domain::AccountId::parse(account_id.trim())
+                .ok_or_else(|| anyhow::anyhow!("ACCOUNT must be an account id (a UUID)"))?;
+            let events = crate::audit::account_history(db, &id.to_string()).await?;
             if events.is_empty() {
                 anyhow::bail!("no events name account {account_id}");
             }

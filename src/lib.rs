@@ -21,6 +21,7 @@ pub mod oauth;
 pub mod problem;
 pub mod projector;
 pub mod ratelimit;
+pub mod rebuild;
 pub mod records;
 pub mod recovery;
 pub mod registration;

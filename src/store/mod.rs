@@ -33,7 +33,9 @@ pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(30))
-            .pragma("foreign_keys", "ON");
+            .pragma("foreign_keys", "ON")
+            // So that INSERT OR REPLACE fires the append-only DELETE trigger on events.
+            .pragma("recursive_triggers", "ON");
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.clamp(1, 16))
             .acquire_timeout(Duration::from_secs(30))

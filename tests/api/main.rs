@@ -15,6 +15,7 @@ mod login;
 mod nats;
 mod oauth;
 mod openapi;
+mod projections;
 mod races;
 mod records;
 mod recovery;

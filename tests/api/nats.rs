@@ -283,14 +283,16 @@ async fn a_relay_killed_mid_run_loses_and_duplicates_nothing(backend: Backend) {
     // The service without a relay; the relay runs as its own process.
     let app = nats_app(backend, None).await;
     let relay = |app: &TestApp| {
-        Command::new(env!("CARGO_BIN_EXE_xuexin"))
-            .arg("relay")
-            .env("DATABASE_URL", &app.database_url)
-            .env("NATS_URL", nats.url())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+        KillOnDrop(
+            Command::new(env!("CARGO_BIN_EXE_xuexin"))
+                .arg("relay")
+                .env("DATABASE_URL", &app.database_url)
+                .env("NATS_URL", nats.url())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
     };
     let mut first = relay(&app);
     let appending = append_in_background(&app, 50);
@@ -307,15 +309,24 @@ async fn a_relay_killed_mid_run_loses_and_duplicates_nothing(backend: Backend) {
         assert!(Instant::now() < deadline, "the relay published nothing");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut second = relay(&app);
+    let second = relay(&app);
     appending.await.unwrap();
     let expected = event_count(&app).await;
     let stream = wait_for_stream(&nats, expected).await;
     let messages = read_all(&stream, expected).await;
     assert_complete_and_ordered(&messages, expected);
-    second.kill().unwrap();
-    second.wait().unwrap();
+    drop(second);
+}
+
+/// A child process that dies with the test, even when an assertion fails first.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
