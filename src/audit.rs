@@ -67,11 +67,17 @@ type Row = (
 );
 
 fn into_audit_event(row: Row) -> AuditEvent {
+    let mut event = decode_row(row);
+    redact(&mut event.payload);
+    event
+}
+
+/// A stored row, upcast, nothing redacted (for folding).
+fn decode_row(row: Row) -> AuditEvent {
     let (position, aggregate_type, aggregate_id, sequence, event_type, version, payload, metadata) =
         row;
-    let (event_version, mut payload) =
+    let (event_version, payload) =
         xuexin_domain::upcast::upcast(&aggregate_type, &event_type, &version, payload.0);
-    redact(&mut payload);
     let metadata = metadata.0;
     let text = |key: &str| {
         metadata
@@ -273,37 +279,7 @@ pub async fn as_of(
     // Folded without redaction (the aggregate needs its own fields), redacted after.
     let events: Vec<AuditEvent> = rows
         .into_iter()
-        .map(|row| {
-            let (
-                position,
-                aggregate_type,
-                aggregate_id,
-                sequence,
-                event_type,
-                version,
-                payload,
-                metadata,
-            ) = row;
-            let (event_version, payload) =
-                xuexin_domain::upcast::upcast(&aggregate_type, &event_type, &version, payload.0);
-            AuditEvent {
-                position,
-                aggregate_type,
-                aggregate_id,
-                sequence,
-                event_type,
-                event_version,
-                time: metadata
-                    .0
-                    .get("time")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                actor: None,
-                request_id: None,
-                payload,
-                metadata: metadata.0,
-            }
-        })
+        .map(decode_row)
         // The run of events up to the first recorded after the cutoff: a state that existed
         // (clocks of different nodes may disagree; a later event never comes before).
         .take_while(|e| e.time.as_deref().is_some_and(|t| t <= cutoff.as_str()))

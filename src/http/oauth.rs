@@ -268,15 +268,7 @@ pub async fn callback(
                     result: "logged_in".into(),
                     provider: provider.as_str().into(),
                     message: format!("{}登录成功", provider.label_zh()),
-                    session: Some(SessionResponse {
-                        token: logged_in.token,
-                        token_type: "Bearer".into(),
-                        expires_at: logged_in.expires_at.to_rfc3339(),
-                        account_id: logged_in.account_id.to_string(),
-                        status: logged_in.status,
-                        role: logged_in.role,
-                        position: logged_in.position,
-                    }),
+                    session: Some(SessionResponse::from(logged_in)),
                 }),
             ))
         }

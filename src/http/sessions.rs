@@ -78,9 +78,12 @@ pub async fn create_session(
         &context.metadata(Actor::Anonymous),
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(SessionResponse {
+    Ok((StatusCode::CREATED, Json(SessionResponse::from(logged_in))))
+}
+
+impl From<crate::login::LoggedIn> for SessionResponse {
+    fn from(logged_in: crate::login::LoggedIn) -> Self {
+        Self {
             token: logged_in.token,
             token_type: "Bearer".into(),
             expires_at: logged_in.expires_at.to_rfc3339(),
@@ -88,8 +91,8 @@ pub async fn create_session(
             status: logged_in.status,
             role: logged_in.role,
             position: logged_in.position,
-        }),
-    ))
+        }
+    }
 }
 
 /// Log out: the bearer token stops working.

@@ -1,12 +1,11 @@
 //! What auditors rely on: the append-only log, the tamper check naming every changed row, the
 //! filtered log, an account's history across aggregates, and a state as of a time.
 
-use crate::helpers::{random_phone, Backend, Person, TestApp};
+use crate::helpers::{random_phone, Backend, Person};
 use crate::on_both_backends;
 use crate::recovery::recovery_app;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::process::Command;
 use xuexin_projections::{db_execute, Db};
 
 on_both_backends!(
@@ -15,14 +14,6 @@ on_both_backends!(
     an_accounts_history_spans_its_aggregates,
     the_state_as_of_a_time_matches_what_the_api_showed_then,
 );
-
-fn xuexin(app: &TestApp, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_xuexin"))
-        .args(args)
-        .env("DATABASE_URL", &app.database_url)
-        .output()
-        .expect("the xuexin binary runs")
-}
 
 /// (position, sequence) of an aggregate's events.
 async fn events_of(db: &Db, aggregate_id: &str) -> Vec<(i64, i64)> {
@@ -45,7 +36,7 @@ async fn the_log_refuses_changes_and_verify_names_every_tampered_row(backend: Ba
         app.login_ok(&person.phone, &person.password).await;
         app.login_ok(&person.phone, &person.password).await;
     }
-    let clean = xuexin(&app, &["audit", "verify"]);
+    let clean = app.cli(&["audit", "verify"]);
     assert!(
         clean.status.success(),
         "{}",
@@ -113,7 +104,7 @@ async fn the_log_refuses_changes_and_verify_names_every_tampered_row(backend: Ba
         .unwrap();
     }
 
-    let tampered = xuexin(&app, &["audit", "verify", "--json"]);
+    let tampered = app.cli(&["audit", "verify", "--json"]);
     assert_eq!(tampered.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&tampered.stdout).unwrap();
     let findings: Vec<(String, String, i64)> = report["findings"]
@@ -149,7 +140,7 @@ async fn the_log_refuses_changes_and_verify_names_every_tampered_row(backend: Ba
     assert!(findings
         .iter()
         .all(|(id, _, _)| [&first_id, &second_id, &third_id].contains(&id)));
-    let text = xuexin(&app, &["audit", "verify"]);
+    let text = app.cli(&["audit", "verify"]);
     let stdout = String::from_utf8_lossy(&text.stdout);
     assert!(
         stdout.contains(&format!("edited\tposition {}", edited.0)),
@@ -284,7 +275,7 @@ async fn an_accounts_history_spans_its_aggregates(backend: Backend) {
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]));
 
-    let cli = xuexin(&app, &["audit", "history", &account_id]);
+    let cli = app.cli(&["audit", "history", &account_id]);
     assert!(cli.status.success());
     let from_cli: Value = serde_json::from_slice(&cli.stdout).unwrap();
     assert_eq!(from_cli.as_array().unwrap().len(), events.len());
@@ -362,7 +353,7 @@ async fn the_state_as_of_a_time_matches_what_the_api_showed_then(backend: Backen
     assert_eq!(now.body["state"]["phone"], format!("+86{new_phone}"));
     assert!(now.body["version"].as_i64() > at_then.body["version"].as_i64());
 
-    let cli = xuexin(&app, &["audit", "as-of", &then, &account_id]);
+    let cli = app.cli(&["audit", "as-of", &then, &account_id]);
     assert!(
         cli.status.success(),
         "{}",

@@ -758,3 +758,14 @@ impl TestApp {
         rows.into_iter().map(|(id, p, m)| (id, p.0, m.0)).collect()
     }
 }
+
+impl TestApp {
+    /// Runs the `xuexin` command line against this app's database.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xuexin"))
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .output()
+            .expect("the xuexin binary runs")
+    }
+}

@@ -1,24 +1,13 @@
 //! `xuexin projections verify` and `rebuild` after a mixed workload: the live read models equal
 //! a rebuild from the log; a damaged row is named, and a rebuild repairs it.
 
-use crate::helpers::{
-    csv, enrolment_row, random_phone, Backend, Person, TestApp, ENROLMENT_HEADER,
-};
+use crate::helpers::{csv, enrolment_row, random_phone, Backend, Person, ENROLMENT_HEADER};
 use crate::on_both_backends;
 use crate::recovery::recovery_app;
 use reqwest::StatusCode;
 use serde_json::json;
-use std::process::Command;
 
 on_both_backends!(rebuild_equals_live_after_a_mixed_workload);
-
-fn xuexin(app: &TestApp, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_xuexin"))
-        .args(args)
-        .env("DATABASE_URL", &app.database_url)
-        .output()
-        .expect("the xuexin binary runs")
-}
 
 async fn rebuild_equals_live_after_a_mixed_workload(backend: Backend) {
     let app = recovery_app(backend).await;
@@ -73,7 +62,7 @@ async fn rebuild_equals_live_after_a_mixed_workload(backend: Backend) {
     assert_eq!(imported.status, StatusCode::OK, "{}", imported.text);
     app.settle_bindings().await;
 
-    let verified = xuexin(&app, &["projections", "verify"]);
+    let verified = app.cli(&["projections", "verify"]);
     let stdout = String::from_utf8_lossy(&verified.stdout);
     assert!(
         verified.status.success(),
@@ -87,7 +76,7 @@ async fn rebuild_equals_live_after_a_mixed_workload(backend: Backend) {
 
     // A damaged read-model row is named.
     xuexin_projections::db_execute!(&app.db, "UPDATE account_view_v1 SET name = '篡改'").unwrap();
-    let damaged = xuexin(&app, &["projections", "verify", "--json"]);
+    let damaged = app.cli(&["projections", "verify", "--json"]);
     assert_eq!(damaged.status.code(), Some(1));
     let differences: serde_json::Value = serde_json::from_slice(&damaged.stdout).unwrap();
     let tables: Vec<&str> = differences
@@ -99,20 +88,20 @@ async fn rebuild_equals_live_after_a_mixed_workload(backend: Backend) {
     assert_eq!(tables, ["account_view_v1"]);
 
     // A rebuild repairs it, and every projection rebuilds to the same state.
-    let rebuilt = xuexin(&app, &["projections", "rebuild", "account_view_v1"]);
+    let rebuilt = app.cli(&["projections", "rebuild", "account_view_v1"]);
     assert!(
         rebuilt.status.success(),
         "{}",
         String::from_utf8_lossy(&rebuilt.stderr)
     );
     assert!(String::from_utf8_lossy(&rebuilt.stdout).contains("account_view_v1: rebuilt"));
-    let all = xuexin(&app, &["projections", "rebuild"]);
+    let all = app.cli(&["projections", "rebuild"]);
     assert!(
         all.status.success(),
         "{}",
         String::from_utf8_lossy(&all.stderr)
     );
-    let again = xuexin(&app, &["projections", "verify"]);
+    let again = app.cli(&["projections", "verify"]);
     assert!(
         again.status.success(),
         "{}",
@@ -120,6 +109,6 @@ async fn rebuild_equals_live_after_a_mixed_workload(backend: Backend) {
     );
     let me = app.get("/api/v1/me", Some(&token)).await;
     assert_eq!(me.body["name"], "王小明");
-    let unknown = xuexin(&app, &["projections", "rebuild", "no_such_v1"]);
+    let unknown = app.cli(&["projections", "rebuild", "no_such_v1"]);
     assert!(!unknown.status.success());
 }
