@@ -21,7 +21,8 @@ on_both_backends!(
     photos_are_stored_outside_the_log_and_checked_by_their_bytes,
 );
 
-const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
+/// The sample files as schools send them (copied into the repository from the shared data).
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
 
 async fn school_app(backend: Backend) -> (TestApp, String) {
     let app = spawn_app(backend).await;
