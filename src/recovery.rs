@@ -446,13 +446,17 @@ pub async fn start(
     })
 }
 
-/// The start ticket and its account, still recoverable and of the same generation.
-async fn open_ticket(state: &AppState, ticket: Option<&str>) -> Result<(Ticket, Account), Problem> {
-    let token = ticket.map(str::trim).filter(|t| !t.is_empty());
-    let Some(token) = token else {
-        return Err(ticket_invalid());
-    };
-    let ticket = find_ticket(&state.db, token, Stage::Start, state.clock.now())
+/// The live token of `stage` and its account, still recoverable and of the same generation.
+async fn open_stage(
+    state: &AppState,
+    token: Option<&str>,
+    stage: Stage,
+) -> Result<(Ticket, Account), Problem> {
+    let token = token
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(ticket_invalid)?;
+    let ticket = find_ticket(&state.db, token, stage, state.clock.now())
         .await?
         .ok_or_else(ticket_invalid)?;
     let account = state
@@ -464,6 +468,19 @@ async fn open_ticket(state: &AppState, ticket: Option<&str>) -> Result<(Ticket, 
         return Err(ticket_invalid());
     }
     Ok((ticket, account))
+}
+
+/// The start ticket and its account.
+async fn open_ticket(state: &AppState, ticket: Option<&str>) -> Result<(Ticket, Account), Problem> {
+    open_stage(state, ticket, Stage::Start).await
+}
+
+/// The phone the account has bound, for the SMS path.
+fn bound_phone(account: &Account) -> Result<Phone, Problem> {
+    account
+        .phone()
+        .and_then(|p| Phone::parse(p).ok())
+        .ok_or_else(method_unavailable)
 }
 
 fn method_unavailable() -> Problem {
@@ -483,10 +500,7 @@ pub async fn send_sms_code(
     client_ip: Option<&str>,
 ) -> Result<CodeSent, Problem> {
     let (_, account) = open_ticket(state, ticket).await?;
-    let phone = account
-        .phone()
-        .and_then(|p| Phone::parse(p).ok())
-        .ok_or_else(method_unavailable)?;
+    let phone = bound_phone(&account)?;
     let sent = state
         .codes
         .send(&phone, CodePurpose::Recover, client_ip)
@@ -535,10 +549,7 @@ pub async fn verify_sms_code(
     code: Option<&str>,
 ) -> Result<ResetAllowed, Problem> {
     let (ticket, account) = open_ticket(state, ticket).await?;
-    let phone = account
-        .phone()
-        .and_then(|p| Phone::parse(p).ok())
-        .ok_or_else(method_unavailable)?;
+    let phone = bound_phone(&account)?;
     let code = code
         .map(str::trim)
         .filter(|c| !c.is_empty())
@@ -773,22 +784,8 @@ pub async fn reset(
     confirmation: Option<&str>,
     request: &CommandMetadata,
 ) -> Result<(AccountId, Option<i64>), Problem> {
-    let token = token
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(ticket_invalid)?;
+    let (ticket, account) = open_stage(state, token, Stage::Reset).await?;
     let now = state.clock.now();
-    let ticket = find_ticket(&state.db, token, Stage::Reset, now)
-        .await?
-        .ok_or_else(ticket_invalid)?;
-    let account = state
-        .store
-        .load::<Account>(&ticket.account_id.to_string())
-        .await?
-        .aggregate;
-    if !recoverable(&account) || account.credential_generation() != ticket.generation {
-        return Err(ticket_invalid());
-    }
     // Neither a password the rules refuse nor a busy hasher uses the token up.
     let password = new_password(state, &account, password, confirmation, "password")?;
     let password_hash = state

@@ -70,6 +70,29 @@ pub struct ChangeResponse {
     pub position: Option<i64>,
 }
 
+/// A change of credentials or identity is made: the account's other sessions end, and the
+/// answer says how many.
+async fn changed(
+    state: &AppState,
+    session: &Session,
+    status: &str,
+    message: String,
+    value: Option<String>,
+    position: Option<i64>,
+) -> Result<ChangeResponse, Problem> {
+    let revoked = state
+        .sessions
+        .revoke_others(session.account_id, &session.token_hash)
+        .await?;
+    Ok(ChangeResponse {
+        status: status.into(),
+        message,
+        value,
+        other_sessions_revoked: revoked,
+        position,
+    })
+}
+
 fn trimmed(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
@@ -216,17 +239,17 @@ pub async fn change_password(
     .await
     .map_err(domain_refusal)?;
     crate::recovery::after_password_change(&state, session.account_id, account.phone()).await?;
-    let revoked = state
-        .sessions
-        .revoke_others(session.account_id, &session.token_hash)
-        .await?;
-    Ok(Json(ChangeResponse {
-        status: "changed".into(),
-        message: "密码修改成功".into(),
-        value: None,
-        other_sessions_revoked: revoked,
-        position: committed.position,
-    }))
+    Ok(Json(
+        changed(
+            &state,
+            &session,
+            "changed",
+            "密码修改成功".into(),
+            None,
+            committed.position,
+        )
+        .await?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -398,17 +421,17 @@ pub async fn change_phone(
     )
     .await
     .map_err(domain_refusal)?;
-    let revoked = state
-        .sessions
-        .revoke_others(session.account_id, &session.token_hash)
-        .await?;
-    Ok(Json(ChangeResponse {
-        status: "changed".into(),
-        message: "手机号修改成功".into(),
-        value: Some(phone.masked()),
-        other_sessions_revoked: revoked,
-        position: committed.position,
-    }))
+    Ok(Json(
+        changed(
+            &state,
+            &session,
+            "changed",
+            "手机号修改成功".into(),
+            Some(phone.masked()),
+            committed.position,
+        )
+        .await?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -482,23 +505,25 @@ pub async fn change_email(
     )
     .await
     .map_err(domain_refusal)?;
-    let revoked = state
-        .sessions
-        .revoke_others(session.account_id, &session.token_hash)
-        .await?;
     state.mail_wake.notify_one();
+    let message = format!(
+        "我们已经向您的邮箱 {} 发送了一封验证邮件，验证通过后可凭此邮箱找回密码",
+        email.as_str()
+    );
+    let value = Some(email.as_str().to_string());
     Ok((
         StatusCode::ACCEPTED,
-        Json(ChangeResponse {
-            status: "verification_sent".into(),
-            message: format!(
-                "我们已经向您的邮箱 {} 发送了一封验证邮件，验证通过后可凭此邮箱找回密码",
-                email.as_str()
-            ),
-            value: Some(email.as_str().to_string()),
-            other_sessions_revoked: revoked,
-            position: committed.position,
-        }),
+        Json(
+            changed(
+                &state,
+                &session,
+                "verification_sent",
+                message,
+                value,
+                committed.position,
+            )
+            .await?,
+        ),
     ))
 }
 
@@ -589,19 +614,20 @@ pub async fn change_name(
     )
     .await
     .map_err(domain_refusal)?;
-    let revoked = state
-        .sessions
-        .revoke_others(session.account_id, &session.token_hash)
-        .await?;
+    let value = Some(name.as_str().to_string());
     Ok((
         StatusCode::OK,
-        Json(ChangeResponse {
-            status: "changed".into(),
-            message: "姓名修改成功".into(),
-            value: Some(name.as_str().to_string()),
-            other_sessions_revoked: revoked,
-            position: committed.position,
-        }),
+        Json(
+            changed(
+                &state,
+                &session,
+                "changed",
+                "姓名修改成功".into(),
+                value,
+                committed.position,
+            )
+            .await?,
+        ),
     ))
 }
 
