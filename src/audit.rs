@@ -143,7 +143,7 @@ pub async fn events(db: &Db, filter: &EventFilter) -> anyhow::Result<Vec<AuditEv
                    AND ($7::text IS NULL OR metadata->>'time' >= $7)
                    AND ($8::text IS NULL OR metadata->>'time' <= $8)
                    AND position > $9
-                 ORDER BY transaction_id, position
+                 ORDER BY events.transaction_id, events.position
                  LIMIT $10"
             ))
             .bind(transaction_id)

@@ -20,13 +20,15 @@ type EventRow = (
     Json<Value>,
 );
 
+// `events.` in ORDER BY: a bare `transaction_id` would name the output column (the bigint
+// cast), which no index orders, and every batch would sort the rest of the log.
 const PG_READ_AFTER: &str = "
 SELECT position, transaction_id::text::bigint, aggregate_type, aggregate_id, sequence,
        event_type, event_version, payload, metadata
   FROM events
  WHERE (transaction_id, position) > ($1::text::xid8, $2)
    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY transaction_id, position
+ ORDER BY events.transaction_id, events.position
  LIMIT $3";
 
 const SQLITE_READ_AFTER: &str = "
