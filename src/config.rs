@@ -270,6 +270,12 @@ impl Config {
         if let Some(n) = env_parse("XUEXIN_SMS_CODE_ATTEMPTS")? {
             config.limits.sms_code_attempts = n;
         }
+        if let Some(n) = env_parse("XUEXIN_EMAIL_RESEND_PER_ACCOUNT_PER_MINUTE")? {
+            config.limits.email_resend_per_account.max = n;
+        }
+        if let Some(n) = env_parse("XUEXIN_EMAIL_RESEND_PER_IP_HOURLY")? {
+            config.limits.email_resend_per_ip.max = n;
+        }
         if let Some(n) = env_parse("XUEXIN_REGISTRATIONS_PER_IP_HOURLY")? {
             config.limits.registrations_per_ip.max = n;
         }
