@@ -1,7 +1,13 @@
 //! `xuexin-bench`: runs the benchmark scenarios against the release `xuexin` binary on this
-//! machine's PostgreSQL and SQLite, prints a table and writes JSON. See docs/benchmarks.md.
+//! machine's PostgreSQL (and SQLite where named) and a nats-server of its own, prints a table
+//! and writes JSON. See docs/benchmarks.md.
 
 mod import;
+mod load;
+mod loader;
+mod nats;
+mod scenarios;
+mod service;
 mod support;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +25,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Scenario {
+    /// Every row of docs/benchmarks.md: hash limit, logins, queries under load, appends,
+    /// registrations, projection rebuild, NATS, memory and growth.
+    All {
+        /// Account counts for the growth rows (comma-separated); the largest up to 1,000,000
+        /// also carries the login, query, append, registration, memory and latency runs.
+        #[arg(long, value_delimiter = ',', default_value = "100000,1000000")]
+        accounts: Vec<usize>,
+        /// Events in the log that the rebuild and relay rows use.
+        #[arg(long, default_value_t = 1_000_000)]
+        log_events: u64,
+        /// Seconds per timed run (logins run three times as long, registrations twice).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// A pass of a few seconds on tiny datasets: checks that the harness works.
+        #[arg(long)]
+        smoke: bool,
+    },
+    /// argon2id verifications/s at the service's parameters on all cores.
+    Hash {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Record import: rows/s and peak memory, PostgreSQL and SQLite.
     Import {
         #[arg(long, default_value_t = 100_000)]
@@ -30,6 +58,31 @@ enum Scenario {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let results: Value = match cli.scenario {
+        Scenario::All {
+            accounts,
+            log_events,
+            seconds,
+            smoke,
+        } => {
+            let options = if smoke {
+                scenarios::Options::smoke()
+            } else {
+                anyhow::ensure!(!accounts.is_empty(), "--accounts needs at least one size");
+                scenarios::Options {
+                    sizes: accounts,
+                    log_events,
+                    seconds,
+                }
+            };
+            let results = scenarios::all(&options).await?;
+            println!("\n{}", scenarios::table(&results));
+            results
+        }
+        Scenario::Hash { seconds } => {
+            let rate = scenarios::hash_limit(seconds);
+            println!("{rate:.1} argon2id verifications/s");
+            json!({ "hash_limit_per_s": rate, "machine": support::machine() })
+        }
         Scenario::Import { rows } => json!({ "import": import::run(rows).await? }),
     };
     support::write_results(&cli.out, &results)?;

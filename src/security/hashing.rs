@@ -138,7 +138,8 @@ fn worker(receiver: Arc<Mutex<Receiver<Job>>>, params: HashingParams) {
     }
 }
 
-fn hash_now(params: HashingParams, secret: &Secret) -> String {
+/// Hashes on the calling thread (the workers' own function; the benchmarks measure it).
+pub fn hash_now(params: HashingParams, secret: &Secret) -> String {
     let salt = SaltString::encode_b64(&crate::security::random_bytes::<16>())
         .expect("16 bytes is a valid salt length");
     params
@@ -148,7 +149,8 @@ fn hash_now(params: HashingParams, secret: &Secret) -> String {
         .to_string()
 }
 
-fn verify_now(params: HashingParams, phc: &str, secret: &Secret) -> Verification {
+/// Verifies on the calling thread (the workers' own function; the benchmarks measure it).
+pub fn verify_now(params: HashingParams, phc: &str, secret: &Secret) -> Verification {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return Verification {
             matches: false,
