@@ -290,11 +290,8 @@ pub async fn load(
             now,
         };
         let end = (written + BATCH).min(accounts);
-        for i in written..end {
-            if max_events.is_some_and(|m| events + writer.events >= m) {
-                break;
-            }
-            writer.account(i, &password_hash, &key)?;
+        while written < end && max_events.is_none_or(|m| events + writer.events < m) {
+            writer.account(written, &password_hash, &key)?;
             written += 1;
         }
         let mut copy = connection

@@ -41,6 +41,10 @@ enum Scenario {
         /// A pass of a few seconds on tiny datasets: checks that the harness works.
         #[arg(long)]
         smoke: bool,
+        /// Keep the datasets an earlier run loaded (databases xuexin_bench_*) instead of
+        /// loading them again; the load and rebuild-all times are then not measured.
+        #[arg(long)]
+        reuse: bool,
     },
     /// argon2id verifications/s at the service's parameters on all cores.
     Hash {
@@ -63,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
             log_events,
             seconds,
             smoke,
+            reuse,
         } => {
             let options = if smoke {
                 scenarios::Options::smoke()
@@ -72,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
                     sizes: accounts,
                     log_events,
                     seconds,
+                    reuse,
                 }
             };
             let results = scenarios::all(&options).await?;

@@ -5,7 +5,7 @@ use crate::load::{closed_loop, paced, round2};
 use crate::loader::{self, email, phone, resident_id, PASSWORD};
 use crate::nats::{self, NatsServer};
 use crate::service::{RssSampler, Service};
-use crate::support::{fresh_postgres, xuexin_binary};
+use crate::support::{count_rows, fresh_postgres, reusable_postgres, xuexin_binary};
 use anyhow::Context;
 use serde_json::{json, Value};
 use sqlx::Connection;
@@ -24,6 +24,8 @@ pub struct Options {
     pub log_events: u64,
     /// Length of each timed run.
     pub seconds: u64,
+    /// Keep the datasets a previous run loaded (same sizes) instead of loading them again.
+    pub reuse: bool,
 }
 
 impl Options {
@@ -32,6 +34,7 @@ impl Options {
             sizes: vec![2_000],
             log_events: 20_000,
             seconds: 2,
+            reuse: false,
         }
     }
 }
@@ -542,14 +545,22 @@ pub async fn all(options: &Options) -> anyhow::Result<Value> {
     let nats = NatsServer::start().await?;
 
     eprintln!("== a log of {} events", options.log_events);
-    let url = fresh_postgres("log").await?;
-    let log = loader::load(&url, usize::MAX, Some(options.log_events)).await?;
+    let (url, kept) = reusable_postgres("log", options.reuse).await?;
+    let events = if kept && count_rows(&url, "events").await >= options.log_events {
+        eprintln!("  reusing the log loaded by an earlier run");
+        count_rows(&url, "events").await
+    } else {
+        let url = fresh_postgres("log").await?;
+        loader::load(&url, usize::MAX, Some(options.log_events))
+            .await?
+            .events
+    };
     eprintln!("== rebuild of the login index vs COPY");
-    let rebuilt = rebuild(&url, log.events).await?;
+    let rebuilt = rebuild(&url, events).await?;
     eprintln!("  {rebuilt}");
     results.insert("rebuild".into(), rebuilt);
     eprintln!("== relay vs bare publisher");
-    let relayed = relay(&nats, &url, log.events).await?;
+    let relayed = relay(&nats, &url, events).await?;
     eprintln!("  {relayed}");
     results.insert("relay".into(), relayed);
 
@@ -563,8 +574,21 @@ pub async fn all(options: &Options) -> anyhow::Result<Value> {
     let mut growth = Vec::new();
     for &accounts in &options.sizes {
         eprintln!("== {accounts} accounts");
-        let url = fresh_postgres(&format!("accounts_{accounts}")).await?;
-        let loaded = loader::load(&url, accounts, None).await?;
+        let label = format!("accounts_{accounts}");
+        let (url, kept) = reusable_postgres(&label, options.reuse).await?;
+        let loaded = if kept && count_rows(&url, "account_view_v1").await >= accounts as u64 {
+            eprintln!("  reusing the accounts loaded by an earlier run");
+            loader::skip_history(&url).await?;
+            loader::Loaded {
+                accounts,
+                events: count_rows(&url, "events").await,
+                load_seconds: f64::NAN,
+                rebuild_seconds: f64::NAN,
+            }
+        } else {
+            let url = fresh_postgres(&label).await?;
+            loader::load(&url, accounts, None).await?
+        };
         eprintln!(
             "  loaded {} accounts, {} events in {:.1} s, read models rebuilt in {:.1} s",
             loaded.accounts, loaded.events, loaded.load_seconds, loaded.rebuild_seconds

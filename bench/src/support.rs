@@ -44,6 +44,40 @@ pub async fn fresh_postgres(label: &str) -> anyhow::Result<String> {
     Ok(format!("{base}/{name}"))
 }
 
+/// With `reuse`, the database a previous run loaded under this label, if it exists;
+/// otherwise a fresh one. Answers the URL and whether it was kept.
+pub async fn reusable_postgres(label: &str, reuse: bool) -> anyhow::Result<(String, bool)> {
+    if reuse {
+        let admin = postgres_admin_url();
+        let mut connection = sqlx::PgConnection::connect(&admin).await?;
+        let name = format!("xuexin_bench_{label}");
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                .bind(&name)
+                .fetch_optional(&mut connection)
+                .await?;
+        if exists.is_some() {
+            let base = admin
+                .rsplit_once('/')
+                .map_or(admin.as_str(), |(b, _)| b)
+                .to_string();
+            return Ok((format!("{base}/{name}"), true));
+        }
+    }
+    Ok((fresh_postgres(label).await?, false))
+}
+
+/// Rows in a table (0 when it does not exist).
+pub async fn count_rows(database_url: &str, table: &str) -> u64 {
+    let Ok(mut connection) = sqlx::PgConnection::connect(database_url).await else {
+        return 0;
+    };
+    sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(&mut connection)
+        .await
+        .map_or(0, |n| n.max(0) as u64)
+}
+
 pub struct Measured {
     pub elapsed: Duration,
     pub peak_rss_kib: u64,
