@@ -125,10 +125,9 @@ impl Runtime {
             clock: clock.clone(),
             quiet_until: crate::messenger::replaced_queue_position(&db).await?,
         }));
-        let shared_log = crate::projector::SharedLog::new(store.commit_count());
         let projectors: Vec<Arc<Projector>> = projections
             .into_iter()
-            .map(|p| Arc::new(Projector::sharing(db.clone(), p, shared_log.clone())))
+            .map(|p| Arc::new(Projector::new(db.clone(), p)))
             .collect();
         let applied = |name: &str| {
             projectors

@@ -283,10 +283,6 @@ impl Projection for Messenger {
         false
     }
 
-    fn wants(&self, event: &StoredEvent) -> bool {
-        event.aggregate_type == "Account"
-    }
-
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
         if event.aggregate_type != "Account" {
             return Ok(());

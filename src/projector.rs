@@ -6,83 +6,18 @@ use crate::shutdown::Shutdown;
 use crate::store::log;
 use anyhow::Context;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
-use xuexin_projections::{checkpoint, Checkpoint, Db, Projection, StoredEvent};
+use xuexin_projections::{checkpoint, Checkpoint, Db, Projection};
 
 pub const BATCH: i64 = 500;
-/// A rebuild reads and applies larger batches: nothing waits on it event by event.
-pub const REBUILD_BATCH: i64 = 5000;
-
-/// One read of the log shared by the projectors of a process: caught-up projectors all ask
-/// for the events after the same checkpoint after each commit, and one query answers them
-/// all. A read is reused only while this process has committed nothing since it was made
-/// (other processes' commits are picked up by the projectors' timer, as before).
-pub struct SharedLog {
-    commits: Arc<AtomicU64>,
-    last: tokio::sync::Mutex<Option<CachedRead>>,
-}
-
-struct CachedRead {
-    from: Checkpoint,
-    commits: u64,
-    limit: i64,
-    events: Arc<Vec<StoredEvent>>,
-}
-
-impl SharedLog {
-    pub fn new(commits: Arc<AtomicU64>) -> Arc<Self> {
-        Arc::new(Self {
-            commits,
-            last: tokio::sync::Mutex::new(None),
-        })
-    }
-
-    async fn read_after(
-        &self,
-        db: &Db,
-        from: Checkpoint,
-        limit: i64,
-    ) -> anyhow::Result<Arc<Vec<StoredEvent>>> {
-        let mut last = self.last.lock().await;
-        // Read before the query: a commit counted after this may or may not be in the answer,
-        // and the next caller then reads again.
-        let commits = self.commits.load(Ordering::SeqCst);
-        if let Some(cached) = last.as_ref() {
-            if cached.from == from && cached.commits == commits && cached.limit == limit {
-                return Ok(cached.events.clone());
-            }
-        }
-        let events = Arc::new(log::read_after(db, from, limit).await?);
-        *last = Some(CachedRead {
-            from,
-            commits,
-            limit,
-            events: events.clone(),
-        });
-        Ok(events)
-    }
-}
 
 pub struct Projector {
     db: Db,
     projection: Arc<dyn Projection>,
     reached: watch::Sender<Checkpoint>,
     applied: Arc<Notify>,
-    shared: Option<Arc<SharedLog>>,
-    batch: i64,
-    /// Where this projector has read to, and the checkpoint it last stored. They differ after
-    /// batches the projection did not want; the stored one catches up with the next batch
-    /// that is applied, or when the projector reaches the head of the log.
-    position: std::sync::Mutex<Option<Position>>,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Position {
-    stored: Checkpoint,
-    read_to: Checkpoint,
 }
 
 impl Projector {
@@ -93,25 +28,6 @@ impl Projector {
             projection,
             reached,
             applied: Arc::new(Notify::new()),
-            shared: None,
-            batch: BATCH,
-            position: std::sync::Mutex::new(None),
-        }
-    }
-
-    /// A projector that shares its reads of the log with the others of this process.
-    pub fn sharing(db: Db, projection: Arc<dyn Projection>, shared: Arc<SharedLog>) -> Self {
-        Self {
-            shared: Some(shared),
-            ..Self::new(db, projection)
-        }
-    }
-
-    /// A projector for a rebuild: larger batches.
-    pub fn for_rebuild(db: Db, projection: Arc<dyn Projection>) -> Self {
-        Self {
-            batch: REBUILD_BATCH,
-            ..Self::new(db, projection)
         }
     }
 
@@ -132,95 +48,39 @@ impl Projector {
     #[tracing::instrument(skip(self), fields(projection = self.projection.name()))]
     pub async fn step(&self) -> anyhow::Result<usize> {
         let name = self.projection.name();
-        let known = self.position.lock().ok().and_then(|p| *p);
-        let position = match known {
-            Some(position) => position,
-            None => {
-                let stored = checkpoint::load(&self.db, name)
-                    .await
-                    .context("failed to load a checkpoint")?;
-                Position {
-                    stored,
-                    read_to: stored,
-                }
-            }
-        };
+        let from = checkpoint::load(&self.db, name)
+            .await
+            .context("failed to load a checkpoint")?;
         self.reached.send_if_modified(|current| {
-            let changed = *current != position.read_to;
-            *current = position.read_to;
+            let changed = *current != from;
+            *current = from;
             changed
         });
-        let events = match &self.shared {
-            Some(shared) => {
-                shared
-                    .read_after(&self.db, position.read_to, self.batch)
-                    .await?
-            }
-            None => Arc::new(log::read_after(&self.db, position.read_to, self.batch).await?),
-        };
+        let events = log::read_after(&self.db, from, BATCH).await?;
         let Some(last) = events.last().map(|e| e.checkpoint()) else {
-            // At the head: store a position that skipped batches left only in memory.
-            if position.stored != position.read_to {
-                self.store_position(position, position.read_to).await?;
-            } else {
-                self.remember(Some(position));
-            }
             return Ok(0);
         };
-        if !events.iter().any(|e| self.projection.wants(e)) {
-            self.remember(Some(Position {
-                stored: position.stored,
-                read_to: last,
-            }));
-            self.reached.send_replace(last);
-            return Ok(events.len());
-        }
         let mut tx = self
             .db
             .begin()
             .await
             .context("failed to begin a projection batch")?;
-        self.projection
-            .apply_batch(&mut tx, &events)
-            .await
-            .with_context(|| format!("{name} failed in the batch after {:?}", position.read_to))?;
-        if !checkpoint::advance(&mut tx, name, position.stored, last).await? {
+        for event in &events {
+            self.projection
+                .apply(&mut tx, event)
+                .await
+                .with_context(|| format!("{name} failed at position {}", event.position))?;
+        }
+        if !checkpoint::advance(&mut tx, name, from, last).await? {
             tx.rollback().await.ok();
-            self.remember(None);
             tracing::debug!("another projector advanced first; reloading");
             return Ok(0);
         }
         tx.commit()
             .await
             .context("failed to commit a projection batch")?;
-        self.remember(Some(Position {
-            stored: last,
-            read_to: last,
-        }));
         self.reached.send_replace(last);
-        self.applied.notify_waiters();
         Ok(events.len())
-    }
-
-    fn remember(&self, position: Option<Position>) {
-        if let Ok(mut slot) = self.position.lock() {
-            *slot = position;
-        }
-    }
-
-    async fn store_position(&self, position: Position, to: Checkpoint) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        if checkpoint::advance(&mut tx, self.projection.name(), position.stored, to).await? {
-            tx.commit().await?;
-            self.remember(Some(Position {
-                stored: to,
-                read_to: to,
-            }));
-        } else {
-            tx.rollback().await.ok();
-            self.remember(None);
-        }
-        Ok(())
     }
 
     /// Runs until shutdown.
@@ -239,7 +99,7 @@ impl Projector {
             tokio::pin!(notified);
             notified.as_mut().enable();
             match self.step().await {
-                Ok(n) if n as i64 >= self.batch => continue,
+                Ok(n) if n as i64 >= BATCH => continue,
                 Ok(_) => {
                     failures = 0;
                     tokio::select! {

@@ -50,7 +50,7 @@ pub async fn rebuild(
         .context("failed to reset the checkpoint")?;
     tx.commit().await.context("failed to commit the reset")?;
 
-    let projector = Projector::for_rebuild(db.clone(), projection);
+    let projector = Projector::new(db.clone(), projection);
     let mut applied = 0u64;
     loop {
         let step = projector.step().await? as u64;

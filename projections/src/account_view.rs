@@ -52,10 +52,6 @@ impl Projection for AccountViewProjection {
         &["account_view_v1", "name_change_requests_v1"]
     }
 
-    fn wants(&self, event: &StoredEvent) -> bool {
-        event.aggregate_type == "Account"
-    }
-
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
         if event.aggregate_type != "Account" {
             return Ok(());

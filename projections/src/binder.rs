@@ -125,10 +125,6 @@ impl Projection for RecordBinder {
         false
     }
 
-    fn wants(&self, event: &StoredEvent) -> bool {
-        matches!(event.aggregate_type.as_str(), "Account" | "StudentRecord")
-    }
-
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
         if !matches!(event.aggregate_type.as_str(), "Account" | "StudentRecord") {
             return Ok(());

@@ -42,10 +42,6 @@ impl Projection for IdentityClaims {
         &["identity_claims_v1", "assist_requests_v1"]
     }
 
-    fn wants(&self, event: &StoredEvent) -> bool {
-        event.aggregate_type == "Identity"
-    }
-
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
         if event.aggregate_type != "Identity" {
             return Ok(());

@@ -100,107 +100,35 @@ impl Projection for LoginIndex {
         &["login_index_v1"]
     }
 
-    fn wants(&self, event: &StoredEvent) -> bool {
-        matches!(event.aggregate_type.as_str(), "LoginName" | "Identity")
-    }
-
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
         if !matches!(event.aggregate_type.as_str(), "LoginName" | "Identity") {
             return Ok(());
         }
         for change in changes(&decode(event)?) {
-            write_one(tx, change).await?;
+            match change {
+                Change::Put {
+                    key,
+                    kind,
+                    account_id,
+                } => tx_execute!(
+                    tx,
+                    "INSERT INTO login_index_v1 (login_key, kind, account_id) VALUES ($1, $2, $3)
+                     ON CONFLICT (login_key) DO UPDATE
+                     SET kind = excluded.kind, account_id = excluded.account_id",
+                    &key,
+                    &kind,
+                    &account_id,
+                )?,
+                Change::Remove { key, account_id } => tx_execute!(
+                    tx,
+                    "DELETE FROM login_index_v1 WHERE login_key = $1 AND account_id = $2",
+                    &key,
+                    &account_id,
+                )?,
+            };
         }
         Ok(())
     }
-
-    /// Runs of `Put`s become multi-row upserts (the last `Put` of a key in a run wins, as it
-    /// would one at a time); a `Remove` is written in its turn, between runs.
-    async fn apply_batch(
-        &self,
-        tx: &mut Tx,
-        events: &[StoredEvent],
-    ) -> Result<(), ProjectionError> {
-        let mut run: Vec<(String, String, String)> = Vec::new();
-        for event in events {
-            if !matches!(event.aggregate_type.as_str(), "LoginName" | "Identity") {
-                continue;
-            }
-            for change in changes(&decode(event)?) {
-                match change {
-                    Change::Put {
-                        key,
-                        kind,
-                        account_id,
-                    } => run.push((key, kind, account_id)),
-                    remove @ Change::Remove { .. } => {
-                        put_all(tx, std::mem::take(&mut run)).await?;
-                        write_one(tx, remove).await?;
-                    }
-                }
-            }
-        }
-        put_all(tx, run).await
-    }
-}
-
-/// Upserts a run of puts, 1,000 rows to a statement.
-async fn put_all(tx: &mut Tx, run: Vec<(String, String, String)>) -> Result<(), ProjectionError> {
-    // Within one statement a key may appear once: keep each key's last put.
-    let mut last = std::collections::HashMap::with_capacity(run.len());
-    for (index, (key, _, _)) in run.iter().enumerate() {
-        last.insert(key.clone(), index);
-    }
-    let rows: Vec<&(String, String, String)> = run
-        .iter()
-        .enumerate()
-        .filter(|(index, (key, _, _))| last.get(key) == Some(index))
-        .map(|(_, row)| row)
-        .collect();
-    for chunk in rows.chunks(1000) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-            .collect();
-        let sql = format!(
-            "INSERT INTO login_index_v1 (login_key, kind, account_id) VALUES {}
-             ON CONFLICT (login_key) DO UPDATE
-             SET kind = excluded.kind, account_id = excluded.account_id",
-            values.join(", ")
-        );
-        crate::on_tx!(tx, conn => {
-            let mut query = sqlx::query(&sql);
-            for (key, kind, account_id) in chunk {
-                query = query.bind(key).bind(kind).bind(account_id);
-            }
-            query.execute(conn).await?;
-        });
-    }
-    Ok(())
-}
-
-async fn write_one(tx: &mut Tx, change: Change) -> Result<(), ProjectionError> {
-    match change {
-        Change::Put {
-            key,
-            kind,
-            account_id,
-        } => tx_execute!(
-            tx,
-            "INSERT INTO login_index_v1 (login_key, kind, account_id) VALUES ($1, $2, $3)
-             ON CONFLICT (login_key) DO UPDATE
-             SET kind = excluded.kind, account_id = excluded.account_id",
-            &key,
-            &kind,
-            &account_id,
-        )?,
-        Change::Remove { key, account_id } => tx_execute!(
-            tx,
-            "DELETE FROM login_index_v1 WHERE login_key = $1 AND account_id = $2",
-            &key,
-            &account_id,
-        )?,
-    };
-    Ok(())
 }
 
 /// A login name and the state of the account it leads to.

@@ -30,28 +30,7 @@ pub trait Projection: Send + Sync {
         true
     }
 
-    /// Whether the fold could change anything for this event. A batch with no such event is
-    /// passed over without a transaction (the checkpoint moves on in memory, and is written
-    /// with the next batch that matters). Must be true for every event `apply` acts on.
-    fn wants(&self, _event: &StoredEvent) -> bool {
-        true
-    }
-
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError>;
-
-    /// Applies a batch in log order, in the caller's transaction. The default applies each
-    /// event in turn; a projection may write a batch in fewer statements, with the same
-    /// result as one event at a time.
-    async fn apply_batch(
-        &self,
-        tx: &mut Tx,
-        events: &[StoredEvent],
-    ) -> Result<(), ProjectionError> {
-        for event in events {
-            self.apply(tx, event).await?;
-        }
-        Ok(())
-    }
 }
 
 pub(crate) fn decode(

@@ -144,10 +144,6 @@ impl Projection for RecordViews {
         ]
     }
 
-    fn wants(&self, event: &StoredEvent) -> bool {
-        matches!(event.aggregate_type.as_str(), "School" | "StudentRecord")
-    }
-
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
         let at = event.time().millis();
         match decode(event)? {

@@ -21,14 +21,6 @@ impl Projection for RegistrationSagas {
         &["registration_sagas_v1"]
     }
 
-    fn wants(&self, event: &StoredEvent) -> bool {
-        event.aggregate_type == "Account"
-            && matches!(
-                event.event_type.as_str(),
-                "RegistrationStarted" | "Registered" | "RegistrationAbandoned"
-            )
-    }
-
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
         if event.aggregate_type != "Account" {
             return Ok(());

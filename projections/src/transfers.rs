@@ -52,13 +52,6 @@ impl Projection for IdentityTransfers {
         false
     }
 
-    fn wants(&self, event: &StoredEvent) -> bool {
-        matches!(
-            event.aggregate_type.as_str(),
-            "Identity" | "LoginName" | "Account"
-        )
-    }
-
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
         if !matches!(
             event.aggregate_type.as_str(),

@@ -112,8 +112,6 @@ pub struct EventStore {
     clock: Arc<dyn Clock>,
     snapshot_every: usize,
     committed: Arc<Notify>,
-    /// Counts this process's commits (bumped before `committed` is notified).
-    commit_count: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl EventStore {
@@ -128,7 +126,6 @@ impl EventStore {
             clock,
             snapshot_every: snapshot_every.max(1),
             committed: Arc::new(Notify::new()),
-            commit_count: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         }
     }
 
@@ -139,18 +136,6 @@ impl EventStore {
     /// Notified after every commit; projectors wait on it.
     pub fn commits(&self) -> Arc<Notify> {
         self.committed.clone()
-    }
-
-    /// The number of commits this process has made; projectors share a read of the log
-    /// while it has not changed.
-    pub fn commit_count(&self) -> Arc<std::sync::atomic::AtomicU64> {
-        self.commit_count.clone()
-    }
-
-    fn committed_now(&self) {
-        self.commit_count
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.committed.notify_waiters();
     }
 
     /// The aggregate as of its last event.
@@ -241,7 +226,7 @@ impl EventStore {
             match self.persist::<A>(&serialized).await {
                 Ok(()) => {
                     let last = serialized.last().map_or(0, |e| e.sequence);
-                    self.committed_now();
+                    self.committed.notify_waiters();
                     faults::hit("store.after_commit");
                     let position = self.position_of(A::TYPE, aggregate_id, last).await?;
                     if last - loaded.snapshot_sequence >= self.snapshot_every {
@@ -339,7 +324,7 @@ impl EventStore {
             }
             match self.persist::<A>(&serialized).await {
                 Ok(()) => {
-                    self.committed_now();
+                    self.committed.notify_waiters();
                     let last = &serialized[serialized.len() - 1];
                     let position = self
                         .position_of(A::TYPE, &last.aggregate_id, last.sequence)
