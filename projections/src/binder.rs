@@ -95,7 +95,7 @@ async fn settle_record(
             // Bound by identity before a correction changed the name or ID number: the
             // binding no longer holds. (A binding by certificate is the student's own claim.)
             let by_identity: Option<(i64,)> = on_tx!(tx, conn => {
-                sqlx::query_as("SELECT 1 FROM binder_people_v1 WHERE account_id = $1")
+                sqlx::query_as("SELECT CAST(1 AS BIGINT) FROM binder_people_v1 WHERE account_id = $1")
                     .bind(&current)
                     .fetch_optional(conn)
                     .await?
