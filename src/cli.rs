@@ -101,6 +101,16 @@ pub enum EventsCommand {
         #[arg(long)]
         count: Option<u64>,
     },
+    /// Write the JSON Schema of every published message, one file per event type
+    /// (`<DIR>/<AggregateType>/<EventType>.schema.json`), and remove those of event types
+    /// that no longer exist. With --check, write nothing and exit 1 naming every file that
+    /// differs.
+    Schemas {
+        #[arg(long, default_value = "docs/events")]
+        out: std::path::PathBuf,
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -286,6 +296,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             trigger.trigger();
             let _ = running.await;
             db.close().await;
+            Ok(())
+        }
+        Command::Events {
+            command: EventsCommand::Schemas { out, check },
+        } => {
+            if check {
+                let problems = crate::event_schemas::check(&out)?;
+                for problem in &problems {
+                    println!("{problem}");
+                }
+                if !problems.is_empty() {
+                    anyhow::bail!(
+                        "{} schema file(s) in {} are out of date",
+                        problems.len(),
+                        out.display()
+                    );
+                }
+                println!("{} is up to date", out.display());
+            } else {
+                let written = crate::event_schemas::write(&out)?;
+                println!("wrote {written} schemas to {}", out.display());
+            }
             Ok(())
         }
         Command::Events {

@@ -3,6 +3,7 @@
 //! `(aggregate_type, aggregate_id, sequence)` decides every race for that value.
 
 use crate::values::DocumentType;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
@@ -26,6 +27,28 @@ impl AccountId {
     }
 }
 
+/// A UUID as `Uuid` writes it: lower-case, hyphenated.
+pub const UUID_PATTERN: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+
+impl JsonSchema for AccountId {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AccountId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "uuid",
+            "pattern": UUID_PATTERN,
+            "description": "An account id"
+        })
+    }
+}
+
 impl fmt::Display for AccountId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -39,7 +62,7 @@ impl fmt::Debug for AccountId {
 }
 
 /// The kinds of name an account can be claimed under (a login name).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LoginNameKind {
     Phone,
@@ -75,7 +98,7 @@ impl LoginNameKind {
 }
 
 /// How a person identified themselves when logging in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LoginVia {
     Phone,

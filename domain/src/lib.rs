@@ -11,6 +11,7 @@ pub mod login_name;
 pub mod record;
 pub mod registration;
 pub mod roles;
+pub mod schema;
 pub mod school;
 pub mod time;
 pub mod upcast;

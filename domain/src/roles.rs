@@ -2,9 +2,10 @@
 //! by self-registration; a role may be scoped to a school, a province or an office.
 
 use crate::actor::Actor;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StaffRole {
     /// Manual identity review (人工审核).

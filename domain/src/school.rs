@@ -3,6 +3,7 @@
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// 5-digit school code (院校代码); the sample data uses 99001–99003.
@@ -20,7 +21,7 @@ pub enum SchoolCommand {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum SchoolEvent {
     SchoolRegistered {
         code: String,

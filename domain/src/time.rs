@@ -1,6 +1,7 @@
 //! Time as the domain sees it: UTC instants in milliseconds, civil dates, and a `Clock` trait
 //! so that aggregates never read the system time themselves.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
@@ -10,7 +11,9 @@ use std::fmt;
 pub struct Timestamp(i64);
 
 /// A calendar date (proleptic Gregorian).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub struct CivilDate {
     pub year: i32,
     pub month: u32,
@@ -140,6 +143,29 @@ impl fmt::Display for Timestamp {
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.to_rfc3339())
+    }
+}
+
+/// RFC 3339 in UTC with milliseconds, exactly as `Serialize` writes it.
+pub const TIMESTAMP_PATTERN: &str =
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$";
+
+impl JsonSchema for Timestamp {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Timestamp".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "date-time",
+            "pattern": TIMESTAMP_PATTERN,
+            "description": "RFC 3339, UTC, milliseconds (2026-11-23T08:14:03.512Z)"
+        })
     }
 }
 

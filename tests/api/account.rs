@@ -153,7 +153,7 @@ async fn wrong_current_passwords_are_limited(backend: Backend) {
     app.login_ok(&person.phone, &person.password).await;
 }
 
-async fn phone_code(app: &TestApp, token: &str, phone: &str) -> String {
+pub(crate) async fn phone_code(app: &TestApp, token: &str, phone: &str) -> String {
     let sent = app
         .post_authorized(
             "/api/v1/me/phone/sms-codes",

@@ -27,7 +27,7 @@ on_both_backends!(
 );
 
 /// Someone holding `holder`'s ID number and name, with a phone of their own.
-fn same_person(holder: &Person) -> Person {
+pub(crate) fn same_person(holder: &Person) -> Person {
     Person {
         name: holder.name.clone(),
         document_number: holder.document_number.clone(),
@@ -217,7 +217,7 @@ async fn the_fourth_approval_by_enrolment_information_is_refused(backend: Backen
     assert_eq!(app.events_of_type("IdentityTransferred").await.len(), 3);
 }
 
-async fn answer(
+pub(crate) async fn answer(
     app: &TestApp,
     request_id: &str,
     token: &str,
@@ -529,10 +529,10 @@ async fn two_claims_approved_at_the_same_moment_transfer_the_identity_once(backe
     assert_eq!(app.events_of_type("DuplicateIdClaimClosed").await.len(), 1);
 }
 
-type Calls = Arc<Mutex<Vec<Value>>>;
+pub(crate) type Calls = Arc<Mutex<Vec<Value>>>;
 
 /// The identity-verification provider, as a real HTTP server that checks our signature.
-async fn start_provider(secret: &'static str) -> (String, Calls) {
+pub(crate) async fn start_provider(secret: &'static str) -> (String, Calls) {
     let calls: Calls = Arc::default();
     let app = axum::Router::new()
         .route(
@@ -559,7 +559,7 @@ async fn start_provider(secret: &'static str) -> (String, Calls) {
     (url, calls)
 }
 
-async fn callback(
+pub(crate) async fn callback(
     app: &TestApp,
     secret: &str,
     session_id: &str,

@@ -20,6 +20,7 @@ mod races;
 mod records;
 mod recovery;
 mod registration;
+mod schemas;
 mod secrets;
 mod sms;
 mod smtp;

@@ -20,17 +20,17 @@ on_both_backends!(
     a_relay_killed_mid_run_loses_and_duplicates_nothing,
 );
 
-const STREAM: &str = "XUEXIN_EVENTS";
+pub(crate) const STREAM: &str = "XUEXIN_EVENTS";
 
 /// A nats-server of the test's own, with JetStream on a scratch directory.
-struct NatsServer {
+pub(crate) struct NatsServer {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
 
 impl NatsServer {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -45,7 +45,7 @@ impl NatsServer {
         server
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
@@ -101,7 +101,7 @@ async fn event_count(app: &TestApp) -> u64 {
 }
 
 /// Waits until the stream holds `expected` messages (and no more arrive for a moment).
-async fn wait_for_stream(nats: &NatsServer, expected: u64) -> jetstream::stream::Stream {
+pub(crate) async fn wait_for_stream(nats: &NatsServer, expected: u64) -> jetstream::stream::Stream {
     let client = async_nats::connect(nats.url()).await.unwrap();
     let context = jetstream::new(client);
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -128,7 +128,10 @@ async fn wait_for_stream(nats: &NatsServer, expected: u64) -> jetstream::stream:
 }
 
 /// Every message of the stream, in stream order: (subject, Nats-Msg-Id, body).
-async fn read_all(stream: &jetstream::stream::Stream, count: u64) -> Vec<(String, String, Value)> {
+pub(crate) async fn read_all(
+    stream: &jetstream::stream::Stream,
+    count: u64,
+) -> Vec<(String, String, Value)> {
     let consumer = stream
         .create_consumer(OrderedConfig {
             deliver_policy: DeliverPolicy::All,
@@ -152,7 +155,7 @@ async fn read_all(stream: &jetstream::stream::Stream, count: u64) -> Vec<(String
 }
 
 /// Each event exactly once; each aggregate's events in sequence order.
-fn assert_complete_and_ordered(messages: &[(String, String, Value)], expected: u64) {
+pub(crate) fn assert_complete_and_ordered(messages: &[(String, String, Value)], expected: u64) {
     assert_eq!(messages.len() as u64, expected);
     let ids: HashSet<&str> = messages.iter().map(|(_, id, _)| id.as_str()).collect();
     assert_eq!(ids.len(), messages.len(), "a message id appears twice");

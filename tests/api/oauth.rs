@@ -46,7 +46,7 @@ struct Platform {
     forge: Arc<AtomicBool>,
 }
 
-struct StandIns {
+pub(crate) struct StandIns {
     platform: Platform,
     wechat_url: String,
     alipay_url: String,
@@ -169,7 +169,7 @@ async fn serve(router: Router) -> String {
     format!("http://{address}")
 }
 
-async fn stand_ins() -> StandIns {
+pub(crate) async fn stand_ins() -> StandIns {
     let mut rng = rsa::rand_core::OsRng;
     let app_private = RsaPrivateKey::new(&mut rng, 2048).unwrap();
     let alipay_private = RsaPrivateKey::new(&mut rng, 2048).unwrap();
@@ -206,7 +206,8 @@ async fn stand_ins() -> StandIns {
     }
 }
 
-async fn oauth_app(backend: Backend, providers: &StandIns) -> TestApp {
+/// The service's settings for both stand-ins.
+pub(crate) fn configure_providers(providers: &StandIns, config: &mut xuexin::config::Config) {
     let wechat = xuexin::oauth::WeChatConfig {
         app_id: WECHAT_APPID.into(),
         secret: WECHAT_SECRET.into(),
@@ -220,10 +221,14 @@ async fn oauth_app(backend: Backend, providers: &StandIns) -> TestApp {
         authorize_url: format!("{}/oauth2/publicAppAuthorize.htm", providers.alipay_url),
         gateway_url: format!("{}/gateway.do", providers.alipay_url),
     };
-    spawn_app_with(backend, move |config| {
+    config.wechat = Some(wechat);
+    config.alipay = Some(alipay);
+}
+
+async fn oauth_app(backend: Backend, providers: &StandIns) -> TestApp {
+    spawn_app_with(backend, |config| {
         relaxed_limits(config);
-        config.wechat = Some(wechat);
-        config.alipay = Some(alipay);
+        configure_providers(providers, config);
     })
     .await
 }
@@ -296,7 +301,7 @@ impl TestApp {
     }
 
     /// Binds `subject` of `provider` to the logged-in account.
-    async fn bind(
+    pub(crate) async fn bind(
         &self,
         stand_ins: &StandIns,
         provider: &str,
@@ -322,7 +327,7 @@ impl TestApp {
             .await
     }
 
-    async fn delete_with(&self, path: &str, token: &str) -> TestResponse {
+    pub(crate) async fn delete_with(&self, path: &str, token: &str) -> TestResponse {
         self.send(
             self.client
                 .delete(format!("{}{path}", self.address))

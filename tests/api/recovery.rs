@@ -177,7 +177,7 @@ fn security_form(person: &Person, code: &str) -> Value {
     form
 }
 
-async fn register_with_questions(app: &TestApp, person: &Person) -> String {
+pub(crate) async fn register_with_questions(app: &TestApp, person: &Person) -> String {
     let code = app.registration_code(&person.phone).await;
     let registered = app
         .post("/api/v1/registrations", &security_form(person, &code))

@@ -7,9 +7,10 @@ use crate::roles::StaffRole;
 use crate::time::Timestamp;
 use crate::values::DocumentSummary;
 use cqrs_es::DomainEvent;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum AccountStatus {
     /// The registration saga has started but not finished; the account cannot be used.
     Registering,
@@ -37,14 +38,14 @@ impl AccountStatus {
 }
 
 /// A security question with the argon2id PHC string of its normalized answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct StoredSecurityQuestion {
     pub question: String,
     pub answer_hash: String,
 }
 
 /// Who created the account: the person, or a conscription office on their behalf (seed 001).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RegistrationChannel {
     SelfService,
@@ -52,7 +53,7 @@ pub enum RegistrationChannel {
 }
 
 /// How the registration takes its identity.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IdentityClaimMode {
     #[default]
@@ -62,7 +63,7 @@ pub enum IdentityClaimMode {
 }
 
 /// How the registration takes its phone.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PhoneClaimMode {
     #[default]
@@ -72,7 +73,7 @@ pub enum PhoneClaimMode {
 }
 
 /// Everything a registration claims and records; the registration saga's state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RegistrationDetails {
     pub name: String,
     /// E.164.
@@ -89,7 +90,7 @@ pub struct RegistrationDetails {
     pub phone_claim: PhoneClaimMode,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnlockReason {
     /// The lock's time ran out; recorded at the next login attempt.
@@ -99,7 +100,7 @@ pub enum UnlockReason {
 }
 
 /// What makes an account a staff account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct StaffProfile {
     pub username: String,
     pub display_name: String,
@@ -108,7 +109,7 @@ pub struct StaffProfile {
     pub scope: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum AccountEvent {
     RegistrationStarted(RegistrationDetails),
     /// An administrator created a staff account (never self-registration).

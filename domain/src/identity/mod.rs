@@ -16,6 +16,7 @@ use crate::time::CivilDate;
 use crate::values::DocumentSummary;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -23,7 +24,7 @@ pub const MAX_RECORD_PROOF_APPROVALS: u32 = 3;
 pub const MAX_CLASSMATE_INVITATIONS_PER_DAY: usize = 5;
 pub const MAX_LIVENESS_FAILURES: u32 = 3;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProofMethod {
     /// 提供学籍或者学历信息
@@ -105,7 +106,7 @@ pub enum IdentityCommand {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum IdentityEvent {
     IdentityBound {
         account_id: AccountId,

@@ -5,6 +5,7 @@
 use crate::ids::{AccountId, LoginNameKind};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug)]
@@ -26,7 +27,7 @@ pub enum LoginNameCommand {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum LoginNameEvent {
     LoginNameClaimed {
         account_id: AccountId,

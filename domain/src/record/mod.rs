@@ -12,6 +12,7 @@ pub mod fields;
 use crate::ids::AccountId;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -20,7 +21,7 @@ const RECORD_NAMESPACE: Uuid = Uuid::from_u128(0x3c4a_81e2_5f70_4b9d_8d2e_0a6f_c
 
 pub type RecordFields = BTreeMap<String, String>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
     /// 学籍
@@ -61,7 +62,7 @@ pub fn degree_record_id(certificate_number: &str) -> Uuid {
     )
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FieldChange {
     pub field: String,
     pub before: String,
@@ -69,7 +70,9 @@ pub struct FieldChange {
 }
 
 /// The checks a student records a conclusion for (seed 001's 核对类型).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckType {
     /// 学籍信息核对
@@ -113,7 +116,7 @@ impl CheckType {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Conclusion {
     /// 学籍信息已核对，正确无误。
@@ -122,7 +125,7 @@ pub enum Conclusion {
     Wrong { correction: String },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BindMethod {
     /// The record's name and ID number match the account's real-name identity.
@@ -133,7 +136,9 @@ pub enum BindMethod {
     IdentityTransfer,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PhotoKind {
     /// 录取照片
@@ -160,7 +165,7 @@ impl PhotoKind {
 }
 
 /// A photo stored outside the log, named by its content hash.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PhotoRef {
     pub sha256: String,
     pub content_type: String,
@@ -203,7 +208,7 @@ pub enum RecordCommand {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum RecordEvent {
     RecordRegistered {
         kind: RecordKind,

@@ -6,10 +6,11 @@
 //! hold a keyed digest (for matching) and a mask (for people).
 
 use crate::time::CivilDate;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentType {
     /// 居民身份证
@@ -215,7 +216,7 @@ pub fn document_number_digest(hasher: &dyn KeyedHasher, normalized_number: &str)
 }
 
 /// What the system keeps of a document: its type, a keyed digest of the number, a mask.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct DocumentSummary {
     pub kind: DocumentType,
     pub number_digest: String,
