@@ -11,11 +11,14 @@ use crate::helpers::{
 };
 use crate::identity::{answer, callback, same_person, start_provider};
 use crate::nats::{assert_complete_and_ordered, read_all, wait_for_stream, NatsServer};
+use crate::on_both_backends;
 use crate::recovery::register_with_questions;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+
+on_both_backends!(a_registration_stored_at_version_1_0_is_read_and_published_at_1_1);
 
 const LIVENESS_SECRET: &str = "schema-test-provider-secret";
 
@@ -136,6 +139,57 @@ fn the_validator_refuses_what_the_schemas_do_not_allow() {
     unknown["event_type"] = json!("NoSuchEvent");
     let refused = validator.validate(&unknown).unwrap_err();
     assert!(refused.contains("no schema"), "{refused}");
+}
+
+/// Every fixture of every event type and version (`domain/tests/fixtures/events`), read as the
+/// relay reads the log (upcast to the current version) and built into a message, validates,
+/// masked and internal: this covers the event types the workload above cannot produce, and the
+/// older versions a long-lived log still holds.
+#[test]
+fn every_event_type_and_version_published_from_its_fixture_validates() {
+    let validator = Validator::load();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("domain/tests/fixtures/events");
+    let mut checked = 0;
+    for aggregate in std::fs::read_dir(&dir).unwrap() {
+        for file in std::fs::read_dir(aggregate.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            let fixture: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let text = |key: &str| fixture[key].as_str().unwrap().to_string();
+            let (aggregate_type, event_type) = (text("aggregate_type"), text("event_type"));
+            let (event_version, payload) = xuexin_domain::upcast::upcast(
+                &aggregate_type,
+                &event_type,
+                &text("event_version"),
+                fixture["payload"].clone(),
+            );
+            let aggregate_id = match aggregate_type.as_str() {
+                "School" => "99003".to_string(),
+                _ => uuid::Uuid::new_v4().to_string(),
+            };
+            let stored = xuexin_projections::StoredEvent {
+                position: 42,
+                transaction_id: 0,
+                aggregate_type,
+                aggregate_id,
+                sequence: 3,
+                event_type,
+                event_version,
+                payload,
+                metadata: json!({"actor": "system:test", "request_id": "r-1",
+                                 "client_ip": "10.0.0.1", "time": "2026-11-23T08:14:03.512Z",
+                                 "prev_hash": "0".repeat(64), "hash": "a".repeat(64)}),
+            };
+            for internal in [false, true] {
+                let body = xuexin::relay::message_body(&stored, internal);
+                validator
+                    .validate(&body)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 59, "only {checked} fixtures");
 }
 
 /// The schemas of `docs/events/`, compiled, by (aggregate type, event type).
@@ -673,4 +727,143 @@ async fn continue_registration_and_conscription(app: &TestApp) {
         )
         .await;
     assert_eq!(reset.status, StatusCode::OK, "{}", reset.text);
+}
+
+/// A `RegistrationStarted` row as the service wrote it before version 1.1 (no
+/// `identity_claim`, no `phone_claim`), left unfinished: registration recovery folds it (the
+/// aggregate reads it upcast) and finishes the registration, the projections apply it, the
+/// audit log shows it at 1.1, the relay publishes it at 1.1 (valid against the schema), and
+/// the hash chain, computed over the stored 1.0 row, still verifies.
+async fn a_registration_stored_at_version_1_0_is_read_and_published_at_1_1(backend: Backend) {
+    use xuexin::store::chain::{event_hash, ChainInput, GENESIS_HASH};
+    let validator = Validator::load();
+    let nats = NatsServer::start();
+    let nats_url = nats.url();
+    let app = spawn_app_with(backend, |config| {
+        relaxed_limits(config);
+        config.nats_url = Some(nats_url);
+    })
+    .await;
+    let person = Person::random();
+    let account_id = uuid::Uuid::new_v4().to_string();
+    let payload = json!({"RegistrationStarted": {
+        "name": person.name,
+        "phone": format!("+86{}", person.phone),
+        "document": {"kind": "resident_id_card", "masked": "11**************60",
+                     "number_digest": format!("{:x}", uuid::Uuid::new_v4().as_u128())},
+        "email": person.email,
+        "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$0FSy2HxYTWcl0X8so4rfPUrqEfBp0XssSZfzFfSy3GM",
+        "security_questions": [],
+        "channel": {"kind": "self_service"},
+        "terms_accepted": true
+    }});
+    let an_hour_ago = xuexin_domain::Timestamp::from_millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            - 3_600_000,
+    );
+    let mut metadata = json!({"actor": format!("account:{account_id}"), "request_id": "old-1",
+                              "time": an_hour_ago.to_rfc3339(), "prev_hash": GENESIS_HASH});
+    let hash = event_hash(&ChainInput {
+        aggregate_type: "Account",
+        aggregate_id: &account_id,
+        sequence: 1,
+        event_type: "RegistrationStarted",
+        event_version: "1.0",
+        payload: &payload,
+        metadata: &metadata,
+    });
+    metadata["hash"] = json!(hash);
+    xuexin_projections::db_execute!(
+        &app.db,
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         VALUES ('Account', $1, 1, 'RegistrationStarted', '1.0', $2, $3)",
+        &account_id,
+        sqlx::types::Json(&payload),
+        sqlx::types::Json(&metadata),
+    )
+    .unwrap();
+    app.state.store.commits().notify_waiters();
+
+    // Recovery picks the unfinished registration up and completes it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !app
+        .event_types(&account_id)
+        .await
+        .contains(&"Registered".to_string())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the 1.0 registration was not resumed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app.settle_bindings().await;
+
+    // The auditors see it at 1.1, with the fields a 1.0 registration implied.
+    let auditor = app.staff_token("auditor", None).await;
+    let log = app
+        .get(
+            &format!(
+                "/api/v1/audit/events?aggregate_id={account_id}&event_type=RegistrationStarted"
+            ),
+            Some(&auditor),
+        )
+        .await;
+    let shown = &log.body["events"][0];
+    assert_eq!(shown["event_version"], "1.1", "{}", log.text);
+    assert_eq!(
+        shown["payload"]["RegistrationStarted"]["identity_claim"],
+        "bind"
+    );
+    assert_eq!(
+        shown["payload"]["RegistrationStarted"]["phone_claim"],
+        "claim"
+    );
+    let state = app
+        .get(
+            &format!("/api/v1/audit/aggregates/Account/{account_id}"),
+            Some(&auditor),
+        )
+        .await;
+    assert_eq!(state.status, StatusCode::OK, "{}", state.text);
+    assert_eq!(state.body["state"]["status"], "Active", "{}", state.text);
+
+    // The relay publishes it at 1.1, valid against the schema.
+    let expected = app.event_count().await as u64;
+    let stream = wait_for_stream(&nats, expected).await;
+    let messages = read_all(&stream, expected).await;
+    let published = messages
+        .iter()
+        .map(|(_, _, body)| body)
+        .find(|body| body["id"] == format!("Account:{account_id}:1"))
+        .expect("the 1.0 event is published");
+    assert_eq!(published["event_version"], "1.1");
+    assert_eq!(
+        published["payload"]["RegistrationStarted"]["identity_claim"],
+        "bind"
+    );
+    assert_eq!(published["hash"], hash.as_str());
+    for (_, _, body) in &messages {
+        validator.validate(body).unwrap();
+    }
+
+    // Upcasting changes what is read, never what is stored: the chain still verifies.
+    let verified = app.cli(&["audit", "verify"]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    let stored: (String,) = xuexin_projections::on_db!(&app.db, pool => {
+        sqlx::query_as("SELECT event_version FROM events WHERE aggregate_id = $1 AND sequence = 1")
+            .bind(&account_id)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(stored.0, "1.0");
 }

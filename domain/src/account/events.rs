@@ -84,9 +84,9 @@ pub struct RegistrationDetails {
     pub security_questions: Vec<StoredSecurityQuestion>,
     pub channel: RegistrationChannel,
     pub terms_accepted: bool,
-    #[serde(default)]
+    /// Since version 1.1; a 1.0 event is read (upcast) as `bind`.
     pub identity_claim: IdentityClaimMode,
-    #[serde(default)]
+    /// Since version 1.1; a 1.0 event is read (upcast) as `claim`.
     pub phone_claim: PhoneClaimMode,
 }
 
@@ -257,7 +257,13 @@ impl DomainEvent for AccountEvent {
         .to_string()
     }
 
+    /// Bumped with an upcaster from the previous version (`crate::upcast`) whenever an
+    /// event's stored shape changes.
     fn event_version(&self) -> String {
-        "1.0".to_string()
+        match self {
+            Self::RegistrationStarted(_) => "1.1",
+            _ => "1.0",
+        }
+        .to_string()
     }
 }

@@ -111,7 +111,8 @@ pub enum IdentityEvent {
     IdentityBound {
         account_id: AccountId,
         document: DocumentSummary,
-        #[serde(default)]
+        /// The conscription office that registered the identity, if one did. Since version 1.1;
+        /// a 1.0 event is read (upcast) as `null`.
         protected_by: Option<String>,
     },
     IdentityReleased {
@@ -215,8 +216,14 @@ impl DomainEvent for IdentityEvent {
         .to_string()
     }
 
+    /// Bumped with an upcaster from the previous version (`crate::upcast`) whenever an
+    /// event's stored shape changes.
     fn event_version(&self) -> String {
-        "1.0".to_string()
+        match self {
+            Self::IdentityBound { .. } => "1.1",
+            _ => "1.0",
+        }
+        .to_string()
     }
 }
 
