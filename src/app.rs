@@ -59,10 +59,26 @@ pub struct Application {
     shutdown: Shutdown,
 }
 
-/// Connects to the database named by the configuration and brings its schema up to date.
+/// Connects to the database named by the configuration and brings its schema up to date:
+/// over `MIGRATION_DATABASE_URL` (the owner) when it is set, else over the service's own
+/// connection. With migrations off (`--no-migrate`), only checks that the schema is current.
 pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
+    if config.migrate {
+        if let Some(owner_url) = &config.migration_database_url {
+            let owner = store::connect(owner_url, 2)
+                .await
+                .context("failed to connect with MIGRATION_DATABASE_URL")?;
+            let migrated = store::migrate(&owner).await;
+            owner.close().await;
+            migrated?;
+        }
+    }
     let db = store::connect(&config.database_url, config.database_connections).await?;
-    store::migrate(&db).await?;
+    if !config.migrate || config.migration_database_url.is_some() {
+        store::check_schema(&db).await?;
+    } else {
+        store::migrate(&db).await?;
+    }
     Ok(db)
 }
 

@@ -26,9 +26,18 @@ pub enum Command {
         /// Development mode: also serve the captured SMS and mail at /api/v1/dev/outbox.
         #[arg(long, env = "XUEXIN_DEV")]
         dev: bool,
+        /// Do not migrate: only check that the schema is up to date, and refuse to start if
+        /// not (for a role that may not change the schema; also XUEXIN_NO_MIGRATE=true).
+        #[arg(long)]
+        no_migrate: bool,
     },
-    /// Create or update the database schema, then exit.
+    /// Create or update the database schema, then exit (over MIGRATION_DATABASE_URL when set).
     Migrate,
+    /// Database administration (PostgreSQL), run as the schema's owner.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Import a school's enrolment (学籍) or degree (学历) records from a CSV file (UTF-8 or
     /// GB18030, Chinese headers). Nothing is written if any row is bad, unless --skip-invalid.
     ImportRecords {
@@ -70,6 +79,15 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+#[derive(Subcommand)]
+pub enum DbCommand {
+    /// Migrate, then let ROLE (an existing role) do what the service needs and no more: read
+    /// and append events but never update, delete or truncate them; read the migrations;
+    /// read and write every other table. Run as the owner (MIGRATION_DATABASE_URL, else
+    /// DATABASE_URL) after every upgrade; then run the service as ROLE with --no-migrate.
+    GrantRuntimeRole { role: String },
 }
 
 #[derive(Subcommand)]
@@ -183,10 +201,17 @@ pub enum DevCommand {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { listen, dev } => {
+        Command::Serve {
+            listen,
+            dev,
+            no_migrate,
+        } => {
             let mut config = Config::from_env()?;
             config.listen = listen;
             config.dev_mode = dev;
+            if no_migrate {
+                config.migrate = false;
+            }
             if std::env::var("XUEXIN_PUBLIC_URL").is_err() {
                 config.public_url = format!("http://{listen}");
             }
@@ -194,10 +219,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until(shutdown_signal()).await
         }
         Command::Migrate => {
-            let config = Config::from_env()?;
+            let mut config = Config::from_env()?;
+            config.migrate = true;
             let db = open_database(&config).await?;
             println!("database schema is up to date ({})", db.backend().as_str());
             db.close().await;
+            Ok(())
+        }
+        Command::Db {
+            command: DbCommand::GrantRuntimeRole { role },
+        } => {
+            let config = Config::from_env()?;
+            let owner_url = config
+                .migration_database_url
+                .clone()
+                .unwrap_or_else(|| config.database_url.clone());
+            if config.is_sqlite() {
+                anyhow::bail!(crate::store::runtime_role::SQLITE_HAS_NO_ROLES);
+            }
+            let db = crate::store::connect(&owner_url, 2).await?;
+            let outcome = async {
+                crate::store::migrate(&db).await?;
+                crate::store::runtime_role::grant(&db, &role).await
+            }
+            .await;
+            db.close().await;
+            let schema = outcome?;
+            println!(
+                "{role} may read and append events (never update, delete or truncate them), read \
+                 the migrations and read and write the other tables of schema {schema}; run this \
+                 again after every upgrade"
+            );
             Ok(())
         }
         Command::ImportRecords {

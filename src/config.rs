@@ -85,6 +85,13 @@ pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
     pub database_connections: u32,
+    /// Migrations run over this connection (the schema's owner) instead of `database_url`
+    /// (`MIGRATION_DATABASE_URL`), so the service itself can run as a role that may only read
+    /// and insert events (`xuexin db grant-runtime-role`).
+    pub migration_database_url: Option<String>,
+    /// Bring the schema up to date at start (the default); when false (`--no-migrate`,
+    /// `XUEXIN_NO_MIGRATE=true`) only check that it is, and refuse to start if not.
+    pub migrate: bool,
     /// NATS with JetStream: when set, `serve` relays every event to it (`NATS_URL`).
     pub nats_url: Option<String>,
     /// The JetStream stream (`XUEXIN_NATS_STREAM`, default `XUEXIN_EVENTS`).
@@ -134,6 +141,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: crate::store::DEFAULT_SQLITE_URL.to_string(),
             database_connections: 20,
+            migration_database_url: None,
+            migrate: true,
             nats_url: None,
             nats_stream: "XUEXIN_EVENTS".to_string(),
             nats_internal: false,
@@ -201,6 +210,8 @@ impl Config {
         if let Some(n) = env_parse("XUEXIN_DATABASE_CONNECTIONS")? {
             config.database_connections = n;
         }
+        config.migration_database_url = env("MIGRATION_DATABASE_URL");
+        config.migrate = !env_parse::<bool>("XUEXIN_NO_MIGRATE")?.unwrap_or(false);
         config.nats_url = env("NATS_URL");
         if let Some(stream) = env("XUEXIN_NATS_STREAM") {
             config.nats_stream = stream;
@@ -341,6 +352,12 @@ impl Config {
         .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
         if self.lockout.threshold == 0 || self.lockout.base_lock_seconds <= 0 {
             bail!("the lockout threshold and duration must be positive");
+        }
+        if let Some(url) = &self.migration_database_url {
+            let postgres = |u: &str| u.starts_with("postgres://") || u.starts_with("postgresql://");
+            if !postgres(url) || !postgres(&self.database_url) {
+                bail!("MIGRATION_DATABASE_URL is for PostgreSQL: set it and DATABASE_URL to postgres:// URLs of the same database");
+            }
         }
         if let Some(key) = &self.digest_key {
             let bytes = hex::decode(key).context("XUEXIN_DIGEST_KEY must be hex")?;

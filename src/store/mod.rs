@@ -3,6 +3,7 @@
 pub mod chain;
 pub mod event_store;
 pub mod log;
+pub mod runtime_role;
 
 use anyhow::Context;
 use sqlx::postgres::PgPoolOptions;
@@ -50,15 +51,55 @@ pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result
 
 #[tracing::instrument(skip_all, fields(backend = db.backend().as_str()))]
 pub async fn migrate(db: &Db) -> anyhow::Result<()> {
+    let migrator = migrator(db);
     match db {
-        Db::Postgres(pool) => sqlx::migrate!("migrations/postgres")
+        Db::Postgres(pool) => migrator
             .run(pool)
             .await
             .context("failed to migrate PostgreSQL")?,
-        Db::Sqlite(pool) => sqlx::migrate!("migrations/sqlite")
+        Db::Sqlite(pool) => migrator
             .run(pool)
             .await
             .context("failed to migrate SQLite")?,
+    }
+    Ok(())
+}
+
+fn migrator(db: &Db) -> sqlx::migrate::Migrator {
+    match db {
+        Db::Postgres(_) => sqlx::migrate!("migrations/postgres"),
+        Db::Sqlite(_) => sqlx::migrate!("migrations/sqlite"),
+    }
+}
+
+/// Fails unless every migration this build knows has been applied (for a service that does not
+/// migrate: `--no-migrate`, or a runtime role that cannot). Needs only `SELECT` on
+/// `_sqlx_migrations`.
+pub async fn check_schema(db: &Db) -> anyhow::Result<()> {
+    let applied: Result<Vec<(i64,)>, sqlx::Error> = on_db!(db, pool => {
+        sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+    });
+    let applied: Vec<i64> = match applied {
+        Ok(rows) => rows.into_iter().map(|(v,)| v).collect(),
+        Err(error) => anyhow::bail!(
+            "the database has no migrations this service can read ({error}); run `xuexin migrate` \
+             as the schema's owner"
+        ),
+    };
+    let pending: Vec<String> = migrator(db)
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .map(|m| format!("{} {}", m.version, m.description))
+        .collect();
+    if !pending.is_empty() {
+        anyhow::bail!(
+            "the database schema is behind this version of xuexin ({} not applied: {}); run \
+             `xuexin migrate` as the schema's owner (or set MIGRATION_DATABASE_URL)",
+            pending.len(),
+            pending.join(", ")
+        );
     }
     Ok(())
 }

@@ -179,8 +179,17 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
             (url, Some(dir))
         }
     };
-    let mut config = test_config(database_url.clone());
+    let mut config = test_config(database_url);
     adjust(&mut config);
+    let mut app = spawn_app_on(config).await;
+    app._sqlite_dir = dir;
+    app
+}
+
+/// The application on the database its configuration names.
+pub async fn spawn_app_on(config: Config) -> TestApp {
+    init_logging();
+    let database_url = config.database_url.clone();
     let app = Application::build(config)
         .await
         .expect("the application failed to start");
@@ -206,7 +215,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         state,
         responses: Arc::new(Mutex::new(Vec::new())),
         stop: Some(stop),
-        _sqlite_dir: dir,
+        _sqlite_dir: None,
     }
 }
 

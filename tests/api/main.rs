@@ -7,6 +7,7 @@ mod account;
 mod audit;
 mod cli;
 mod crash;
+mod db_roles;
 mod email;
 mod global_order;
 mod idempotency;
