@@ -9,14 +9,16 @@
 
 use crate::support::xuexin_binary;
 use anyhow::Context;
-use cqrs_es::{Aggregate, DomainEvent};
-use serde_json::{Map, Value};
+use cqrs_es::Aggregate;
+use serde_json::Value;
 use sqlx::Connection;
 use std::process::Command;
 use std::time::Instant;
 use xuexin::security::digest::DigestKey;
 use xuexin::security::hashing::{hash_now, HashingParams};
-use xuexin::store::chain::{event_hash, ChainInput, GENESIS_HASH};
+use xuexin::store::chain::GENESIS_HASH;
+use xuexin::store::event_store::seal;
+use xuexin::store::CommandMetadata;
 use xuexin_domain::account::{
     Account, AccountEvent, AccountStatus, IdentityClaimMode, PhoneClaimMode, RegistrationChannel,
     RegistrationDetails,
@@ -27,7 +29,7 @@ use xuexin_domain::login_name::{LoginName, LoginNameEvent};
 use xuexin_domain::time::{civil_from_days, Timestamp};
 use xuexin_domain::values::document::{mask_document_number, resident_id_check_char};
 use xuexin_domain::values::{document_number_digest, DocumentSummary, DocumentType, Phone};
-use xuexin_domain::AccountId;
+use xuexin_domain::{AccountId, Actor};
 
 pub const PASSWORD: &str = "Bench-Passw0rd!2026";
 /// The digest key the loader and the service under test share (hex, 32 bytes).
@@ -64,9 +66,9 @@ pub fn digest_key() -> DigestKey {
     DigestKey::new(hex::decode(DIGEST_KEY_HEX).unwrap_or_default())
 }
 
-/// One aggregate's events in the making: its chain and sequence so far.
+/// One aggregate's events in the making: its sequence and hash chain so far.
 struct Chain {
-    sequence: i64,
+    sequence: usize,
     last_hash: String,
 }
 
@@ -90,45 +92,34 @@ fn copy_escape(text: &str, out: &mut Vec<u8>) {
 }
 
 impl Writer {
+    /// Seals the event as the event store does and adds it as one `COPY` row.
     fn push<A: Aggregate>(
         &mut self,
         aggregate_id: &str,
         chain: &mut Chain,
         event: &A::Event,
-        actor: &str,
-        request_id: &str,
+        metadata: &CommandMetadata,
     ) -> anyhow::Result<()> {
         chain.sequence += 1;
-        let payload = serde_json::to_value(event)?;
-        let mut meta = Map::new();
-        meta.insert("actor".into(), actor.into());
-        meta.insert("request_id".into(), request_id.into());
-        meta.insert("time".into(), self.time.clone().into());
-        meta.insert("prev_hash".into(), chain.last_hash.clone().into());
-        let mut meta = Value::Object(meta);
-        let event_type = event.event_type();
-        let event_version = event.event_version();
-        let hash = event_hash(&ChainInput {
-            aggregate_type: A::TYPE,
+        let sealed = seal::<A>(
             aggregate_id,
-            sequence: chain.sequence,
-            event_type: &event_type,
-            event_version: &event_version,
-            payload: &payload,
-            metadata: &meta,
-        });
-        if let Value::Object(map) = &mut meta {
-            map.insert("hash".into(), hash.clone().into());
+            chain.sequence,
+            &chain.last_hash,
+            event,
+            metadata,
+            &self.time,
+        )?;
+        if let Some(hash) = sealed.metadata.get("hash").and_then(Value::as_str) {
+            chain.last_hash = hash.to_string();
         }
-        chain.last_hash = hash;
         for (index, field) in [
-            A::TYPE.to_string(),
-            aggregate_id.to_string(),
-            chain.sequence.to_string(),
-            event_type,
-            event_version,
-            payload.to_string(),
-            meta.to_string(),
+            sealed.aggregate_type,
+            sealed.aggregate_id,
+            sealed.sequence.to_string(),
+            sealed.event_type,
+            sealed.event_version,
+            sealed.payload.to_string(),
+            sealed.metadata.to_string(),
         ]
         .iter()
         .enumerate()
@@ -143,27 +134,49 @@ impl Writer {
         Ok(())
     }
 
+    /// An aggregate's first event.
     fn start<A: Aggregate>(
         &mut self,
         aggregate_id: &str,
         event: &A::Event,
-        actor: &str,
-        request_id: &str,
+        metadata: &CommandMetadata,
     ) -> anyhow::Result<Chain> {
         let mut chain = Chain {
             sequence: 0,
             last_hash: GENESIS_HASH.to_string(),
         };
-        self.push::<A>(aggregate_id, &mut chain, event, actor, request_id)?;
+        self.push::<A>(aggregate_id, &mut chain, event, metadata)?;
         Ok(chain)
+    }
+
+    fn claim(
+        &mut self,
+        account_id: AccountId,
+        kind: LoginNameKind,
+        value: &str,
+        metadata: &CommandMetadata,
+    ) -> anyhow::Result<()> {
+        self.start::<LoginName>(
+            &login_name_id(kind, value).to_string(),
+            &LoginNameEvent::LoginNameClaimed {
+                account_id,
+                kind,
+                value: value.to_string(),
+            },
+            metadata,
+        )?;
+        Ok(())
     }
 
     /// The events a completed self-service registration leaves, in the saga's order.
     fn account(&mut self, i: usize, password_hash: &str, key: &DigestKey) -> anyhow::Result<()> {
         let account_id = AccountId::new_random();
         let id = account_id.to_string();
-        let actor = format!("account:{id}");
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let by_person = CommandMetadata {
+            actor: Actor::Account(id.clone()),
+            request_id: uuid::Uuid::new_v4().to_string(),
+            client_ip: None,
+        };
         let phone = Phone::parse(&phone(i))
             .map_err(|e| anyhow::anyhow!("bad generated phone: {e:?}"))?
             .as_str()
@@ -188,22 +201,9 @@ impl Writer {
             identity_claim: IdentityClaimMode::Bind,
             phone_claim: PhoneClaimMode::Claim,
         };
-        let mut account = self.start::<Account>(
-            &id,
-            &AccountEvent::RegistrationStarted(details),
-            &actor,
-            &request_id,
-        )?;
-        self.start::<LoginName>(
-            &login_name_id(LoginNameKind::Phone, &phone).to_string(),
-            &LoginNameEvent::LoginNameClaimed {
-                account_id,
-                kind: LoginNameKind::Phone,
-                value: phone.clone(),
-            },
-            &actor,
-            &request_id,
-        )?;
+        let mut account =
+            self.start::<Account>(&id, &AccountEvent::RegistrationStarted(details), &by_person)?;
+        self.claim(account_id, LoginNameKind::Phone, &phone, &by_person)?;
         self.start::<Identity>(
             &identity_id(DocumentType::ResidentIdCard, &digest).to_string(),
             &IdentityEvent::IdentityBound {
@@ -211,45 +211,31 @@ impl Writer {
                 document,
                 protected_by: None,
             },
-            &actor,
-            &request_id,
+            &by_person,
         )?;
-        self.start::<LoginName>(
-            &login_name_id(LoginNameKind::Email, &email).to_string(),
-            &LoginNameEvent::LoginNameClaimed {
-                account_id,
-                kind: LoginNameKind::Email,
-                value: email.clone(),
-            },
-            &actor,
-            &request_id,
-        )?;
-        self.push::<Account>(
-            &id,
-            &mut account,
-            &AccountEvent::Registered {
+        self.claim(account_id, LoginNameKind::Email, &email, &by_person)?;
+        for event in [
+            AccountEvent::Registered {
                 status: AccountStatus::Active,
             },
-            &actor,
-            &request_id,
-        )?;
-        self.push::<Account>(
-            &id,
-            &mut account,
-            &AccountEvent::EmailVerificationRequested {
+            AccountEvent::EmailVerificationRequested {
                 email: email.clone(),
                 expires_at: self.now.plus_seconds(86_400),
             },
-            &actor,
-            &request_id,
-        )?;
+        ] {
+            self.push::<Account>(&id, &mut account, &event, &by_person)?;
+        }
         if email_verified(i) {
+            let by_link = CommandMetadata {
+                actor: Actor::Anonymous,
+                request_id: uuid::Uuid::new_v4().to_string(),
+                client_ip: None,
+            };
             self.push::<Account>(
                 &id,
                 &mut account,
                 &AccountEvent::EmailVerified { email },
-                "anonymous",
-                &uuid::Uuid::new_v4().to_string(),
+                &by_link,
             )?;
         }
         Ok(())

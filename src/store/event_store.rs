@@ -422,41 +422,18 @@ impl EventStore {
         let mut prev_hash = last_hash.to_string();
         let mut out = Vec::with_capacity(events.len());
         for (offset, event) in events.iter().enumerate() {
-            let sequence = last_sequence + offset + 1;
-            let payload = serde_json::to_value(event).context("failed to encode an event")?;
-            let mut meta = Map::new();
-            meta.insert("actor".into(), metadata.actor.to_metadata().into());
-            meta.insert("request_id".into(), metadata.request_id.clone().into());
-            if let Some(ip) = &metadata.client_ip {
-                meta.insert("client_ip".into(), ip.clone().into());
-            }
-            meta.insert("time".into(), time.clone().into());
-            meta.insert("prev_hash".into(), prev_hash.clone().into());
-            let mut meta = Value::Object(meta);
-            let event_type = event.event_type();
-            let event_version = event.event_version();
-            let hash = event_hash(&ChainInput {
-                aggregate_type: A::TYPE,
+            let sealed = seal::<A>(
                 aggregate_id,
-                sequence: sequence as i64,
-                event_type: &event_type,
-                event_version: &event_version,
-                payload: &payload,
-                metadata: &meta,
-            });
-            if let Value::Object(map) = &mut meta {
-                map.insert("hash".into(), hash.clone().into());
+                last_sequence + offset + 1,
+                &prev_hash,
+                event,
+                metadata,
+                &time,
+            )?;
+            if let Some(hash) = sealed.metadata.get("hash").and_then(Value::as_str) {
+                prev_hash = hash.to_string();
             }
-            prev_hash = hash;
-            out.push(SerializedEvent::new(
-                aggregate_id.to_string(),
-                sequence,
-                A::TYPE.to_string(),
-                event_type,
-                event_version,
-                payload,
-                meta,
-            ));
+            out.push(sealed);
         }
         Ok(out)
     }
@@ -575,6 +552,51 @@ fn is_retryable_sqlite(error: &(dyn std::error::Error + Send + Sync + 'static)) 
         database_error.code().as_deref(),
         Some("1555" | "2067" | "5" | "6" | "261" | "517")
     )
+}
+
+/// One event as it is stored: its payload, and metadata with the actor, request, client
+/// address, time and the hash chain (`prev_hash`, then `hash` over all of it).
+pub fn seal<A: Aggregate>(
+    aggregate_id: &str,
+    sequence: usize,
+    prev_hash: &str,
+    event: &A::Event,
+    metadata: &CommandMetadata,
+    time: &str,
+) -> anyhow::Result<SerializedEvent> {
+    let payload = serde_json::to_value(event).context("failed to encode an event")?;
+    let mut meta = Map::new();
+    meta.insert("actor".into(), metadata.actor.to_metadata().into());
+    meta.insert("request_id".into(), metadata.request_id.clone().into());
+    if let Some(ip) = &metadata.client_ip {
+        meta.insert("client_ip".into(), ip.clone().into());
+    }
+    meta.insert("time".into(), time.into());
+    meta.insert("prev_hash".into(), prev_hash.into());
+    let mut meta = Value::Object(meta);
+    let event_type = event.event_type();
+    let event_version = event.event_version();
+    let hash = event_hash(&ChainInput {
+        aggregate_type: A::TYPE,
+        aggregate_id,
+        sequence: sequence as i64,
+        event_type: &event_type,
+        event_version: &event_version,
+        payload: &payload,
+        metadata: &meta,
+    });
+    if let Value::Object(map) = &mut meta {
+        map.insert("hash".into(), hash.into());
+    }
+    Ok(SerializedEvent::new(
+        aggregate_id.to_string(),
+        sequence,
+        A::TYPE.to_string(),
+        event_type,
+        event_version,
+        payload,
+        meta,
+    ))
 }
 
 fn backoff(attempt: u32) -> Duration {
