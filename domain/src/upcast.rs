@@ -75,15 +75,20 @@ pub const FIRST_VERSION: &str = "1.0";
 /// The version an event type's payloads are upcast to: the end of its upcasters' chain from
 /// [`FIRST_VERSION`]. What the type's `DomainEvent::event_version` writes today.
 pub fn current_version(aggregate_type: &str, event_type: &str) -> String {
-    let mut version = FIRST_VERSION.to_string();
-    while let Some(step) = all().iter().find(|u| {
+    let mut version = FIRST_VERSION;
+    while let Some(step) = next_step(aggregate_type, event_type, version) {
+        version = step.to_version;
+    }
+    version.to_string()
+}
+
+/// The upcaster that reads this version of this event type, if there is one.
+fn next_step(aggregate_type: &str, event_type: &str, version: &str) -> Option<&'static Upcaster> {
+    all().iter().find(|u| {
         u.aggregate_type == aggregate_type
             && u.event_type == event_type
             && u.from_version == version
-    }) {
-        version = step.to_version.to_string();
-    }
-    version
+    })
 }
 
 /// Brings a stored payload up to the current version of its event type.
@@ -95,11 +100,7 @@ pub fn upcast(
 ) -> (String, Value) {
     let mut version = version.to_string();
     let mut payload = payload;
-    while let Some(step) = all().iter().find(|u| {
-        u.aggregate_type == aggregate_type
-            && u.event_type == event_type
-            && u.from_version == version
-    }) {
+    while let Some(step) = next_step(aggregate_type, event_type, &version) {
         payload = (step.upcast)(payload);
         version = step.to_version.to_string();
     }
