@@ -571,19 +571,18 @@ async fn projections_command(
                 None => crate::rebuild::rebuildable(),
             };
             let total = crate::store::log::head(db).await?;
-            for projection in projections {
-                let name = projection.name();
-                let started = std::time::Instant::now();
-                let applied = crate::rebuild::rebuild(db, projection, |applied| {
-                    eprint!("\r{name}: {applied}/{total} events");
-                })
-                .await?;
-                eprintln!();
-                println!(
-                    "{name}: rebuilt from {applied} events in {:.1}s",
-                    started.elapsed().as_secs_f64()
-                );
-            }
+            let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
+            let names = names.join(", ");
+            let started = std::time::Instant::now();
+            let applied = crate::rebuild::rebuild(db, &projections, |applied| {
+                eprint!("\r{names}: {applied}/{total} events");
+            })
+            .await?;
+            eprintln!();
+            println!(
+                "{names}: rebuilt from {applied} events in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         ProjectionsCommand::Verify { json } => {

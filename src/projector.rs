@@ -18,13 +18,16 @@ pub struct Projector {
     projection: Arc<dyn Projection>,
     reached: watch::Sender<Checkpoint>,
     applied: Arc<Notify>,
+    selection: log::Selection,
 }
 
 impl Projector {
     pub fn new(db: Db, projection: Arc<dyn Projection>) -> Self {
         let (reached, _) = watch::channel(Checkpoint::START);
+        let selection = log::Selection::of(std::slice::from_ref(&projection));
         Self {
             db,
+            selection,
             projection,
             reached,
             applied: Arc::new(Notify::new()),
@@ -56,7 +59,7 @@ impl Projector {
             *current = from;
             changed
         });
-        let events = log::read_after(&self.db, from, BATCH).await?;
+        let events = log::read_selected(&self.db, from, BATCH, &self.selection).await?;
         let Some(last) = events.last().map(|e| e.checkpoint()) else {
             return Ok(0);
         };
@@ -65,12 +68,16 @@ impl Projector {
             .begin()
             .await
             .context("failed to begin a projection batch")?;
-        for event in &events {
-            self.projection
-                .apply(&mut tx, event)
-                .await
-                .with_context(|| format!("{name} failed at position {}", event.position))?;
-        }
+        self.projection
+            .apply_batch(&mut tx, &events)
+            .await
+            .with_context(|| {
+                format!(
+                    "{name} failed in the batch of positions {} to {}",
+                    events.first().map_or(0, |e| e.position),
+                    last.position
+                )
+            })?;
         if !checkpoint::advance(&mut tx, name, from, last).await? {
             tx.rollback().await.ok();
             tracing::debug!("another projector advanced first; reloading");

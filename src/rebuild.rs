@@ -5,11 +5,10 @@
 //! has reached, then compares every table row by row. Process managers (which send mail or
 //! queue tasks) are neither rebuilt nor verified.
 
-use crate::projector::Projector;
-use crate::store::log::read_after;
+use crate::store::log::{read_after, read_selected, Selection};
 use anyhow::Context;
 use std::sync::Arc;
-use xuexin_projections::{checkpoint, Checkpoint, Db, Projection};
+use xuexin_projections::{checkpoint, Checkpoint, Db, Projection, StoredEvent, Tx};
 
 /// The projections a rebuild may run from the first event.
 pub fn rebuildable() -> Vec<Arc<dyn Projection>> {
@@ -28,41 +27,133 @@ pub fn by_name(name: &str) -> anyhow::Result<Arc<dyn Projection>> {
         .ok_or_else(|| anyhow::anyhow!("no rebuildable projection {name} (there are: {joined})"))
 }
 
-/// Empties the projection's tables and folds the whole log into them again. Safe while the
-/// service runs: its projector is fenced by the checkpoint and simply continues from it.
-#[tracing::instrument(skip(db, progress), fields(projection = projection.name()))]
+/// Events read per batch of a rebuild (a live projector reads `projector::BATCH`).
+pub const REBUILD_BATCH: i64 = 5000;
+
+/// Empties the projections' tables and folds the whole log into them again, in one pass: each
+/// batch is read once and applied by every projection, with every checkpoint, in one
+/// transaction. Safe while the service runs: its projectors are fenced by the checkpoints; if
+/// one moves a checkpoint first, this pass reloads and gives each projection only the events
+/// it has not applied.
+#[tracing::instrument(skip_all, fields(projections = projections.len()))]
 pub async fn rebuild(
     db: &Db,
-    projection: Arc<dyn Projection>,
+    projections: &[Arc<dyn Projection>],
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<u64> {
-    let name = projection.name();
-    checkpoint::ensure(db, name).await?;
-    let mut tx = db.begin().await.context("failed to begin the reset")?;
-    for table in projection.tables() {
-        xuexin_projections::tx_execute!(&mut tx, &format!("DELETE FROM {table}"))
-            .with_context(|| format!("failed to empty {table}"))?;
+    // Outside the reset's transaction: on SQLite it holds the one write lock.
+    for projection in projections {
+        checkpoint::ensure(db, projection.name()).await?;
     }
-    // Back to the start (the row stays: advancing is conditional on it, which also fences a
-    // running service's projector).
-    checkpoint::reset(&mut tx, name)
-        .await
-        .context("failed to reset the checkpoint")?;
+    let mut tx = db.begin().await.context("failed to begin the reset")?;
+    for projection in projections {
+        let name = projection.name();
+        for table in projection.tables() {
+            empty_table(db, &mut tx, table).await?;
+        }
+        // Back to the start (the row stays: advancing is conditional on it, which also fences
+        // a running service's projector).
+        checkpoint::reset(&mut tx, name)
+            .await
+            .context("failed to reset the checkpoint")?;
+    }
     tx.commit().await.context("failed to commit the reset")?;
 
-    let projector = Projector::new(db.clone(), projection);
+    let selection = Selection::of(projections);
     let mut applied = 0u64;
+    // The batch read while the previous one was being written, and where it starts.
+    let mut prefetched: Option<(Checkpoint, Vec<StoredEvent>)> = None;
     loop {
-        let step = projector.step().await? as u64;
-        applied += step;
-        progress(applied);
-        if step == 0 {
-            let at = checkpoint::load(db, name).await?;
-            if read_after(db, at, 1).await?.is_empty() {
-                return Ok(applied);
+        let mut reached = Vec::with_capacity(projections.len());
+        for projection in projections {
+            reached.push(checkpoint::load(db, projection.name()).await?);
+        }
+        let Some(from) = reached.iter().copied().min() else {
+            return Ok(applied);
+        };
+        let events = match prefetched.take() {
+            Some((start, events)) if start == from => events,
+            _ => read_selected(db, from, REBUILD_BATCH, &selection).await?,
+        };
+        let Some(last) = events.last().map(|e| e.checkpoint()) else {
+            return Ok(applied);
+        };
+        let write = async {
+            let mut tx = db
+                .begin()
+                .await
+                .context("failed to begin a rebuild batch")?;
+            for (projection, at) in projections.iter().zip(&reached) {
+                let start = events.partition_point(|e| e.checkpoint() <= *at);
+                let Some(first) = events.get(start) else {
+                    continue;
+                };
+                projection
+                    .apply_batch(&mut tx, &events[start..])
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "{} failed in the batch of positions {} to {}",
+                            projection.name(),
+                            first.position,
+                            last.position
+                        )
+                    })?;
+                if !checkpoint::advance(&mut tx, projection.name(), *at, last).await? {
+                    tx.rollback().await.ok();
+                    return anyhow::Ok(false);
+                }
             }
+            tx.commit()
+                .await
+                .context("failed to commit a rebuild batch")?;
+            anyhow::Ok(true)
+        };
+        // The next batch is read (and decoded, on another worker) while this one is written.
+        let next = (events.len() as i64 >= REBUILD_BATCH).then(|| {
+            let db = db.clone();
+            let selection = selection.clone();
+            tokio::spawn(async move { read_selected(&db, last, REBUILD_BATCH, &selection).await })
+        });
+        let written = write.await;
+        let next = match next {
+            Some(task) => task.await.context("the read-ahead task failed")??,
+            None => Vec::new(),
+        };
+        if !written? {
+            tracing::debug!("a running projector advanced first; reloading");
+            continue;
+        }
+        applied += events.len() as u64;
+        progress(applied);
+        if !next.is_empty() {
+            prefetched = Some((last, next));
         }
     }
+}
+
+/// Empties a read model's table. PostgreSQL: `TRUNCATE` where the role may (instant, and it
+/// leaves no dead rows for the fold's inserts to wade through), `DELETE` otherwise (a runtime
+/// role granted before TRUNCATE was). SQLite: `DELETE` (which it truncates itself).
+async fn empty_table(db: &Db, tx: &mut Tx, table: &str) -> anyhow::Result<()> {
+    let truncate = match db {
+        Db::Postgres(pool) => sqlx::query_scalar::<_, bool>(
+            "SELECT has_table_privilege(current_user, $1::regclass, 'TRUNCATE')",
+        )
+        .bind(table)
+        .fetch_one(pool)
+        .await
+        .with_context(|| format!("failed to check the privileges on {table}"))?,
+        Db::Sqlite(_) => false,
+    };
+    let sql = if truncate {
+        format!("TRUNCATE {table}")
+    } else {
+        format!("DELETE FROM {table}")
+    };
+    xuexin_projections::tx_execute!(tx, &sql)
+        .with_context(|| format!("failed to empty {table}"))?;
+    Ok(())
 }
 
 /// A table whose live rows differ from a rebuild's.

@@ -119,3 +119,125 @@ macro_rules! db_execute {
         })
     };
 }
+
+/// A bind parameter of a statement built at run time (multi-row writes).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Param {
+    Text(String),
+    OptionalText(Option<String>),
+    Int(i64),
+    OptionalInt(Option<i64>),
+    Bool(bool),
+    OptionalBool(Option<bool>),
+}
+
+/// Rows per multi-row statement on SQLite: well below its limit on bind parameters (32,766)
+/// for rows of up to a dozen columns.
+pub const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Runs `head <rows> tail`, where `<rows>` is a row source whose columns are named `column1`,
+/// `column2`, …: on SQLite `VALUES (…), (…)` in chunks, on PostgreSQL one
+/// `SELECT * FROM UNNEST($1::text[], …)` with an array per column (a VALUES list of thousands
+/// of parameters costs PostgreSQL more to parse and plan than the write itself). `types`
+/// names each column's SQL type: `TEXT`, `BIGINT` or `BOOLEAN`. Returns rows affected.
+pub async fn execute_rows(
+    tx: &mut Tx,
+    head: &str,
+    types: &[&str],
+    tail: &str,
+    rows: &[Vec<Param>],
+) -> sqlx::Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    match tx {
+        Tx::Postgres(tx) => {
+            let arrays: Vec<String> = types
+                .iter()
+                .enumerate()
+                .map(|(c, t)| format!("${}::{}[]", c + 1, t.to_ascii_lowercase()))
+                .collect();
+            let names: Vec<String> = (1..=types.len()).map(|c| format!("column{c}")).collect();
+            let sql = format!(
+                "{head} SELECT * FROM UNNEST({}) AS u({}) {tail}",
+                arrays.join(", "),
+                names.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for (c, column_type) in types.iter().enumerate() {
+                let cells = rows.iter().map(|row| row.get(c));
+                query = match *column_type {
+                    "BIGINT" => query.bind(
+                        cells
+                            .map(|p| match p {
+                                Some(Param::Int(v)) => Some(*v),
+                                Some(Param::OptionalInt(v)) => *v,
+                                _ => None,
+                            })
+                            .collect::<Vec<Option<i64>>>(),
+                    ),
+                    "BOOLEAN" => query.bind(
+                        cells
+                            .map(|p| match p {
+                                Some(Param::Bool(v)) => Some(*v),
+                                Some(Param::OptionalBool(v)) => *v,
+                                _ => None,
+                            })
+                            .collect::<Vec<Option<bool>>>(),
+                    ),
+                    _ => query.bind(
+                        cells
+                            .map(|p| match p {
+                                Some(Param::Text(v)) => Some(v.clone()),
+                                Some(Param::OptionalText(v)) => v.clone(),
+                                _ => None,
+                            })
+                            .collect::<Vec<Option<String>>>(),
+                    ),
+                };
+            }
+            Ok(query.execute(&mut **tx).await?.rows_affected())
+        }
+        Tx::Sqlite(tx) => {
+            let width = types.len();
+            let mut affected = 0;
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let mut sql =
+                    String::with_capacity(head.len() + tail.len() + chunk.len() * width * 24);
+                sql.push_str(head);
+                sql.push_str(" VALUES ");
+                let mut n = 0;
+                for (r, row) in chunk.iter().enumerate() {
+                    debug_assert_eq!(row.len(), width);
+                    if r > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push('(');
+                    for (c, column_type) in types.iter().enumerate() {
+                        n += 1;
+                        if c > 0 {
+                            sql.push_str(", ");
+                        }
+                        sql.push_str(&format!("CAST(${n} AS {column_type})"));
+                    }
+                    sql.push(')');
+                }
+                sql.push(' ');
+                sql.push_str(tail);
+                let mut query = sqlx::query(&sql);
+                for param in chunk.iter().flatten() {
+                    query = match param {
+                        Param::Text(v) => query.bind(v.as_str()),
+                        Param::OptionalText(v) => query.bind(v.as_deref()),
+                        Param::Int(v) => query.bind(*v),
+                        Param::OptionalInt(v) => query.bind(*v),
+                        Param::Bool(v) => query.bind(*v),
+                        Param::OptionalBool(v) => query.bind(*v),
+                    };
+                }
+                affected += query.execute(&mut **tx).await?.rows_affected();
+            }
+            Ok(affected)
+        }
+    }
+}

@@ -59,22 +59,18 @@ impl StoredEvent {
         self.metadata.get(key).and_then(Value::as_str)
     }
 
-    /// The payload as the domain type of its aggregate.
+    /// The payload as the domain type of its aggregate (deserialized from the stored value in
+    /// place, without copying it).
     pub fn decode(&self) -> Result<DomainEventKind, serde_json::Error> {
+        use serde::Deserialize;
         Ok(match self.aggregate_type.as_str() {
-            Account::TYPE => {
-                DomainEventKind::Account(serde_json::from_value(self.payload.clone())?)
-            }
-            Identity::TYPE => {
-                DomainEventKind::Identity(serde_json::from_value(self.payload.clone())?)
-            }
-            LoginName::TYPE => {
-                DomainEventKind::LoginName(serde_json::from_value(self.payload.clone())?)
-            }
+            Account::TYPE => DomainEventKind::Account(Deserialize::deserialize(&self.payload)?),
+            Identity::TYPE => DomainEventKind::Identity(Deserialize::deserialize(&self.payload)?),
+            LoginName::TYPE => DomainEventKind::LoginName(Deserialize::deserialize(&self.payload)?),
             StudentRecord::TYPE => {
-                DomainEventKind::Record(serde_json::from_value(self.payload.clone())?)
+                DomainEventKind::Record(Deserialize::deserialize(&self.payload)?)
             }
-            School::TYPE => DomainEventKind::School(serde_json::from_value(self.payload.clone())?),
+            School::TYPE => DomainEventKind::School(Deserialize::deserialize(&self.payload)?),
             _ => DomainEventKind::Other,
         })
     }

@@ -42,6 +42,10 @@ impl Projection for IdentityClaims {
         &["identity_claims_v1", "assist_requests_v1"]
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&["Identity"])
+    }
+
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
         if event.aggregate_type != "Identity" {
             return Ok(());

@@ -2,7 +2,7 @@
 //! → the account. Registration checks and login read it; the aggregates, not this index,
 //! decide races.
 
-use crate::db::{Db, Tx};
+use crate::db::{execute_rows, Db, Param, Tx};
 use crate::event::{DomainEventKind, StoredEvent};
 use crate::projection::{decode, Projection, ProjectionError};
 use crate::{on_db, tx_execute};
@@ -100,33 +100,92 @@ impl Projection for LoginIndex {
         &["login_index_v1"]
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&["LoginName", "Identity"])
+    }
+
+    fn reads_metadata(&self) -> bool {
+        false
+    }
+
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
-        if !matches!(event.aggregate_type.as_str(), "LoginName" | "Identity") {
+        self.apply_batch(tx, std::slice::from_ref(event)).await
+    }
+
+    /// Puts are gathered into multi-row upserts (the last put of a key wins, as it would one
+    /// by one); a removal first writes the puts before it, so order is kept.
+    async fn apply_batch(
+        &self,
+        tx: &mut Tx,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut puts = PendingPuts::default();
+        for event in events {
+            if !matches!(event.aggregate_type.as_str(), "LoginName" | "Identity") {
+                continue;
+            }
+            for change in changes(&decode(event)?) {
+                match change {
+                    Change::Put {
+                        key,
+                        kind,
+                        account_id,
+                    } => puts.add(key, kind, account_id),
+                    Change::Remove { key, account_id } => {
+                        puts.write(tx).await?;
+                        tx_execute!(
+                            tx,
+                            "DELETE FROM login_index_v1 WHERE login_key = $1 AND account_id = $2",
+                            &key,
+                            &account_id,
+                        )?;
+                    }
+                }
+            }
+        }
+        puts.write(tx).await?;
+        Ok(())
+    }
+}
+
+/// Puts not yet written, one per key.
+#[derive(Default)]
+struct PendingPuts {
+    rows: Vec<Vec<Param>>,
+    by_key: std::collections::HashMap<String, usize>,
+}
+
+impl PendingPuts {
+    fn add(&mut self, key: String, kind: String, account_id: String) {
+        let row = vec![
+            Param::Text(key.clone()),
+            Param::Text(kind),
+            Param::Text(account_id),
+        ];
+        match self.by_key.get(&key) {
+            Some(&index) => self.rows[index] = row,
+            None => {
+                self.by_key.insert(key, self.rows.len());
+                self.rows.push(row);
+            }
+        }
+    }
+
+    async fn write(&mut self, tx: &mut Tx) -> Result<(), ProjectionError> {
+        if self.rows.is_empty() {
             return Ok(());
         }
-        for change in changes(&decode(event)?) {
-            match change {
-                Change::Put {
-                    key,
-                    kind,
-                    account_id,
-                } => tx_execute!(
-                    tx,
-                    "INSERT INTO login_index_v1 (login_key, kind, account_id) VALUES ($1, $2, $3)
-                     ON CONFLICT (login_key) DO UPDATE
-                     SET kind = excluded.kind, account_id = excluded.account_id",
-                    &key,
-                    &kind,
-                    &account_id,
-                )?,
-                Change::Remove { key, account_id } => tx_execute!(
-                    tx,
-                    "DELETE FROM login_index_v1 WHERE login_key = $1 AND account_id = $2",
-                    &key,
-                    &account_id,
-                )?,
-            };
-        }
+        execute_rows(
+            tx,
+            "INSERT INTO login_index_v1 (login_key, kind, account_id)",
+            &["TEXT", "TEXT", "TEXT"],
+            "ON CONFLICT (login_key) DO UPDATE
+             SET kind = excluded.kind, account_id = excluded.account_id",
+            &self.rows,
+        )
+        .await?;
+        self.rows.clear();
+        self.by_key.clear();
         Ok(())
     }
 }

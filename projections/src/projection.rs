@@ -30,7 +30,33 @@ pub trait Projection: Send + Sync {
         true
     }
 
+    /// The aggregates whose events the projection reads (`None`: every one). Its projector
+    /// reads the payloads of these alone; other events arrive with a null payload, and
+    /// `apply` passes over them by their `aggregate_type`.
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
+    /// Whether `apply` reads the events' metadata (time, actor); if not, it arrives null.
+    fn reads_metadata(&self) -> bool {
+        true
+    }
+
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError>;
+
+    /// Applies a batch of events, in order, as `apply` would one by one. Read models that
+    /// make many small writes override it to write a batch in a few multi-row statements
+    /// (a rebuild folds millions of events; a statement each would be bound by round trips).
+    async fn apply_batch(
+        &self,
+        tx: &mut Tx,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply(tx, event).await?;
+        }
+        Ok(())
+    }
 }
 
 pub(crate) fn decode(

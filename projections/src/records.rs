@@ -144,7 +144,14 @@ impl Projection for RecordViews {
         ]
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&["School", "StudentRecord"])
+    }
+
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
+        if !matches!(event.aggregate_type.as_str(), "School" | "StudentRecord") {
+            return Ok(());
+        }
         let at = event.time().millis();
         match decode(event)? {
             DomainEventKind::School(SchoolEvent::SchoolRegistered {

@@ -16,55 +16,152 @@ type EventRow = (
     i64,
     String,
     String,
-    Json<Value>,
-    Json<Value>,
+    Option<Json<Value>>,
+    Option<Json<Value>>,
 );
+
+/// Which parts of the log a reader decodes: the payloads of some aggregates only, with or
+/// without metadata. Every event is still read, in order, so checkpoints stay exact; the
+/// others arrive with a null payload (or null metadata).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection {
+    /// `None`: every aggregate's payload.
+    pub aggregate_types: Option<Vec<&'static str>>,
+    pub metadata: bool,
+}
+
+impl Selection {
+    pub fn everything() -> Self {
+        Self {
+            aggregate_types: None,
+            metadata: true,
+        }
+    }
+
+    /// What the given projections read, together.
+    pub fn of(projections: &[std::sync::Arc<dyn xuexin_projections::Projection>]) -> Self {
+        let mut aggregate_types: Option<Vec<&'static str>> = Some(Vec::new());
+        let mut metadata = false;
+        for projection in projections {
+            metadata |= projection.reads_metadata();
+            match (projection.aggregate_types(), aggregate_types.as_mut()) {
+                (Some(types), Some(all)) => all.extend(types.iter().copied()),
+                _ => aggregate_types = None,
+            }
+        }
+        if let Some(all) = aggregate_types.as_mut() {
+            all.sort_unstable();
+            all.dedup();
+        }
+        Self {
+            aggregate_types,
+            metadata,
+        }
+    }
+
+    fn wants(&self, aggregate_type: &str) -> bool {
+        self.aggregate_types
+            .as_ref()
+            .is_none_or(|types| types.contains(&aggregate_type))
+    }
+
+    /// The payload and metadata columns of the query. Aggregate type names are the code's
+    /// own constants (letters only), never input.
+    fn columns(&self) -> String {
+        let payload = match &self.aggregate_types {
+            None => "payload".to_string(),
+            Some(types) => {
+                let list: Vec<String> = types
+                    .iter()
+                    .filter(|t| t.bytes().all(|b| b.is_ascii_alphanumeric()))
+                    .map(|t| format!("'{t}'"))
+                    .collect();
+                if list.is_empty() {
+                    "CASE WHEN 1 = 0 THEN payload END".to_string()
+                } else {
+                    format!(
+                        "CASE WHEN aggregate_type IN ({}) THEN payload END",
+                        list.join(", ")
+                    )
+                }
+            }
+        };
+        // A typed null on both backends (a bare NULL has no type on PostgreSQL).
+        let metadata = if self.metadata {
+            "metadata"
+        } else {
+            "CASE WHEN 1 = 0 THEN metadata END"
+        };
+        format!("{payload}, {metadata}")
+    }
+}
 
 // `events.` in ORDER BY: a bare `transaction_id` would name the output column (the bigint
 // cast), which no index orders, and every batch would sort the rest of the log.
-const PG_READ_AFTER: &str = "
-SELECT position, transaction_id::text::bigint, aggregate_type, aggregate_id, sequence,
-       event_type, event_version, payload, metadata
-  FROM events
- WHERE (transaction_id, position) > ($1::text::xid8, $2)
-   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY events.transaction_id, events.position
- LIMIT $3";
+fn pg_read_after(selection: &Selection) -> String {
+    format!(
+        "SELECT position, transaction_id::text::bigint, aggregate_type, aggregate_id, sequence,
+                event_type, event_version, {}
+           FROM events
+          WHERE (transaction_id, position) > ($1::text::xid8, $2)
+            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY events.transaction_id, events.position
+          LIMIT $3",
+        selection.columns()
+    )
+}
 
-const SQLITE_READ_AFTER: &str = "
-SELECT position, 0, aggregate_type, aggregate_id, sequence,
-       event_type, event_version, payload, metadata
-  FROM events
- WHERE position > $1
- ORDER BY position
- LIMIT $2";
+fn sqlite_read_after(selection: &Selection) -> String {
+    format!(
+        "SELECT position, 0, aggregate_type, aggregate_id, sequence,
+                event_type, event_version, {}
+           FROM events
+          WHERE position > $1
+          ORDER BY position
+          LIMIT $2",
+        selection.columns()
+    )
+}
 
 /// Up to `limit` events after `checkpoint`, in global order, upcast to current versions.
-#[tracing::instrument(skip(db), fields(backend = db.backend().as_str()))]
 pub async fn read_after(
     db: &Db,
     checkpoint: Checkpoint,
     limit: i64,
 ) -> anyhow::Result<Vec<StoredEvent>> {
+    read_selected(db, checkpoint, limit, &Selection::everything()).await
+}
+
+/// As `read_after`, decoding only what `selection` names.
+#[tracing::instrument(skip(db, selection), fields(backend = db.backend().as_str()))]
+pub async fn read_selected(
+    db: &Db,
+    checkpoint: Checkpoint,
+    limit: i64,
+    selection: &Selection,
+) -> anyhow::Result<Vec<StoredEvent>> {
     let rows: Vec<EventRow> = match db {
-        Db::Postgres(pool) => sqlx::query_as(PG_READ_AFTER)
+        Db::Postgres(pool) => sqlx::query_as(&pg_read_after(selection))
             .bind(checkpoint.transaction_id)
             .bind(checkpoint.position)
             .bind(limit)
             .fetch_all(pool)
             .await
             .context("failed to read the event log")?,
-        Db::Sqlite(pool) => sqlx::query_as(SQLITE_READ_AFTER)
+        Db::Sqlite(pool) => sqlx::query_as(&sqlite_read_after(selection))
             .bind(checkpoint.position)
             .bind(limit)
             .fetch_all(pool)
             .await
             .context("failed to read the event log")?,
     };
-    Ok(rows.into_iter().map(into_event).collect())
+    Ok(rows
+        .into_iter()
+        .map(|row| into_event(row, selection))
+        .collect())
 }
 
-fn into_event(row: EventRow) -> StoredEvent {
+fn into_event(row: EventRow, selection: &Selection) -> StoredEvent {
     let (
         position,
         transaction_id,
@@ -76,8 +173,12 @@ fn into_event(row: EventRow) -> StoredEvent {
         payload,
         metadata,
     ) = row;
-    let (event_version, payload) =
-        xuexin_domain::upcast::upcast(&aggregate_type, &event_type, &version, payload.0);
+    let (event_version, payload) = match payload {
+        Some(Json(payload)) if selection.wants(&aggregate_type) => {
+            xuexin_domain::upcast::upcast(&aggregate_type, &event_type, &version, payload)
+        }
+        _ => (version, Value::Null),
+    };
     StoredEvent {
         position,
         transaction_id,
@@ -87,7 +188,7 @@ fn into_event(row: EventRow) -> StoredEvent {
         event_type,
         event_version,
         payload,
-        metadata: metadata.0,
+        metadata: metadata.map_or(Value::Null, |Json(m)| m),
     }
 }
 
@@ -145,5 +246,8 @@ pub async fn stream(
         .await
         .context("failed to read an aggregate's events")?
     });
-    Ok(rows.into_iter().map(into_event).collect())
+    Ok(rows
+        .into_iter()
+        .map(|row| into_event(row, &Selection::everything()))
+        .collect())
 }

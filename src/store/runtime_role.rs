@@ -29,13 +29,15 @@ pub fn grant_statements(schema: &str, role: &str) -> Vec<String> {
     let role = quote_identifier(role);
     let mut statements = vec![
         format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
-        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"),
+        format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA {schema} TO {role}"
+        ),
         format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"),
         // Tables and sequences later migrations create (as the same owner) are granted alike;
         // running this command again after an upgrade re-applies the exceptions below.
         format!(
             "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} \
-             GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}"
+             GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON TABLES TO {role}"
         ),
         format!(
             "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} \
