@@ -162,16 +162,41 @@ impl Relay {
         Self { db, config }
     }
 
-    /// Publishes one batch after the checkpoint; returns how many events went out.
+    /// Publishes everything after the checkpoint, a batch at a time; returns how many events
+    /// went out. The next batch is read while the current one is being published, and the
+    /// checkpoint moves after each batch's acks.
     #[tracing::instrument(skip_all, fields(stream = %self.config.stream))]
-    pub async fn publish_batch(&self, context: &jetstream::Context) -> anyhow::Result<usize> {
+    pub async fn drain(&self, context: &jetstream::Context) -> anyhow::Result<usize> {
         let checkpoint = load_checkpoint(&self.db, &self.config.name).await?;
-        let events = read_after(&self.db, checkpoint, self.config.batch).await?;
-        if events.is_empty() {
-            return Ok(0);
+        let mut events = read_after(&self.db, checkpoint, self.config.batch).await?;
+        let mut published = 0;
+        while let Some(last) = events.last().map(StoredEvent::checkpoint) {
+            let full = events.len() as i64 >= self.config.batch;
+            let next = async {
+                if full {
+                    read_after(&self.db, last, self.config.batch).await
+                } else {
+                    Ok(Vec::new())
+                }
+            };
+            let (sent, next) = tokio::join!(self.publish(context, &events), next);
+            sent?;
+            // Every event of the batch is stored: only now does the checkpoint move.
+            save_checkpoint(&self.db, &self.config.name, last).await?;
+            published += events.len();
+            events = next?;
         }
+        Ok(published)
+    }
+
+    /// Publishes the events with at most `window` awaiting acks; returns once all are acked.
+    async fn publish(
+        &self,
+        context: &jetstream::Context,
+        events: &[StoredEvent],
+    ) -> anyhow::Result<()> {
         let mut in_flight = VecDeque::with_capacity(self.config.window);
-        for event in &events {
+        for event in events {
             if in_flight.len() >= self.config.window {
                 let ack: async_nats::jetstream::context::PublishAckFuture =
                     in_flight.pop_front().context("window bookkeeping")?;
@@ -195,13 +220,7 @@ impl Relay {
             ack.await
                 .map_err(|e| anyhow::anyhow!("no ack from JetStream: {e}"))?;
         }
-        // Every event of the batch is stored: only now does the checkpoint move.
-        let last = events
-            .last()
-            .map(StoredEvent::checkpoint)
-            .unwrap_or(checkpoint);
-        save_checkpoint(&self.db, &self.config.name, last).await?;
-        Ok(events.len())
+        Ok(())
     }
 
     /// Runs until shutdown: connects (and reconnects), publishes, and waits for new events.
@@ -241,7 +260,7 @@ impl Relay {
                 if shutdown.is_triggered() {
                     return;
                 }
-                match self.publish_batch(&context).await {
+                match self.drain(&context).await {
                     Ok(0) => {
                         backoff = Duration::from_millis(200);
                         tokio::select! {
