@@ -280,14 +280,27 @@ pub async fn load(
             writer.account(written, &password_hash, &key)?;
             written += 1;
         }
-        let mut copy = connection
-            .copy_in_raw(
-                "COPY events (aggregate_type, aggregate_id, sequence, event_type, \
-                 event_version, payload, metadata) FROM STDIN",
-            )
-            .await?;
-        copy.send(writer.rows).await?;
-        copy.finish().await?;
+        // Sent as many CopyData messages of at most 1 MiB (one message of the whole batch, tens
+        // of MiB, once stalled with both ends waiting), and bounded in time so a stall fails.
+        let copied = tokio::time::timeout(std::time::Duration::from_secs(300), async {
+            let mut copy = connection
+                .copy_in_raw(
+                    "COPY events (aggregate_type, aggregate_id, sequence, event_type, \
+                     event_version, payload, metadata) FROM STDIN",
+                )
+                .await?;
+            for chunk in writer.rows.chunks(1 << 20) {
+                copy.send(chunk).await?;
+            }
+            copy.finish().await
+        })
+        .await;
+        match copied {
+            Ok(result) => {
+                result.context("COPY into events failed")?;
+            }
+            Err(_) => anyhow::bail!("COPY into events stalled for 300 s"),
+        }
         events += writer.events;
         let rate = events as f64 / started.elapsed().as_secs_f64();
         eprint!("\r  loaded {written} accounts, {events} events ({rate:.0} events/s)   ");

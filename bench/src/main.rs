@@ -45,6 +45,10 @@ enum Scenario {
         /// loading them again; the load and rebuild-all times are then not measured.
         #[arg(long)]
         reuse: bool,
+        /// Only load the datasets (and build their read models), measuring nothing; a later
+        /// `--reuse` run measures on them.
+        #[arg(long)]
+        prepare: bool,
     },
     /// argon2id verifications/s at the service's parameters on all cores.
     Hash {
@@ -68,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
             seconds,
             smoke,
             reuse,
+            prepare,
         } => {
             let options = if smoke {
                 scenarios::Options::smoke()
@@ -78,10 +83,13 @@ async fn main() -> anyhow::Result<()> {
                     log_events,
                     seconds,
                     reuse,
+                    prepare,
                 }
             };
             let results = scenarios::all(&options).await?;
-            println!("\n{}", scenarios::table(&results));
+            if !prepare {
+                println!("\n{}", scenarios::table(&results));
+            }
             results
         }
         Scenario::Hash { seconds } => {

@@ -26,6 +26,8 @@ pub struct Options {
     pub seconds: u64,
     /// Keep the datasets a previous run loaded (same sizes) instead of loading them again.
     pub reuse: bool,
+    /// Load the datasets and stop.
+    pub prepare: bool,
 }
 
 impl Options {
@@ -35,6 +37,7 @@ impl Options {
             log_events: 20_000,
             seconds: 2,
             reuse: false,
+            prepare: false,
         }
     }
 }
@@ -531,12 +534,53 @@ pub async fn growth_point(service: &Service, accounts: usize) -> anyhow::Result<
     }))
 }
 
+/// Loads every dataset `all` measures on (keeping those an earlier run left, with `reuse`),
+/// and answers how long each load and read-model build took.
+async fn prepare(options: &Options) -> anyhow::Result<Value> {
+    let mut loads = Vec::new();
+    let mut datasets = vec![("log".to_string(), None, Some(options.log_events))];
+    for &accounts in &options.sizes {
+        datasets.push((format!("accounts_{accounts}"), Some(accounts), None));
+    }
+    for (label, accounts, log_events) in datasets {
+        eprintln!("== dataset {label}");
+        let (url, kept) = reusable_postgres(&label, options.reuse).await?;
+        let table = if accounts.is_some() {
+            "account_view_v1"
+        } else {
+            "events"
+        };
+        let wanted = accounts.map_or(log_events.unwrap_or(0), |a| a as u64);
+        if kept && count_rows(&url, table).await >= wanted {
+            eprintln!("  kept from an earlier run");
+            continue;
+        }
+        let url = fresh_postgres(&label).await?;
+        let loaded = loader::load(&url, accounts.unwrap_or(usize::MAX), log_events).await?;
+        eprintln!(
+            "  loaded {} accounts, {} events in {:.1} s, read models rebuilt in {:.1} s",
+            loaded.accounts, loaded.events, loaded.load_seconds, loaded.rebuild_seconds
+        );
+        loads.push(json!({
+            "dataset": label,
+            "accounts": loaded.accounts,
+            "events": loaded.events,
+            "load_seconds": round2(loaded.load_seconds),
+            "rebuild_all_seconds": round2(loaded.rebuild_seconds),
+        }));
+    }
+    Ok(json!({ "machine": crate::support::machine(), "prepared": loads }))
+}
+
 /// Everything, in an order that loads each dataset once.
 pub async fn all(options: &Options) -> anyhow::Result<Value> {
     let mut results = serde_json::Map::new();
     results.insert("machine".into(), crate::support::machine());
     let seconds = options.seconds;
 
+    if options.prepare {
+        return prepare(options).await;
+    }
     eprintln!("== hash limit");
     let hash = hash_limit(seconds.min(10));
     eprintln!("  {hash:.1} argon2id verifications/s on all cores");
