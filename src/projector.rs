@@ -13,12 +13,27 @@ use xuexin_projections::{checkpoint, Checkpoint, Db, Projection};
 
 pub const BATCH: i64 = 500;
 
+/// How long progress through batches a projection reads nothing of may stay unstored. Until it
+/// is stored, other nodes' queries that wait for this projection (they poll the stored
+/// checkpoint) wait too; after a crash those batches are only read again.
+pub const SKIPPED_PERSIST_AFTER: Duration = Duration::from_millis(200);
+
+/// Batches passed over without a transaction: where the stored checkpoint was, and how far
+/// past it this projector has read.
+#[derive(Clone, Copy, Debug)]
+struct Skipped {
+    stored: Checkpoint,
+    read_to: Checkpoint,
+    since: std::time::Instant,
+}
+
 pub struct Projector {
     db: Db,
     projection: Arc<dyn Projection>,
     reached: watch::Sender<Checkpoint>,
     applied: Arc<Notify>,
     selection: log::Selection,
+    skipped: std::sync::Mutex<Option<Skipped>>,
 }
 
 impl Projector {
@@ -28,6 +43,7 @@ impl Projector {
         Self {
             db,
             selection,
+            skipped: std::sync::Mutex::new(None),
             projection,
             reached,
             applied: Arc::new(Notify::new()),
@@ -47,13 +63,35 @@ impl Projector {
         self.reached.subscribe()
     }
 
-    /// Applies at most one batch. Returns how many events it applied.
+    fn skipped(&self) -> Option<Skipped> {
+        self.skipped.lock().map_or(None, |s| *s)
+    }
+
+    fn set_skipped(&self, skipped: Option<Skipped>) {
+        if let Ok(mut current) = self.skipped.lock() {
+            *current = skipped;
+        }
+    }
+
+    /// Applies at most one batch. Returns how many events it read (applied or passed over).
+    ///
+    /// A batch holding no event of an aggregate the projection reads is passed over without a
+    /// transaction: only this projector's position moves (and the position queries on this
+    /// node wait for), and the stored checkpoint catches up with the next batch it writes or
+    /// by `store_skipped`. Each commit of a busy service wakes every projector; most have
+    /// nothing to write for it.
     #[tracing::instrument(skip(self), fields(projection = self.projection.name()))]
     pub async fn step(&self) -> anyhow::Result<usize> {
         let name = self.projection.name();
-        let from = checkpoint::load(&self.db, name)
+        let stored = checkpoint::load(&self.db, name)
             .await
             .context("failed to load a checkpoint")?;
+        let skipped = self.skipped().filter(|s| s.stored == stored);
+        if skipped.is_none() {
+            // Nothing skipped, or the stored checkpoint moved (another node, a rebuild).
+            self.set_skipped(None);
+        }
+        let from = skipped.map_or(stored, |s| s.read_to);
         self.reached.send_if_modified(|current| {
             let changed = *current != from;
             *current = from;
@@ -63,6 +101,18 @@ impl Projector {
         let Some(last) = events.last().map(|e| e.checkpoint()) else {
             return Ok(0);
         };
+        if !events
+            .iter()
+            .any(|e| self.selection.wants(&e.aggregate_type))
+        {
+            self.set_skipped(Some(Skipped {
+                stored,
+                read_to: last,
+                since: skipped.map_or_else(std::time::Instant::now, |s| s.since),
+            }));
+            self.reached.send_replace(last);
+            return Ok(events.len());
+        }
         let mut tx = self
             .db
             .begin()
@@ -78,16 +128,47 @@ impl Projector {
                     last.position
                 )
             })?;
-        if !checkpoint::advance(&mut tx, name, from, last).await? {
+        if !checkpoint::advance(&mut tx, name, stored, last).await? {
             tx.rollback().await.ok();
+            self.set_skipped(None);
             tracing::debug!("another projector advanced first; reloading");
             return Ok(0);
         }
         tx.commit()
             .await
             .context("failed to commit a projection batch")?;
+        self.set_skipped(None);
         self.reached.send_replace(last);
+        self.applied.notify_waiters();
         Ok(events.len())
+    }
+
+    /// Stores the checkpoint past batches passed over, if any (fenced like any advance).
+    pub async fn store_skipped(&self) -> anyhow::Result<()> {
+        let Some(skipped) = self.skipped() else {
+            return Ok(());
+        };
+        let mut tx = self
+            .db
+            .begin()
+            .await
+            .context("failed to begin a checkpoint update")?;
+        let moved =
+            checkpoint::advance(&mut tx, self.name(), skipped.stored, skipped.read_to).await?;
+        tx.commit()
+            .await
+            .context("failed to commit a checkpoint update")?;
+        if !moved {
+            tracing::debug!("another projector advanced first; reloading");
+        }
+        self.set_skipped(None);
+        Ok(())
+    }
+
+    /// How long until the progress passed over must be stored (`None`: nothing to store).
+    fn skipped_due(&self) -> Option<Duration> {
+        self.skipped()
+            .map(|s| SKIPPED_PERSIST_AFTER.saturating_sub(s.since.elapsed()))
     }
 
     /// Runs until shutdown.
@@ -109,9 +190,25 @@ impl Projector {
                 Ok(n) if n as i64 >= BATCH => continue,
                 Ok(_) => {
                     failures = 0;
+                    // Caught up. Progress passed over is stored once it is old enough (a
+                    // busy log keeps it moving in memory meanwhile).
+                    let wait = match self.skipped_due() {
+                        Some(due) if due.is_zero() => {
+                            if let Err(error) = self.store_skipped().await {
+                                tracing::warn!(
+                                    projection = self.name(),
+                                    error = format!("{error:#}"),
+                                    "failed to store a checkpoint"
+                                );
+                            }
+                            poll
+                        }
+                        Some(due) => due.min(poll),
+                        None => poll,
+                    };
                     tokio::select! {
                         _ = &mut notified => {}
-                        _ = tokio::time::sleep(poll) => {}
+                        _ = tokio::time::sleep(wait) => {}
                         _ = shutdown.wait() => {}
                     }
                 }
@@ -140,6 +237,7 @@ impl Projector {
             let n = self.step().await?;
             total += n;
             if n == 0 {
+                self.store_skipped().await?;
                 return Ok(total);
             }
         }

@@ -125,6 +125,10 @@ impl Projection for RecordBinder {
         false
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&["Account", "StudentRecord"])
+    }
+
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
         if !matches!(event.aggregate_type.as_str(), "Account" | "StudentRecord") {
             return Ok(());

@@ -52,6 +52,10 @@ impl Projection for IdentityTransfers {
         false
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&["Identity", "LoginName", "Account"])
+    }
+
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
         if !matches!(
             event.aggregate_type.as_str(),

@@ -59,7 +59,8 @@ impl Selection {
         }
     }
 
-    fn wants(&self, aggregate_type: &str) -> bool {
+    /// Whether events of this aggregate are decoded.
+    pub fn wants(&self, aggregate_type: &str) -> bool {
         self.aggregate_types
             .as_ref()
             .is_none_or(|types| types.contains(&aggregate_type))
