@@ -12,7 +12,7 @@ use crate::shutdown::Shutdown;
 use crate::store::log::read_after;
 use anyhow::Context;
 use async_nats::jetstream::{self, context::Publish, stream};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::time::Duration;
 use xuexin_domain::values::mask_phone;
@@ -42,8 +42,8 @@ impl RelayConfig {
             nats_url: nats_url.to_string(),
             stream: stream.to_string(),
             internal,
-            batch: 1000,
-            window: 256,
+            batch: 5000,
+            window: 1024,
             name: format!("nats:{stream}"),
         }
     }
@@ -81,28 +81,63 @@ fn mask_phones(value: &mut Value) {
     }
 }
 
-/// The message body: the event's identity, time, actor and payload, cleaned for publishing.
-pub fn message_body(event: &StoredEvent, internal: bool) -> Value {
-    let mut payload = event.payload.clone();
+/// The message as published. Fields in alphabetical order: its bytes are those of the `Value`
+/// that [`message_body`] returns (whose map sorts its keys), without building that map.
+#[derive(serde::Serialize)]
+struct Message<'a> {
+    actor: &'a Value,
+    aggregate_id: &'a str,
+    aggregate_type: &'a str,
+    event_type: &'a str,
+    event_version: &'a str,
+    hash: &'a Value,
+    id: String,
+    payload: Value,
+    position: i64,
+    request_id: &'a Value,
+    sequence: i64,
+    time: &'a Value,
+}
+
+static NULL: Value = Value::Null;
+
+/// Secrets redacted and, unless the stream is internal, phones masked.
+fn cleaned(mut payload: Value, internal: bool) -> Value {
     crate::audit::redact(&mut payload);
     if !internal {
         mask_phones(&mut payload);
     }
-    let meta = |key: &str| event.metadata.get(key).cloned().unwrap_or(Value::Null);
-    let mut body = Map::new();
-    body.insert("id".into(), message_id(event).into());
-    body.insert("position".into(), event.position.into());
-    body.insert("aggregate_type".into(), event.aggregate_type.clone().into());
-    body.insert("aggregate_id".into(), event.aggregate_id.clone().into());
-    body.insert("sequence".into(), event.sequence.into());
-    body.insert("event_type".into(), event.event_type.clone().into());
-    body.insert("event_version".into(), event.event_version.clone().into());
-    body.insert("time".into(), meta("time"));
-    body.insert("actor".into(), meta("actor"));
-    body.insert("request_id".into(), meta("request_id"));
-    body.insert("hash".into(), meta("hash"));
-    body.insert("payload".into(), payload);
-    Value::Object(body)
+    payload
+}
+
+fn message(event: &StoredEvent, payload: Value) -> Message<'_> {
+    let meta = |key: &str| event.metadata.get(key).unwrap_or(&NULL);
+    Message {
+        actor: meta("actor"),
+        aggregate_id: &event.aggregate_id,
+        aggregate_type: &event.aggregate_type,
+        event_type: &event.event_type,
+        event_version: &event.event_version,
+        hash: meta("hash"),
+        id: message_id(event),
+        payload,
+        position: event.position,
+        request_id: meta("request_id"),
+        sequence: event.sequence,
+        time: meta("time"),
+    }
+}
+
+/// The message body: the event's identity, time, actor and payload, cleaned for publishing.
+pub fn message_body(event: &StoredEvent, internal: bool) -> Value {
+    serde_json::to_value(message(event, cleaned(event.payload.clone(), internal)))
+        .unwrap_or(Value::Null)
+}
+
+/// The published bytes of an event, taking its payload (no copy of it is made).
+fn encode(event: &mut StoredEvent, internal: bool) -> serde_json::Result<Vec<u8>> {
+    let payload = cleaned(std::mem::take(&mut event.payload), internal);
+    serde_json::to_vec(&message(event, payload))
 }
 
 pub async fn load_checkpoint(db: &Db, name: &str) -> anyhow::Result<Checkpoint> {
@@ -170,6 +205,9 @@ impl Relay {
         let checkpoint = load_checkpoint(&self.db, &self.config.name).await?;
         let mut events = read_after(&self.db, checkpoint, self.config.batch).await?;
         let mut published = 0;
+        // The end of the last batch JetStream acked, not stored yet: it is stored while the
+        // next batch is published.
+        let mut acked: Option<Checkpoint> = None;
         while let Some(last) = events.last().map(StoredEvent::checkpoint) {
             let full = events.len() as i64 >= self.config.batch;
             let next = async {
@@ -179,12 +217,23 @@ impl Relay {
                     Ok(Vec::new())
                 }
             };
-            let (sent, next) = tokio::join!(self.publish(context, &events), next);
+            let store = async {
+                match acked {
+                    Some(at) => save_checkpoint(&self.db, &self.config.name, at).await,
+                    None => Ok(()),
+                }
+            };
+            let count = events.len();
+            let (sent, next, stored) = tokio::join!(self.publish(context, events), next, store);
+            stored?;
             sent?;
-            // Every event of the batch is stored: only now does the checkpoint move.
-            save_checkpoint(&self.db, &self.config.name, last).await?;
-            published += events.len();
+            // Every event of the batch is stored in the stream: the checkpoint may move there.
+            acked = Some(last);
+            published += count;
             events = next?;
+        }
+        if let Some(at) = acked {
+            save_checkpoint(&self.db, &self.config.name, at).await?;
         }
         Ok(published)
     }
@@ -193,24 +242,24 @@ impl Relay {
     async fn publish(
         &self,
         context: &jetstream::Context,
-        events: &[StoredEvent],
+        events: Vec<StoredEvent>,
     ) -> anyhow::Result<()> {
         let mut in_flight = VecDeque::with_capacity(self.config.window);
-        for event in events {
+        for mut event in events {
             if in_flight.len() >= self.config.window {
                 let ack: async_nats::jetstream::context::PublishAckFuture =
                     in_flight.pop_front().context("window bookkeeping")?;
                 ack.await
                     .map_err(|e| anyhow::anyhow!("no ack from JetStream: {e}"))?;
             }
-            let body = serde_json::to_vec(&message_body(event, self.config.internal))
-                .context("failed to encode a message")?;
+            let body =
+                encode(&mut event, self.config.internal).context("failed to encode a message")?;
             let ack = context
                 .send_publish(
-                    subject_of(event),
+                    subject_of(&event),
                     Publish::build()
                         .payload(body.into())
-                        .message_id(message_id(event)),
+                        .message_id(message_id(&event)),
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("failed to publish: {e}"))?;
@@ -338,5 +387,19 @@ mod tests {
         // An internal stream keeps phones, never secrets.
         let internal = message_body(&stored, true).to_string();
         assert!(internal.contains("+8613612341011") && !internal.contains("argon2"));
+    }
+
+    #[test]
+    fn the_published_bytes_are_the_message_body() {
+        for internal in [false, true] {
+            let mut stored = event(
+                json!({"PhoneChanged": {"old": null, "new": "+8613612341011"},
+                                          "answer_hash": "$argon2id$v=19$y"}),
+            );
+            stored.metadata["hash"] = json!("ab12");
+            stored.metadata["request_id"] = json!("r-1");
+            let body = serde_json::to_vec(&message_body(&stored, internal)).unwrap();
+            assert_eq!(encode(&mut stored, internal).unwrap(), body);
+        }
     }
 }
