@@ -353,7 +353,8 @@ pub async fn log_end(connection: &mut sqlx::PgConnection) -> anyhow::Result<(i64
     Ok(end.unwrap_or((0, 0)))
 }
 
-/// Moves the process managers (mail, tasks) and the NATS relays past the loaded history.
+/// Moves the process managers (mail, tasks) and the NATS relays past the loaded history, and
+/// drops mail still waiting to be sent.
 pub async fn skip_history(database_url: &str) -> anyhow::Result<()> {
     let mut connection = sqlx::PgConnection::connect(database_url).await?;
     let (transaction_id, position) = log_end(&mut connection).await?;
@@ -387,6 +388,11 @@ pub async fn skip_history(database_url: &str) -> anyhow::Result<()> {
     .bind(position)
     .execute(&mut connection)
     .await?;
+    // Mail an earlier run on a reused dataset queued and did not send yet would be sent during
+    // this run's measurements.
+    sqlx::query("DELETE FROM message_outbox WHERE status = 'pending'")
+        .execute(&mut connection)
+        .await?;
     connection.close().await?;
     Ok(())
 }

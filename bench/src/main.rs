@@ -55,6 +55,16 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// One row on a dataset an earlier `all` (or `all --prepare`) loaded: `logins` (with the
+    /// queries under load), `appends` or `registrations`. For profiling one row.
+    Row {
+        #[arg(value_parser = ["logins", "appends", "registrations"])]
+        row: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        accounts: usize,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
     /// Record import: rows/s and peak memory, PostgreSQL and SQLite.
     Import {
         #[arg(long, default_value_t = 100_000)]
@@ -96,6 +106,15 @@ async fn main() -> anyhow::Result<()> {
             let rate = scenarios::hash_limit(seconds);
             println!("{rate:.1} argon2id verifications/s");
             json!({ "hash_limit_per_s": rate, "machine": support::machine() })
+        }
+        Scenario::Row {
+            row,
+            accounts,
+            seconds,
+        } => {
+            let result = scenarios::one_row(&row, accounts, seconds).await?;
+            println!("{result}");
+            result
         }
         Scenario::Import { rows } => json!({ "import": import::run(rows).await? }),
     };
