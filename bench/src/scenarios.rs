@@ -688,6 +688,10 @@ pub async fn all(options: &Options) -> anyhow::Result<Value> {
         if accounts == main_size {
             results.insert("accounts_loaded".into(), json!(accounts));
             results.insert("idle_rss_mib".into(), json!(mib(idle)));
+            // The limit again, just before the rows that divide by it: this machine's speed
+            // drifts over a run (other guests, the load's aftermath).
+            let hash = hash_limit(seconds.min(10));
+            eprintln!("  {hash:.1} argon2id verifications/s on all cores, before the logins");
             eprintln!("== logins at saturation, queries under load");
             let logins = logins(&service, accounts, hash, seconds * 3).await?;
             eprintln!("  {logins}");
@@ -700,7 +704,17 @@ pub async fn all(options: &Options) -> anyhow::Result<Value> {
             let latency = nats_latency(&nats, &service, accounts, 1000, seconds).await?;
             eprintln!("  {latency}");
             results.insert("nats_latency".into(), latency);
+            // 1,000 commands/s is more than this service appends on two cores: the row above
+            // measures queueing too. The same at a rate it keeps up with, for comparison.
+            eprintln!("== NATS latency at 250 events/s");
+            let latency = nats_latency(&nats, &service, accounts, 250, seconds).await?;
+            eprintln!("  {latency}");
+            results.insert("nats_latency_250".into(), latency);
             eprintln!("== registrations");
+            let hash = hash_limit(seconds.min(10));
+            eprintln!(
+                "  {hash:.1} argon2id verifications/s on all cores, before the registrations"
+            );
             let registered = registrations(&service, &url, hash, seconds * 2).await?;
             eprintln!("  {registered}");
             results.insert("registrations".into(), registered);
@@ -731,7 +745,7 @@ pub fn table(results: &Value) -> String {
     rows.push(format!(
         "| 1 | logins/s through HTTP, 32 clients | {} | {} argon2id verifies/s | {} | ≥ 0.85 | {} |",
         f(&r["logins"]["logins_per_s"]),
-        f(&r["hash_limit_per_s"]),
+        f(&r["logins"]["hash_limit_per_s"]),
         f(&r["logins"]["ratio"]),
         verdict(&r["logins"]["ratio"], 0.85, true)
     ));
@@ -757,7 +771,7 @@ pub fn table(results: &Value) -> String {
     rows.push(format!(
         "| 4 | registrations/s, 16 clients | {} | {} argon2id verifies/s | {} | ≥ 0.7 | {} |",
         f(&r["registrations"]["registrations_per_s"]),
-        f(&r["hash_limit_per_s"]),
+        f(&r["registrations"]["hash_limit_per_s"]),
         f(&r["registrations"]["ratio"]),
         verdict(&r["registrations"]["ratio"], 0.7, true)
     ));
@@ -773,6 +787,11 @@ pub fn table(results: &Value) -> String {
         "| 6 | commit-to-consumer latency at 1,000 events/s, p50 / p99 ms | {} / {} | | | | |",
         f(&r["nats_latency"]["p50_ms"]),
         f(&r["nats_latency"]["p99_ms"]),
+    ));
+    rows.push(format!(
+        "| 6 | the same at 250 events/s, p50 / p99 ms | {} / {} | | | | |",
+        f(&r["nats_latency_250"]["p50_ms"]),
+        f(&r["nats_latency_250"]["p99_ms"]),
     ));
     rows.push(format!(
         "| 6 | relay events/s | {} | {} bare publishes/s | {} | ≥ 0.5 | {} |",
