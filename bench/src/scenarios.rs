@@ -551,6 +551,42 @@ pub async fn growth_point(service: &Service, accounts: usize) -> anyhow::Result<
     }))
 }
 
+/// The database of a dataset: with `reuse`, the one an earlier run loaded if it holds enough
+/// (its load then not measured: NaN seconds); otherwise a fresh one, loaded now. A dataset is
+/// `accounts` accounts, or (`None`) accounts until the log holds `log_events` events.
+async fn dataset(
+    label: &str,
+    accounts: Option<usize>,
+    log_events: Option<u64>,
+    reuse: bool,
+) -> anyhow::Result<(String, loader::Loaded)> {
+    let (url, kept) = reusable_postgres(label, reuse).await?;
+    if kept {
+        let (table, wanted) = match accounts {
+            Some(n) => ("account_view_v1", n as u64),
+            None => ("events", log_events.unwrap_or(0)),
+        };
+        if count_rows(&url, table).await >= wanted {
+            eprintln!("  reusing {label}, loaded by an earlier run");
+            loader::skip_history(&url).await?;
+            let loaded = loader::Loaded {
+                accounts: accounts.unwrap_or(0),
+                events: count_rows(&url, "events").await,
+                load_seconds: f64::NAN,
+                rebuild_seconds: f64::NAN,
+            };
+            return Ok((url, loaded));
+        }
+        fresh_postgres(label).await?;
+    }
+    let loaded = loader::load(&url, accounts.unwrap_or(usize::MAX), log_events).await?;
+    eprintln!(
+        "  loaded {} accounts, {} events in {:.1} s, read models rebuilt in {:.1} s",
+        loaded.accounts, loaded.events, loaded.load_seconds, loaded.rebuild_seconds
+    );
+    Ok((url, loaded))
+}
+
 /// Loads every dataset `all` measures on (keeping those an earlier run left, with `reuse`),
 /// and answers how long each load and read-model build took.
 async fn prepare(options: &Options) -> anyhow::Result<Value> {
@@ -561,23 +597,10 @@ async fn prepare(options: &Options) -> anyhow::Result<Value> {
     }
     for (label, accounts, log_events) in datasets {
         eprintln!("== dataset {label}");
-        let (url, kept) = reusable_postgres(&label, options.reuse).await?;
-        let table = if accounts.is_some() {
-            "account_view_v1"
-        } else {
-            "events"
-        };
-        let wanted = accounts.map_or(log_events.unwrap_or(0), |a| a as u64);
-        if kept && count_rows(&url, table).await >= wanted {
-            eprintln!("  kept from an earlier run");
+        let (_, loaded) = dataset(&label, accounts, log_events, options.reuse).await?;
+        if loaded.load_seconds.is_nan() {
             continue;
         }
-        let url = fresh_postgres(&label).await?;
-        let loaded = loader::load(&url, accounts.unwrap_or(usize::MAX), log_events).await?;
-        eprintln!(
-            "  loaded {} accounts, {} events in {:.1} s, read models rebuilt in {:.1} s",
-            loaded.accounts, loaded.events, loaded.load_seconds, loaded.rebuild_seconds
-        );
         loads.push(json!({
             "dataset": label,
             "accounts": loaded.accounts,
@@ -626,16 +649,8 @@ pub async fn all(options: &Options) -> anyhow::Result<Value> {
     let nats = NatsServer::start().await?;
 
     eprintln!("== a log of {} events", options.log_events);
-    let (url, kept) = reusable_postgres("log", options.reuse).await?;
-    let events = if kept && count_rows(&url, "events").await >= options.log_events {
-        eprintln!("  reusing the log loaded by an earlier run");
-        count_rows(&url, "events").await
-    } else {
-        let url = fresh_postgres("log").await?;
-        loader::load(&url, usize::MAX, Some(options.log_events))
-            .await?
-            .events
-    };
+    let (url, log) = dataset("log", None, Some(options.log_events), options.reuse).await?;
+    let events = log.events;
     eprintln!("== rebuild of the login index vs COPY");
     let rebuilt = rebuild(&url, events).await?;
     eprintln!("  {rebuilt}");
@@ -656,24 +671,7 @@ pub async fn all(options: &Options) -> anyhow::Result<Value> {
     for &accounts in &options.sizes {
         eprintln!("== {accounts} accounts");
         let label = format!("accounts_{accounts}");
-        let (url, kept) = reusable_postgres(&label, options.reuse).await?;
-        let loaded = if kept && count_rows(&url, "account_view_v1").await >= accounts as u64 {
-            eprintln!("  reusing the accounts loaded by an earlier run");
-            loader::skip_history(&url).await?;
-            loader::Loaded {
-                accounts,
-                events: count_rows(&url, "events").await,
-                load_seconds: f64::NAN,
-                rebuild_seconds: f64::NAN,
-            }
-        } else {
-            let url = fresh_postgres(&label).await?;
-            loader::load(&url, accounts, None).await?
-        };
-        eprintln!(
-            "  loaded {} accounts, {} events in {:.1} s, read models rebuilt in {:.1} s",
-            loaded.accounts, loaded.events, loaded.load_seconds, loaded.rebuild_seconds
-        );
+        let (url, loaded) = dataset(&label, Some(accounts), None, options.reuse).await?;
         let service = Service::start(&url, Some(&nats.url)).await?;
         tokio::time::sleep(Duration::from_secs(5)).await;
         let idle = service.rss_kib();

@@ -70,7 +70,7 @@ impl Projection for AccountViewProjection {
     ) -> Result<(), ProjectionError> {
         let mut pending = PendingWrites::default();
         for event in events {
-            if event.aggregate_type != "Account" {
+            if !self.reads(event) {
                 continue;
             }
             let DomainEventKind::Account(account_event) = decode(event)? else {

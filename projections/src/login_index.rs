@@ -121,7 +121,7 @@ impl Projection for LoginIndex {
     ) -> Result<(), ProjectionError> {
         let mut puts = PendingPuts::default();
         for event in events {
-            if !matches!(event.aggregate_type.as_str(), "LoginName" | "Identity") {
+            if !self.reads(event) {
                 continue;
             }
             for change in changes(&decode(event)?) {

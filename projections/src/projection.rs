@@ -37,6 +37,12 @@ pub trait Projection: Send + Sync {
         None
     }
 
+    /// Whether the event is of an aggregate the projection reads (`aggregate_types`).
+    fn reads(&self, event: &StoredEvent) -> bool {
+        self.aggregate_types()
+            .is_none_or(|types| types.contains(&event.aggregate_type.as_str()))
+    }
+
     /// Whether `apply` reads the events' metadata (time, actor); if not, it arrives null.
     fn reads_metadata(&self) -> bool {
         true

@@ -40,7 +40,7 @@ impl Projection for RegistrationSagas {
     ) -> Result<(), ProjectionError> {
         let mut pending = Pending::default();
         for event in events {
-            if event.aggregate_type != "Account" {
+            if !self.reads(event) {
                 continue;
             }
             match decode(event)? {

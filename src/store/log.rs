@@ -22,19 +22,26 @@ type EventRow = (
 
 /// Which parts of the log a reader decodes: the payloads of some aggregates only, with or
 /// without metadata. Every event is still read, in order, so checkpoints stay exact; the
-/// others arrive with a null payload (or null metadata).
+/// others arrive with a null payload (or null metadata). Its queries are built once, here.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selection {
     /// `None`: every aggregate's payload.
-    pub aggregate_types: Option<Vec<&'static str>>,
-    pub metadata: bool,
+    aggregate_types: Option<Vec<&'static str>>,
+    postgres_query: String,
+    sqlite_query: String,
 }
 
+/// Every payload, with metadata.
+static EVERYTHING: std::sync::LazyLock<Selection> =
+    std::sync::LazyLock::new(|| Selection::new(None, true));
+
 impl Selection {
-    pub fn everything() -> Self {
+    fn new(aggregate_types: Option<Vec<&'static str>>, metadata: bool) -> Self {
+        let columns = columns(aggregate_types.as_deref(), metadata);
         Self {
-            aggregate_types: None,
-            metadata: true,
+            aggregate_types,
+            postgres_query: pg_read_after(&columns),
+            sqlite_query: sqlite_read_after(&columns),
         }
     }
 
@@ -53,10 +60,7 @@ impl Selection {
             all.sort_unstable();
             all.dedup();
         }
-        Self {
-            aggregate_types,
-            metadata,
-        }
+        Self::new(aggregate_types, metadata)
     }
 
     /// Whether events of this aggregate are decoded.
@@ -65,62 +69,60 @@ impl Selection {
             .as_ref()
             .is_none_or(|types| types.contains(&aggregate_type))
     }
+}
 
-    /// The payload and metadata columns of the query. Aggregate type names are the code's
-    /// own constants (letters only), never input.
-    fn columns(&self) -> String {
-        let payload = match &self.aggregate_types {
-            None => "payload".to_string(),
-            Some(types) => {
-                let list: Vec<String> = types
-                    .iter()
-                    .filter(|t| t.bytes().all(|b| b.is_ascii_alphanumeric()))
-                    .map(|t| format!("'{t}'"))
-                    .collect();
-                if list.is_empty() {
-                    "CASE WHEN 1 = 0 THEN payload END".to_string()
-                } else {
-                    format!(
-                        "CASE WHEN aggregate_type IN ({}) THEN payload END",
-                        list.join(", ")
-                    )
-                }
+/// The payload and metadata columns of the query. Aggregate type names are the code's own
+/// constants (letters only), never input.
+fn columns(aggregate_types: Option<&[&'static str]>, metadata: bool) -> String {
+    let payload = match aggregate_types {
+        None => "payload".to_string(),
+        Some(types) => {
+            let list: Vec<String> = types
+                .iter()
+                .filter(|t| t.bytes().all(|b| b.is_ascii_alphanumeric()))
+                .map(|t| format!("'{t}'"))
+                .collect();
+            if list.is_empty() {
+                "CASE WHEN 1 = 0 THEN payload END".to_string()
+            } else {
+                format!(
+                    "CASE WHEN aggregate_type IN ({}) THEN payload END",
+                    list.join(", ")
+                )
             }
-        };
-        // A typed null on both backends (a bare NULL has no type on PostgreSQL).
-        let metadata = if self.metadata {
-            "metadata"
-        } else {
-            "CASE WHEN 1 = 0 THEN metadata END"
-        };
-        format!("{payload}, {metadata}")
-    }
+        }
+    };
+    // A typed null on both backends (a bare NULL has no type on PostgreSQL).
+    let metadata = if metadata {
+        "metadata"
+    } else {
+        "CASE WHEN 1 = 0 THEN metadata END"
+    };
+    format!("{payload}, {metadata}")
 }
 
 // `events.` in ORDER BY: a bare `transaction_id` would name the output column (the bigint
 // cast), which no index orders, and every batch would sort the rest of the log.
-fn pg_read_after(selection: &Selection) -> String {
+fn pg_read_after(columns: &str) -> String {
     format!(
         "SELECT position, transaction_id::text::bigint, aggregate_type, aggregate_id, sequence,
-                event_type, event_version, {}
+                event_type, event_version, {columns}
            FROM events
           WHERE (transaction_id, position) > ($1::text::xid8, $2)
             AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
           ORDER BY events.transaction_id, events.position
-          LIMIT $3",
-        selection.columns()
+          LIMIT $3"
     )
 }
 
-fn sqlite_read_after(selection: &Selection) -> String {
+fn sqlite_read_after(columns: &str) -> String {
     format!(
         "SELECT position, 0, aggregate_type, aggregate_id, sequence,
-                event_type, event_version, {}
+                event_type, event_version, {columns}
            FROM events
           WHERE position > $1
           ORDER BY position
-          LIMIT $2",
-        selection.columns()
+          LIMIT $2"
     )
 }
 
@@ -130,7 +132,7 @@ pub async fn read_after(
     checkpoint: Checkpoint,
     limit: i64,
 ) -> anyhow::Result<Vec<StoredEvent>> {
-    read_selected(db, checkpoint, limit, &Selection::everything()).await
+    read_selected(db, checkpoint, limit, &EVERYTHING).await
 }
 
 /// As `read_after`, decoding only what `selection` names.
@@ -142,14 +144,14 @@ pub async fn read_selected(
     selection: &Selection,
 ) -> anyhow::Result<Vec<StoredEvent>> {
     let rows: Vec<EventRow> = match db {
-        Db::Postgres(pool) => sqlx::query_as(&pg_read_after(selection))
+        Db::Postgres(pool) => sqlx::query_as(&selection.postgres_query)
             .bind(checkpoint.transaction_id)
             .bind(checkpoint.position)
             .bind(limit)
             .fetch_all(pool)
             .await
             .context("failed to read the event log")?,
-        Db::Sqlite(pool) => sqlx::query_as(&sqlite_read_after(selection))
+        Db::Sqlite(pool) => sqlx::query_as(&selection.sqlite_query)
             .bind(checkpoint.position)
             .bind(limit)
             .fetch_all(pool)
@@ -249,6 +251,6 @@ pub async fn stream(
     });
     Ok(rows
         .into_iter()
-        .map(|row| into_event(row, &Selection::everything()))
+        .map(|row| into_event(row, &EVERYTHING))
         .collect())
 }
