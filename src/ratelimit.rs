@@ -60,6 +60,28 @@ impl RateLimiter {
         Ok(Ok(()))
     }
 
+    /// Gives back one use counted by [`RateLimiter::hit`] in the current window: for limits
+    /// on failures, the attempt is counted (and decided) before it runs, and given back when it
+    /// turns out to have succeeded. One statement, so concurrent attempts never see a count
+    /// that is too low.
+    #[tracing::instrument(skip_all)]
+    pub async fn release(&self, bucket: &str, limit: Limit) -> anyhow::Result<()> {
+        let (window_start, _) = self.window(limit);
+        let key = format!("{bucket}/{}s", limit.window.as_secs());
+        on_db!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE rate_limits SET count = count - 1
+                 WHERE bucket = $1 AND window_start = $2 AND count > 0",
+            )
+            .bind(&key)
+            .bind(window_start)
+            .execute(pool)
+            .await
+            .context("failed to give back a rate-limited action")?
+        });
+        Ok(())
+    }
+
     /// Whether the bucket is already over its limit, without counting.
     pub async fn is_exceeded(
         &self,
