@@ -9,6 +9,12 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProblemKind {
     BadRequest,
+    /// 405: the path exists, the method does not.
+    MethodNotAllowed,
+    /// 413: the body is over the limit.
+    PayloadTooLarge,
+    /// 415: the body is not of the type the endpoint reads.
+    UnsupportedMediaType,
     Validation,
     Unauthorized,
     Forbidden,

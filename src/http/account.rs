@@ -9,11 +9,12 @@ use super::registration::SecurityQuestionInput;
 use crate::app::{AppState, SharedState};
 use crate::codes::CodePurpose;
 use crate::config::Limit;
+use crate::http::extract::{ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::registration::{account_problem, code_problem};
 use crate::sessions::Session;
 use crate::store::{CommandMetadata, ExecuteError};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -905,7 +906,7 @@ pub async fn unlink_external_login(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
     context: RequestContext,
-    Path(provider): Path<String>,
+    ApiPath(provider): ApiPath<String>,
 ) -> Result<Json<ChangeResponse>, Problem> {
     session.require_person()?;
     let provider = crate::oauth::Provider::parse(&provider)
@@ -957,7 +958,7 @@ pub struct NameChangeItem {
 pub async fn name_change_queue(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
-    Query(wait): Query<WaitFor>,
+    ApiQuery(wait): ApiQuery<WaitFor>,
 ) -> Result<Json<Vec<NameChangeItem>>, Problem> {
     session.require_role(&[StaffRole::Reviewer])?;
     wait.wait(&state, &[account_view::NAME]).await?;
@@ -999,7 +1000,7 @@ pub async fn approve_name_change(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
     context: RequestContext,
-    Path(account_id): Path<String>,
+    ApiPath(account_id): ApiPath<String>,
 ) -> Result<Json<ChangeResponse>, Problem> {
     session.require_role(&[StaffRole::Reviewer])?;
     let account_id = account_in_path(&account_id)?;
@@ -1047,7 +1048,7 @@ pub async fn reject_name_change(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
     context: RequestContext,
-    Path(account_id): Path<String>,
+    ApiPath(account_id): ApiPath<String>,
     ApiJson(body): ApiJson<RejectRequest>,
 ) -> Result<Json<ChangeResponse>, Problem> {
     session.require_role(&[StaffRole::Reviewer])?;

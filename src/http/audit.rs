@@ -5,8 +5,9 @@ use super::error::ProblemDocument;
 use super::extract::Authenticated;
 use crate::app::SharedState;
 use crate::audit::{AsOf, AuditEvent, EventFilter};
+use crate::http::extract::{ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -79,7 +80,7 @@ fn non_empty(raw: Option<String>) -> Option<String> {
 pub async fn audit_events(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
-    Query(query): Query<EventsQuery>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventsPage>, Problem> {
     session.require_role(&[StaffRole::Auditor])?;
     let after = query.after.unwrap_or(0).max(0);
@@ -117,7 +118,7 @@ pub async fn audit_events(
 pub async fn account_history(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
-    Path(account_id): Path<String>,
+    ApiPath(account_id): ApiPath<String>,
 ) -> Result<Json<Vec<AuditEvent>>, Problem> {
     session.require_role(&[StaffRole::Auditor])?;
     let Some(id) = xuexin_domain::AccountId::parse(&account_id) else {
@@ -163,8 +164,8 @@ pub struct AsOfQuery {
 pub async fn aggregate_as_of(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
-    Path((aggregate_type, aggregate_id)): Path<(String, String)>,
-    Query(query): Query<AsOfQuery>,
+    ApiPath((aggregate_type, aggregate_id)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<AsOfQuery>,
 ) -> Result<Json<AsOf>, Problem> {
     session.require_role(&[StaffRole::Auditor])?;
     let at = time_param("as_of", &query.as_of)?.unwrap_or_else(|| state.clock.now());

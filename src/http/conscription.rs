@@ -5,9 +5,10 @@ use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext};
 use super::registration::password_error;
 use crate::app::SharedState;
+use crate::http::extract::ApiPath;
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::registration::{account_problem, register_by_office, RegistrationForm};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -194,7 +195,7 @@ pub async fn reset_password(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
     context: RequestContext,
-    Path(account_id): Path<String>,
+    ApiPath(account_id): ApiPath<String>,
     ApiJson(body): ApiJson<OfficeResetRequest>,
 ) -> Result<Json<OfficeAccountResponse>, Problem> {
     let office = office_of(&session)?;

@@ -2,8 +2,9 @@
 
 use crate::app::SharedState;
 use crate::gateways::outbox::{self, OutboxMessage};
+use crate::http::extract::ApiQuery;
 use crate::problem::Problem;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -32,7 +33,7 @@ pub struct OutboxQuery {
 )]
 pub async fn list_outbox(
     State(state): State<SharedState>,
-    Query(query): Query<OutboxQuery>,
+    ApiQuery(query): ApiQuery<OutboxQuery>,
 ) -> Result<Json<Vec<OutboxMessage>>, Problem> {
     let recipient = query.to.as_deref().map(normalize_recipient);
     let limit = query.limit.unwrap_or(20).clamp(1, 500);

@@ -25,6 +25,9 @@ pub struct ProblemDocument {
 pub fn status_of(kind: ProblemKind) -> StatusCode {
     match kind {
         ProblemKind::BadRequest => StatusCode::BAD_REQUEST,
+        ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ProblemKind::Validation => StatusCode::UNPROCESSABLE_ENTITY,
         ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ProblemKind::Forbidden => StatusCode::FORBIDDEN,

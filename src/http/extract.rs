@@ -1,5 +1,6 @@
-//! Extractors: JSON bodies whose errors name the field, the request's context (id, client
-//! IP), the bearer session, and the position a query waits for.
+//! Extractors: JSON bodies, query strings and path parameters, read strictly and with errors
+//! that name the field (control characters refused in every string of them), the request's
+//! context (id, client IP), the bearer session, and the position a query waits for.
 
 use crate::app::SharedState;
 use crate::problem::{FieldError, Problem, ProblemKind};
@@ -7,7 +8,9 @@ use crate::sessions::Session;
 use crate::store::CommandMetadata;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::extract::{
+    ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, RawPathParams, Request,
+};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
@@ -16,7 +19,102 @@ use std::net::SocketAddr;
 use xuexin_domain::account::{Account, AccountStatus};
 use xuexin_domain::Actor;
 
-/// A JSON body. Malformed JSON, or a value of the wrong type, is a 400 naming the field.
+/// Fields whose text may span lines: reasons, requested corrections, descriptions. Newlines
+/// (`\n`, `\r`) are accepted in these and nowhere else; every other control character (C0,
+/// DEL, C1) is refused everywhere, so that no NUL reaches PostgreSQL (where it is an error)
+/// or the SQLite log (where it would be kept forever), and both backends answer the same.
+pub const FREE_TEXT_FIELDS: &[&str] = &[
+    "reason",
+    "correction",
+    "manual_review_reason",
+    "description",
+];
+
+/// Whether `text` holds a character refused in a field (`free_text`: one of
+/// [`FREE_TEXT_FIELDS`]).
+pub fn has_control_character(text: &str, free_text: bool) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !(free_text && (c == '\n' || c == '\r')))
+}
+
+/// 422 `control_character`, one entry per field that holds one.
+pub fn control_character_problem(fields: Vec<String>) -> Problem {
+    let mut problem = Problem::new(ProblemKind::Validation, "control_character");
+    problem.errors = fields
+        .iter()
+        .map(|field| FieldError::new(field, "control_character"))
+        .collect();
+    problem
+}
+
+/// Every string (and object key) in a JSON value that holds a refused character, by its path
+/// (`security_questions[0].answer`, as serde_path_to_error names fields).
+fn control_character_fields(
+    value: &serde_json::Value,
+    path: &str,
+    name: &str,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    let here = || {
+        if path.is_empty() {
+            "body".to_string()
+        } else {
+            path.to_string()
+        }
+    };
+    match value {
+        Value::String(text) => {
+            if has_control_character(text, FREE_TEXT_FIELDS.contains(&name)) {
+                out.push(here());
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                control_character_fields(item, &format!("{}[{i}]", here()), name, out);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                if has_control_character(key, false) {
+                    out.push(here());
+                    continue;
+                }
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                control_character_fields(item, &child, key, out);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// Whether the request says its body is JSON: `application/json`, with parameters at most.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// A body over the limit is 413 `payload_too_large`; any other failure to read it is 400.
+fn body_rejection(rejection: BytesRejection) -> Problem {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Problem::new(ProblemKind::PayloadTooLarge, "payload_too_large")
+    } else {
+        Problem::new(ProblemKind::BadRequest, "malformed_body")
+    }
+}
+
+/// A JSON body, read strictly: the content type must be `application/json` (else 415
+/// `unsupported_media_type`), the body one JSON object and nothing after it (else 400
+/// `malformed_json`), no string may hold a control character (else 422 `control_character`,
+/// see [`FREE_TEXT_FIELDS`]), and a value of the wrong type is a 400 `invalid_json` naming
+/// the field. Over the body limit: 413 `payload_too_large`.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -27,27 +125,28 @@ where
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
-        let bytes =
-            Bytes::from_request(req, state)
-                .await
-                .map_err(|rejection: BytesRejection| {
-                    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                        Problem::new(ProblemKind::BadRequest, "payload_too_large")
-                    } else {
-                        Problem::new(ProblemKind::BadRequest, "invalid_json")
-                    }
-                })?;
-        if !is_json {
-            return Err(Problem::new(ProblemKind::BadRequest, "invalid_json")
-                .with_message("请求格式有误：Content-Type 应为 application/json".into()));
+        if !is_json(req.headers()) {
+            return Err(Problem::new(
+                ProblemKind::UnsupportedMediaType,
+                "unsupported_media_type",
+            ));
         }
-        let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(deserializer) {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
+        // One value, then only whitespace: `from_slice` refuses trailing characters.
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|_| Problem::new(ProblemKind::BadRequest, "malformed_json"))?;
+        if !value.is_object() {
+            return Err(Problem::new(ProblemKind::BadRequest, "malformed_json")
+                .with_message("请求格式有误：请求内容应为 JSON 对象".into()));
+        }
+        let mut refused = Vec::new();
+        control_character_fields(&value, "", "", &mut refused);
+        if !refused.is_empty() {
+            return Err(control_character_problem(refused));
+        }
+        match serde_path_to_error::deserialize(value) {
             Ok(value) => Ok(Self(value)),
             Err(error) => {
                 let path = error.path().to_string();
@@ -61,6 +160,101 @@ where
                 Err(problem)
             }
         }
+    }
+}
+
+/// A raw body (signed callbacks), whose only failure is its size: 413 `payload_too_large`.
+pub struct ApiBytes(pub Bytes);
+
+impl<S> FromRequest<S> for ApiBytes
+where
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(body_rejection)
+    }
+}
+
+/// The query string. A value that does not parse (`?limit=abc`, a number past i64) is 400
+/// `malformed_query` naming the parameter; a control character in any name or value is 422
+/// `control_character`.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("").as_bytes();
+        let refused: Vec<String> = form_urlencoded::parse(query)
+            .filter(|(name, value)| {
+                has_control_character(name, false) || has_control_character(value, false)
+            })
+            .map(|(name, _)| {
+                if has_control_character(&name, false) {
+                    "query".to_string()
+                } else {
+                    name.into_owned()
+                }
+            })
+            .collect();
+        if !refused.is_empty() {
+            return Err(control_character_problem(refused));
+        }
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query));
+        match serde_path_to_error::deserialize(deserializer) {
+            Ok(value) => Ok(Self(value)),
+            Err(error) => {
+                let path = error.path().to_string();
+                let field = if path == "." {
+                    "query".to_string()
+                } else {
+                    path
+                };
+                let mut problem = Problem::new(ProblemKind::BadRequest, "malformed_query");
+                problem.errors = vec![FieldError::new(&field, "malformed_query")];
+                Err(problem)
+            }
+        }
+    }
+}
+
+/// The path's parameters. A control character in a segment is 422 `control_character`
+/// naming the parameter; a segment that does not decode or parse is 400 `malformed_path`.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let malformed = || Problem::new(ProblemKind::BadRequest, "malformed_path");
+        let raw = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| malformed())?;
+        let refused: Vec<String> = raw
+            .iter()
+            .filter(|(_, value)| has_control_character(value, false))
+            .map(|(name, _)| name.to_string())
+            .collect();
+        if !refused.is_empty() {
+            return Err(control_character_problem(refused));
+        }
+        let Path(value) = Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| malformed())?;
+        Ok(Self(value))
     }
 }
 

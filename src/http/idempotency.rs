@@ -69,7 +69,7 @@ pub async fn idempotency(
 
     let (parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
-        return Problem::new(ProblemKind::BadRequest, "payload_too_large").into_response();
+        return Problem::new(ProblemKind::PayloadTooLarge, "payload_too_large").into_response();
     };
     let fingerprint = hex::encode(Sha256::digest(&bytes));
     match claim(&state, &scope, &key, &fingerprint).await {

@@ -6,11 +6,12 @@ use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
 use crate::app::SharedState;
 use crate::gateways::liveness::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::http::extract::{ApiBytes, ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::sessions::Session;
 use crate::store::{CommandMetadata, Committed, ExecuteError};
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -588,7 +589,7 @@ pub async fn liveness_callback(
     State(state): State<SharedState>,
     context: RequestContext,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<StatusCode, Problem> {
     let bad_signature = || Problem::new(ProblemKind::Unauthorized, "liveness_signature_invalid");
     let provider = state.liveness.as_ref().ok_or_else(bad_signature)?;
@@ -657,7 +658,7 @@ pub struct InboxItem {
 pub async fn assist_inbox(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
-    Query(wait): Query<WaitFor>,
+    ApiQuery(wait): ApiQuery<WaitFor>,
 ) -> Result<Json<Vec<InboxItem>>, Problem> {
     session.require_person()?;
     wait.wait(&state, &[identity_claims::NAME]).await?;
@@ -702,7 +703,7 @@ pub async fn answer_assist(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
     context: RequestContext,
-    Path(request_id): Path<String>,
+    ApiPath(request_id): ApiPath<String>,
     ApiJson(body): ApiJson<AnswerRequest>,
 ) -> Result<Json<ClaimCommandResponse>, Problem> {
     session.require_person()?;
@@ -778,7 +779,7 @@ async fn review_item(
 pub async fn review_queue(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
-    Query(wait): Query<WaitFor>,
+    ApiQuery(wait): ApiQuery<WaitFor>,
 ) -> Result<Json<Vec<ReviewItem>>, Problem> {
     session.require_role(&[StaffRole::Reviewer])?;
     wait.wait(&state, &[identity_claims::NAME]).await?;
@@ -816,7 +817,7 @@ async fn claim_row(
 pub async fn review_detail(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
-    Path((identity_id, claimant)): Path<(String, String)>,
+    ApiPath((identity_id, claimant)): ApiPath<(String, String)>,
 ) -> Result<Json<ReviewItem>, Problem> {
     session.require_role(&[StaffRole::Reviewer])?;
     let row = claim_row(&state, &identity_id, &claimant).await?;
@@ -840,7 +841,7 @@ pub async fn review_detail(
 pub async fn review_photo(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
-    Path((identity_id, claimant)): Path<(String, String)>,
+    ApiPath((identity_id, claimant)): ApiPath<(String, String)>,
 ) -> Result<Response, Problem> {
     session.require_role(&[StaffRole::Reviewer])?;
     let claimant = AccountId::parse(&claimant)
@@ -907,7 +908,7 @@ pub async fn approve_review(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
     context: RequestContext,
-    Path((identity_id, claimant)): Path<(String, String)>,
+    ApiPath((identity_id, claimant)): ApiPath<(String, String)>,
 ) -> Result<Json<ClaimCommandResponse>, Problem> {
     decide_review(
         &state,
@@ -942,7 +943,7 @@ pub async fn reject_review(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
     context: RequestContext,
-    Path((identity_id, claimant)): Path<(String, String)>,
+    ApiPath((identity_id, claimant)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<ReviewDecision>,
 ) -> Result<Json<ClaimCommandResponse>, Problem> {
     let reason = body.reason.unwrap_or_default().trim().to_string();

@@ -3,9 +3,10 @@
 use super::error::ProblemDocument;
 use super::extract::{Authenticated, WaitFor};
 use crate::app::SharedState;
+use crate::http::extract::ApiQuery;
 use crate::problem::{Problem, ProblemKind};
 use crate::sessions::Session;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -101,7 +102,7 @@ async fn staff_profile(state: &SharedState, session: &Session) -> Result<MeRespo
 pub async fn get_me(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
-    Query(wait): Query<WaitFor>,
+    ApiQuery(wait): ApiQuery<WaitFor>,
 ) -> Result<Json<MeResponse>, Problem> {
     if session.staff.is_some() {
         return Ok(Json(staff_profile(&state, &session).await?));

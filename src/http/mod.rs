@@ -154,8 +154,6 @@ async fn not_found() -> Problem {
     Problem::new(ProblemKind::NotFound, "not_found")
 }
 
-async fn method_not_allowed() -> impl IntoResponse {
-    let mut response = Problem::new(ProblemKind::BadRequest, "method_not_allowed").into_response();
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    response
+async fn method_not_allowed() -> Problem {
+    Problem::new(ProblemKind::MethodNotAllowed, "method_not_allowed")
 }

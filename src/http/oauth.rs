@@ -6,12 +6,13 @@ use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
 use super::sessions::SessionResponse;
 use crate::app::{AppState, SharedState};
+use crate::http::extract::{ApiPath, ApiQuery};
 use crate::oauth::{ExchangeError, Provider, Purpose, BROWSER_COOKIE, STATE_SECONDS};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::security::new_token;
 use crate::sessions::Session;
 use crate::store::{CommandMetadata, ExecuteError};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -110,7 +111,7 @@ pub struct AuthorizeResponse {
 #[tracing::instrument(skip_all, fields(provider = %provider))]
 pub async fn authorize(
     State(state): State<SharedState>,
-    Path(provider): Path<String>,
+    ApiPath(provider): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<AuthorizeRequest>,
 ) -> Result<Response, Problem> {
@@ -222,8 +223,8 @@ fn exchange_problem(error: ExchangeError) -> Problem {
 #[tracing::instrument(skip_all, fields(provider = %provider))]
 pub async fn callback(
     State(state): State<SharedState>,
-    Path(provider): Path<String>,
-    Query(query): Query<CallbackQuery>,
+    ApiPath(provider): ApiPath<String>,
+    ApiQuery(query): ApiQuery<CallbackQuery>,
     headers: HeaderMap,
     context: RequestContext,
 ) -> Result<(StatusCode, Json<CallbackResponse>), Problem> {

@@ -5,12 +5,13 @@
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
 use crate::app::SharedState;
+use crate::http::extract::{ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::records::import::{import_file, ImportError, ImportReport, Phase};
 use crate::sessions::Session;
 use crate::store::ExecuteError;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -274,7 +275,7 @@ pub struct ArchiveResponse {
 pub async fn my_records(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
-    Query(wait): Query<WaitFor>,
+    ApiQuery(wait): ApiQuery<WaitFor>,
 ) -> Result<Json<ArchiveResponse>, Problem> {
     session.require_person()?;
     wait.wait_in_session(&state, &session, &[records::NAME])
@@ -417,7 +418,7 @@ pub async fn record_conclusion(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
     context: RequestContext,
-    Path(record_id): Path<String>,
+    ApiPath(record_id): ApiPath<String>,
     ApiJson(body): ApiJson<ConclusionRequest>,
 ) -> Result<(StatusCode, Json<CommandResponse>), Problem> {
     session.require_person()?;
@@ -480,8 +481,8 @@ pub async fn record_conclusion(
 pub async fn get_record(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
-    Path(record_id): Path<String>,
-    Query(wait): Query<WaitFor>,
+    ApiPath(record_id): ApiPath<String>,
+    ApiQuery(wait): ApiQuery<WaitFor>,
 ) -> Result<Json<RecordDocument>, Problem> {
     wait.wait_in_session(&state, &session, &[records::NAME])
         .await?;
@@ -506,8 +507,8 @@ pub async fn get_record(
 pub async fn record_history(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
-    Path(record_id): Path<String>,
-    Query(wait): Query<WaitFor>,
+    ApiPath(record_id): ApiPath<String>,
+    ApiQuery(wait): ApiQuery<WaitFor>,
 ) -> Result<Json<Vec<ChangeDocument>>, Problem> {
     wait.wait_in_session(&state, &session, &[records::NAME])
         .await?;
@@ -532,7 +533,7 @@ pub async fn record_history(
 pub async fn record_photo(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
-    Path((record_id, kind)): Path<(String, String)>,
+    ApiPath((record_id, kind)): ApiPath<(String, String)>,
 ) -> Result<Response, Problem> {
     let row = readable_record(&state, &session, &record_id).await?;
     let sha256 = row.photos[&kind]["sha256"]
@@ -584,8 +585,8 @@ pub async fn import_records(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
     context: RequestContext,
-    Path(school_code): Path<String>,
-    Query(query): Query<ImportQuery>,
+    ApiPath(school_code): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ImportQuery>,
     body: Body,
 ) -> Result<Json<ImportReport>, Problem> {
     registrar_of(&session, &school_code)?;
@@ -602,7 +603,10 @@ pub async fn import_records(
             chunk.map_err(|_| Problem::new(ProblemKind::BadRequest, "import_file_invalid"))?;
         size += chunk.len();
         if size > MAX_IMPORT_BYTES {
-            return Err(Problem::new(ProblemKind::BadRequest, "payload_too_large"));
+            return Err(Problem::new(
+                ProblemKind::PayloadTooLarge,
+                "payload_too_large",
+            ));
         }
         writer
             .write_all(&chunk)
@@ -668,7 +672,7 @@ pub async fn upload_photo(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
     context: RequestContext,
-    Path((school_code, record_id, kind)): Path<(String, String, String)>,
+    ApiPath((school_code, record_id, kind)): ApiPath<(String, String, String)>,
     body: Body,
 ) -> Result<(StatusCode, Json<PhotoResponse>), Problem> {
     registrar_of(&session, &school_code)?;
@@ -750,8 +754,8 @@ pub struct UncheckedStudentDocument {
 pub async fn unchecked_list(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
-    Path(school_code): Path<String>,
-    Query(query): Query<UncheckedQuery>,
+    ApiPath(school_code): ApiPath<String>,
+    ApiQuery(query): ApiQuery<UncheckedQuery>,
 ) -> Result<Response, Problem> {
     registrar_of(&session, &school_code)?;
     let check_type = CheckType::parse(query.check_type.as_deref().unwrap_or("enrolment_check"))
@@ -816,7 +820,7 @@ pub async fn unchecked_list(
 pub async fn pending_corrections(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
-    Query(wait): Query<WaitFor>,
+    ApiQuery(wait): ApiQuery<WaitFor>,
 ) -> Result<Json<Vec<RecordDocument>>, Problem> {
     let province = session
         .require_role(&[StaffRole::ProvincialAuthority])?
@@ -907,7 +911,7 @@ pub async fn approve_correction(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
     context: RequestContext,
-    Path((record_id, correction_id)): Path<(String, u32)>,
+    ApiPath((record_id, correction_id)): ApiPath<(String, u32)>,
     ApiJson(body): ApiJson<DecisionRequest>,
 ) -> Result<Json<CommandResponse>, Problem> {
     decide(
@@ -944,7 +948,7 @@ pub async fn reject_correction(
     State(state): State<SharedState>,
     Authenticated(session): Authenticated,
     context: RequestContext,
-    Path((record_id, correction_id)): Path<(String, u32)>,
+    ApiPath((record_id, correction_id)): ApiPath<(String, u32)>,
     ApiJson(body): ApiJson<DecisionRequest>,
 ) -> Result<Json<CommandResponse>, Problem> {
     decide(
