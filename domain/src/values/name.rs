@@ -56,7 +56,12 @@ impl PersonName {
             return Err(NameError::InvalidCharacter(MIDDLE_DOT));
         }
         let count = normalized.chars().count();
-        if count < NAME_MIN_CHARS {
+        // Combining marks alone are no name: at least two letters of their own.
+        let letters = normalized
+            .chars()
+            .filter(|&c| c.is_alphabetic() && !is_combining_mark(c))
+            .count();
+        if count < NAME_MIN_CHARS || letters < NAME_MIN_CHARS {
             return Err(NameError::TooShort);
         }
         if count > NAME_MAX_CHARS {
@@ -118,6 +123,19 @@ mod tests {
     fn single_character_is_too_short() {
         assert_eq!(PersonName::parse("雷"), Err(NameError::TooShort));
         assert_eq!(PersonName::parse(" "), Err(NameError::Empty));
+    }
+
+    #[test]
+    fn combining_marks_alone_are_no_name() {
+        assert_eq!(
+            PersonName::parse("\u{301}\u{301}\u{301}"),
+            Err(NameError::TooShort)
+        );
+        assert_eq!(
+            PersonName::parse("e\u{301}\u{301}"),
+            Err(NameError::TooShort)
+        );
+        assert_eq!(PersonName::parse("Jose\u{301}").unwrap().as_str(), "José");
     }
 
     #[test]
