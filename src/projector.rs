@@ -248,6 +248,8 @@ impl Projector {
 pub enum WaitError {
     #[error("the projection did not reach the position in time")]
     Timeout,
+    #[error("the position is past the head of the log")]
+    AheadOfLog,
     #[error(transparent)]
     Store(#[from] anyhow::Error),
 }
@@ -284,7 +286,11 @@ impl ReadYourWrites {
             if let Some(target) = log::checkpoint_of(&self.db, position).await? {
                 break target;
             }
-            // A position not (yet) in the log: wait for it to appear, within the bound.
+            // A position past the log's head was never handed out by a commit: answer at once.
+            // One below it (committed but not yet visible, or a gap) is waited for, boundedly.
+            if position > log::head(&self.db).await? {
+                return Err(WaitError::AheadOfLog);
+            }
             if tokio::time::Instant::now() >= deadline {
                 return Err(WaitError::Timeout);
             }

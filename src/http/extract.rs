@@ -415,6 +415,10 @@ impl WaitFor {
                 Err(Problem::overloaded(std::time::Duration::from_secs(1))
                     .with_code("read_timeout"))
             }
+            Err(crate::projector::WaitError::AheadOfLog) => Err(Problem::new(
+                ProblemKind::BadRequest,
+                "position_ahead_of_log",
+            )),
             Err(crate::projector::WaitError::Store(e)) => Err(Problem::internal(e)),
         }
     }
