@@ -8,6 +8,7 @@ mod audit;
 mod cli;
 mod crash;
 mod db_roles;
+mod edge;
 mod email;
 mod global_order;
 mod idempotency;
