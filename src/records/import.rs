@@ -113,6 +113,22 @@ fn rows(path: &Path, encoding: &'static Encoding) -> Result<Rows<impl Read>, Imp
     Ok(Rows { reader, layout })
 }
 
+/// No cell may hold a control character (NUL, C0, DEL, C1; no column is free text), as no
+/// string in a request may: such a row is bad, with one reason per cell.
+fn cells_ok(values: &[String]) -> Result<(), Vec<String>> {
+    let reasons: Vec<String> = values
+        .iter()
+        .enumerate()
+        .filter(|(_, cell)| cell.chars().any(char::is_control))
+        .map(|(i, _)| format!("第 {} 列含有不允许的控制字符", i + 1))
+        .collect();
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(reasons)
+    }
+}
+
 /// Imports a file for a school. `progress` is told how many rows each phase has done.
 #[tracing::instrument(skip_all, fields(school = school_code))]
 pub async fn import_file(
@@ -152,7 +168,7 @@ pub async fn import_file(
             let line = record.position().map_or(0, |p| p.line());
             let values: Vec<String> = record.iter().map(str::to_string).collect();
             report.rows += 1;
-            match validate_row(&pass.layout, &values, &context) {
+            match cells_ok(&values).and_then(|()| validate_row(&pass.layout, &values, &context)) {
                 Ok(_) => report.valid += 1,
                 Err(reasons) => {
                     report.invalid += 1;
@@ -180,7 +196,9 @@ pub async fn import_file(
         let record = record.map_err(|e| ImportError::File(format!("文件格式有误：{e}")))?;
         let line = record.position().map_or(0, |p| p.line());
         let values: Vec<String> = record.iter().map(str::to_string).collect();
-        if let Ok(row) = validate_row(&pass.layout, &values, &context) {
+        if let Ok(row) =
+            cells_ok(&values).and_then(|()| validate_row(&pass.layout, &values, &context))
+        {
             batch.push((
                 line,
                 row.record_id.to_string(),
