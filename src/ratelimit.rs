@@ -77,7 +77,7 @@ impl RateLimiter {
             .bind(window_start)
             .execute(pool)
             .await
-            .context("failed to give back a rate-limited action")?
+            .context("failed to give back a rate-limited action")?;
         });
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! Sensitive changes ask for the current password again; after a change of password, phone,
 //! e-mail or name, the account's other sessions end. Reviewers decide resident-ID name changes.
 
+use super::names::{ChangeStatusName};
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
 use super::registration::SecurityQuestionInput;
@@ -60,6 +61,7 @@ pub fn router() -> OpenApiRouter<SharedState> {
 #[derive(Serialize, ToSchema)]
 pub struct ChangeResponse {
     /// `changed`, `verification_sent` (new e-mail) or `pending_review` (resident-ID name).
+    #[schema(value_type = ChangeStatusName)]
     pub status: String,
     pub message: String,
     /// The new value, masked where it is a phone.
@@ -187,8 +189,11 @@ fn domain_refusal(error: ExecuteError<AccountError>) -> Problem {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ChangePasswordRequest {
+    #[schema(required = true, nullable = false)]
     pub current_password: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub password: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub password_confirmation: Option<String>,
 }
 
@@ -255,6 +260,7 @@ pub async fn change_password(
 #[derive(Deserialize, ToSchema)]
 pub struct PhoneCodeRequest {
     /// The new phone.
+    #[schema(required = true, nullable = false)]
     pub phone: Option<String>,
 }
 
@@ -342,9 +348,12 @@ pub async fn send_phone_code(
 
 #[derive(Deserialize, ToSchema)]
 pub struct ChangePhoneRequest {
+    #[schema(required = true, nullable = false)]
     pub current_password: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub phone: Option<String>,
     /// The code `POST /api/v1/me/phone/sms-codes` sent to the new phone.
+    #[schema(required = true, nullable = false)]
     pub sms_code: Option<String>,
 }
 
@@ -436,7 +445,9 @@ pub async fn change_phone(
 
 #[derive(Deserialize, ToSchema)]
 pub struct ChangeEmailRequest {
+    #[schema(required = true, nullable = false)]
     pub current_password: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub email: Option<String>,
 }
 
@@ -529,7 +540,9 @@ pub async fn change_email(
 
 #[derive(Deserialize, ToSchema)]
 pub struct ChangeNameRequest {
+    #[schema(required = true, nullable = false)]
     pub current_password: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub name: Option<String>,
     /// Required for resident-ID holders (the change goes to a reviewer): why the name changed.
     pub reason: Option<String>,
@@ -633,8 +646,10 @@ pub async fn change_name(
 
 #[derive(Deserialize, ToSchema)]
 pub struct SecurityQuestionsRequest {
+    #[schema(required = true, nullable = false)]
     pub current_password: Option<String>,
     /// Exactly three distinct questions with answers (answers are normalized and hashed).
+    #[schema(required = true, nullable = false)]
     pub security_questions: Option<Vec<SecurityQuestionInput>>,
 }
 
@@ -1023,6 +1038,7 @@ pub async fn approve_name_change(
 
 #[derive(Deserialize, ToSchema)]
 pub struct RejectRequest {
+    #[schema(required = true, nullable = false)]
     pub reason: Option<String>,
 }
 

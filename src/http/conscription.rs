@@ -1,6 +1,7 @@
 //! Conscription offices (征兵办公室): accounts for young people, and password resets for the
 //! accounts an office registered (seed 001: 武装部可以重置密码). Events name the office.
 
+use super::names::{DocumentTypeName};
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext};
 use super::registration::password_error;
@@ -56,9 +57,12 @@ fn initial_password(
 
 #[derive(Deserialize, ToSchema)]
 pub struct OfficeAccountRequest {
+    #[schema(required = true, nullable = false)]
     pub name: Option<String>,
     /// `resident_id_card` (the young person's 居民身份证), or another document type.
+    #[schema(value_type = Option<DocumentTypeName>, nullable = false)]
     pub document_type: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub document_number: Option<String>,
     /// Optional: young people without a phone are registered too (seed 001).
     pub phone: Option<String>,
@@ -178,6 +182,7 @@ pub struct OfficeResetRequest {
 #[utoipa::path(
     post,
     path = "/api/v1/conscription/accounts/{account_id}/password-reset",
+    operation_id = "conscription_reset_password",
     tag = "conscription",
     params(("account_id" = String, Path, description = "The young person's account")),
     request_body = OfficeResetRequest,

@@ -1,5 +1,6 @@
 //! Security e-mail verification: resend the link, confirm it.
 
+use super::names::{AcceptedName};
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
 use crate::app::SharedState;
@@ -28,12 +29,14 @@ pub fn router() -> OpenApiRouter<SharedState> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ResendRequest {
+    #[schema(required = true, nullable = false)]
     pub email: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ResendResponse {
     /// Always `accepted`: whether the address is registered is not disclosed here.
+    #[schema(value_type = AcceptedName)]
     pub status: String,
 }
 
@@ -127,6 +130,7 @@ pub async fn resend_verification(
 #[derive(Deserialize, ToSchema)]
 pub struct ConfirmRequest {
     /// The token from the link in the mail.
+    #[schema(required = true, nullable = false)]
     pub token: Option<String>,
 }
 

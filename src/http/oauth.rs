@@ -2,6 +2,7 @@
 //! (in `account`) unbind it. The flow's `state` is single use and bound to the browser that
 //! started it (an HttpOnly cookie) and, for a bind, to the account.
 
+use super::names::{OAuthPurpose, OAuthResult};
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
 use super::sessions::SessionResponse;
@@ -81,6 +82,7 @@ fn redirect_uri(state: &AppState, provider: Provider) -> String {
 #[derive(Deserialize, ToSchema)]
 pub struct AuthorizeRequest {
     /// `login` (扫码登录) or `bind` (绑定, needs a bearer token).
+    #[schema(value_type = Option<OAuthPurpose>, nullable = false)]
     pub purpose: Option<String>,
 }
 
@@ -181,6 +183,7 @@ pub struct CallbackQuery {
 #[derive(Serialize, ToSchema)]
 pub struct CallbackResponse {
     /// `logged_in` or `linked`.
+    #[schema(value_type = OAuthResult)]
     pub result: String,
     pub provider: String,
     pub message: String,
