@@ -45,7 +45,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         version = "1"
     ),
     modifiers(&BearerAuth),
-    components(schemas(error::ProblemDocument)),
+    components(schemas(error::ProblemDocument, names::CheckTypeName, names::ReportFormat)),
     tags(
         (name = "registration", description = "注册"),
         (name = "email", description = "安全邮箱验证"),

@@ -18,15 +18,26 @@ pub enum DocumentTypeName {
 }
 
 /// The account's document type; empty for staff accounts, which have none.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountDocumentType {
-    ResidentIdCard,
-    OverseasChineseIdOrPassport,
-    Other,
-    #[serde(rename = "")]
-    None,
+pub struct AccountDocumentType;
+
+impl utoipa::PartialSchema for AccountDocumentType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some([
+                "resident_id_card",
+                "overseas_chinese_id_or_passport",
+                "other",
+                "",
+            ]))
+            .description(Some(
+                "The account's document type; empty for staff accounts, which have none.",
+            ))
+            .into()
+    }
 }
+
+impl ToSchema for AccountDocumentType {}
 
 /// What an SMS code asked for by phone number is for.
 #[derive(Serialize, ToSchema)]
