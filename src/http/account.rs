@@ -3,9 +3,9 @@
 //! Sensitive changes ask for the current password again; after a change of password, phone,
 //! e-mail or name, the account's other sessions end. Reviewers decide resident-ID name changes.
 
-use super::names::{ChangeStatusName};
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
+use super::names::ChangeStatusName;
 use super::registration::SecurityQuestionInput;
 use crate::app::{AppState, SharedState};
 use crate::codes::CodePurpose;

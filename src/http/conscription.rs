@@ -1,9 +1,9 @@
 //! Conscription offices (征兵办公室): accounts for young people, and password resets for the
 //! accounts an office registered (seed 001: 武装部可以重置密码). Events name the office.
 
-use super::names::{DocumentTypeName};
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext};
+use super::names::DocumentTypeName;
 use super::registration::password_error;
 use crate::app::SharedState;
 use crate::problem::{FieldError, Problem, ProblemKind};

@@ -1,8 +1,8 @@
 //! Security e-mail verification: resend the link, confirm it.
 
-use super::names::{AcceptedName};
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
+use super::names::AcceptedName;
 use crate::app::SharedState;
 use crate::messenger::{consume_email_token, VERIFY_EMAIL};
 use crate::problem::{FieldError, Problem, ProblemKind};

@@ -2,9 +2,12 @@
 //! and its four proofs — enrolment or degree information, a classmate's confirmation, a photo
 //! for manual review, a real-person check — plus the classmate's inbox and the reviewers' queue.
 
-use super::names::{AssistStatusName, ClaimStatusName, DocumentTypeName, LivenessResultName, RecordKindName, ReviewStatusName};
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
+use super::names::{
+    AssistStatusName, ClaimStatusName, DocumentTypeName, LivenessResultName, RecordKindName,
+    ReviewStatusName,
+};
 use crate::app::SharedState;
 use crate::gateways::liveness::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::problem::{FieldError, Problem, ProblemKind};

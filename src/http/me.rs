@@ -1,8 +1,8 @@
 //! The logged-in account's own profile.
 
-use super::names::{AccountDocumentType, AccountStatusName, EmailStatusName, StaffRoleName};
 use super::error::ProblemDocument;
 use super::extract::{Authenticated, WaitFor};
+use super::names::{AccountDocumentType, AccountStatusName, EmailStatusName, StaffRoleName};
 use crate::app::SharedState;
 use crate::problem::{Problem, ProblemKind};
 use crate::sessions::Session;

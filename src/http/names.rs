@@ -275,7 +275,10 @@ mod tests {
             assert!(crate::codes::CodePurpose::parse(&value).is_some());
         }
         for value in values::<OAuthPurpose>() {
-            assert_eq!(crate::oauth::Purpose::parse(&value).unwrap().as_str(), value);
+            assert_eq!(
+                crate::oauth::Purpose::parse(&value).unwrap().as_str(),
+                value
+            );
         }
     }
 
@@ -293,7 +296,10 @@ mod tests {
         .collect();
         assert_eq!(values::<AccountStatusName>(), statuses);
         for role in values::<StaffRoleName>() {
-            assert!(xuexin_domain::roles::StaffRole::parse(&role).is_some(), "{role}");
+            assert!(
+                xuexin_domain::roles::StaffRole::parse(&role).is_some(),
+                "{role}"
+            );
         }
         for level in values::<PasswordLevel>() {
             assert!(["weak", "medium", "strong", "very_strong"].contains(&level.as_str()));

@@ -2,9 +2,9 @@
 //! (in `account`) unbind it. The flow's `state` is single use and bound to the browser that
 //! started it (an HttpOnly cookie) and, for a bind, to the account.
 
-use super::names::{OAuthPurpose, OAuthResult};
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
+use super::names::{OAuthPurpose, OAuthResult};
 use super::sessions::SessionResponse;
 use crate::app::{AppState, SharedState};
 use crate::oauth::{ExchangeError, Provider, Purpose, BROWSER_COOKIE, STATE_SECONDS};

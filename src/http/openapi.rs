@@ -204,10 +204,7 @@ fn complete_operation(path: &str, method: &str, operation: &mut Map<String, Valu
                 content.insert(PROBLEM_JSON.to_string(), media);
             }
             if content.is_empty() {
-                *content = problem_content()
-                    .as_object()
-                    .cloned()
-                    .expect("an object");
+                *content = problem_content().as_object().cloned().expect("an object");
             }
         }
         let headers = response

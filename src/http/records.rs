@@ -2,9 +2,9 @@
 //! check conclusions; a school's import, photos and unchecked list; the provincial
 //! authority's corrections.
 
-use super::names::{ReportFormat, CheckTypeName, ConclusionName, RecordKindName};
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
+use super::names::{CheckTypeName, ConclusionName, RecordKindName, ReportFormat};
 use crate::app::SharedState;
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::records::import::{import_file, ImportError, ImportReport, Phase};

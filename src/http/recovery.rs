@@ -1,9 +1,9 @@
 //! Image captchas, 找回用户名 and 找回密码 (seeds 000, 002). The steps are described in
 //! `crate::recovery`; every answer here is problem+json with a stable code on refusal.
 
-use super::names::{RecoveryMethodName};
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
+use super::names::RecoveryMethodName;
 use crate::app::SharedState;
 use crate::problem::Problem;
 use crate::recovery;

@@ -1,8 +1,8 @@
 //! Registration and the password meter.
 
-use super::names::{AccountStatusName, DocumentTypeName, PasswordLevel};
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
+use super::names::{AccountStatusName, DocumentTypeName, PasswordLevel};
 use crate::app::SharedState;
 use crate::problem::{FieldError, Problem};
 use crate::registration::{register, RegistrationForm};

@@ -1,8 +1,8 @@
 //! Logging in and out.
 
-use super::names::{AccountStatusName, BearerName, StaffRoleName};
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext};
+use super::names::{AccountStatusName, BearerName, StaffRoleName};
 use crate::app::SharedState;
 use crate::login::login;
 use crate::problem::Problem;

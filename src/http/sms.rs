@@ -1,8 +1,8 @@
 //! SMS codes (校验码).
 
-use super::names::{SmsCodePurpose};
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
+use super::names::SmsCodePurpose;
 use crate::app::SharedState;
 use crate::codes::CodePurpose;
 use crate::problem::{FieldError, Problem};

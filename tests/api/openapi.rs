@@ -22,7 +22,8 @@ fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
     match schema["$ref"].as_str() {
         Some(reference) => {
             let mut parts = reference.trim_start_matches("#/").split('/');
-            let (Some(section), Some(kind), Some(name)) = (parts.next(), parts.next(), parts.next())
+            let (Some(section), Some(kind), Some(name)) =
+                (parts.next(), parts.next(), parts.next())
             else {
                 panic!("unexpected reference {reference}");
             };
@@ -60,7 +61,10 @@ async fn the_served_document_is_valid_openapi(backend: Backend) {
         .arg(&file)
         .output()
         .unwrap_or_else(|e| {
-            panic!("cannot run {} with python3 (Python 3 is needed): {e}", script.display())
+            panic!(
+                "cannot run {} with python3 (Python 3 is needed): {e}",
+                script.display()
+            )
         });
     let _ = std::fs::remove_file(&file);
     let report = format!(
@@ -78,14 +82,23 @@ async fn the_served_document_is_valid_openapi(backend: Backend) {
     let mut ids = HashSet::new();
     for (path, method, operation) in operations(&document) {
         let id = operation["operationId"].as_str().expect("an operation id");
-        assert!(ids.insert(id.to_string()), "operation id {id} is not unique");
+        assert!(
+            ids.insert(id.to_string()),
+            "operation id {id} is not unique"
+        );
         let responses = operation["responses"].as_object().unwrap();
         for status in ["400", "405"] {
-            assert!(responses.contains_key(status), "{method} {path}: no {status}");
+            assert!(
+                responses.contains_key(status),
+                "{method} {path}: no {status}"
+            );
         }
         if operation.get("requestBody").is_some() {
             for status in ["413", "415"] {
-                assert!(responses.contains_key(status), "{method} {path}: no {status}");
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path}: no {status}"
+                );
             }
         }
         for (status, response) in responses {
@@ -140,7 +153,14 @@ async fn the_served_document_is_valid_openapi(backend: Backend) {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    for field in ["phone", "sms_code", "password", "name", "document_type", "accept_terms"] {
+    for field in [
+        "phone",
+        "sms_code",
+        "password",
+        "name",
+        "document_type",
+        "accept_terms",
+    ] {
         assert!(required.contains(&field), "{field} is not required");
     }
     for field in ["email", "security_questions", "re_register"] {
@@ -156,7 +176,11 @@ async fn the_served_document_is_valid_openapi(backend: Backend) {
     let document_type = resolve(&document, &form["properties"]["document_type"]);
     assert_eq!(
         document_type["enum"],
-        json!(["resident_id_card", "overseas_chinese_id_or_passport", "other"])
+        json!([
+            "resident_id_card",
+            "overseas_chinese_id_or_passport",
+            "other"
+        ])
     );
     let sms = &schemas["SmsCodeRequest"]["properties"]["purpose"];
     assert_eq!(resolve(&document, sms)["enum"], json!(["register"]));
