@@ -5,6 +5,7 @@
 
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
+use super::names::ChangeStatusName;
 use super::registration::SecurityQuestionInput;
 use crate::app::{AppState, SharedState};
 use crate::codes::CodePurpose;
@@ -61,6 +62,7 @@ pub fn router() -> OpenApiRouter<SharedState> {
 #[derive(Serialize, ToSchema)]
 pub struct ChangeResponse {
     /// `changed`, `verification_sent` (new e-mail) or `pending_review` (resident-ID name).
+    #[schema(value_type = ChangeStatusName)]
     pub status: String,
     pub message: String,
     /// The new value, masked where it is a phone.
@@ -188,8 +190,11 @@ fn domain_refusal(error: ExecuteError<AccountError>) -> Problem {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ChangePasswordRequest {
+    #[schema(required = true, nullable = false)]
     pub current_password: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub password: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub password_confirmation: Option<String>,
 }
 
@@ -256,6 +261,7 @@ pub async fn change_password(
 #[derive(Deserialize, ToSchema)]
 pub struct PhoneCodeRequest {
     /// The new phone.
+    #[schema(required = true, nullable = false)]
     pub phone: Option<String>,
 }
 
@@ -343,9 +349,12 @@ pub async fn send_phone_code(
 
 #[derive(Deserialize, ToSchema)]
 pub struct ChangePhoneRequest {
+    #[schema(required = true, nullable = false)]
     pub current_password: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub phone: Option<String>,
     /// The code `POST /api/v1/me/phone/sms-codes` sent to the new phone.
+    #[schema(required = true, nullable = false)]
     pub sms_code: Option<String>,
 }
 
@@ -437,7 +446,9 @@ pub async fn change_phone(
 
 #[derive(Deserialize, ToSchema)]
 pub struct ChangeEmailRequest {
+    #[schema(required = true, nullable = false)]
     pub current_password: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub email: Option<String>,
 }
 
@@ -530,7 +541,9 @@ pub async fn change_email(
 
 #[derive(Deserialize, ToSchema)]
 pub struct ChangeNameRequest {
+    #[schema(required = true, nullable = false)]
     pub current_password: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub name: Option<String>,
     /// Required for resident-ID holders (the change goes to a reviewer): why the name changed.
     pub reason: Option<String>,
@@ -634,8 +647,10 @@ pub async fn change_name(
 
 #[derive(Deserialize, ToSchema)]
 pub struct SecurityQuestionsRequest {
+    #[schema(required = true, nullable = false)]
     pub current_password: Option<String>,
     /// Exactly three distinct questions with answers (answers are normalized and hashed).
+    #[schema(required = true, nullable = false)]
     pub security_questions: Option<Vec<SecurityQuestionInput>>,
 }
 
@@ -1024,6 +1039,7 @@ pub async fn approve_name_change(
 
 #[derive(Deserialize, ToSchema)]
 pub struct RejectRequest {
+    #[schema(required = true, nullable = false)]
     pub reason: Option<String>,
 }
 

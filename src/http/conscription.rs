@@ -3,6 +3,7 @@
 
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext};
+use super::names::DocumentTypeName;
 use super::registration::password_error;
 use crate::app::SharedState;
 use crate::http::extract::ApiPath;
@@ -57,9 +58,12 @@ fn initial_password(
 
 #[derive(Deserialize, ToSchema)]
 pub struct OfficeAccountRequest {
+    #[schema(required = true, nullable = false)]
     pub name: Option<String>,
     /// `resident_id_card` (the young person's 居民身份证), or another document type.
+    #[schema(value_type = Option<DocumentTypeName>, nullable = false)]
     pub document_type: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub document_number: Option<String>,
     /// Optional: young people without a phone are registered too (seed 001).
     pub phone: Option<String>,
@@ -179,6 +183,7 @@ pub struct OfficeResetRequest {
 #[utoipa::path(
     post,
     path = "/api/v1/conscription/accounts/{account_id}/password-reset",
+    operation_id = "conscription_reset_password",
     tag = "conscription",
     params(("account_id" = String, Path, description = "The young person's account")),
     request_body = OfficeResetRequest,

@@ -2,6 +2,7 @@
 
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
+use super::names::AcceptedName;
 use crate::app::SharedState;
 use crate::messenger::{consume_email_token, VERIFY_EMAIL};
 use crate::problem::{FieldError, Problem, ProblemKind};
@@ -28,12 +29,14 @@ pub fn router() -> OpenApiRouter<SharedState> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ResendRequest {
+    #[schema(required = true, nullable = false)]
     pub email: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ResendResponse {
     /// Always `accepted`: whether the address is registered is not disclosed here.
+    #[schema(value_type = AcceptedName)]
     pub status: String,
 }
 
@@ -127,6 +130,7 @@ pub async fn resend_verification(
 #[derive(Deserialize, ToSchema)]
 pub struct ConfirmRequest {
     /// The token from the link in the mail.
+    #[schema(required = true, nullable = false)]
     pub token: Option<String>,
 }
 

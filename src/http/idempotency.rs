@@ -29,7 +29,7 @@ const EXCLUDED_PATHS: &[&str] = &[
 ];
 
 /// Paths whose responses hold a secret, beyond the exact ones above.
-fn excluded(path: &str) -> bool {
+pub fn excluded(path: &str) -> bool {
     EXCLUDED_PATHS.contains(&path)
         || path.ends_with("/record-imports")
         || (path.starts_with("/api/v1/oauth/") && path.ends_with("/authorize"))

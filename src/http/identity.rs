@@ -4,6 +4,10 @@
 
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
+use super::names::{
+    AssistStatusName, ClaimStatusName, DocumentTypeName, LivenessResultName, RecordKindName,
+    ReviewStatusName,
+};
 use crate::app::SharedState;
 use crate::gateways::liveness::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::http::extract::{ApiBytes, ApiPath, ApiQuery};
@@ -109,6 +113,7 @@ async fn execute(
 pub struct AssistRequestDocument {
     pub request_id: String,
     /// `pending`, `confirmed` or `declined`.
+    #[schema(value_type = AssistStatusName)]
     pub status: String,
     pub day: String,
 }
@@ -117,6 +122,7 @@ pub struct AssistRequestDocument {
 pub struct ClaimDocument {
     /// `open` (证件重复，待核验), `approved`, `closed` (another claim won), `withdrawn`, or
     /// `none` (this account holds its identity and claims nothing).
+    #[schema(value_type = ClaimStatusName)]
     pub status: String,
     pub document_number: String,
     /// All the claimant learns of the other account.
@@ -124,6 +130,7 @@ pub struct ClaimDocument {
     /// How many approvals by enrolment or degree information are left for this ID number.
     pub record_proofs_left: u32,
     /// Manual review: `pending` (三个工作日内处理完毕), `rejected` (upload again) or `approved`.
+    #[schema(value_type = Option<ReviewStatusName>)]
     pub manual_review: Option<String>,
     pub manual_review_reason: Option<String>,
     pub liveness_failures: u32,
@@ -199,6 +206,7 @@ pub async fn get_claim(
 #[derive(Deserialize, ToSchema)]
 pub struct RecordsProofRequest {
     /// `enrolment` (在校生) or `degree` (毕业生).
+    #[schema(value_type = RecordKindName, required = true)]
     pub kind: Option<String>,
     /// 院校名称 (full name), for `enrolment`.
     pub school_name: Option<String>,
@@ -332,8 +340,10 @@ pub async fn prove_by_records(
 #[derive(Deserialize, ToSchema)]
 pub struct InviteRequest {
     /// The classmate's name.
+    #[schema(required = true, nullable = false)]
     pub name: Option<String>,
     /// The classmate's phone (their username).
+    #[schema(required = true, nullable = false)]
     pub phone: Option<String>,
 }
 
@@ -567,6 +577,7 @@ pub async fn start_liveness(
 pub struct LivenessCallback {
     pub session_id: String,
     /// `pass` or `fail`.
+    #[schema(value_type = LivenessResultName)]
     pub result: String,
 }
 
@@ -639,6 +650,7 @@ pub struct InboxItem {
     pub from_name: String,
     pub from_phone: Option<String>,
     /// `pending`, `confirmed` or `declined`.
+    #[schema(value_type = AssistStatusName)]
     pub status: String,
     pub created_at: String,
 }
@@ -679,6 +691,7 @@ pub async fn assist_inbox(
 #[derive(Deserialize, ToSchema)]
 pub struct AnswerRequest {
     /// true: 是 (this is my classmate); false: 否.
+    #[schema(required = true, nullable = false)]
     pub confirm: Option<bool>,
 }
 
@@ -736,6 +749,7 @@ pub async fn answer_assist(
 pub struct ReviewItem {
     pub identity_id: String,
     pub claimant: String,
+    #[schema(value_type = DocumentTypeName)]
     pub document_type: String,
     pub document_number: String,
     pub claimant_name: String,

@@ -2,6 +2,7 @@
 
 use super::error::ProblemDocument;
 use super::extract::{Authenticated, WaitFor};
+use super::names::{AccountDocumentType, AccountStatusName, EmailStatusName, StaffRoleName};
 use crate::app::SharedState;
 use crate::http::extract::ApiQuery;
 use crate::problem::{Problem, ProblemKind};
@@ -24,11 +25,13 @@ pub fn router() -> OpenApiRouter<SharedState> {
 #[derive(Serialize, ToSchema)]
 pub struct MeResponse {
     pub account_id: String,
-    /// `Active`, `PendingIdentityReview`, `Locked`, `Deactivated`.
+    /// `Active`, `PendingIdentityReview` or `Deactivated` (a lockout shows in `locked_until`).
+    #[schema(value_type = AccountStatusName)]
     pub status: String,
     pub name: String,
     /// `136****1011`
     pub phone: Option<String>,
+    #[schema(value_type = AccountDocumentType)]
     pub document_type: String,
     /// 居民身份证 / 华侨身份证/护照 / 其他
     pub document_type_label: String,
@@ -36,6 +39,7 @@ pub struct MeResponse {
     pub document_number: String,
     pub email: Option<String>,
     /// `none`, `pending` (a link was sent) or `verified` (邮箱绑定成功).
+    #[schema(value_type = EmailStatusName)]
     pub email_status: String,
     pub security_questions_set: bool,
     /// External logins bound to the account: `wechat`, `alipay`.
@@ -46,6 +50,7 @@ pub struct MeResponse {
     /// The account view's version (its last applied event).
     pub version: i64,
     /// Staff accounts only: the role and its scope.
+    #[schema(value_type = Option<StaffRoleName>)]
     pub role: Option<String>,
     pub scope: Option<String>,
 }

@@ -11,7 +11,9 @@ pub mod extract;
 pub mod idempotency;
 pub mod identity;
 pub mod me;
+pub mod names;
 pub mod oauth;
+pub mod openapi;
 pub mod records;
 pub mod recovery;
 pub mod registration;
@@ -43,7 +45,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         version = "1"
     ),
     modifiers(&BearerAuth),
-    components(schemas(error::ProblemDocument)),
+    components(schemas(error::ProblemDocument, names::CheckTypeName, names::ReportFormat)),
     tags(
         (name = "registration", description = "注册"),
         (name = "email", description = "安全邮箱验证"),
@@ -94,7 +96,7 @@ pub fn api(dev_mode: bool) -> (Router<SharedState>, utoipa::openapi::OpenApi) {
 
 pub fn router(state: SharedState) -> Router {
     let (api, document) = api(state.config.dev_mode);
-    let document = Json(document);
+    let document = Json(openapi::complete(document));
     api.route(
         "/api/v1/openapi.json",
         get(move || async move { document.clone() }),

@@ -4,6 +4,7 @@
 
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
+use super::names::{OAuthPurpose, OAuthResult};
 use super::sessions::SessionResponse;
 use crate::app::{AppState, SharedState};
 use crate::http::extract::{ApiPath, ApiQuery};
@@ -82,6 +83,7 @@ fn redirect_uri(state: &AppState, provider: Provider) -> String {
 #[derive(Deserialize, ToSchema)]
 pub struct AuthorizeRequest {
     /// `login` (扫码登录) or `bind` (绑定, needs a bearer token).
+    #[schema(value_type = Option<OAuthPurpose>, nullable = false)]
     pub purpose: Option<String>,
 }
 
@@ -182,6 +184,7 @@ pub struct CallbackQuery {
 #[derive(Serialize, ToSchema)]
 pub struct CallbackResponse {
     /// `logged_in` or `linked`.
+    #[schema(value_type = OAuthResult)]
     pub result: String,
     pub provider: String,
     pub message: String,

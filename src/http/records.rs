@@ -4,6 +4,7 @@
 
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
+use super::names::{CheckTypeName, ConclusionName, RecordKindName, ReportFormat};
 use crate::app::SharedState;
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
@@ -83,10 +84,12 @@ pub struct FieldDocument {
 
 #[derive(Serialize, ToSchema)]
 pub struct CheckDocument {
+    #[schema(value_type = CheckTypeName)]
     pub check_type: String,
     /// 学籍信息核对, 第二学年学年注册, 第三学年学年注册, 图像采集/学历注册
     pub label: String,
     /// `correct`, `wrong`, or null when not yet checked.
+    #[schema(value_type = Option<ConclusionName>)]
     pub conclusion: Option<String>,
     pub correction: Option<String>,
     pub checked_at: Option<String>,
@@ -115,6 +118,7 @@ pub struct ChangeDocument {
 pub struct RecordDocument {
     pub record_id: String,
     /// `enrolment` (学籍) or `degree` (学历).
+    #[schema(value_type = RecordKindName)]
     pub kind: String,
     pub kind_label: String,
     /// 层次-学校名称-专业, as the record archive titles a record.
@@ -295,10 +299,13 @@ pub async fn my_records(
 #[derive(Deserialize, ToSchema)]
 pub struct BindRequest {
     /// 证书编号
+    #[schema(required = true, nullable = false)]
     pub certificate_number: Option<String>,
     /// 毕业年份, e.g. 2024
+    #[schema(required = true, nullable = false)]
     pub graduation_year: Option<i64>,
     /// 姓名, as on the certificate
+    #[schema(required = true, nullable = false)]
     pub name: Option<String>,
 }
 
@@ -390,8 +397,10 @@ pub async fn bind_by_certificate(
 pub struct ConclusionRequest {
     /// `enrolment_check`, `annual_registration_2`, `annual_registration_3`,
     /// `image_verification`.
+    #[schema(value_type = CheckTypeName, required = true)]
     pub check_type: Option<String>,
     /// `correct` (正确无误) or `wrong` (有误).
+    #[schema(value_type = ConclusionName, required = true)]
     pub conclusion: Option<String>,
     /// With `wrong`: what the correct information is (正确的应为…).
     pub correction: Option<String>,
@@ -716,12 +725,14 @@ pub async fn upload_photo(
 #[into_params(parameter_in = Query)]
 pub struct UncheckedQuery {
     /// Defaults to `enrolment_check`.
+    #[param(value_type = Option<CheckTypeName>)]
     pub check_type: Option<String>,
     /// One class (班级), e.g. 教育213.
     pub class_name: Option<String>,
     /// One grade: the enrolment year, e.g. 2021.
     pub grade: Option<i64>,
     /// `json` (default) or `csv`.
+    #[param(value_type = Option<ReportFormat>)]
     pub format: Option<String>,
     pub position: Option<i64>,
 }
@@ -837,6 +848,7 @@ pub async fn pending_corrections(
 #[derive(Deserialize, ToSchema)]
 pub struct DecisionRequest {
     /// Why (required).
+    #[schema(required = true, nullable = false)]
     pub reason: Option<String>,
 }
 

@@ -3,6 +3,7 @@
 
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
+use super::names::RecoveryMethodName;
 use crate::app::SharedState;
 use crate::problem::Problem;
 use crate::recovery;
@@ -85,10 +86,14 @@ pub async fn new_captcha(
 #[derive(Deserialize, ToSchema)]
 pub struct FindUsernameRequest {
     /// 证件号码
+    #[schema(required = true, nullable = false)]
     pub document_number: Option<String>,
     /// 姓名
+    #[schema(required = true, nullable = false)]
     pub name: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub captcha_id: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub captcha_answer: Option<String>,
 }
 
@@ -148,14 +153,18 @@ pub async fn find_username(
 #[derive(Deserialize, ToSchema)]
 pub struct StartRecoveryRequest {
     /// 用户名: the phone, the document number or the verified e-mail.
+    #[schema(required = true, nullable = false)]
     pub username: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub captcha_id: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub captcha_answer: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct RecoveryMethod {
     /// `sms`, `email` or `security_questions`.
+    #[schema(value_type = RecoveryMethodName)]
     pub method: String,
     /// Where it leads, masked (`136****1011`, `z***@qq.com`).
     pub target: Option<String>,
@@ -231,6 +240,7 @@ pub async fn start_recovery(
 
 #[derive(Deserialize, ToSchema)]
 pub struct TicketRequest {
+    #[schema(required = true, nullable = false)]
     pub ticket: Option<String>,
 }
 
@@ -275,7 +285,9 @@ pub async fn send_recovery_code(
 
 #[derive(Deserialize, ToSchema)]
 pub struct VerifyCodeRequest {
+    #[schema(required = true, nullable = false)]
     pub ticket: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub sms_code: Option<String>,
 }
 
@@ -341,6 +353,7 @@ pub async fn recovery_questions(
 
 #[derive(Deserialize, ToSchema)]
 pub struct AnswersRequest {
+    #[schema(required = true, nullable = false)]
     pub ticket: Option<String>,
     /// The three answers, in the order of the questions.
     #[serde(default)]
@@ -385,10 +398,13 @@ pub async fn answer_recovery_questions(
 
 #[derive(Deserialize, ToSchema)]
 pub struct ResetLinkRequest {
+    #[schema(required = true, nullable = false)]
     pub ticket: Option<String>,
     /// 姓名
+    #[schema(required = true, nullable = false)]
     pub name: Option<String>,
     /// 证件号码
+    #[schema(required = true, nullable = false)]
     pub document_number: Option<String>,
 }
 
@@ -442,8 +458,11 @@ pub async fn request_reset_link(
 #[derive(Deserialize, ToSchema)]
 pub struct ResetRequest {
     /// The reset token (from a method, or the `token` of the mailed link).
+    #[schema(required = true, nullable = false)]
     pub token: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub password: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub password_confirmation: Option<String>,
 }
 

@@ -2,6 +2,7 @@
 
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
+use super::names::{AccountStatusName, DocumentTypeName, PasswordLevel};
 use crate::app::SharedState;
 use crate::problem::{FieldError, Problem};
 use crate::registration::{register, RegistrationForm};
@@ -27,7 +28,9 @@ pub fn router() -> OpenApiRouter<SharedState> {
 #[derive(Deserialize, ToSchema)]
 pub struct SecurityQuestionInput {
     /// e.g. 您母亲的生日?
+    #[schema(required = true, nullable = false)]
     pub question: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub answer: Option<String>,
 }
 
@@ -37,22 +40,30 @@ pub struct SecurityQuestionInput {
 pub struct RegistrationRequest {
     /// Mainland mobile number (with or without +86) or an international E.164 number.
     #[schema(example = "13800138000")]
+    #[schema(required = true, nullable = false)]
     pub phone: Option<String>,
     /// The code sent by `POST /api/v1/sms-codes` with purpose `register`.
+    #[schema(required = true, nullable = false)]
     pub sms_code: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub password: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub password_confirmation: Option<String>,
     #[schema(example = "张三")]
+    #[schema(required = true, nullable = false)]
     pub name: Option<String>,
     /// `resident_id_card`, `overseas_chinese_id_or_passport` or `other`.
     #[schema(example = "resident_id_card")]
+    #[schema(value_type = DocumentTypeName, required = true)]
     pub document_type: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub document_number: Option<String>,
     /// Optional security e-mail; a verification link is mailed to it.
     pub email: Option<String>,
     /// Optional: exactly three distinct questions with answers.
     pub security_questions: Option<Vec<SecurityQuestionInput>>,
     /// 我已阅读并同意服务条款
+    #[schema(required = true, nullable = false)]
     pub accept_terms: Option<bool>,
     /// 我要重新注册: the ID number is held by another account and this person says it is
     /// theirs. The new account waits for identity review (see the identity endpoints).
@@ -64,6 +75,7 @@ pub struct RegistrationRequest {
 #[derive(Serialize, ToSchema)]
 pub struct PasswordStrengthDocument {
     /// `weak`, `medium`, `strong` or `very_strong`.
+    #[schema(value_type = PasswordLevel)]
     pub level: String,
     /// 弱 / 中 / 强 / 非常强
     pub label: String,
@@ -85,6 +97,7 @@ impl From<PasswordStrength> for PasswordStrengthDocument {
 pub struct RegistrationResponse {
     pub account_id: String,
     /// `Active`, or `PendingIdentityReview` after "I want to re-register".
+    #[schema(value_type = AccountStatusName)]
     pub status: String,
     /// The username is the phone number, shown masked.
     pub username: Option<String>,

@@ -2,6 +2,7 @@
 
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext};
+use super::names::{AccountStatusName, BearerName, StaffRoleName};
 use crate::app::SharedState;
 use crate::login::login;
 use crate::problem::Problem;
@@ -26,7 +27,9 @@ pub struct LoginRequest {
     /// 手机号/身份证号/邮箱: the phone, the document number or a verified e-mail; staff log in
     /// with their username.
     #[schema(example = "13800138000")]
+    #[schema(required = true, nullable = false)]
     pub login: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub password: Option<String>,
 }
 
@@ -34,12 +37,15 @@ pub struct LoginRequest {
 pub struct SessionResponse {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,
+    #[schema(value_type = BearerName)]
     pub token_type: String,
     pub expires_at: String,
     pub account_id: String,
+    #[schema(value_type = AccountStatusName)]
     pub status: String,
     /// For staff accounts: `reviewer`, `registrar`, `provincial_authority`,
     /// `conscription_office`, `auditor` or `administrator`.
+    #[schema(value_type = Option<StaffRoleName>)]
     pub role: Option<String>,
     /// Log position of this login; pass it as `?position=` to read your write.
     pub position: Option<i64>,

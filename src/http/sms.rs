@@ -2,6 +2,7 @@
 
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
+use super::names::SmsCodePurpose;
 use crate::app::SharedState;
 use crate::codes::CodePurpose;
 use crate::problem::{FieldError, Problem};
@@ -22,9 +23,11 @@ pub fn router() -> OpenApiRouter<SharedState> {
 #[derive(Deserialize, ToSchema)]
 pub struct SmsCodeRequest {
     #[schema(example = "13800138000")]
+    #[schema(required = true, nullable = false)]
     pub phone: Option<String>,
     /// What the code is for: `register`.
     #[schema(example = "register")]
+    #[schema(value_type = SmsCodePurpose, required = true)]
     pub purpose: Option<String>,
 }
 
