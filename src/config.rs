@@ -129,6 +129,13 @@ pub struct Config {
     pub projector_poll: Duration,
     /// How long a node holds a claimed process task before another may retry it (after a crash).
     pub task_claim: Duration,
+    /// How long an `Idempotency-Key` whose first request never finished (a crash) answers
+    /// `409 idempotency_in_progress` before a repeat may take it over
+    /// (`XUEXIN_IDEMPOTENCY_TAKEOVER_SECONDS`, default 300).
+    pub idempotency_takeover: Duration,
+    /// How long an idempotency record is kept; housekeeping deletes older ones
+    /// (`XUEXIN_IDEMPOTENCY_WINDOW_SECONDS`, default a day).
+    pub idempotency_window: Duration,
     /// WeChat login (网站应用): app id, secret, endpoints.
     pub wechat: Option<crate::oauth::WeChatConfig>,
     /// Alipay login: app id, keys, endpoints.
@@ -167,6 +174,8 @@ impl Default for Config {
             saga_stale_after: Duration::from_secs(30),
             projector_poll: Duration::from_millis(500),
             task_claim: Duration::from_secs(60),
+            idempotency_takeover: Duration::from_secs(300),
+            idempotency_window: Duration::from_secs(24 * 3600),
             wechat: None,
             alipay: None,
         }
@@ -303,6 +312,12 @@ impl Config {
         }
         if let Some(d) = env_seconds("XUEXIN_TASK_CLAIM_SECONDS")? {
             config.task_claim = d;
+        }
+        if let Some(d) = env_seconds("XUEXIN_IDEMPOTENCY_TAKEOVER_SECONDS")? {
+            config.idempotency_takeover = d;
+        }
+        if let Some(d) = env_seconds("XUEXIN_IDEMPOTENCY_WINDOW_SECONDS")? {
+            config.idempotency_window = d;
         }
         config.wechat = match (env("XUEXIN_WECHAT_APPID"), env("XUEXIN_WECHAT_SECRET")) {
             (None, None) => None,

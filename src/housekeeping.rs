@@ -1,5 +1,6 @@
 //! Deletes short-lived rows once they can no longer matter: captchas, recovery tickets, OAuth
-//! states, SMS codes and sessions a day after they expired, and rate-limit windows a day old.
+//! states, SMS codes and sessions a day after they expired, rate-limit windows a day old, and
+//! idempotency records older than their window (`XUEXIN_IDEMPOTENCY_WINDOW_SECONDS`).
 //! (Nothing here is history: the event log keeps every change.)
 
 use crate::app::SharedState;
@@ -25,6 +26,13 @@ pub async fn sweep(state: &SharedState) -> anyhow::Result<u64> {
     ] {
         removed += db_execute!(&state.db, statement, cutoff)?;
     }
+    // Idempotency records after their window (a repeat after that runs again).
+    let window = state.config.idempotency_window.as_millis() as i64;
+    removed += db_execute!(
+        &state.db,
+        "DELETE FROM idempotency_keys WHERE created_at < $1",
+        state.clock.now().millis() - window,
+    )?;
     Ok(removed)
 }
 

@@ -3,6 +3,7 @@
 
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext};
+use super::idempotency::{holds_secret, HoldsSecret};
 use super::names::DocumentTypeName;
 use super::registration::password_error;
 use crate::app::SharedState;
@@ -101,7 +102,14 @@ pub async fn create_account(
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiJson(body): ApiJson<OfficeAccountRequest>,
-) -> Result<(StatusCode, Json<OfficeAccountResponse>), Problem> {
+) -> Result<
+    (
+        StatusCode,
+        Option<axum::Extension<HoldsSecret>>,
+        Json<OfficeAccountResponse>,
+    ),
+    Problem,
+> {
     let office = office_of(&session)?;
     let mut errors = Vec::new();
     let name = PersonName::parse(body.name.as_deref().unwrap_or(""))
@@ -164,6 +172,8 @@ pub async fn create_account(
         register_by_office(&state, form, &office, &context.metadata(session.actor())).await?;
     Ok((
         StatusCode::CREATED,
+        // A generated password is shown once: never kept for an Idempotency-Key replay.
+        holds_secret(generated.is_some()),
         Json(OfficeAccountResponse {
             account_id: result.account_id.to_string(),
             position: result.position,
@@ -202,7 +212,7 @@ pub async fn reset_password(
     context: RequestContext,
     ApiPath(account_id): ApiPath<String>,
     ApiJson(body): ApiJson<OfficeResetRequest>,
-) -> Result<Json<OfficeAccountResponse>, Problem> {
+) -> Result<(Option<axum::Extension<HoldsSecret>>, Json<OfficeAccountResponse>), Problem> {
     let office = office_of(&session)?;
     let account = state.store.load::<Account>(&account_id).await?.aggregate;
     let ours = matches!(account.channel(), Some(RegistrationChannel::ConscriptionOffice { office: o }) if *o == office);
@@ -244,9 +254,12 @@ pub async fn reset_password(
         crate::recovery::after_password_change(&state, id, account.phone()).await?;
         state.sessions.revoke_all(id).await?;
     }
-    Ok(Json(OfficeAccountResponse {
-        account_id,
-        position: committed.position,
-        initial_password: generated,
-    }))
+    Ok((
+        holds_secret(generated.is_some()),
+        Json(OfficeAccountResponse {
+            account_id,
+            position: committed.position,
+            initial_password: generated,
+        }),
+    ))
 }

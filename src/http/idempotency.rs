@@ -5,6 +5,10 @@
 //! stored in the clear. So are the recovery steps and the OAuth start, whose responses carry
 //! tickets, reset tokens and `state` (each single use anyway), and record imports, which are
 //! idempotent by themselves.
+//! A handler whose answer holds a secret on a path that takes a key (the conscription office's
+//! generated initial password) marks its response with [`HoldsSecret`]: then only the status
+//! is kept, never the body, and a repeat gets `409 idempotency_answer_not_stored` instead of
+//! the secret. Records are deleted by housekeeping after `idempotency_window`.
 
 use crate::app::SharedState;
 use crate::problem::{Problem, ProblemKind};
@@ -18,8 +22,16 @@ use sha2::{Digest, Sha256};
 use xuexin_projections::{db_execute, on_db};
 
 const MAX_BODY: usize = 4 * 1024 * 1024;
-/// An entry whose first request never finished (a crash) may be taken over after this.
-const ABANDONED_AFTER_MILLIS: i64 = 5 * 60 * 1000;
+
+/// A response extension: the answer holds a secret (a one-time password) and must not be
+/// stored for replay. Add it with `Extension(HoldsSecret)` (or [`holds_secret`]).
+#[derive(Clone, Copy, Debug)]
+pub struct HoldsSecret;
+
+/// The marker when `secret` is true, nothing otherwise (an `IntoResponseParts`).
+pub fn holds_secret(secret: bool) -> Option<axum::Extension<HoldsSecret>> {
+    secret.then_some(axum::Extension(HoldsSecret))
+}
 const EXCLUDED_PATHS: &[&str] = &[
     "/api/v1/sessions",
     "/api/v1/captchas",
@@ -89,6 +101,7 @@ pub async fn idempotency(
                 .into_response()
         }
     };
+    let secret = parts.extensions.get::<HoldsSecret>().is_some();
     let outcome = if parts.status.is_server_error() {
         // Nothing to remember: the client may try the same key again.
         db_execute!(
@@ -96,6 +109,16 @@ pub async fn idempotency(
             "DELETE FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2",
             &scope,
             &key,
+        )
+    } else if secret {
+        // Only the status: a replay says the answer was not kept (the body held a secret).
+        db_execute!(
+            &state.db,
+            "UPDATE idempotency_keys SET status_code = $3, response_body = NULL
+             WHERE scope = $1 AND idempotency_key = $2",
+            &scope,
+            &key,
+            i64::from(parts.status.as_u16()),
         )
     } else {
         db_execute!(
@@ -126,6 +149,8 @@ async fn claim(
     fingerprint: &str,
 ) -> Result<Claim, Problem> {
     let now = state.clock.now().millis();
+    // An entry whose first request never finished (a crash) may be taken over after this.
+    let takeover_millis = state.config.idempotency_takeover.as_millis() as i64;
     let inserted = db_execute!(
         &state.db,
         "INSERT INTO idempotency_keys (scope, idempotency_key, request_hash, created_at)
@@ -175,7 +200,12 @@ async fn claim(
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(Claim::Replay(response))
         }
-        _ if now - created_at > ABANDONED_AFTER_MILLIS => {
+        (Some(status), None) => Err(Problem::new(
+            ProblemKind::Conflict,
+            "idempotency_answer_not_stored",
+        )
+        .with_extra("original_status", status)),
+        _ if now - created_at > takeover_millis => {
             db_execute!(
                 &state.db,
                 "DELETE FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2 AND status_code IS NULL",
@@ -184,9 +214,11 @@ async fn claim(
             )?;
             Box::pin(claim(state, scope, key, fingerprint)).await
         }
-        _ => Err(Problem::new(
-            ProblemKind::Conflict,
-            "idempotency_in_progress",
-        )),
+        _ => {
+            let mut problem = Problem::new(ProblemKind::Conflict, "idempotency_in_progress");
+            let left = (takeover_millis - (now - created_at)).max(1000);
+            problem.retry_after = Some(std::time::Duration::from_millis(left as u64));
+            Err(problem)
+        }
     }
 }
