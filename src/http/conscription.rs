@@ -57,6 +57,12 @@ fn initial_password(
     }
 }
 
+/// An answer that holds the initial password: marked so that it is never stored for replay.
+type SecretAnswer = (
+    Option<axum::Extension<HoldsSecret>>,
+    Json<OfficeAccountResponse>,
+);
+
 #[derive(Deserialize, ToSchema)]
 pub struct OfficeAccountRequest {
     #[schema(required = true, nullable = false)]
@@ -102,14 +108,7 @@ pub async fn create_account(
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiJson(body): ApiJson<OfficeAccountRequest>,
-) -> Result<
-    (
-        StatusCode,
-        Option<axum::Extension<HoldsSecret>>,
-        Json<OfficeAccountResponse>,
-    ),
-    Problem,
-> {
+) -> Result<(StatusCode, SecretAnswer), Problem> {
     let office = office_of(&session)?;
     let mut errors = Vec::new();
     let name = PersonName::parse(body.name.as_deref().unwrap_or(""))
@@ -172,13 +171,15 @@ pub async fn create_account(
         register_by_office(&state, form, &office, &context.metadata(session.actor())).await?;
     Ok((
         StatusCode::CREATED,
-        // A generated password is shown once: never kept for an Idempotency-Key replay.
-        holds_secret(generated.is_some()),
-        Json(OfficeAccountResponse {
-            account_id: result.account_id.to_string(),
-            position: result.position,
-            initial_password: generated,
-        }),
+        (
+            // A generated password is shown once: never kept for an Idempotency-Key replay.
+            holds_secret(generated.is_some()),
+            Json(OfficeAccountResponse {
+                account_id: result.account_id.to_string(),
+                position: result.position,
+                initial_password: generated,
+            }),
+        ),
     ))
 }
 
@@ -212,7 +213,7 @@ pub async fn reset_password(
     context: RequestContext,
     ApiPath(account_id): ApiPath<String>,
     ApiJson(body): ApiJson<OfficeResetRequest>,
-) -> Result<(Option<axum::Extension<HoldsSecret>>, Json<OfficeAccountResponse>), Problem> {
+) -> Result<SecretAnswer, Problem> {
     let office = office_of(&session)?;
     let account = state.store.load::<Account>(&account_id).await?.aggregate;
     let ours = matches!(account.channel(), Some(RegistrationChannel::ConscriptionOffice { office: o }) if *o == office);

@@ -12,7 +12,9 @@ on_both_backends!(
     housekeeping_deletes_idempotency_records_after_their_window,
 );
 
-async fn stored_idempotency_rows(app: &crate::helpers::TestApp) -> Vec<(Option<i64>, Option<String>)> {
+async fn stored_idempotency_rows(
+    app: &crate::helpers::TestApp,
+) -> Vec<(Option<i64>, Option<String>)> {
     xuexin_projections::on_db!(&app.db, pool => {
         sqlx::query_as("SELECT status_code, response_body FROM idempotency_keys")
             .fetch_all(pool)
@@ -51,7 +53,10 @@ async fn a_generated_initial_password_is_never_stored_nor_replayed(backend: Back
     assert_eq!(rows.len(), 1);
     for (status, body) in &rows {
         assert_eq!(*status, Some(201));
-        assert!(!body.clone().unwrap_or_default().contains(&initial), "{body:?}");
+        assert!(
+            !body.clone().unwrap_or_default().contains(&initial),
+            "{body:?}"
+        );
     }
     let repeated = send().await;
     assert_eq!(repeated.status, StatusCode::CONFLICT, "{}", repeated.text);
@@ -114,7 +119,12 @@ async fn an_unfinished_key_answers_with_retry_after_and_is_taken_over_after_the_
     xuexin_projections::db_execute!(&app.db, "DELETE FROM idempotency_keys").unwrap();
     abandoned(now - 121_000).await.unwrap();
     let taken_over = send().await;
-    assert_eq!(taken_over.status, StatusCode::ACCEPTED, "{}", taken_over.text);
+    assert_eq!(
+        taken_over.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        taken_over.text
+    );
 }
 
 async fn housekeeping_deletes_idempotency_records_after_their_window(backend: Backend) {
