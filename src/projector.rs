@@ -27,6 +27,9 @@ struct Skipped {
     since: std::time::Instant,
 }
 
+/// How soon a projector held back by an open transaction looks again.
+const HELD_BACK_RETRY: Duration = Duration::from_millis(10);
+
 pub struct Projector {
     db: Db,
     projection: Arc<dyn Projection>,
@@ -165,6 +168,13 @@ impl Projector {
         Ok(())
     }
 
+    /// Whether the log holds committed events past this projector's position that its last
+    /// read could not see yet (an older transaction elsewhere was still open).
+    async fn held_back(&self) -> bool {
+        let reached = self.reached.borrow().position;
+        log::head(&self.db).await.is_ok_and(|head| head > reached)
+    }
+
     /// How long until the progress passed over must be stored (`None`: nothing to store).
     fn skipped_due(&self) -> Option<Duration> {
         self.skipped()
@@ -205,6 +215,14 @@ impl Projector {
                         }
                         Some(due) => due.min(poll),
                         None => poll,
+                    };
+                    // On PostgreSQL a committed event stays out of reach while any older
+                    // transaction on the server is open, also one in another database that
+                    // wakes nothing here. Look again soon rather than at the next commit.
+                    let wait = if self.held_back().await {
+                        HELD_BACK_RETRY.min(wait)
+                    } else {
+                        wait
                     };
                     tokio::select! {
                         _ = &mut notified => {}

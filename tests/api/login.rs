@@ -13,6 +13,7 @@ on_both_backends!(
     logging_out_ends_the_session,
     the_hashing_pool_refuses_work_beyond_its_queue_with_503,
     a_read_right_after_a_write_never_misses_it,
+    a_read_waits_out_an_open_transaction_elsewhere,
 );
 
 async fn a_person_logs_in_with_the_phone_the_id_number_or_a_verified_email(backend: Backend) {
@@ -250,4 +251,42 @@ async fn a_read_right_after_a_write_never_misses_it(backend: Backend) {
     // A position past the log's head can never be reached: answered at once (issue 13).
     assert_eq!(future.status, StatusCode::BAD_REQUEST, "{}", future.text);
     assert_eq!(future.code(), "position_ahead_of_log");
+}
+
+/// On PostgreSQL an event is visible to the projectors only once every older transaction has
+/// ended, also one in another database that never wakes them. The read must still be served
+/// once that transaction ends (CI failed here under parallel tests).
+async fn a_read_waits_out_an_open_transaction_elsewhere(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.read_wait = Duration::from_secs(3);
+        config.projector_poll = Duration::from_secs(3600);
+    })
+    .await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    app.login_ok(&person.phone, &person.password).await;
+    // An older transaction with an id, open while the next login commits.
+    let blocker = match &app.db {
+        xuexin::store::Db::Postgres(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("SELECT pg_current_xact_id()")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            Some(tx)
+        }
+        xuexin::store::Db::Sqlite(_) => None,
+    };
+    let (token, position) = app.login_ok(&person.phone, &person.password).await;
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if let Some(tx) = blocker {
+            tx.rollback().await.unwrap();
+        }
+    });
+    let me = app
+        .get(&format!("/api/v1/me?position={position}"), Some(&token))
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    release.await.unwrap();
 }
