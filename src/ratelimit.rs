@@ -1,5 +1,5 @@
-//! Fixed-window counters in the database, shared by every node. A counter row per bucket;
-//! a hit in a new window restarts it.
+//! Windowed counters in the database, shared by every node. A counter row per bucket; a
+//! window opens at the first use after the last one ran out.
 
 use crate::config::Limit;
 use anyhow::Context;
@@ -24,35 +24,43 @@ impl RateLimiter {
         Self { db, clock }
     }
 
+    /// Now, and the length of the limit's window, in milliseconds.
     fn window(&self, limit: Limit) -> (i64, i64) {
-        let now = self.clock.now().millis();
-        let length = (limit.window.as_millis() as i64).max(1);
-        (now - now.rem_euclid(length), length)
+        (
+            self.clock.now().millis(),
+            (limit.window.as_millis() as i64).max(1),
+        )
     }
 
     /// Counts one use of `bucket`; refuses it once the window's count passes `limit.max`.
+    ///
+    /// A window opens at the first use after the last one ran out (not at a clock boundary),
+    /// so "one per 60 s" never lets two uses through a millisecond apart. One statement
+    /// counts and decides, so a burst of parallel requests never gets past the limit.
     /// Bucket names hold phones and IPs, so they stay out of the span.
     #[tracing::instrument(skip_all)]
     pub async fn hit(&self, bucket: &str, limit: Limit) -> anyhow::Result<Result<(), Exceeded>> {
-        let (window_start, length) = self.window(limit);
+        let (now, length) = self.window(limit);
         let key = format!("{bucket}/{}s", limit.window.as_secs());
-        let (count,): (i64,) = on_db!(&self.db, pool => {
+        let (count, window_start): (i64, i64) = on_db!(&self.db, pool => {
             sqlx::query_as(
                 "INSERT INTO rate_limits (bucket, window_start, count) VALUES ($1, $2, 1)
                  ON CONFLICT (bucket) DO UPDATE SET
-                   count = CASE WHEN rate_limits.window_start = excluded.window_start
+                   count = CASE WHEN rate_limits.window_start > excluded.window_start - $3
                                 THEN rate_limits.count + 1 ELSE 1 END,
-                   window_start = excluded.window_start
-                 RETURNING count",
+                   window_start = CASE WHEN rate_limits.window_start > excluded.window_start - $3
+                                THEN rate_limits.window_start ELSE excluded.window_start END
+                 RETURNING count, window_start",
             )
             .bind(&key)
-            .bind(window_start)
+            .bind(now)
+            .bind(length)
             .fetch_one(pool)
             .await
             .context("failed to count a rate-limited action")?
         });
         if count > limit.max {
-            let retry_after = window_start + length - self.clock.now().millis();
+            let retry_after = window_start + length - now;
             return Ok(Err(Exceeded {
                 retry_after: Duration::from_millis(retry_after.max(1000) as u64),
             }));
@@ -66,15 +74,15 @@ impl RateLimiter {
     /// that is too low.
     #[tracing::instrument(skip_all)]
     pub async fn release(&self, bucket: &str, limit: Limit) -> anyhow::Result<()> {
-        let (window_start, _) = self.window(limit);
+        let (now, length) = self.window(limit);
         let key = format!("{bucket}/{}s", limit.window.as_secs());
         on_db!(&self.db, pool => {
             sqlx::query(
                 "UPDATE rate_limits SET count = count - 1
-                 WHERE bucket = $1 AND window_start = $2 AND count > 0",
+                 WHERE bucket = $1 AND window_start > $2 AND count > 0",
             )
             .bind(&key)
-            .bind(window_start)
+            .bind(now - length)
             .execute(pool)
             .await
             .context("failed to give back a rate-limited action")?;
@@ -88,7 +96,7 @@ impl RateLimiter {
         bucket: &str,
         limit: Limit,
     ) -> anyhow::Result<Option<Exceeded>> {
-        let (window_start, length) = self.window(limit);
+        let (now, length) = self.window(limit);
         let key = format!("{bucket}/{}s", limit.window.as_secs());
         let row: Option<(i64, i64)> = on_db!(&self.db, pool => {
             sqlx::query_as("SELECT window_start, count FROM rate_limits WHERE bucket = $1")
@@ -98,13 +106,82 @@ impl RateLimiter {
                 .context("failed to read a rate limit")?
         });
         Ok(match row {
-            Some((start, count)) if start == window_start && count >= limit.max => {
-                let retry_after = window_start + length - self.clock.now().millis();
+            Some((start, count)) if start > now - length && count >= limit.max => {
+                let retry_after = start + length - now;
                 Some(Exceeded {
                     retry_after: Duration::from_millis(retry_after.max(1000) as u64),
                 })
             }
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use xuexin_domain::Timestamp;
+
+    struct SetClock(AtomicI64);
+
+    impl Clock for SetClock {
+        fn now(&self) -> Timestamp {
+            Timestamp::from_millis(self.0.load(Ordering::SeqCst))
+        }
+    }
+
+    async fn limiter(start: i64) -> (RateLimiter, Arc<SetClock>) {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TABLE rate_limits (bucket TEXT PRIMARY KEY, window_start INTEGER NOT NULL,
+                                       count INTEGER NOT NULL) STRICT",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let clock = Arc::new(SetClock(AtomicI64::new(start)));
+        (RateLimiter::new(Db::Sqlite(pool), clock.clone()), clock)
+    }
+
+    const ONE_A_MINUTE: Limit = Limit {
+        max: 1,
+        window: Duration::from_secs(60),
+    };
+
+    #[tokio::test]
+    async fn one_a_minute_is_never_two_across_a_clock_minute() {
+        // The first use at 0:59; a clock-aligned window would open again at 1:00.
+        let (limiter, clock) = limiter(59_000).await;
+        assert!(limiter.hit("b", ONE_A_MINUTE).await.unwrap().is_ok());
+        clock.0.store(61_000, Ordering::SeqCst);
+        let refused = limiter.hit("b", ONE_A_MINUTE).await.unwrap().unwrap_err();
+        assert_eq!(refused.retry_after, Duration::from_secs(58));
+        assert!(limiter
+            .is_exceeded("b", ONE_A_MINUTE)
+            .await
+            .unwrap()
+            .is_some());
+        clock.0.store(119_001, Ordering::SeqCst);
+        assert!(limiter
+            .is_exceeded("b", ONE_A_MINUTE)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(limiter.hit("b", ONE_A_MINUTE).await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_released_use_can_be_taken_again_within_the_window() {
+        let (limiter, clock) = limiter(0).await;
+        assert!(limiter.hit("b", ONE_A_MINUTE).await.unwrap().is_ok());
+        limiter.release("b", ONE_A_MINUTE).await.unwrap();
+        clock.0.store(30_000, Ordering::SeqCst);
+        assert!(limiter.hit("b", ONE_A_MINUTE).await.unwrap().is_ok());
+        assert!(limiter.hit("b", ONE_A_MINUTE).await.unwrap().is_err());
     }
 }
