@@ -204,32 +204,15 @@ impl SmsCodes {
         let now = self.clock.now().millis();
         let max = self.limits.sms_code_attempts;
         let wanted = self.code_hash(phone, purpose, code.expose().trim());
-        let hit: Option<(String,)> = on_db!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT id FROM sms_codes
-                 WHERE phone = $1 AND purpose = $2 AND code_hash = $3 AND consumed_at IS NULL
-                   AND expires_at > $4 AND attempts < $5
-                 LIMIT 1",
-            )
-            .bind(phone.as_str())
-            .bind(purpose.as_str())
-            .bind(&wanted)
-            .bind(now)
-            .bind(max)
-            .fetch_optional(pool)
-            .await
-            .context("failed to read SMS codes")?
-        });
-        if let Some((id,)) = hit {
-            return Ok(CodeTicket { id });
-        }
-        // A wrong guess counts against every live code of this phone and purpose.
-        let counted: Vec<(i64,)> = on_db!(&self.db, pool => {
+        // Every guess takes one attempt from every live code of this phone and purpose in the
+        // statement that decides whether it may be tried at all, so a burst of parallel guesses
+        // is tried no more often than a sequence would be.
+        let counted: Vec<(String, String, i64)> = on_db!(&self.db, pool => {
             sqlx::query_as(
                 "UPDATE sms_codes SET attempts = attempts + 1
                  WHERE phone = $1 AND purpose = $2 AND consumed_at IS NULL AND expires_at > $3
                    AND attempts < $4
-                 RETURNING attempts",
+                 RETURNING id, code_hash, attempts",
             )
             .bind(phone.as_str())
             .bind(purpose.as_str())
@@ -237,9 +220,21 @@ impl SmsCodes {
             .bind(max)
             .fetch_all(pool)
             .await
-            .context("failed to count a wrong SMS code")?
+            .context("failed to count an SMS code guess")?
         });
-        let Some(fewest) = counted.iter().map(|(attempts,)| *attempts).min() else {
+        if let Some((id, _, _)) = counted.iter().find(|(_, hash, _)| *hash == wanted) {
+            // A right code costs nothing (ADR 0008: checking does not use it up).
+            for (taken, _, _) in &counted {
+                db_execute!(
+                    &self.db,
+                    "UPDATE sms_codes SET attempts = attempts - 1 WHERE id = $1 AND attempts > 0",
+                    taken,
+                )
+                .context("failed to give back an SMS code guess")?;
+            }
+            return Ok(CodeTicket { id: id.clone() });
+        }
+        let Some(fewest) = counted.iter().map(|(_, _, attempts)| *attempts).min() else {
             return Err(CodeError::Invalid { attempts_left: 0 });
         };
         if fewest >= max {
@@ -261,6 +256,19 @@ impl SmsCodes {
             self.clock.now().millis(),
         )
         .context("failed to retire SMS codes")?;
+        Ok(())
+    }
+
+    /// Charges one attempt to a code that was right but whose request was refused for what
+    /// it revealed (a registration conflict): one code cannot probe more than the attempts a
+    /// wrong guess would have.
+    pub async fn charge(&self, ticket: &CodeTicket) -> anyhow::Result<()> {
+        db_execute!(
+            &self.db,
+            "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = $1",
+            &ticket.id,
+        )
+        .context("failed to charge an SMS code attempt")?;
         Ok(())
     }
 

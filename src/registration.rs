@@ -277,11 +277,8 @@ async fn register_with(
         phone_claim,
         protected_by,
     );
-    let conflicts = known_conflicts(state, &planned, &document).await?;
-    if !conflicts.is_empty() {
-        return Err(Problem::conflicts(conflicts));
-    }
-
+    // The SMS code first (checked, not used up: ADR 0008): no answer tells whether a phone,
+    // ID number or e-mail is registered before the caller has proved the phone is theirs.
     let ticket = match (&form.phone, &form.sms_code) {
         (Some(phone), Some(code)) => Some(
             state
@@ -298,6 +295,13 @@ async fn register_with(
             )]))
         }
     };
+    let conflicts = known_conflicts(state, &planned, &document).await?;
+    if !conflicts.is_empty() {
+        if let Some(ticket) = &ticket {
+            state.codes.charge(ticket).await?;
+        }
+        return Err(Problem::conflicts(conflicts));
+    }
 
     let password_hash = state
         .hasher

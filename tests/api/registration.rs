@@ -7,6 +7,7 @@ on_both_backends!(
     a_person_registers_verifies_the_email_and_sees_a_masked_profile,
     every_bad_field_is_named_and_nothing_is_written,
     a_wrong_sms_code_is_refused_and_a_code_works_only_once,
+    nothing_tells_a_registered_id_number_or_email_before_the_sms_code_is_proved,
     a_taken_phone_is_refused_with_login_and_recovery_offers,
     a_taken_id_number_is_refused_with_find_username_and_recovery_offers,
     an_email_waiting_for_activation_offers_a_resend,
@@ -208,15 +209,24 @@ async fn a_wrong_sms_code_is_refused_and_a_code_works_only_once(backend: Backend
         "{}",
         registered.text
     );
-    // Once the login index knows the phone, the refusal comes before the code is looked at.
     app.settle().await;
 
-    // The same code for another person with the same phone number is already used; the phone
-    // is also taken, which is what the person is told first.
+    // The same code for another person with the same phone number is already used. The code
+    // is looked at first (issue 13), so the answer is about the code and says nothing of the
+    // phone being registered.
     let mut other = Person::random();
     other.phone = person.phone.clone();
     let again = app.post("/api/v1/registrations", &other.form(&code)).await;
-    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+    assert_eq!(
+        again.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        again.text
+    );
+    assert_eq!(
+        again.field_errors(),
+        vec![("sms_code".into(), "sms_code_invalid".into())]
+    );
 
     // A code for a phone number cannot be used for another.
     let third = Person::random();
@@ -437,4 +447,63 @@ async fn security_questions_need_three_distinct_answers(backend: Backend) {
     assert!(events.contains("$argon2id$v=19$m=19456,t=2,p=1$"));
     assert!(!events.contains("\"0101\""));
     assert!(!events.contains("Mars") && !events.contains("mars"));
+}
+
+/// Issue 13, item 1: a probe with a made-up code and somebody else's ID number or e-mail learns
+/// nothing; with a right code each conflict answer costs the code one of its attempts.
+async fn nothing_tells_a_registered_id_number_or_email_before_the_sms_code_is_proved(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let holder = Person::random();
+    app.register_ok(&holder).await;
+    app.settle().await;
+    let events = app.event_count().await;
+
+    let prober = Person::random();
+    let mut by_document = prober.form("000000");
+    by_document["document_number"] = json!(holder.document_number);
+    let mut by_email = prober.form("000000");
+    by_email["email"] = json!(holder.email);
+    let fresh = prober.form("000000");
+    for form in [&by_document, &by_email, &fresh] {
+        let probe = app.post("/api/v1/registrations", form).await;
+        assert_eq!(
+            probe.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            probe.text
+        );
+        assert_eq!(
+            probe.field_errors(),
+            vec![("sms_code".into(), "sms_code_invalid".into())]
+        );
+        assert!(!probe.text.contains(&holder.phone[7..]), "{}", probe.text);
+    }
+    assert_eq!(app.event_count().await, events);
+
+    // The prober's own phone and a right code: now the conflict is named, but one code buys
+    // no more answers than its five attempts.
+    let code = app.registration_code(&prober.phone).await;
+    let mut by_document = prober.form(&code);
+    by_document["document_number"] = json!(holder.document_number);
+    let mut conflicts = 0;
+    for _ in 0..8 {
+        let answer = app.post("/api/v1/registrations", &by_document).await;
+        match answer.status {
+            StatusCode::CONFLICT => {
+                assert_eq!(answer.code(), "id_number_taken", "{}", answer.text);
+                conflicts += 1;
+            }
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                assert_eq!(
+                    answer.field_errors(),
+                    vec![("sms_code".into(), "sms_code_invalid".into())]
+                );
+            }
+            other => panic!("{other}: {}", answer.text),
+        }
+    }
+    assert_eq!(conflicts, 5);
+    assert_eq!(app.event_count().await, events);
 }
