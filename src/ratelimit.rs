@@ -90,6 +90,31 @@ impl RateLimiter {
         Ok(())
     }
 
+    /// Counts one use of every bucket; if any refuses, gives them all back and refuses.
+    pub async fn hit_all(
+        &self,
+        buckets: &[String],
+        limit: Limit,
+    ) -> anyhow::Result<Result<(), Exceeded>> {
+        for (i, bucket) in buckets.iter().enumerate() {
+            if let Err(exceeded) = self.hit(bucket, limit).await? {
+                for taken in &buckets[..=i] {
+                    self.release(taken, limit).await?;
+                }
+                return Ok(Err(exceeded));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Gives back one use of every bucket (see [`RateLimiter::release`]).
+    pub async fn release_all(&self, buckets: &[String], limit: Limit) -> anyhow::Result<()> {
+        for bucket in buckets {
+            self.release(bucket, limit).await?;
+        }
+        Ok(())
+    }
+
     /// Whether the bucket is already over its limit, without counting.
     pub async fn is_exceeded(
         &self,

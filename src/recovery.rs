@@ -45,8 +45,8 @@ pub const FIND_USERNAME_FAILURES: Limit = Limit {
     max: 5,
     window: Duration::from_secs(3600),
 };
-/// Unknown usernames at the start of recovery, per client.
-pub const UNKNOWN_USERNAMES: Limit = Limit {
+/// Starts of recovery, per client (known and unknown names alike).
+pub const RECOVERY_STARTS: Limit = Limit {
     max: 20,
     window: Duration::from_secs(3600),
 };
@@ -186,6 +186,17 @@ fn recoverable(account: &Account) -> bool {
 
 /// The name the person logs in with, masked: the phone (`136****1011`), else the verified
 /// e-mail, else the document number.
+/// The name a person typed, masked as an account's username would be.
+fn mask_typed_username(typed: &str) -> String {
+    if let Ok(phone) = Phone::parse(typed) {
+        return phone.masked();
+    }
+    if let Ok(email) = xuexin_domain::values::email::Email::parse(typed) {
+        return email.masked();
+    }
+    xuexin_domain::values::document::mask_document_number(&normalize_document_number(typed))
+}
+
 pub fn masked_username(account: &Account) -> String {
     if let Some(phone) = account.phone() {
         return mask_phone(phone);
@@ -223,25 +234,25 @@ fn too_often(code: &str, retry_after: Duration) -> Problem {
     Problem::rate_limited(code, retry_after)
 }
 
-async fn refuse_if_exceeded(
+/// Counts an attempt against every bucket before it is tried, refusing it once a bucket is
+/// over its limit: a burst of parallel attempts is decided one by one in the counter, never
+/// all at once against the same stale count. A limit on failures gives the count back once
+/// the attempt succeeds ([`forgive`]).
+async fn count_attempt(
     state: &AppState,
     buckets: &[String],
     limit: Limit,
     code: &str,
 ) -> Result<(), Problem> {
-    for bucket in buckets {
-        if let Some(exceeded) = state.limiter.is_exceeded(bucket, limit).await? {
-            return Err(too_often(code, exceeded.retry_after));
-        }
+    match state.limiter.hit_all(buckets, limit).await? {
+        Ok(()) => Ok(()),
+        Err(exceeded) => Err(too_often(code, exceeded.retry_after)),
     }
-    Ok(())
 }
 
-async fn count_failure(state: &AppState, buckets: &[String], limit: Limit) -> Result<(), Problem> {
-    for bucket in buckets {
-        // The refusal, if any, comes with the next request (`refuse_if_exceeded`).
-        let _ = state.limiter.hit(bucket, limit).await?;
-    }
+/// Gives back the attempt [`count_attempt`] counted: it succeeded.
+async fn forgive(state: &AppState, buckets: &[String], limit: Limit) -> Result<(), Problem> {
+    state.limiter.release_all(buckets, limit).await?;
     Ok(())
 }
 
@@ -321,7 +332,7 @@ pub async fn find_username(
     if let Some(ip) = client_ip {
         buckets.push(format!("find-username-ip:{ip}"));
     }
-    refuse_if_exceeded(
+    count_attempt(
         state,
         &buckets,
         FIND_USERNAME_FAILURES,
@@ -334,8 +345,8 @@ pub async fn find_username(
         .as_ref()
         .filter(|(_, account)| identity_matches(state, account, name, &number))
         .map(|(_, account)| masked_username(account));
-    if found.is_none() {
-        count_failure(state, &buckets, FIND_USERNAME_FAILURES).await?;
+    if found.is_some() {
+        forgive(state, &buckets, FIND_USERNAME_FAILURES).await?;
     }
     Ok(FoundUsername {
         found: found.is_some(),
@@ -395,10 +406,12 @@ pub async fn start(
             "login_required",
         )]));
     }
+    // Every start counts, known name or not: a count of unknown names alone would tell them
+    // apart by when the 429 comes.
     let buckets: Vec<String> = client_ip
-        .map(|ip| vec![format!("recovery-unknown-ip:{ip}")])
+        .map(|ip| vec![format!("recovery-start-ip:{ip}")])
         .unwrap_or_default();
-    refuse_if_exceeded(state, &buckets, UNKNOWN_USERNAMES, "recovery_rate_limited").await?;
+    count_attempt(state, &buckets, RECOVERY_STARTS, "recovery_rate_limited").await?;
     require_captcha(state, captcha_id, captcha_answer).await?;
     let holder = crate::login::resolve(state, username).await?;
     // The same reads whether or not the name is known, so the time does not tell.
@@ -413,8 +426,13 @@ pub async fn start(
         |via: LoginVia| via != LoginVia::Email || account.email().is_some_and(|e| e.verified);
     let Some((account_id, _)) = holder.filter(|(_, via)| recoverable(&account) && usable(*via))
     else {
-        count_failure(state, &buckets, UNKNOWN_USERNAMES).await?;
-        return Err(Problem::new(ProblemKind::NotFound, "username_not_found"));
+        // Issue 13: the same answer as an account with nothing bound, not a 404.
+        return Ok(Started {
+            ticket: None,
+            expires_at: None,
+            methods: Vec::new(),
+            username: mask_typed_username(username),
+        });
     };
     let methods = methods_of(&account);
     if methods.is_empty() {
@@ -681,7 +699,7 @@ pub async fn request_email_link(
         .map(|e| e.address.clone())
         .ok_or_else(method_unavailable)?;
     let bucket = [format!("recovery-email:{}", ticket.account_id)];
-    refuse_if_exceeded(
+    count_attempt(
         state,
         &bucket,
         EMAIL_IDENTITY_FAILURES,
@@ -694,13 +712,13 @@ pub async fn request_email_link(
         name.unwrap_or(""),
         document_number.unwrap_or(""),
     ) {
-        count_failure(state, &bucket, EMAIL_IDENTITY_FAILURES).await?;
         return Err(Problem::validation(vec![FieldError::new(
             "document_number",
             "recovery_identity_mismatch",
         )])
         .with_code("recovery_identity_mismatch"));
     }
+    forgive(state, &bucket, EMAIL_IDENTITY_FAILURES).await?;
     if let Err(exceeded) = state
         .limiter
         .hit(

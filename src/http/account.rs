@@ -123,9 +123,11 @@ async fn confirm_current_password(
         )]));
     };
     let bucket = format!("current-password:{}", session.account_id);
-    if let Some(exceeded) = state
+    // Counted before it is tried (a parallel burst gets no more guesses than the limit),
+    // given back once it turns out right or could not be tried.
+    if let Err(exceeded) = state
         .limiter
-        .is_exceeded(&bucket, CURRENT_PASSWORD_FAILURES)
+        .hit(&bucket, CURRENT_PASSWORD_FAILURES)
         .await?
     {
         return Err(Problem::rate_limited(
@@ -134,16 +136,18 @@ async fn confirm_current_password(
         ));
     }
     let phc = account.password_hash();
-    let verification = state
-        .hasher
-        .verify(phc, &Secret::new(current))
-        .await
-        .map_err(|_| Problem::overloaded(Duration::from_secs(1)))?;
-    if !verification.matches {
-        let _ = state
+    let verification = state.hasher.verify(phc, &Secret::new(current)).await;
+    let matches = verification.as_ref().is_ok_and(|v| v.matches);
+    if matches || verification.is_err() {
+        state
             .limiter
-            .hit(&bucket, CURRENT_PASSWORD_FAILURES)
+            .release(&bucket, CURRENT_PASSWORD_FAILURES)
             .await?;
+    }
+    if verification.is_err() {
+        return Err(Problem::overloaded(Duration::from_secs(1)));
+    }
+    if !matches {
         let mut problem = Problem::new(ProblemKind::Forbidden, "current_password_wrong");
         problem.errors = vec![FieldError::new(
             "current_password",

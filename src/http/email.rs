@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use xuexin_domain::account::{Account, AccountCommand, AccountError};
-use xuexin_domain::ids::{login_name_key, LoginNameKind};
+use xuexin_domain::ids::{login_name_id, login_name_key, LoginNameKind};
 use xuexin_domain::values::Email;
 use xuexin_domain::{AccountId, Actor};
 use xuexin_projections::login_index;
@@ -86,6 +86,24 @@ pub async fn resend_verification(
             ));
         }
     }
+    // Counted per address whether or not anybody holds it: a 429 that only a registered
+    // address gets would tell it apart.
+    if let Err(exceeded) = state
+        .limiter
+        .hit(
+            &format!(
+                "email-resend:{}",
+                login_name_id(LoginNameKind::Email, email.as_str())
+            ),
+            state.config.limits.email_resend_per_account,
+        )
+        .await?
+    {
+        return Err(Problem::rate_limited(
+            "email_rate_limited",
+            exceeded.retry_after,
+        ));
+    }
     let key = login_name_key(LoginNameKind::Email, email.as_str());
     let Some(entry) = login_index::lookup(&state.db, &key).await? else {
         return Ok(accepted);
@@ -96,19 +114,6 @@ pub async fn resend_verification(
     let Some(account_id) = AccountId::parse(&entry.account_id) else {
         return Ok(accepted);
     };
-    if let Err(exceeded) = state
-        .limiter
-        .hit(
-            &format!("email-resend:{account_id}"),
-            state.config.limits.email_resend_per_account,
-        )
-        .await?
-    {
-        return Err(Problem::rate_limited(
-            "email_rate_limited",
-            exceeded.retry_after,
-        ));
-    }
     let result = state
         .store
         .execute::<Account>(

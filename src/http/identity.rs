@@ -269,7 +269,8 @@ pub async fn prove_by_records(
         max: 5,
         window: Duration::from_secs(3600),
     };
-    if let Some(exceeded) = state.limiter.is_exceeded(&bucket, limit).await? {
+    // Counted before the comparison, given back when it matches.
+    if let Err(exceeded) = state.limiter.hit(&bucket, limit).await? {
         return Err(Problem::rate_limited(
             "record_proof_rate_limited",
             exceeded.retry_after,
@@ -300,8 +301,9 @@ pub async fn prove_by_records(
         }
     });
     let metadata = context.metadata(session.actor());
-    if !matches {
-        state.limiter.hit(&bucket, limit).await?.ok();
+    if matches {
+        state.limiter.release(&bucket, limit).await?;
+    } else {
         if mine
             .identity
             .claim(session.account_id)
