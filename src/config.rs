@@ -42,6 +42,11 @@ pub struct RateLimits {
     pub email_resend_per_ip: Limit,
     pub registrations_per_ip: Limit,
     pub captchas_per_ip: Limit,
+    /// Wrong passwords (and unknown names) from one client, any account.
+    pub login_failures_per_ip: Limit,
+    /// Wrong passwords from one client for one login name: kept below the lockout threshold,
+    /// so one client alone can never lock an account (issue 13: lockout is no weapon).
+    pub login_failures_per_ip_account: Limit,
 }
 
 impl Default for RateLimits {
@@ -74,6 +79,14 @@ impl Default for RateLimits {
             },
             captchas_per_ip: Limit {
                 max: 600,
+                window: Duration::from_secs(3600),
+            },
+            login_failures_per_ip: Limit {
+                max: 20,
+                window: Duration::from_secs(3600),
+            },
+            login_failures_per_ip_account: Limit {
+                max: 4,
                 window: Duration::from_secs(3600),
             },
         }
@@ -296,6 +309,12 @@ impl Config {
         if let Some(n) = env_parse("XUEXIN_EMAIL_RESEND_PER_IP_HOURLY")? {
             config.limits.email_resend_per_ip.max = n;
         }
+        if let Some(n) = env_parse("XUEXIN_LOGIN_FAILURES_PER_IP_HOURLY")? {
+            config.limits.login_failures_per_ip.max = n;
+        }
+        if let Some(n) = env_parse("XUEXIN_LOGIN_FAILURES_PER_IP_ACCOUNT_HOURLY")? {
+            config.limits.login_failures_per_ip_account.max = n;
+        }
         if let Some(n) = env_parse("XUEXIN_REGISTRATIONS_PER_IP_HOURLY")? {
             config.limits.registrations_per_ip.max = n;
         }
@@ -367,6 +386,14 @@ impl Config {
         .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
         if self.lockout.threshold == 0 || self.lockout.base_lock_seconds <= 0 {
             bail!("the lockout threshold and duration must be positive");
+        }
+        if self.limits.login_failures_per_ip_account.max >= i64::from(self.lockout.threshold) {
+            bail!(
+                "XUEXIN_LOGIN_FAILURES_PER_IP_ACCOUNT_HOURLY ({}) must stay below \
+                 XUEXIN_LOCKOUT_THRESHOLD ({}), or one client alone can lock an account",
+                self.limits.login_failures_per_ip_account.max,
+                self.lockout.threshold
+            );
         }
         if let Some(url) = &self.migration_database_url {
             let postgres = |u: &str| u.starts_with("postgres://") || u.starts_with("postgresql://");

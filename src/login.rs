@@ -155,7 +155,13 @@ pub async fn login(
         return Err(Problem::validation(missing));
     }
 
-    let Some((account_id, via)) = resolve(state, login).await? else {
+    let holder = resolve(state, login).await?;
+    // Failures per client, counted before the password is tried and given back when it is
+    // right: one client gets at most `login_failures_per_ip` wrong tries an hour, and fewer
+    // for one name than it takes to lock the account (issue 13: lockout is no weapon).
+    let buckets = client_buckets(state, login, holder.map(|(id, _)| id), request);
+    count_failure_before(state, &buckets).await?;
+    let Some((account_id, via)) = holder else {
         return Err(decoy(state, &password).await);
     };
     let metadata = CommandMetadata {
@@ -176,29 +182,84 @@ pub async fn login(
         .await;
     let committed = match result {
         Ok(committed) => committed,
+        // Only the right password is told of a lock.
         Err(ExecuteError::Domain(AccountError::Locked { until })) => {
-            return Err(locked(until, state.clock.now()))
+            forgive(state, &buckets).await?;
+            return Err(locked(until, state.clock.now()));
         }
         Err(ExecuteError::Domain(AccountError::HasherUnavailable))
-        | Err(ExecuteError::Contention) => return Err(Problem::overloaded(Duration::from_secs(1))),
+        | Err(ExecuteError::Contention) => {
+            forgive(state, &buckets).await?;
+            return Err(Problem::overloaded(Duration::from_secs(1)));
+        }
         // Registering, abandoned, deactivated: as if the name were unknown.
         Err(ExecuteError::Domain(_)) => return Err(decoy(state, &password).await),
         Err(ExecuteError::Store(error)) => return Err(Problem::internal(error)),
     };
-    let mut succeeded = false;
-    for event in &committed.events {
-        match event {
-            AccountEvent::LoginSucceeded { .. } => succeeded = true,
-            AccountEvent::AccountLocked { until, .. } => {
-                return Err(locked(*until, state.clock.now()))
-            }
-            _ => {}
-        }
-    }
+    // A wrong password that locks the account is answered like any wrong password: the lock
+    // is told to the right password only (and to the owner, by the messenger).
+    let succeeded = committed
+        .events
+        .iter()
+        .any(|event| matches!(event, AccountEvent::LoginSucceeded { .. }));
     if !succeeded {
         return Err(invalid_credentials());
     }
+    forgive(state, &buckets).await?;
     open_session(state, account_id, &committed, request).await
+}
+
+/// The failure buckets of this client: all its logins, and its logins with this name (the
+/// account it leads to, or the name itself when it leads nowhere: the same work either way).
+fn client_buckets(
+    state: &AppState,
+    login: &str,
+    account: Option<AccountId>,
+    request: &CommandMetadata,
+) -> Vec<(String, crate::config::Limit)> {
+    let Some(ip) = request.client_ip.as_deref() else {
+        return Vec::new();
+    };
+    let name = account.map_or_else(
+        || document_number_digest(&state.digest, &login.trim().to_lowercase()),
+        |id| id.to_string(),
+    );
+    let limits = &state.config.limits;
+    vec![
+        (format!("login-fail-ip:{ip}"), limits.login_failures_per_ip),
+        (
+            format!("login-fail-ip-name:{ip}:{name}"),
+            limits.login_failures_per_ip_account,
+        ),
+    ]
+}
+
+async fn count_failure_before(
+    state: &AppState,
+    buckets: &[(String, crate::config::Limit)],
+) -> Result<(), Problem> {
+    for (i, (bucket, limit)) in buckets.iter().enumerate() {
+        if let Err(exceeded) = state.limiter.hit(bucket, *limit).await? {
+            for (taken, limit) in &buckets[..=i] {
+                state.limiter.release(taken, *limit).await?;
+            }
+            return Err(Problem::rate_limited(
+                "login_rate_limited",
+                exceeded.retry_after,
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn forgive(
+    state: &AppState,
+    buckets: &[(String, crate::config::Limit)],
+) -> Result<(), Problem> {
+    for (bucket, limit) in buckets {
+        state.limiter.release(bucket, *limit).await?;
+    }
+    Ok(())
 }
 
 /// A session for a login the account has just recorded.

@@ -42,6 +42,7 @@ enum Notice {
     SecurityAnswersFailed,
     PhoneChanged,
     EmailChanged,
+    AccountLocked,
 }
 
 impl Notice {
@@ -53,6 +54,7 @@ impl Notice {
             Self::SecurityAnswersFailed => "notice.security_answers_failed",
             Self::PhoneChanged => "notice.phone_changed",
             Self::EmailChanged => "notice.email_changed",
+            Self::AccountLocked => "notice.account_locked",
         }
     }
 
@@ -64,6 +66,7 @@ impl Notice {
             Self::SecurityAnswersFailed,
             Self::PhoneChanged,
             Self::EmailChanged,
+            Self::AccountLocked,
         ]
         .into_iter()
         .find(|n| n.kind() == kind)
@@ -95,6 +98,10 @@ impl Notice {
             Self::EmailChanged => (
                 "学信网 安全邮箱变更提醒",
                 format!("【学信网】您的学信网账号安全邮箱已于{at}更换为{detail}，本邮箱不再接收找回密码邮件。如非本人操作，请立即联系学信网客服。"),
+            ),
+            Self::AccountLocked => (
+                "学信网 账号锁定提醒",
+                format!("【学信网】您的学信网账号于{at}因密码连续输错多次被锁定，{detail}后可再次登录。如非本人操作，请立即找回密码。"),
             ),
         }
     }
@@ -366,6 +373,11 @@ impl Projection for Messenger {
             }
             AccountEvent::SecurityAnswersAccepted => {
                 self.notify(tx, event, Notice::SecurityAnswersAccepted, "", None)
+                    .await?;
+            }
+            AccountEvent::AccountLocked { until, .. } => {
+                let detail = beijing_time(until);
+                self.notify(tx, event, Notice::AccountLocked, &detail, None)
                     .await?;
             }
             AccountEvent::SecurityAnswersFailed { .. } => {

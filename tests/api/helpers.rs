@@ -149,6 +149,9 @@ pub fn test_config(database_url: String) -> Config {
         dev_mode: true,
         projector_poll: Duration::from_millis(100),
         saga_stale_after: Duration::from_secs(2),
+        // Tests name their clients with `x-forwarded-for` (see `login_from`); without the
+        // header a request is from 127.0.0.1.
+        trust_forwarded_for: true,
         ..Config::default()
     }
 }
@@ -423,6 +426,32 @@ impl TestApp {
             &json!({"login": login, "password": password}),
         )
         .await
+    }
+
+    /// A login from the client `ip`.
+    pub async fn login_from(&self, ip: &str, login: &str, password: &str) -> TestResponse {
+        self.send(
+            self.client
+                .post(format!("{}{}", self.address, "/api/v1/sessions"))
+                .header("x-forwarded-for", ip)
+                .json(&json!({"login": login, "password": password})),
+        )
+        .await
+    }
+
+    /// Locks the account `login` leads to: five wrong passwords, each from another client (one
+    /// client alone cannot lock an account).
+    pub async fn lock_out(&self, login: &str) {
+        for i in 0..5 {
+            let failed = self
+                .login_from(
+                    &format!("10.77.{}.{i}", rand_octet()),
+                    login,
+                    "Wrong-Pass-1!",
+                )
+                .await;
+            assert_eq!(failed.status, StatusCode::UNAUTHORIZED, "{}", failed.text);
+        }
     }
 
     pub async fn login_ok(&self, login: &str, password: &str) -> (String, i64) {
@@ -780,4 +809,8 @@ impl TestApp {
             .output()
             .expect("the xuexin binary runs")
     }
+}
+
+fn rand_octet() -> u8 {
+    uuid::Uuid::new_v4().as_bytes()[0]
 }

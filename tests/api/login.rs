@@ -10,6 +10,7 @@ on_both_backends!(
     an_unknown_name_and_a_wrong_password_get_the_same_answer_in_about_the_same_time,
     login_fails_after_five_wrong_passwords_counted_across_login_names,
     a_lock_runs_out_and_a_success_resets_the_count,
+    one_client_cannot_lock_an_account_and_is_stopped_after_twenty_failures,
     logging_out_ends_the_session,
     the_hashing_pool_refuses_work_beyond_its_queue_with_503,
     a_read_right_after_a_write_never_misses_it,
@@ -90,38 +91,58 @@ async fn login_fails_after_five_wrong_passwords_counted_across_login_names(backe
     let person = Person::random();
     let account_id = app.register_ok(&person).await;
 
+    // Five wrong passwords from five clients, by phone and by ID number.
     let names = [
         person.phone.clone(),
         person.document_number.clone(),
         person.phone.clone(),
         person.document_number.clone(),
+        person.phone.clone(),
     ];
-    for name in &names {
-        let response = app.login(name, "Wrong-Password-1").await;
+    for (i, name) in names.iter().enumerate() {
+        let response = app
+            .login_from(&format!("10.1.0.{i}"), name, "Wrong-Password-1")
+            .await;
+        // The fifth locks the account, yet answers as an unknown name would (issue 13).
         assert_eq!(
             response.status,
             StatusCode::UNAUTHORIZED,
             "{}",
             response.text
         );
+        assert_eq!(response.code(), "invalid_credentials");
     }
-    let fifth = app.login(&person.phone, "Wrong-Password-1").await;
-    assert_eq!(fifth.status, StatusCode::LOCKED, "{}", fifth.text);
-    assert_eq!(fifth.code(), "account_locked");
-    let retry_after: u64 = fifth.headers["retry-after"]
+    // Only the right password is told of the lock, whichever name.
+    let right = app
+        .login_from("10.1.1.1", &person.document_number, &person.password)
+        .await;
+    assert_eq!(right.status, StatusCode::LOCKED, "{}", right.text);
+    assert_eq!(right.code(), "account_locked");
+    let retry_after: u64 = right.headers["retry-after"]
         .to_str()
         .unwrap()
         .parse()
         .unwrap();
     assert!((14 * 60..=15 * 60).contains(&retry_after), "{retry_after}");
-
-    // Locked means locked, whichever name and even with the right password.
-    let right = app.login(&person.document_number, &person.password).await;
-    assert_eq!(right.status, StatusCode::LOCKED, "{}", right.text);
+    let wrong = app
+        .login_from("10.1.1.2", &person.phone, "Wrong-Password-1")
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.text);
+    let nobody = app
+        .login_from(
+            "10.1.1.3",
+            &crate::helpers::random_phone(),
+            "Wrong-Password-1",
+        )
+        .await;
+    assert_eq!(wrong.body, nobody.body);
 
     let events = app.event_types(&account_id).await;
     assert_eq!(events.iter().filter(|e| *e == "LoginFailed").count(), 5);
     assert_eq!(events.last().map(String::as_str), Some("AccountLocked"));
+    // The owner hears of it, on the phone.
+    let notice = app.wait_for_message(&person.phone, "被锁定").await;
+    assert!(notice.contains("找回密码"), "{notice}");
 }
 
 async fn a_lock_runs_out_and_a_success_resets_the_count(backend: Backend) {
@@ -131,23 +152,25 @@ async fn a_lock_runs_out_and_a_success_resets_the_count(backend: Backend) {
     .await;
     let person = Person::random();
     let account_id = app.register_ok(&person).await;
+    let wrong = |i: usize| {
+        let app = &app;
+        let phone = person.phone.clone();
+        async move {
+            app.login_from(&format!("10.2.0.{i}"), &phone, "Wrong-Password-1")
+                .await
+                .status
+        }
+    };
 
     // Four failures, a success, four more failures: never five in a row, so never locked.
-    for _ in 0..4 {
-        assert_eq!(
-            app.login(&person.phone, "Wrong-Password-1").await.status,
-            StatusCode::UNAUTHORIZED
-        );
+    for i in 0..4 {
+        assert_eq!(wrong(i).await, StatusCode::UNAUTHORIZED);
     }
     app.login_ok(&person.phone, &person.password).await;
-    for _ in 0..4 {
-        assert_eq!(
-            app.login(&person.phone, "Wrong-Password-1").await.status,
-            StatusCode::UNAUTHORIZED
-        );
+    for i in 4..8 {
+        assert_eq!(wrong(i).await, StatusCode::UNAUTHORIZED);
     }
-    let fifth = app.login(&person.phone, "Wrong-Password-1").await;
-    assert_eq!(fifth.status, StatusCode::LOCKED);
+    assert_eq!(wrong(8).await, StatusCode::UNAUTHORIZED);
     assert_eq!(
         app.login(&person.phone, &person.password).await.status,
         StatusCode::LOCKED
@@ -163,6 +186,78 @@ async fn a_lock_runs_out_and_a_success_resets_the_count(backend: Backend) {
         .await;
     assert_eq!(me.body["status"], "Active");
     assert_eq!(me.body["locked_until"], serde_json::Value::Null);
+}
+
+/// Issue 13, item 3: one client sending wrong passwords for somebody's phone is refused with
+/// 429 before it can lock the account, and after at most 20 failures of any kind an hour; the
+/// owner, elsewhere, logs in all along.
+async fn one_client_cannot_lock_an_account_and_is_stopped_after_twenty_failures(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    let account_id = app.register_ok(&person).await;
+    let attacker = "10.3.0.1";
+
+    // Fifty at once at one account: four are tried, the rest refused before any hashing.
+    let burst =
+        join_all((0..50).map(|_| app.login_from(attacker, &person.phone, "Wrong-Password-1")))
+            .await;
+    let tried = burst
+        .iter()
+        .filter(|r| r.status == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(
+        tried,
+        4,
+        "{:?}",
+        burst.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    for refused in burst
+        .iter()
+        .filter(|r| r.status != StatusCode::UNAUTHORIZED)
+    {
+        assert_eq!(
+            refused.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            refused.text
+        );
+        assert_eq!(refused.code(), "login_rate_limited");
+        assert!(refused.headers.contains_key("retry-after"));
+    }
+    // The owner, from another client, is not kept out.
+    app.login_from("10.3.9.9", &person.phone, &person.password)
+        .await
+        .status
+        .eq(&StatusCode::CREATED)
+        .then_some(())
+        .expect("the owner was locked out by one client");
+    assert!(!app
+        .event_types(&account_id)
+        .await
+        .iter()
+        .any(|e| e == "AccountLocked"));
+
+    // Other names from the same client: sixteen more failures make twenty, then 429 for all.
+    let mut failures = tried;
+    for _ in 0..30 {
+        let answer = app
+            .login_from(
+                attacker,
+                &crate::helpers::random_phone(),
+                "Wrong-Password-1",
+            )
+            .await;
+        if answer.status == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text);
+        failures += 1;
+    }
+    assert_eq!(failures, 20);
+    let even_right = app
+        .login_from(attacker, &person.phone, &person.password)
+        .await;
+    assert_eq!(even_right.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 async fn logging_out_ends_the_session(backend: Backend) {
@@ -199,7 +294,15 @@ async fn the_hashing_pool_refuses_work_beyond_its_queue_with_503(backend: Backen
     .await;
     let person = Person::random();
     app.register_ok(&person).await;
-    let attempts = join_all((0..24).map(|_| app.login(&person.phone, &person.password))).await;
+    // From many clients: from one, only four at once may be in flight (they count as failures
+    // until they are known to be right).
+    let clients: Vec<String> = (0..24).map(|i| format!("10.4.0.{i}")).collect();
+    let attempts = join_all(
+        clients
+            .iter()
+            .map(|ip| app.login_from(ip, &person.phone, &person.password)),
+    )
+    .await;
     let created = attempts
         .iter()
         .filter(|r| r.status == StatusCode::CREATED)

@@ -255,11 +255,21 @@ impl Account {
             return Err(AccountError::CannotLogIn);
         }
         let now = services.clock.now();
-        self.pass_lock(now, sink).await?;
+        // The password is checked during a lock too, and only the right one is told of the
+        // lock: a wrong one gets the answer an unknown name gets (issue 13), and adds nothing.
+        let locked_until = self.locked_until.filter(|until| *until > now);
         let verification = services
             .hasher
             .verify(&self.password_hash, &password)
             .await?;
+        if let Some(until) = locked_until {
+            return if verification.matches {
+                Err(AccountError::Locked { until })
+            } else {
+                Ok(())
+            };
+        }
+        self.pass_lock(now, sink).await?;
         if verification.matches {
             sink.write(AccountEvent::LoginSucceeded { via }, self).await;
             if verification.needs_rehash {
@@ -1302,6 +1312,19 @@ mod tests {
             .then_expect_error(AccountError::Locked {
                 until: NOW.plus_seconds(60),
             });
+    }
+
+    #[test]
+    fn a_wrong_password_during_a_lock_is_not_told_of_the_lock_and_adds_nothing() {
+        let mut given = registered("x$pw");
+        given.push(AccountEvent::AccountLocked {
+            until: NOW.plus_seconds(60),
+            lock_count: 1,
+        });
+        framework()
+            .given(given)
+            .when(login("wrong"))
+            .then_expect_events(vec![]);
     }
 
     #[test]
