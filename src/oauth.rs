@@ -175,6 +175,7 @@ impl WeChat {
             ])
             .send()
             .await
+            .map_err(crate::gateways::redact::http)
             .context("WeChat is unreachable")
             .map_err(ExchangeError::Provider)?;
         if !response.status().is_success() {
@@ -186,6 +187,7 @@ impl WeChat {
         let token: WeChatToken = response
             .json()
             .await
+            .map_err(crate::gateways::redact::http)
             .context("WeChat's answer is not the documented JSON")
             .map_err(ExchangeError::Provider)?;
         if let Some(code) = token.errcode.filter(|c| *c != 0) {
@@ -324,6 +326,7 @@ impl Alipay {
             )
             .send()
             .await
+            .map_err(crate::gateways::redact::http)
             .context("the Alipay gateway is unreachable")
             .map_err(ExchangeError::Provider)?;
         if !response.status().is_success() {
@@ -335,6 +338,7 @@ impl Alipay {
         let text = response
             .text()
             .await
+            .map_err(crate::gateways::redact::http)
             .context("failed to read the Alipay answer")
             .map_err(ExchangeError::Provider)?;
         let envelope: AlipayEnvelope<'_> = serde_json::from_str(&text)

@@ -105,6 +105,7 @@ impl LivenessProvider {
             .body(body)
             .send()
             .await
+            .map_err(super::redact::http)
             .context("the identity-verification provider is unreachable")?;
         let status = response.status();
         anyhow::ensure!(
@@ -114,6 +115,7 @@ impl LivenessProvider {
         response
             .json()
             .await
+            .map_err(super::redact::http)
             .context("the identity-verification provider's answer is not understood")
     }
 }

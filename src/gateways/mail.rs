@@ -60,13 +60,7 @@ impl SmtpMail {
             .context("invalid XUEXIN_SMTP_URL")?
             .build();
         let from = from.parse().context("invalid XUEXIN_MAIL_FROM")?;
-        let url_without_credentials = match url.split_once('@') {
-            Some((scheme_and_user, host)) => {
-                let scheme = scheme_and_user.split("://").next().unwrap_or("smtp");
-                format!("{scheme}://{host}")
-            }
-            None => url.to_string(),
-        };
+        let url_without_credentials = super::redact::url(url);
         Ok(Self {
             transport,
             from,
@@ -89,6 +83,7 @@ impl MailSender for SmtpMail {
         self.transport
             .send(message)
             .await
+            .map_err(|e| anyhow::anyhow!(super::redact::text(&format!("{e:#}"))))
             .context("the SMTP server refused or could not be reached")?;
         Ok(())
     }

@@ -4,6 +4,7 @@
 pub mod liveness;
 pub mod mail;
 pub mod outbox;
+pub mod redact;
 pub mod sms;
 
 pub use mail::{MailSender, OutgoingMail};

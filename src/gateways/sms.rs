@@ -71,6 +71,7 @@ impl SmsGateway for HttpSms {
         let response = request
             .send()
             .await
+            .map_err(super::redact::http)
             .context("the SMS provider is unreachable")?;
         let status = response.status();
         if !status.is_success() {
@@ -80,6 +81,6 @@ impl SmsGateway for HttpSms {
     }
 
     fn describe(&self) -> String {
-        format!("http ({})", self.url)
+        format!("http ({})", super::redact::url(&self.url))
     }
 }

@@ -8,6 +8,7 @@ pub mod dev;
 pub mod email;
 pub mod error;
 pub mod extract;
+pub mod headers;
 pub mod idempotency;
 pub mod identity;
 pub mod me;
@@ -104,6 +105,7 @@ pub fn router(state: SharedState) -> Router {
     .route("/healthz", get(health))
     .route("/verify-email", get(email::verify_email_page))
     .route("/reset-password", get(recovery::reset_password_page))
+    .merge(headers::static_files())
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
     .layer(axum::middleware::from_fn_with_state(
@@ -111,6 +113,10 @@ pub fn router(state: SharedState) -> Router {
         idempotency::idempotency,
     ))
     .layer(DefaultBodyLimit::max(64 * 1024))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        headers::security_headers,
+    ))
     .with_state(state)
     .layer(PropagateRequestIdLayer::new(REQUEST_ID))
     .layer(

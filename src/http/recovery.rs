@@ -191,11 +191,10 @@ pub struct StartRecoveryResponse {
     tag = "recovery",
     request_body = StartRecoveryRequest,
     responses(
-        (status = 201, description = "The bound methods and a ticket", body = StartRecoveryResponse),
+        (status = 201, description = "The bound methods and a ticket; an unknown name gets the answer of an account with nothing bound", body = StartRecoveryResponse),
         (status = 400, description = "Malformed JSON", body = ProblemDocument),
-        (status = 404, description = "No such username", body = ProblemDocument),
         (status = 422, description = "A field is missing, or the captcha is wrong or used", body = ProblemDocument),
-        (status = 429, description = "Too many unknown usernames from this client", body = ProblemDocument),
+        (status = 429, description = "Too many starts from this client", body = ProblemDocument),
     )
 )]
 #[tracing::instrument(skip_all)]

@@ -66,7 +66,8 @@ pub struct SessionResponse {
         (status = 400, description = "Malformed JSON", body = ProblemDocument),
         (status = 401, description = "Wrong name or password", body = ProblemDocument),
         (status = 422, description = "A field is missing", body = ProblemDocument),
-        (status = 423, description = "Locked after repeated failures; Retry-After says how long", body = ProblemDocument),
+        (status = 423, description = "The right password, but the account is locked after repeated failures; Retry-After says how long", body = ProblemDocument),
+        (status = 429, description = "Too many failures from this client (login_rate_limited); Retry-After says how long", body = ProblemDocument),
         (status = 503, description = "Overloaded; retry after the Retry-After seconds", body = ProblemDocument),
     )
 )]

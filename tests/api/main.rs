@@ -11,6 +11,7 @@ mod db_roles;
 mod edge;
 mod email;
 mod global_order;
+mod headers;
 mod idempotency;
 mod identity;
 mod login;

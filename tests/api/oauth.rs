@@ -26,6 +26,7 @@ on_both_backends!(
     a_refused_code_or_a_bad_provider_signature_changes_nothing,
     the_same_subject_from_the_other_provider_reaches_nothing,
     an_unconfigured_provider_is_unavailable,
+    an_unreachable_provider_leaves_no_secret_in_the_log,
 );
 
 const WECHAT_APPID: &str = "wx-test-app";
@@ -602,4 +603,75 @@ async fn an_unconfigured_provider_is_unavailable(backend: Backend) {
     assert_eq!(response.code(), "oauth_provider_unavailable");
     let (response, _) = app.authorize("weibo", "login", None, None).await;
     assert_eq!(response.code(), "provider_invalid");
+}
+
+/// Issue 13, item 6: a provider that cannot be reached is logged by host, never with the URL
+/// that carried the app secret and the authorization code (WeChat puts both in the query), nor
+/// a gateway URL's key.
+async fn an_unreachable_provider_leaves_no_secret_in_the_log(backend: Backend) {
+    let providers = stand_ins().await;
+    // A port that was free a moment ago: nothing answers there.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let app = spawn_app_with(backend, |config| {
+        relaxed_limits(config);
+        configure_providers(&providers, config);
+        if let Some(wechat) = config.wechat.as_mut() {
+            wechat.api_url = closed.clone();
+        }
+        if let Some(alipay) = config.alipay.as_mut() {
+            alipay.gateway_url = format!("{closed}/gateway.do?sign_key=alipay-url-secret");
+        }
+        config.sms = xuexin::config::SmsGatewayConfig::Http {
+            url: format!(
+                "http://sms-user:sms-password@{}/send?key=sms-url-secret",
+                &closed[7..]
+            ),
+            token: Some("sms-bearer-secret".into()),
+        };
+    })
+    .await;
+    let person = Person::random();
+    for provider in ["wechat", "alipay"] {
+        let flow = app.start_flow(provider, "login", None).await;
+        let code = providers.authorize("subject-1");
+        let answer = app
+            .oauth_callback(provider, &code, &flow.state, Some(&flow.cookie))
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            answer.text
+        );
+        assert_eq!(answer.code(), "oauth_provider_error");
+        let logs = crate::helpers::captured_logs();
+        assert!(
+            !logs.contains(&code),
+            "the authorization code is in the log"
+        );
+    }
+    let sms = app
+        .post(
+            "/api/v1/sms-codes",
+            &json!({"phone": person.phone, "purpose": "register"}),
+        )
+        .await;
+    assert_eq!(sms.status, StatusCode::SERVICE_UNAVAILABLE, "{}", sms.text);
+
+    let logs = crate::helpers::captured_logs();
+    // The failures are logged, by host.
+    assert!(logs.contains("WeChat is unreachable"), "{logs}");
+    assert!(logs.contains("127.0.0.1"), "{logs}");
+    for secret in [
+        WECHAT_SECRET,
+        "alipay-url-secret",
+        "sms-url-secret",
+        "sms-password",
+        "sms-bearer-secret",
+    ] {
+        assert!(!logs.contains(secret), "{secret} is in the log:\n{logs}");
+    }
 }

@@ -58,7 +58,9 @@ async fn planted_secrets_never_leak(backend: Backend) {
     assert_eq!(me.status, StatusCode::OK);
     // A refused registration echoes nothing back either.
     let mut again = form.clone();
-    again["phone"] = json!(crate::helpers::random_phone());
+    let other_phone = crate::helpers::random_phone();
+    again["sms_code"] = json!(app.registration_code(&other_phone).await);
+    again["phone"] = json!(other_phone);
     let refused = app.post("/api/v1/registrations", &again).await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
     app.post_authorized("/api/v1/logout", &session, &json!({}))

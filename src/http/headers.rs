@@ -1,0 +1,102 @@
+//! Security headers on every answer, and the pages' static files.
+//!
+//! Every answer: `X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer` (page URLs
+//! carry tokens). HTML: a CSP that allows only this origin's files, no inline script or style,
+//! and no framing. Everything but the static files and the API description: `Cache-Control:
+//! no-store`, since answers carry tokens and personal data. HSTS when the public URL is https.
+
+use crate::app::SharedState;
+use axum::extract::{Request, State};
+use axum::http::header::{self, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
+
+const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+/// Paths whose answers hold nothing personal and may be cached.
+fn cacheable(path: &str) -> bool {
+    path.starts_with("/static/") || path == "/api/v1/openapi.json"
+}
+
+pub async fn security_headers(
+    State(state): State<SharedState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_string();
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    if !cacheable(&path) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if state.config.public_url.starts_with("https://") {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
+    response
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The pages' style sheet and scripts (a CSP without 'unsafe-inline' needs them as files).
+pub fn static_files() -> Router<SharedState> {
+    Router::new()
+        .route(
+            "/static/page.css",
+            get(|| async { asset("text/css; charset=utf-8", include_str!("static/page.css")) }),
+        )
+        .route(
+            "/static/verify-email.js",
+            get(|| async {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("static/verify-email.js"),
+                )
+            }),
+        )
+        .route(
+            "/static/reset-password.js",
+            get(|| async {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("static/reset-password.js"),
+                )
+            }),
+        )
+}
