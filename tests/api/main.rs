@@ -14,6 +14,7 @@ mod global_order;
 mod headers;
 mod idempotency;
 mod identity;
+mod limits;
 mod login;
 mod nats;
 mod oauth;
