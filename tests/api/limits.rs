@@ -294,6 +294,16 @@ async fn registrations_and_captchas_per_client_in_a_burst(backend: Backend) {
     let bodies: Vec<Value> = (0..BURST)
         .map(|_| Person::random().form("000000"))
         .collect();
+    let answers = burst_from(&app, "10.24.0.1", "/api/v1/registrations", &bodies).await;
+    // Five are looked at (and refused for their made-up codes); the rest never are.
+    assert_eq!(
+        through(
+            &answers,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "registration_rate_limited"
+        ),
+        5
+    );
     let bodies = vec![json!({}); BURST];
     let answers = burst_from(&app, "10.24.0.2", "/api/v1/captchas", &bodies).await;
     assert_eq!(
