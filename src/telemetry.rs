@@ -1,12 +1,15 @@
 //! Logging through `tracing`. `RUST_LOG` picks levels (default `info`); `XUEXIN_LOG_FORMAT=json`
 //! writes JSON lines for log collectors.
 
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
-/// `quiet`: command-line tools log warnings only unless `RUST_LOG` says otherwise.
+/// `quiet`: command-line tools log warnings only (and which database they opened) unless
+/// `RUST_LOG` says otherwise. Logs go to stderr, so they never mix with a command's output
+/// (`CODE=$(xuexin dev outbox …)`, `--json`), with colours only when stderr is a terminal.
 pub fn init(quiet: bool) {
     let default = if quiet {
-        "warn"
+        "warn,xuexin::store=info"
     } else {
         "info,sqlx=warn,tower_http=info"
     };
@@ -14,6 +17,8 @@ pub fn init(quiet: bool) {
     let json = std::env::var("XUEXIN_LOG_FORMAT").is_ok_and(|f| f == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let result = if json {
         builder.json().try_init()

@@ -27,10 +27,17 @@ pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result
             .connect(database_url)
             .await
             .context("failed to connect to PostgreSQL")?;
+        tracing::info!(
+            database = %crate::gateways::redact::url(database_url),
+            "opened the PostgreSQL database"
+        );
         Ok(Db::Postgres(pool))
     } else if database_url.starts_with("sqlite:") {
-        let options = SqliteConnectOptions::from_str(database_url)
-            .context("invalid SQLite URL")?
+        let options = SqliteConnectOptions::from_str(database_url).context("invalid SQLite URL")?;
+        let file = options.get_filename().to_path_buf();
+        let in_memory = file.as_os_str().is_empty() || database_url.contains(":memory:");
+        let existed = in_memory || file.exists();
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(30))
@@ -43,6 +50,17 @@ pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result
             .connect_with(options)
             .await
             .context("failed to open the SQLite database")?;
+        let shown = std::path::absolute(&file).unwrap_or(file);
+        if existed {
+            tracing::info!(database = %shown.display(), "opened the SQLite database");
+        } else {
+            // Run in the wrong folder, a command would otherwise work on an empty database
+            // without a word.
+            tracing::warn!(
+                database = %shown.display(),
+                "created a new, empty SQLite database (is DATABASE_URL right?)"
+            );
+        }
         Ok(Db::Sqlite(pool))
     } else {
         anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite:")

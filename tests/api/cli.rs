@@ -1,9 +1,6 @@
 //! The `xuexin` command line, as an operator uses it: schools, staff, record imports.
 
-use crate::helpers::{
-    csv, enrolment_row, fresh_postgres_database, fresh_sqlite_url, Backend, Person,
-    ENROLMENT_HEADER,
-};
+use crate::helpers::{csv, enrolment_row, Backend, Person, ENROLMENT_HEADER};
 use crate::on_both_backends;
 use std::process::Command;
 
@@ -18,13 +15,8 @@ fn xuexin(database_url: &str, args: &[&str]) -> std::process::Output {
 }
 
 async fn import_records_refuses_bad_files_and_imports_good_ones(backend: Backend) {
-    let (url, _dir) = match backend {
-        Backend::Postgres => (fresh_postgres_database().await, None),
-        Backend::Sqlite => {
-            let (url, dir) = fresh_sqlite_url();
-            (url, Some(dir))
-        }
-    };
+    let database = crate::helpers::TestDatabase::new(backend).await;
+    let url = database.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let unknown = xuexin(
         &url,
@@ -136,4 +128,95 @@ async fn import_records_refuses_bad_files_and_imports_good_ones(backend: Backend
         .unwrap();
     assert!(!staff.status.success(), "a registrar needs a school");
     assert!(String::from_utf8_lossy(&staff.stderr).contains("--scope"));
+}
+
+/// Issue 13, item 10: logs go to stderr, uncoloured when not a terminal, so command output
+/// stays parseable even with `RUST_LOG=info`; and a command names the database it opened and
+/// warns when it had to create it (run in the wrong folder).
+#[test]
+fn logs_go_to_stderr_and_a_new_database_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fresh.db");
+    let url = format!("sqlite://{}", file.display());
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_xuexin"))
+            .args(["audit", "verify", "--json"])
+            .env("DATABASE_URL", &url)
+            .env("RUST_LOG", "info")
+            .output()
+            .expect("the xuexin binary runs")
+    };
+    let first = run();
+    let stdout = String::from_utf8(first.stdout).unwrap();
+    let stderr = String::from_utf8(first.stderr).unwrap();
+    assert!(first.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}"));
+    assert!(report.is_object(), "{stdout}");
+    assert!(!stderr.contains('\u{1b}'), "colours in a pipe: {stderr:?}");
+    assert!(
+        stderr.contains("created a new, empty SQLite database"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+
+    let second = run();
+    let stderr = String::from_utf8(second.stderr).unwrap();
+    assert!(second.status.success(), "{stderr}");
+    assert!(stderr.contains("opened the SQLite database"), "{stderr}");
+    assert!(!stderr.contains("created a new"), "{stderr}");
+    // Without RUST_LOG a command still names its database, and says nothing else.
+    let quiet = Command::new(env!("CARGO_BIN_EXE_xuexin"))
+        .args(["audit", "verify", "--json"])
+        .env("DATABASE_URL", &url)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(quiet.stderr).unwrap();
+    assert!(stderr.contains("opened the SQLite database"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+/// Issue 13, item 10: the test helper drops the databases it created, and no others (not even
+/// old ones that look like its own).
+#[tokio::test]
+async fn the_test_helper_drops_only_its_own_databases() {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&crate::helpers::postgres_admin_url())
+        .await
+        .unwrap();
+    let other = format!(
+        "xuexin_test_1000000000_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    sqlx::query(&format!("CREATE DATABASE \"{other}\""))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let exists = |name: String| {
+        let url = crate::helpers::postgres_admin_url();
+        async move {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            let (n,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM pg_database WHERE datname = $1")
+                    .bind(name)
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap();
+            n == 1
+        }
+    };
+    let mine = crate::helpers::fresh_postgres_database().await;
+    let my_name = mine.url.rsplit('/').next().unwrap().to_string();
+    assert!(exists(my_name.clone()).await);
+    drop(mine);
+    assert!(!exists(my_name).await, "the helper's own database is left");
+    assert!(
+        exists(other.clone()).await,
+        "another run's database was dropped"
+    );
+    sqlx::query(&format!("DROP DATABASE \"{other}\""))
+        .execute(&mut admin)
+        .await
+        .unwrap();
 }

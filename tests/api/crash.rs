@@ -2,7 +2,7 @@
 //! with SIGKILL, then restarted. Recovery must finish or undo every registration, so that no
 //! claim stays with an account that never finished registering.
 
-use crate::helpers::{fresh_postgres_database, fresh_sqlite_url, Backend, Person};
+use crate::helpers::{Backend, Person};
 use crate::on_both_backends;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -157,14 +157,9 @@ impl Drop for Service {
     }
 }
 
-async fn database(backend: Backend) -> (String, Option<tempfile::TempDir>) {
-    match backend {
-        Backend::Postgres => (fresh_postgres_database().await, None),
-        Backend::Sqlite => {
-            let (url, dir) = fresh_sqlite_url();
-            (url, Some(dir))
-        }
-    }
+async fn database(backend: Backend) -> (String, crate::helpers::TestDatabase) {
+    let database = crate::helpers::TestDatabase::new(backend).await;
+    (database.url.clone(), database)
 }
 
 async fn scalar(db: &Db, sql: &str) -> i64 {

@@ -17,11 +17,13 @@ struct RuntimeRole {
     name: String,
     owner_url: String,
     runtime_url: String,
+    _database: crate::helpers::TestDatabase,
 }
 
 impl RuntimeRole {
     async fn create() -> Self {
-        let owner_url = fresh_postgres_database().await;
+        let database = fresh_postgres_database().await;
+        let owner_url = database.url.clone();
         let name = format!(
             "xuexin_test_rt_{}",
             &uuid::Uuid::new_v4().simple().to_string()[..12]
@@ -40,6 +42,7 @@ impl RuntimeRole {
             runtime_url: runtime.to_string(),
             name,
             owner_url,
+            _database: database,
         }
     }
 }

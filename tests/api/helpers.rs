@@ -95,9 +95,61 @@ fn with_database(url: &str, database: &str) -> String {
     }
 }
 
-/// A fresh, empty PostgreSQL database for one test. Databases left by earlier runs that are
-/// more than two hours old are dropped on the way.
-pub async fn fresh_postgres_database() -> String {
+/// A scratch database for one test, dropped (PostgreSQL) or deleted (SQLite) with this value:
+/// the helper drops only what it created, never another run's databases.
+pub struct TestDatabase {
+    pub url: String,
+    postgres_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Postgres => fresh_postgres_database().await,
+            Backend::Sqlite => {
+                let (url, dir) = fresh_sqlite_url();
+                Self {
+                    url,
+                    postgres_name: None,
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime: the DROP runs on a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                let mut admin = sqlx::PgConnection::connect(&postgres_admin_url())
+                    .await
+                    .ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("warning: a test database could not be dropped");
+        }
+    }
+}
+
+/// A fresh, empty PostgreSQL database for one test, dropped when the value is.
+pub async fn fresh_postgres_database() -> TestDatabase {
     use sqlx::Connection;
     let admin = postgres_admin_url();
     let mut connection = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
@@ -107,23 +159,6 @@ pub async fn fresh_postgres_database() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let old: Vec<(String,)> =
-        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'xuexin_test_%'")
-            .fetch_all(&mut connection)
-            .await
-            .unwrap();
-    for (name,) in old {
-        let created = name
-            .split('_')
-            .nth(2)
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(now);
-        if now.saturating_sub(created) > 7200 {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .execute(&mut connection)
-                .await;
-        }
-    }
     let name = format!(
         "xuexin_test_{now}_{}",
         uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
@@ -132,7 +167,11 @@ pub async fn fresh_postgres_database() -> String {
         .execute(&mut connection)
         .await
         .unwrap();
-    with_database(&admin, &name)
+    TestDatabase {
+        url: with_database(&admin, &name),
+        postgres_name: Some(name),
+        _dir: None,
+    }
 }
 
 pub fn fresh_sqlite_url() -> (String, tempfile::TempDir) {
@@ -166,7 +205,7 @@ pub struct TestApp {
     /// Every (path, body) this app answered the test with.
     pub responses: Arc<Mutex<Vec<(String, String)>>>,
     stop: Option<oneshot::Sender<()>>,
-    _sqlite_dir: Option<tempfile::TempDir>,
+    _database: Option<TestDatabase>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -175,17 +214,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
     init_logging();
-    let (database_url, dir) = match backend {
-        Backend::Postgres => (fresh_postgres_database().await, None),
-        Backend::Sqlite => {
-            let (url, dir) = fresh_sqlite_url();
-            (url, Some(dir))
-        }
-    };
-    let mut config = test_config(database_url);
+    let database = TestDatabase::new(backend).await;
+    let mut config = test_config(database.url.clone());
     adjust(&mut config);
     let mut app = spawn_app_on(config).await;
-    app._sqlite_dir = dir;
+    app._database = Some(database);
     app
 }
 
@@ -218,7 +251,7 @@ pub async fn spawn_app_on(config: Config) -> TestApp {
         state,
         responses: Arc::new(Mutex::new(Vec::new())),
         stop: Some(stop),
-        _sqlite_dir: None,
+        _database: None,
     }
 }
 
