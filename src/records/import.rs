@@ -7,9 +7,11 @@ use crate::app::AppState;
 use crate::store::{CommandMetadata, ExecuteError};
 use encoding_rs::{Encoding, GB18030, UTF_8};
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use xuexin_domain::record::fields::{layout, validate_row, Layout, SchoolContext};
 use xuexin_domain::record::{RecordCommand, RecordEvent, StudentRecord};
 use xuexin_domain::school::School;
@@ -65,43 +67,142 @@ pub enum ImportError {
     Internal(#[from] anyhow::Error),
 }
 
-/// UTF-8 if every byte sequence of the file is valid UTF-8 (a BOM is fine), else GB18030.
-pub fn detect_encoding(path: &Path) -> std::io::Result<&'static Encoding> {
-    let mut reader = BufReader::new(File::open(path)?);
+/// The file's encoding: UTF-8 if every byte sequence is valid UTF-8 (a BOM is fine); GB18030
+/// if the header line is not UTF-8. A file whose header is UTF-8 but which has a bad byte further
+/// on is neither, and is refused naming the line: read as GB18030 its headers would be
+/// garbage, and the answer would say every column is missing.
+pub fn detect_encoding(path: &Path) -> Result<&'static Encoding, ImportError> {
+    let unreadable = |e: std::io::Error| ImportError::File(format!("无法读取文件：{e}"));
+    let mut header = Vec::new();
+    BufReader::new(File::open(path).map_err(unreadable)?)
+        .take(64 * 1024)
+        .read_until(b'\n', &mut header)
+        .map_err(unreadable)?;
+    let header_is_utf8 = std::str::from_utf8(&header).is_ok()
+        || matches!(std::str::from_utf8(&header), Err(e) if e.error_len().is_none());
+    let mut reader = BufReader::new(File::open(path).map_err(unreadable)?);
     let mut chunk = vec![0u8; 64 * 1024];
     let mut carry: Vec<u8> = Vec::new();
+    // Lines before the carried bytes.
+    let mut lines_before = 0u64;
     loop {
-        let n = reader.read(&mut chunk)?;
+        let n = reader.read(&mut chunk).map_err(unreadable)?;
         if n == 0 {
             return Ok(if carry.is_empty() { UTF_8 } else { GB18030 });
         }
         carry.extend_from_slice(&chunk[..n]);
         match std::str::from_utf8(&carry) {
-            Ok(_) => carry.clear(),
-            Err(error) if error.error_len().is_some() => return Ok(GB18030),
+            Ok(_) => {
+                lines_before += newlines(&carry);
+                carry.clear();
+            }
+            Err(error) if error.error_len().is_some() => {
+                if !header_is_utf8 {
+                    return Ok(GB18030);
+                }
+                let line = lines_before + newlines(&carry[..error.valid_up_to()]) + 1;
+                return Err(ImportError::File(format!(
+                    "文件既不是有效的 UTF-8 编码，也不是 GB18030 编码：第 {line} 行有无法识别的字节"
+                )));
+            }
             // A character cut by the chunk boundary: keep its bytes for the next round.
-            Err(error) => carry = carry[error.valid_up_to()..].to_vec(),
+            Err(error) => {
+                lines_before += newlines(&carry[..error.valid_up_to()]);
+                carry = carry[error.valid_up_to()..].to_vec();
+            }
         }
     }
 }
 
-fn open_csv(path: &Path, encoding: &'static Encoding) -> std::io::Result<csv::Reader<impl Read>> {
+fn newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|b| **b == b'\n').count() as u64
+}
+
+/// Where each line of the decoded text starts, for the lines the CSV reader may still report
+/// on: the reader's own line numbers are one too low after CRLF line ends (rust-csv#395), and
+/// every Excel export ends its lines so. Kept small: offsets are dropped once passed.
+#[derive(Default)]
+struct LineIndex {
+    /// Offsets of the `\n`s not yet passed.
+    pending: VecDeque<u64>,
+    /// How many `\n`s were passed.
+    passed: u64,
+}
+
+impl LineIndex {
+    /// The 1-based line of a record the reader says starts at `offset` (asked in increasing
+    /// order). After a CRLF the reader's offset is that of the `\n` (it ended the record at
+    /// the `\r`), so a `\n` at the offset itself is behind the record too.
+    fn line_at(&mut self, offset: u64) -> u64 {
+        while self.pending.front().is_some_and(|nl| *nl <= offset) {
+            self.pending.pop_front();
+            self.passed += 1;
+        }
+        self.passed + 1
+    }
+}
+
+/// Passes the decoded text through, noting where its lines end.
+struct CountLines<R> {
+    inner: R,
+    offset: u64,
+    index: Arc<Mutex<LineIndex>>,
+}
+
+impl<R: Read> Read for CountLines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Ok(mut index) = self.index.lock() {
+            for (i, byte) in buf[..n].iter().enumerate() {
+                if *byte == b'\n' {
+                    index.pending.push_back(self.offset + i as u64);
+                }
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+fn open_csv(
+    path: &Path,
+    encoding: &'static Encoding,
+) -> std::io::Result<(csv::Reader<impl Read>, Arc<Mutex<LineIndex>>)> {
     let decoder = encoding_rs_io::DecodeReaderBytesBuilder::new()
         .encoding(Some(encoding))
         .build(BufReader::new(File::open(path)?));
-    Ok(csv::ReaderBuilder::new()
+    let index = Arc::new(Mutex::new(LineIndex::default()));
+    let counted = CountLines {
+        inner: decoder,
+        offset: 0,
+        index: index.clone(),
+    };
+    let reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(decoder))
+        .from_reader(counted);
+    Ok((reader, index))
 }
 
 struct Rows<R: Read> {
     reader: csv::Reader<R>,
     layout: Layout,
+    columns: usize,
+    lines: Arc<Mutex<LineIndex>>,
+}
+
+impl<R: Read> Rows<R> {
+    /// The line of the file a record starts on.
+    fn line_of(&self, record: &csv::StringRecord) -> u64 {
+        let offset = record.position().map_or(0, |p| p.byte());
+        self.lines
+            .lock()
+            .map_or(0, |mut index| index.line_at(offset))
+    }
 }
 
 fn rows(path: &Path, encoding: &'static Encoding) -> Result<Rows<impl Read>, ImportError> {
-    let mut reader =
+    let (mut reader, lines) =
         open_csv(path, encoding).map_err(|e| ImportError::File(format!("无法读取文件：{e}")))?;
     let headers: Vec<String> = reader
         .headers()
@@ -110,18 +211,34 @@ fn rows(path: &Path, encoding: &'static Encoding) -> Result<Rows<impl Read>, Imp
         .map(str::to_string)
         .collect();
     let layout = layout(&headers).map_err(ImportError::File)?;
-    Ok(Rows { reader, layout })
+    Ok(Rows {
+        reader,
+        layout,
+        columns: headers.len(),
+        lines,
+    })
 }
 
-/// No cell may hold a control character (NUL, C0, DEL, C1; no column is free text), as no
-/// string in a request may: such a row is bad, with one reason per cell.
-fn cells_ok(values: &[String]) -> Result<(), Vec<String>> {
-    let reasons: Vec<String> = values
-        .iter()
-        .enumerate()
-        .filter(|(_, cell)| cell.chars().any(char::is_control))
-        .map(|(i, _)| format!("第 {} 列含有不允许的控制字符", i + 1))
-        .collect();
+/// A row has as many cells as the header has columns. No cell may hold a control character
+/// (NUL, C0, DEL, C1; no column is free text), as no string in a request may, nor a byte that
+/// decoded to nothing (U+FFFD: `\\xff\\x30` in a GB18030 file). Such a row is bad, with one
+/// reason per cell.
+fn cells_ok(values: &[String], columns: usize) -> Result<(), Vec<String>> {
+    let mut reasons = Vec::new();
+    if values.len() != columns {
+        reasons.push(format!("本行有 {} 列，表头有 {columns} 列", values.len()));
+    }
+    for (i, cell) in values.iter().enumerate() {
+        if cell.chars().any(char::is_control) {
+            reasons.push(format!("第 {} 列含有不允许的控制字符", i + 1));
+        }
+        if cell.contains('\u{FFFD}') {
+            reasons.push(format!(
+                "第 {} 列含有无法识别的字节（不是有效的 UTF-8 或 GB18030 编码）",
+                i + 1
+            ));
+        }
+    }
     if reasons.is_empty() {
         Ok(())
     } else {
@@ -145,8 +262,7 @@ pub async fn import_file(
             "学校代码 {school_code} 未登记（xuexin admin add-school）"
         )));
     }
-    let encoding = tokio::task::block_in_place(|| detect_encoding(path))
-        .map_err(|e| ImportError::File(format!("无法读取文件：{e}")))?;
+    let encoding = tokio::task::block_in_place(|| detect_encoding(path))?;
     let context = SchoolContext {
         code: school_code,
         name: school.name(),
@@ -163,12 +279,21 @@ pub async fn import_file(
     let kind = tokio::task::block_in_place(|| -> Result<_, ImportError> {
         let mut pass = rows(path, encoding)?;
         report.kind = pass.layout.kind.as_str().to_string();
-        for record in pass.reader.records() {
-            let record = record.map_err(|e| ImportError::File(format!("文件格式有误：{e}")))?;
-            let line = record.position().map_or(0, |p| p.line());
+        let mut record = csv::StringRecord::new();
+        loop {
+            let more = pass
+                .reader
+                .read_record(&mut record)
+                .map_err(|e| ImportError::File(format!("文件格式有误：{e}")))?;
+            if !more {
+                break;
+            }
+            let line = pass.line_of(&record);
             let values: Vec<String> = record.iter().map(str::to_string).collect();
             report.rows += 1;
-            match cells_ok(&values).and_then(|()| validate_row(&pass.layout, &values, &context)) {
+            match cells_ok(&values, pass.columns)
+                .and_then(|()| validate_row(&pass.layout, &values, &context))
+            {
                 Ok(_) => report.valid += 1,
                 Err(reasons) => {
                     report.invalid += 1;
@@ -192,12 +317,19 @@ pub async fn import_file(
     let mut pass = rows(path, encoding)?;
     let mut batch: Vec<(u64, String, RecordCommand)> = Vec::with_capacity(BATCH_ROWS);
     let mut done = 0u64;
-    for record in pass.reader.records() {
-        let record = record.map_err(|e| ImportError::File(format!("文件格式有误：{e}")))?;
-        let line = record.position().map_or(0, |p| p.line());
+    let mut record = csv::StringRecord::new();
+    loop {
+        let more = pass
+            .reader
+            .read_record(&mut record)
+            .map_err(|e| ImportError::File(format!("文件格式有误：{e}")))?;
+        if !more {
+            break;
+        }
+        let line = pass.line_of(&record);
         let values: Vec<String> = record.iter().map(str::to_string).collect();
-        if let Ok(row) =
-            cells_ok(&values).and_then(|()| validate_row(&pass.layout, &values, &context))
+        if let Ok(row) = cells_ok(&values, pass.columns)
+            .and_then(|()| validate_row(&pass.layout, &values, &context))
         {
             batch.push((
                 line,
@@ -286,5 +418,41 @@ mod tests {
         let mut gb = tempfile::NamedTempFile::new().unwrap();
         gb.write_all(&bytes).unwrap();
         assert_eq!(detect_encoding(gb.path()).unwrap(), GB18030);
+    }
+
+    #[test]
+    fn a_bad_byte_in_a_utf8_file_is_named_by_its_line() {
+        let mut text = "姓名,性别\r\n".to_string().into_bytes();
+        for _ in 0..30_000 {
+            text.extend_from_slice("黄思,男\r\n".as_bytes());
+        }
+        // Line 20,002: one byte that is no UTF-8.
+        text.extend_from_slice(b"\xff\xfe,x\r\n");
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(&text).unwrap();
+        let Err(ImportError::File(message)) = detect_encoding(file.path()) else {
+            panic!("a broken UTF-8 file was taken for GB18030");
+        };
+        assert!(message.contains("既不是有效的 UTF-8"), "{message}");
+        assert!(message.contains("第 30002 行"), "{message}");
+    }
+
+    #[test]
+    fn lines_are_counted_from_the_text_itself() {
+        let index = Arc::new(Mutex::new(LineIndex::default()));
+        let text = "a,b\r\n1,2\r\n\"x\ny\",3\r\n4,5\r\n";
+        let mut reader = csv::ReaderBuilder::new().from_reader(CountLines {
+            inner: text.as_bytes(),
+            offset: 0,
+            index: index.clone(),
+        });
+        let mut lines = Vec::new();
+        let mut record = csv::StringRecord::new();
+        while reader.read_record(&mut record).unwrap() {
+            let offset = record.position().unwrap().byte();
+            lines.push(index.lock().unwrap().line_at(offset));
+        }
+        // The header is line 1; a quoted field spans lines 3 and 4.
+        assert_eq!(lines, [2, 3, 5]);
     }
 }

@@ -63,7 +63,8 @@ async fn import_records_refuses_bad_files_and_imports_good_ones(backend: Backend
     let out = String::from_utf8_lossy(&strict.stdout);
     assert!(out.contains("40 rows, 14 valid, 26 invalid"), "{out}");
     assert!(
-        out.contains("第 5 行: 学校名称“示范职业技术学院”与学校代码 99003（西部师范大学）不符"),
+        // The file's own line (its lines end in CRLF; the CSV reader alone said 5: issue 13).
+        out.contains("第 6 行: 学校名称“示范职业技术学院”与学校代码 99003（西部师范大学）不符"),
         "{out}"
     );
 

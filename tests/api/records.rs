@@ -19,6 +19,7 @@ on_both_backends!(
     a_student_leaves_the_unchecked_list_once_they_record_a_conclusion,
     schools_see_only_their_students_and_students_only_their_records,
     photos_are_stored_outside_the_log_and_checked_by_their_bytes,
+    an_import_names_the_real_line_column_and_encoding_of_what_is_wrong,
 );
 
 /// The sample files as schools send them (copied into the repository from the shared data).
@@ -700,4 +701,96 @@ async fn photos_are_stored_outside_the_log_and_checked_by_their_bytes(backend: B
     let events = app.all_events_text().await;
     assert!(events.contains(stored.body["sha256"].as_str().unwrap()));
     assert!(events.len() < 100_000);
+}
+
+/// Issue 13, item 11: CRLF line numbers are the file's own, a byte that decodes to nothing is
+/// refused by line and column, a broken UTF-8 file is named as such, and a row with the wrong
+/// number of cells says how many it has and how many the header has.
+async fn an_import_names_the_real_line_column_and_encoding_of_what_is_wrong(backend: Backend) {
+    let (app, registrar) = school_app(backend).await;
+    let people: Vec<Person> = (0..4).map(|_| Person::random()).collect();
+    let row = |i: usize| enrolment_row(&people[i], &format!("22003001{i:02}"), "软件221");
+    let crlf = |lines: &[String]| {
+        let mut text = ENROLMENT_HEADER.to_string();
+        for line in lines {
+            text.push_str("\r\n");
+            text.push_str(line);
+        }
+        text.push_str("\r\n");
+        text
+    };
+
+    // GB18030, CRLF: line 3 has a cell with bytes that decode to nothing; line 5 lacks a cell.
+    let short = row(3).rsplit_once(',').unwrap().0.to_string();
+    let text = crlf(&[row(0), row(1), row(2), short]);
+    let (mut bytes, _, _) = encoding_rs::GB18030.encode(&text);
+    let mut bytes = bytes.to_mut().clone();
+    let class = encoding_rs::GB18030.encode("软件221").0.into_owned();
+    let line3 = {
+        let start = find_nth(&bytes, &class, 1);
+        start + class.len()
+    };
+    bytes.splice(line3..line3, b"\xff\x30".iter().copied());
+    let refused = app.import(&registrar, "99003", bytes.clone(), false).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    assert_eq!(refused.code(), "import_rows_invalid");
+    let problems = refused.body["report"]["problems"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let lines: Vec<i64> = problems
+        .iter()
+        .map(|p| p["line"].as_i64().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 5], "{}", refused.text);
+    let undecodable = problems[0]["reasons"].to_string();
+    assert!(
+        undecodable.contains("第 14 列含有无法识别的字节"),
+        "{undecodable}"
+    );
+    let counted = problems[1]["reasons"].to_string();
+    assert!(counted.contains("本行有 17 列，表头有 18 列"), "{counted}");
+    assert_eq!(record_events(&app).await, 0);
+    // Leniently, the two good rows go in and the same two are reported.
+    let lenient = app.import(&registrar, "99003", bytes, true).await;
+    assert_eq!(lenient.status, StatusCode::OK, "{}", lenient.text);
+    assert_eq!(lenient.body["registered"], 2);
+    assert_eq!(lenient.body["invalid"], 2);
+
+    // UTF-8 with one bad byte on line 4: not taken for GB18030 (whose reading would miss
+    // every column), but named for what it is.
+    let mut broken = crlf(&[row(0), row(1), row(2)]).into_bytes();
+    let at = find_nth(&broken, "软件221".as_bytes(), 2);
+    broken[at] = 0xff;
+    let answer = app.import(&registrar, "99003", broken, false).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.text
+    );
+    assert_eq!(answer.code(), "import_file_invalid");
+    let message = answer.body["message"].as_str().unwrap();
+    assert!(
+        message.contains("既不是有效的 UTF-8 编码，也不是 GB18030 编码"),
+        "{message}"
+    );
+    assert!(message.contains("第 4 行"), "{message}");
+    assert!(!message.contains("缺少"), "{message}");
+}
+
+/// Where the `n`-th (0-based) occurrence of `needle` starts.
+fn find_nth(haystack: &[u8], needle: &[u8], n: usize) -> usize {
+    haystack
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .nth(n)
+        .map(|(i, _)| i)
+        .unwrap()
 }
