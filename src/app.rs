@@ -38,6 +38,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub reads: ReadYourWrites,
     pub mail_wake: Arc<Notify>,
+    /// Notified when a request queued a command to run after its answer (`deferred`).
+    pub deferred_wake: Arc<Notify>,
     /// Notified when a process manager has queued tasks.
     pub task_wakes: Vec<Arc<Notify>>,
     /// The real-person check provider, when configured.
@@ -219,6 +221,7 @@ impl Runtime {
             limiter,
             reads,
             mail_wake,
+            deferred_wake: Arc::new(Notify::new()),
             task_wakes,
             liveness,
             captchas,
@@ -324,6 +327,11 @@ impl Application {
         )));
         tasks.push(tokio::spawn(crate::registration::recovery_loop(
             self.state.clone(),
+            self.shutdown.clone(),
+        )));
+        tasks.push(tokio::spawn(crate::deferred::deferred_loop(
+            self.state.clone(),
+            self.state.deferred_wake.clone(),
             self.shutdown.clone(),
         )));
         tasks.push(tokio::spawn(crate::housekeeping::housekeeping_loop(

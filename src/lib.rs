@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod codes;
 pub mod config;
+pub mod deferred;
 pub mod event_schemas;
 pub mod faults;
 pub mod gateways;

@@ -137,6 +137,37 @@ async fn decoy(state: &AppState, password: &Secret) -> Problem {
     }
 }
 
+/// A failed login, answered as such. The failure is queued, with or without an account, so a
+/// wrong password for a known name and an unknown name cost the request the same one insert;
+/// the account records it after the answer (`deferred`). An overloaded hasher decided
+/// nothing: its attempt is given back instead.
+async fn failed(
+    state: &AppState,
+    problem: Problem,
+    account: Option<(AccountId, LoginVia)>,
+    buckets: &[(String, crate::config::Limit)],
+    request: &CommandMetadata,
+) -> Problem {
+    if problem.code != "invalid_credentials" {
+        return match forgive(state, buckets).await {
+            Ok(()) => problem,
+            Err(error) => error,
+        };
+    }
+    let queued = crate::deferred::enqueue(
+        state,
+        crate::deferred::Kind::LoginFailure,
+        account.map(|(id, _)| id),
+        account.map(|(_, via)| via),
+        request,
+    )
+    .await;
+    match queued {
+        Ok(()) => problem,
+        Err(error) => Problem::internal(error),
+    }
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn login(
     state: &AppState,
@@ -162,7 +193,13 @@ pub async fn login(
     let buckets = client_buckets(state, login, holder.map(|(id, _)| id), request);
     count_failure_before(state, &buckets).await?;
     let Some((account_id, via)) = holder else {
-        return Err(decoy(state, &password).await);
+        // The reads a known name costs: its account's events (none, for a new id).
+        state
+            .store
+            .load::<Account>(&AccountId::new_random().to_string())
+            .await?;
+        let problem = decoy(state, &password).await;
+        return Err(failed(state, problem, None, &buckets, request).await);
     };
     let metadata = CommandMetadata {
         actor: Actor::Account(account_id.to_string()),
@@ -193,7 +230,10 @@ pub async fn login(
             return Err(Problem::overloaded(Duration::from_secs(1)));
         }
         // Registering, abandoned, deactivated: as if the name were unknown.
-        Err(ExecuteError::Domain(_)) => return Err(decoy(state, &password).await),
+        Err(ExecuteError::Domain(_)) => {
+            let problem = decoy(state, &password).await;
+            return Err(failed(state, problem, None, &buckets, request).await);
+        }
         Err(ExecuteError::Store(error)) => return Err(Problem::internal(error)),
     };
     // A wrong password that locks the account is answered like any wrong password: the lock
@@ -203,7 +243,15 @@ pub async fn login(
         .iter()
         .any(|event| matches!(event, AccountEvent::LoginSucceeded { .. }));
     if !succeeded {
-        return Err(invalid_credentials());
+        let problem = failed(
+            state,
+            invalid_credentials(),
+            Some((account_id, via)),
+            &buckets,
+            &metadata,
+        )
+        .await;
+        return Err(problem);
     }
     forgive(state, &buckets).await?;
     open_session(state, account_id, &committed, request).await

@@ -9,6 +9,7 @@ mod nats;
 mod scenarios;
 mod service;
 mod support;
+mod timing;
 
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
@@ -65,6 +66,12 @@ enum Scenario {
         #[arg(long, default_value_t = 30)]
         seconds: u64,
     },
+    /// Equal time for known and unknown names: medians of interleaved wrong-password logins
+    /// and activation resends, known vs unknown, PostgreSQL and SQLite (target: < 1 ms apart).
+    Timing {
+        #[arg(long, default_value_t = 500)]
+        tries: usize,
+    },
     /// Record import: rows/s and peak memory, PostgreSQL and SQLite.
     Import {
         #[arg(long, default_value_t = 100_000)]
@@ -117,6 +124,11 @@ async fn main() -> anyhow::Result<()> {
             result
         }
         Scenario::Import { rows } => json!({ "import": import::run(rows).await? }),
+        Scenario::Timing { tries } => {
+            let results = json!({ "timing": timing::run(tries).await? });
+            println!("\n{}", timing::table(&results["timing"]));
+            results
+        }
     };
     support::write_results(&cli.out, &results)?;
     Ok(())

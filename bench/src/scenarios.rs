@@ -646,6 +646,11 @@ pub async fn all(options: &Options) -> anyhow::Result<Value> {
     eprintln!("  {hash:.1} argon2id verifications/s on all cores");
     results.insert("hash_limit_per_s".into(), json!(round2(hash)));
 
+    eprintln!("== equal time for known and unknown names");
+    let tries = if options.seconds < 5 { 50 } else { 500 };
+    let timing = crate::timing::run(tries).await?;
+    results.insert("timing".into(), timing);
+
     let nats = NatsServer::start().await?;
 
     eprintln!("== a log of {} events", options.log_events);
@@ -736,6 +741,7 @@ pub fn table(results: &Value) -> String {
         None => "—",
     };
     let r = results;
+    let timing_rows = crate::timing::table(&r["timing"]);
     let mut rows = vec![
         "| # | measure | figure | limit (same run) | ratio | target | |".to_string(),
         "|---|---|---:|---:|---:|---:|---|".to_string(),
@@ -817,7 +823,10 @@ pub fn table(results: &Value) -> String {
             ));
         }
     }
-    rows.join("\n")
+    format!(
+        "{}\n\nEqual time for known and unknown names:\n\n{timing_rows}",
+        rows.join("\n")
+    )
 }
 
 #[cfg(test)]

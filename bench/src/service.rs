@@ -21,6 +21,15 @@ pub fn free_port() -> anyhow::Result<u16> {
 impl Service {
     /// Starts `xuexin serve --dev` on a free port and waits until /healthz answers.
     pub async fn start(database_url: &str, nats_url: Option<&str>) -> anyhow::Result<Self> {
+        Self::start_with(database_url, nats_url, &[]).await
+    }
+
+    /// As `start`, with more settings (`extra` overrides the ones above).
+    pub async fn start_with(
+        database_url: &str,
+        nats_url: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let port = free_port()?;
         let mut command = Command::new(xuexin_binary()?);
         command
@@ -36,6 +45,7 @@ impl Service {
             .env("XUEXIN_HASH_QUEUE", "1024")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
+        command.envs(extra.iter().copied());
         if let Some(url) = nats_url {
             command
                 .env("NATS_URL", url)

@@ -104,32 +104,23 @@ pub async fn resend_verification(
             exceeded.retry_after,
         ));
     }
+    // One queued row whether or not anybody is to be mailed, so that a registered,
+    // unverified address costs the request what any other costs; the mail's event is
+    // recorded after the answer (`deferred`).
     let key = login_name_key(LoginNameKind::Email, email.as_str());
-    let Some(entry) = login_index::lookup(&state.db, &key).await? else {
-        return Ok(accepted);
-    };
-    if entry.email_verified {
-        return Ok(accepted);
-    }
-    let Some(account_id) = AccountId::parse(&entry.account_id) else {
-        return Ok(accepted);
-    };
-    let result = state
-        .store
-        .execute::<Account>(
-            &account_id.to_string(),
-            AccountCommand::RequestEmailVerification,
-            &state.account_services,
-            &context.metadata(Actor::Anonymous),
-        )
-        .await;
-    match result {
-        Ok(_) | Err(ExecuteError::Domain(_)) => Ok(accepted),
-        Err(ExecuteError::Contention) => {
-            Err(Problem::overloaded(std::time::Duration::from_secs(1)))
-        }
-        Err(ExecuteError::Store(e)) => Err(Problem::internal(e)),
-    }
+    let account = login_index::lookup(&state.db, &key)
+        .await?
+        .filter(|entry| !entry.email_verified)
+        .and_then(|entry| AccountId::parse(&entry.account_id));
+    crate::deferred::enqueue(
+        &state,
+        crate::deferred::Kind::EmailVerification,
+        account,
+        None,
+        &context.metadata(Actor::Anonymous),
+    )
+    .await?;
+    Ok(accepted)
 }
 
 #[derive(Deserialize, ToSchema)]

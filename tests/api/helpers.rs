@@ -461,6 +461,27 @@ impl TestApp {
         .await
     }
 
+    /// Waits until every command queued after an answer (login failures, resends) has run.
+    pub async fn settle_queued(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (left,): (i64,) = xuexin_projections::on_db!(&self.db, pool => {
+                sqlx::query_as("SELECT COUNT(*) FROM deferred_commands")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap()
+            });
+            if left == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "queued commands did not run"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// A login from the client `ip`.
     pub async fn login_from(&self, ip: &str, login: &str, password: &str) -> TestResponse {
         self.send(
@@ -475,6 +496,7 @@ impl TestApp {
     /// Locks the account `login` leads to: five wrong passwords, each from another client (one
     /// client alone cannot lock an account).
     pub async fn lock_out(&self, login: &str) {
+        let locks = self.events_of_type("AccountLocked").await.len();
         for i in 0..5 {
             let failed = self
                 .login_from(
@@ -484,6 +506,15 @@ impl TestApp {
                 )
                 .await;
             assert_eq!(failed.status, StatusCode::UNAUTHORIZED, "{}", failed.text);
+        }
+        // Failures are recorded just after their answers (issue 13): wait for the lock.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.events_of_type("AccountLocked").await.len() == locks {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the account was not locked"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -15,6 +15,7 @@ on_both_backends!(
     the_hashing_pool_refuses_work_beyond_its_queue_with_503,
     a_read_right_after_a_write_never_misses_it,
     a_read_waits_out_an_open_transaction_elsewhere,
+    a_failure_queued_before_a_crash_is_recorded_after_it,
 );
 
 async fn a_person_logs_in_with_the_phone_the_id_number_or_a_verified_email(backend: Backend) {
@@ -112,6 +113,8 @@ async fn login_fails_after_five_wrong_passwords_counted_across_login_names(backe
         );
         assert_eq!(response.code(), "invalid_credentials");
     }
+    // The failures are recorded just after their answers.
+    app.settle_queued().await;
     // Only the right password is told of the lock, whichever name.
     let right = app
         .login_from("10.1.1.1", &person.document_number, &person.password)
@@ -166,11 +169,13 @@ async fn a_lock_runs_out_and_a_success_resets_the_count(backend: Backend) {
     for i in 0..4 {
         assert_eq!(wrong(i).await, StatusCode::UNAUTHORIZED);
     }
+    app.settle_queued().await;
     app.login_ok(&person.phone, &person.password).await;
     for i in 4..8 {
         assert_eq!(wrong(i).await, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(wrong(8).await, StatusCode::UNAUTHORIZED);
+    app.settle_queued().await;
     assert_eq!(
         app.login(&person.phone, &person.password).await.status,
         StatusCode::LOCKED
@@ -392,4 +397,31 @@ async fn a_read_waits_out_an_open_transaction_elsewhere(backend: Backend) {
         .await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.text);
     release.await.unwrap();
+}
+
+/// Issue 13, item 4: a wrong password is answered first and recorded just after, through a
+/// queue in the database. A row a crashed node left behind (claimed, never deleted) is run by
+/// the next worker once its claim runs out: nothing is lost.
+async fn a_failure_queued_before_a_crash_is_recorded_after_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    let account_id = app.register_ok(&person).await;
+    let payload = r#"{"via":"phone","request_id":"before-the-crash","client_ip":"10.9.9.9"}"#;
+    let now = app.state.clock.now().millis();
+    xuexin_projections::db_execute!(
+        &app.db,
+        "INSERT INTO deferred_commands (kind, account_id, payload, created_at, claimed_until)
+         VALUES ('login_failure', $1, $2, $3, $4)",
+        account_id.clone(),
+        payload,
+        now - 120_000,
+        now - 60_000,
+    )
+    .unwrap();
+    app.settle_queued().await;
+    let failed = app.events_of_type("LoginFailed").await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, account_id);
+    assert_eq!(failed[0].2["request_id"], "before-the-crash");
+    assert_eq!(failed[0].2["client_ip"], "10.9.9.9");
 }

@@ -21,9 +21,16 @@ pub enum AccountCommand {
     VerifyEmail {
         email: Email,
     },
-    /// Checks the password (through the hasher service) and records the outcome.
+    /// Checks the password (through the hasher service). A success is recorded at once; a
+    /// wrong password records nothing here: the service queues it and records it with
+    /// `RecordLoginFailure` after answering, so a wrong password for a known name costs what
+    /// an unknown name costs (issue 13).
     Login {
         password: Secret,
+        via: LoginVia,
+    },
+    /// A wrong password, queued by the service at login: counts toward the lock.
+    RecordLoginFailure {
         via: LoginVia,
     },
     /// The pending account's duplicate-ID claim was approved.

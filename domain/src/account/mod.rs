@@ -269,16 +269,36 @@ impl Account {
                 Ok(())
             };
         }
-        self.pass_lock(now, sink).await?;
-        if verification.matches {
-            sink.write(AccountEvent::LoginSucceeded { via }, self).await;
-            if verification.needs_rehash {
-                let password_hash = services.hasher.hash(&password).await?;
-                sink.write(AccountEvent::PasswordRehashed { password_hash }, self)
-                    .await;
-            }
+        if !verification.matches {
+            // Recorded later, through the service's queue (`RecordLoginFailure`).
             return Ok(());
         }
+        self.pass_lock(now, sink).await?;
+        sink.write(AccountEvent::LoginSucceeded { via }, self).await;
+        if verification.needs_rehash {
+            let password_hash = services.hasher.hash(&password).await?;
+            sink.write(AccountEvent::PasswordRehashed { password_hash }, self)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// A wrong password the service queued: one more failure in a row, and a lock at the
+    /// threshold. During a lock it adds nothing; an account that cannot log in ignores it.
+    async fn record_login_failure(
+        &mut self,
+        via: crate::ids::LoginVia,
+        services: &AccountServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
+        if !self.status.is_some_and(|s| s.can_log_in()) {
+            return Ok(());
+        }
+        let now = services.clock.now();
+        if self.locked_until.is_some_and(|until| until > now) {
+            return Ok(());
+        }
+        self.pass_lock(now, sink).await?;
         let consecutive_failures = self.consecutive_failures + 1;
         sink.write(
             AccountEvent::LoginFailed {
@@ -407,6 +427,9 @@ impl Aggregate for Account {
                     self,
                 )
                 .await;
+            }
+            AccountCommand::RecordLoginFailure { via } => {
+                self.record_login_failure(via, services, sink).await?;
             }
             AccountCommand::Login { password, via } => {
                 self.login(password, via, services, sink).await?;
@@ -837,6 +860,12 @@ mod tests {
                 status: AccountStatus::Active,
             },
         ]
+    }
+
+    fn wrong_password() -> AccountCommand {
+        AccountCommand::RecordLoginFailure {
+            via: LoginVia::Phone,
+        }
     }
 
     fn login(password: &str) -> AccountCommand {
@@ -1273,11 +1302,28 @@ mod tests {
     }
 
     #[test]
-    fn a_wrong_password_is_recorded_as_a_failure() {
+    fn a_wrong_password_records_nothing_at_login_and_its_queued_failure_counts() {
         framework()
             .given(registered("x$pw"))
             .when(login("nope"))
+            .then_expect_events(vec![]);
+        framework()
+            .given(registered("x$pw"))
+            .when(wrong_password())
             .then_expect_events(failures(1));
+    }
+
+    #[test]
+    fn a_queued_failure_adds_nothing_during_a_lock() {
+        let mut given = registered("x$pw");
+        given.push(AccountEvent::AccountLocked {
+            until: NOW.plus_seconds(60),
+            lock_count: 1,
+        });
+        framework()
+            .given(given)
+            .when(wrong_password())
+            .then_expect_events(vec![]);
     }
 
     #[test]
@@ -1286,7 +1332,7 @@ mod tests {
         given.extend(failures(4));
         framework()
             .given(given)
-            .when(login("nope"))
+            .when(wrong_password())
             .then_expect_events(vec![
                 AccountEvent::LoginFailed {
                     via: LoginVia::Phone,
@@ -1393,7 +1439,7 @@ mod tests {
         given.extend(failures(4));
         let result = framework()
             .given(given)
-            .when(login("nope"))
+            .when(wrong_password())
             .inspect_result()
             .unwrap();
         assert_eq!(
@@ -1416,7 +1462,7 @@ mod tests {
         });
         framework()
             .given(given)
-            .when(login("nope"))
+            .when(wrong_password())
             .then_expect_events(failures(1));
     }
 

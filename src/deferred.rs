@@ -1,0 +1,184 @@
+//! Commands a request queues to run after it has answered (issue 13: equal time for known and
+//! unknown names). A wrong password for a known name used to append `LoginFailed` before the
+//! answer, and an activation-mail resend for a registered address its event: milliseconds an
+//! unknown name never spent, and so an oracle. Now every such request inserts one row here,
+//! whether or not it names an account, and answers; a worker runs the commands in order and
+//! deletes their rows. A crash between running and deleting runs a command again (a failure
+//! counted twice, a second mail): nothing is lost.
+
+use crate::app::AppState;
+use crate::shutdown::Shutdown;
+use crate::store::{CommandMetadata, ExecuteError};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use xuexin_domain::account::{Account, AccountCommand};
+use xuexin_domain::ids::LoginVia;
+use xuexin_domain::{AccountId, Actor};
+use xuexin_projections::{db_execute, on_db};
+
+/// How long a claimed row is reserved for the worker that claimed it.
+const CLAIM_MILLIS: i64 = 60_000;
+const BATCH: i64 = 100;
+/// How often the worker looks without being woken (rows another node queued, a crash).
+const POLL: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A wrong password: `RecordLoginFailure`.
+    LoginFailure,
+    /// 重新发送激活邮件: `RequestEmailVerification`.
+    EmailVerification,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::LoginFailure => "login_failure",
+            Self::EmailVerification => "email_verification",
+        }
+    }
+
+    fn parse(kind: &str) -> Option<Self> {
+        [Self::LoginFailure, Self::EmailVerification]
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+    }
+}
+
+/// What the command needs beyond its account, and the request it came from (for the event's
+/// metadata, as if it had run in the request).
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    via: Option<LoginVia>,
+    request_id: String,
+    client_ip: Option<String>,
+}
+
+/// Queues a command; `account` is `None` when the request named nobody (the row is written
+/// all the same, so both cost the same). Wakes the worker.
+#[tracing::instrument(skip_all, fields(kind = kind.as_str()))]
+pub async fn enqueue(
+    state: &AppState,
+    kind: Kind,
+    account: Option<AccountId>,
+    via: Option<LoginVia>,
+    request: &CommandMetadata,
+) -> anyhow::Result<()> {
+    let payload = serde_json::to_string(&Payload {
+        via,
+        request_id: request.request_id.clone(),
+        client_ip: request.client_ip.clone(),
+    })?;
+    db_execute!(
+        &state.db,
+        "INSERT INTO deferred_commands (kind, account_id, payload, created_at)
+         VALUES ($1, $2, $3, $4)",
+        kind.as_str(),
+        account.map(|a| a.to_string()),
+        payload,
+        state.clock.now().millis(),
+    )
+    .context("failed to queue a command")?;
+    state.deferred_wake.notify_one();
+    Ok(())
+}
+
+type Row = (i64, String, Option<String>, String);
+
+/// Claims the oldest unclaimed rows (or rows whose claim ran out), in order.
+async fn claim(state: &AppState) -> anyhow::Result<Vec<Row>> {
+    let now = state.clock.now().millis();
+    let mut rows: Vec<Row> = on_db!(&state.db, pool => {
+        sqlx::query_as(
+            "UPDATE deferred_commands SET claimed_until = $1
+             WHERE id IN (SELECT id FROM deferred_commands
+                           WHERE claimed_until IS NULL OR claimed_until < $2
+                           ORDER BY id LIMIT $3)
+               AND (claimed_until IS NULL OR claimed_until < $2)
+             RETURNING id, kind, account_id, payload",
+        )
+        .bind(now + CLAIM_MILLIS)
+        .bind(now)
+        .bind(BATCH)
+        .fetch_all(pool)
+        .await
+        .context("failed to claim queued commands")?
+    });
+    rows.sort_by_key(|row| row.0);
+    Ok(rows)
+}
+
+/// Runs one queued command. A refusal by the account (it cannot log in, the e-mail is
+/// verified by now) is an answer too: the row is done.
+async fn run(state: &AppState, kind: Kind, account: &str, payload: &str) -> anyhow::Result<()> {
+    let payload: Payload = serde_json::from_str(payload).context("a queued payload")?;
+    let (command, actor) = match kind {
+        Kind::LoginFailure => (
+            AccountCommand::RecordLoginFailure {
+                via: payload.via.unwrap_or(LoginVia::Phone),
+            },
+            Actor::Account(account.to_string()),
+        ),
+        Kind::EmailVerification => (AccountCommand::RequestEmailVerification, Actor::Anonymous),
+    };
+    let metadata = CommandMetadata {
+        actor,
+        request_id: payload.request_id,
+        client_ip: payload.client_ip,
+    };
+    match state
+        .store
+        .execute::<Account>(account, command, &state.account_services, &metadata)
+        .await
+    {
+        Ok(_) | Err(ExecuteError::Domain(_)) => Ok(()),
+        Err(ExecuteError::Contention) => anyhow::bail!("the account stayed contended"),
+        Err(ExecuteError::Store(error)) => Err(error),
+    }
+}
+
+/// Runs every queued command there is now. Returns how many rows were done.
+pub async fn drain(state: &AppState) -> anyhow::Result<usize> {
+    let mut done = 0;
+    loop {
+        let rows = claim(state).await?;
+        if rows.is_empty() {
+            return Ok(done);
+        }
+        for (id, kind, account, payload) in rows {
+            match (Kind::parse(&kind), account) {
+                (Some(kind), Some(account)) => {
+                    if let Err(error) = run(state, kind, &account, &payload).await {
+                        // Left claimed: tried again once the claim runs out.
+                        tracing::warn!(error = format!("{error:#}"), "a queued command failed");
+                        continue;
+                    }
+                }
+                (None, _) => tracing::warn!(kind, "an unknown kind of queued command"),
+                (Some(_), None) => {}
+            }
+            db_execute!(&state.db, "DELETE FROM deferred_commands WHERE id = $1", id)
+                .context("failed to delete a queued command")?;
+            done += 1;
+        }
+    }
+}
+
+pub async fn deferred_loop(state: Arc<AppState>, wake: Arc<Notify>, mut shutdown: Shutdown) {
+    while !shutdown.is_triggered() {
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Err(error) = drain(&state).await {
+            tracing::error!(error = format!("{error:#}"), "queued commands failed");
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = shutdown.wait() => {}
+        }
+    }
+}
