@@ -40,12 +40,11 @@ pub fn text(message: &str) -> String {
             out.push(' ');
         }
         if word.contains("://") {
-            // Keep the punctuation around a URL: `(https://…?secret=…)` → `(https://…)`.
+            // Keep what surrounds a URL: `(https://…?secret=…):` → `(https://…):`.
             let start = word.find(|c: char| c.is_ascii_alphanumeric()).unwrap_or(0);
-            let end = word
-                .rfind(|c: char| !matches!(c, ')' | ']' | ',' | '.' | ';' | '"' | '\''))
-                .map_or(word.len(), |e| e + 1)
-                .max(start);
+            let end = word[start..]
+                .find([')', ']', '"', '\'', '>', ','])
+                .map_or(word.len(), |e| start + e);
             out.push_str(&word[..start]);
             out.push_str(&url(&word[start..end]));
             out.push_str(&word[end..]);

@@ -110,6 +110,11 @@ fn add_components(document: &mut Value) {
             "content": problem_content()
         })
     };
+    let retried = |description: &str| {
+        let mut response = problem(description);
+        response["headers"]["Retry-After"] = reference("headers", "RetryAfter");
+        response
+    };
     let responses = json!({
         "BadRequest": problem(
             "Malformed request: JSON that does not parse or has a value of the wrong type \
@@ -122,6 +127,18 @@ fn add_components(document: &mut Value) {
         "PayloadTooLarge": problem("The body is larger than the operation takes."),
         "UnsupportedMediaType": problem(
             "The body is not `application/json` (see the operation's request body)."
+        ),
+        "IdempotencyConflict": retried(
+            "A request with this `Idempotency-Key` is still running \
+             (`idempotency_in_progress`, with `Retry-After`), or its answer held a secret and \
+             was not kept (`idempotency_answer_not_stored`)."
+        ),
+        "IdempotencyKeyReused": problem(
+            "This `Idempotency-Key` was used with another body (`idempotency_key_reused`)."
+        ),
+        "NotCaughtUp": retried(
+            "The read models did not reach the `position` asked for in time (`read_timeout`); \
+             retry after `Retry-After` seconds."
         )
     });
     for (kind, values) in [
@@ -146,6 +163,10 @@ fn complete_operation(path: &str, method: &str, operation: &mut Map<String, Valu
     let is_post = method == "post";
     let has_body = operation.contains_key("requestBody");
     let replayable = is_post && !idempotency::excluded(&concrete(path));
+    let reads_a_position = operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query" && p["name"] == "position"));
 
     // Parameters: `x-request-id` everywhere, `Idempotency-Key` on every POST (once).
     let parameters = operation
@@ -180,9 +201,38 @@ fn complete_operation(path: &str, method: &str, operation: &mut Map<String, Valu
         ("405", "MethodNotAllowed", true),
         ("413", "PayloadTooLarge", has_body),
         ("415", "UnsupportedMediaType", has_body),
+        ("409", "IdempotencyConflict", replayable),
+        ("422", "IdempotencyKeyReused", replayable),
+        ("503", "NotCaughtUp", reads_a_position),
     ] {
-        if wanted && !responses.contains_key(status) {
-            responses.insert(status.to_string(), reference("responses", name));
+        if !wanted {
+            continue;
+        }
+        match responses.get_mut(status) {
+            None => {
+                responses.insert(status.to_string(), reference("responses", name));
+            }
+            // The operation's own answer of that status: say what else it can mean.
+            Some(Value::Object(own)) if !own.contains_key("$ref") && status != "400" => {
+                let extra = match name {
+                    "IdempotencyConflict" => {
+                        "; or the `Idempotency-Key` is in use (`idempotency_in_progress`, \
+                         `idempotency_answer_not_stored`)"
+                    }
+                    "IdempotencyKeyReused" => {
+                        "; or the `Idempotency-Key` was used with another body \
+                         (`idempotency_key_reused`)"
+                    }
+                    "NotCaughtUp" => "; or the read models did not reach `position` (`read_timeout`)",
+                    _ => "",
+                };
+                if let Some(Value::String(description)) = own.get_mut("description") {
+                    if !description.contains(extra) {
+                        description.push_str(extra);
+                    }
+                }
+            }
+            Some(_) => {}
         }
     }
     for (status, response) in responses.iter_mut() {
@@ -213,7 +263,7 @@ fn complete_operation(path: &str, method: &str, operation: &mut Map<String, Valu
             .as_object_mut()
             .expect("headers is an object");
         headers.insert("x-request-id".into(), reference("headers", "RequestId"));
-        if matches!(code, 423 | 429 | 503) {
+        if matches!(code, 409 | 423 | 429 | 503) {
             headers.insert("Retry-After".into(), reference("headers", "RetryAfter"));
         }
         if replayable && code < 500 {

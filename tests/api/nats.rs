@@ -190,6 +190,8 @@ async fn every_event_reaches_the_stream_once_in_order_and_masked(backend: Backen
         app.login_ok(&person.phone, &person.password).await;
         app.login(&person.phone, "Wrong-Pass-1!").await;
     }
+    // The failures are recorded just after their answers.
+    app.settle_queued().await;
     let expected = event_count(&app).await;
     let stream = wait_for_stream(&nats, expected).await;
     let messages = read_all(&stream, expected).await;
