@@ -128,13 +128,16 @@ fn add_components(document: &mut Value) {
         "UnsupportedMediaType": problem(
             "The body is not `application/json` (see the operation's request body)."
         ),
+        "ControlCharacter": problem(
+            "A string in a path segment, a query parameter or the body holds NUL or another \
+             control character (`control_character`, naming the field; newlines are allowed \
+             only in free-text fields); or, where the operation keeps answers, its \
+             `Idempotency-Key` was used with another body (`idempotency_key_reused`)."
+        ),
         "IdempotencyConflict": retried(
             "A request with this `Idempotency-Key` is still running \
              (`idempotency_in_progress`, with `Retry-After`), or its answer held a secret and \
              was not kept (`idempotency_answer_not_stored`)."
-        ),
-        "IdempotencyKeyReused": problem(
-            "This `Idempotency-Key` was used with another body (`idempotency_key_reused`)."
         ),
         "NotCaughtUp": retried(
             "The read models did not reach the `position` asked for in time (`read_timeout`); \
@@ -163,10 +166,18 @@ fn complete_operation(path: &str, method: &str, operation: &mut Map<String, Valu
     let is_post = method == "post";
     let has_body = operation.contains_key("requestBody");
     let replayable = is_post && !idempotency::excluded(&concrete(path));
+    let takes_strings = has_body
+        || operation
+            .get("parameters")
+            .and_then(Value::as_array)
+            .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query" || p["in"] == "path"));
     let reads_a_position = operation
         .get("parameters")
         .and_then(Value::as_array)
-        .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query" && p["name"] == "position"));
+        .is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p["in"] == "query" && p["name"] == "position")
+        });
 
     // Parameters: `x-request-id` everywhere, `Idempotency-Key` on every POST (once).
     let parameters = operation
@@ -201,8 +212,8 @@ fn complete_operation(path: &str, method: &str, operation: &mut Map<String, Valu
         ("405", "MethodNotAllowed", true),
         ("413", "PayloadTooLarge", has_body),
         ("415", "UnsupportedMediaType", has_body),
+        ("422", "ControlCharacter", takes_strings || replayable),
         ("409", "IdempotencyConflict", replayable),
-        ("422", "IdempotencyKeyReused", replayable),
         ("503", "NotCaughtUp", reads_a_position),
     ] {
         if !wanted {
@@ -219,11 +230,13 @@ fn complete_operation(path: &str, method: &str, operation: &mut Map<String, Valu
                         "; or the `Idempotency-Key` is in use (`idempotency_in_progress`, \
                          `idempotency_answer_not_stored`)"
                     }
-                    "IdempotencyKeyReused" => {
-                        "; or the `Idempotency-Key` was used with another body \
-                         (`idempotency_key_reused`)"
+                    "ControlCharacter" => {
+                        "; or a string holds a control character (`control_character`), or the \
+                         `Idempotency-Key` was used with another body (`idempotency_key_reused`)"
                     }
-                    "NotCaughtUp" => "; or the read models did not reach `position` (`read_timeout`)",
+                    "NotCaughtUp" => {
+                        "; or the read models did not reach `position` (`read_timeout`)"
+                    }
                     _ => "",
                 };
                 if let Some(Value::String(description)) = own.get_mut("description") {

@@ -782,6 +782,18 @@ async fn an_import_names_the_real_line_column_and_encoding_of_what_is_wrong(back
     );
     assert!(message.contains("第 4 行"), "{message}");
     assert!(!message.contains("缺少"), "{message}");
+
+    // A control character in a cell (item 5) refuses its row, naming the column.
+    let text = crlf(&[row(0), row(1).replace("软件221", "软件\u{1}221")]);
+    let answer = app
+        .import(&registrar, "99003", text.into_bytes(), false)
+        .await;
+    assert_eq!(answer.code(), "import_rows_invalid", "{}", answer.text);
+    let problem = &answer.body["report"]["problems"][0];
+    assert_eq!(problem["line"], 3);
+    assert!(problem["reasons"]
+        .to_string()
+        .contains("第 14 列含有不允许的控制字符"));
 }
 
 /// Where the `n`-th (0-based) occurrence of `needle` starts.
