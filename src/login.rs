@@ -286,27 +286,20 @@ async fn count_failure_before(
     state: &AppState,
     buckets: &[(String, crate::config::Limit)],
 ) -> Result<(), Problem> {
-    for (i, (bucket, limit)) in buckets.iter().enumerate() {
-        if let Err(exceeded) = state.limiter.hit(bucket, *limit).await? {
-            for (taken, limit) in &buckets[..=i] {
-                state.limiter.release(taken, *limit).await?;
-            }
-            return Err(Problem::rate_limited(
-                "login_rate_limited",
-                exceeded.retry_after,
-            ));
-        }
+    match state.limiter.hit_all(buckets).await? {
+        Ok(()) => Ok(()),
+        Err(exceeded) => Err(Problem::rate_limited(
+            "login_rate_limited",
+            exceeded.retry_after,
+        )),
     }
-    Ok(())
 }
 
 async fn forgive(
     state: &AppState,
     buckets: &[(String, crate::config::Limit)],
 ) -> Result<(), Problem> {
-    for (bucket, limit) in buckets {
-        state.limiter.release(bucket, *limit).await?;
-    }
+    state.limiter.release_all(buckets).await?;
     Ok(())
 }
 

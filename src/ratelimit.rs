@@ -90,27 +90,25 @@ impl RateLimiter {
         Ok(())
     }
 
-    /// Counts one use of every bucket; if any refuses, gives them all back and refuses.
+    /// Counts one use of every (bucket, limit); if any refuses, gives them all back and
+    /// refuses.
     pub async fn hit_all(
         &self,
-        buckets: &[String],
-        limit: Limit,
+        buckets: &[(String, Limit)],
     ) -> anyhow::Result<Result<(), Exceeded>> {
-        for (i, bucket) in buckets.iter().enumerate() {
-            if let Err(exceeded) = self.hit(bucket, limit).await? {
-                for taken in &buckets[..=i] {
-                    self.release(taken, limit).await?;
-                }
+        for (i, (bucket, limit)) in buckets.iter().enumerate() {
+            if let Err(exceeded) = self.hit(bucket, *limit).await? {
+                self.release_all(&buckets[..=i]).await?;
                 return Ok(Err(exceeded));
             }
         }
         Ok(Ok(()))
     }
 
-    /// Gives back one use of every bucket (see [`RateLimiter::release`]).
-    pub async fn release_all(&self, buckets: &[String], limit: Limit) -> anyhow::Result<()> {
-        for bucket in buckets {
-            self.release(bucket, limit).await?;
+    /// Gives back one use of every (bucket, limit) (see [`RateLimiter::release`]).
+    pub async fn release_all(&self, buckets: &[(String, Limit)]) -> anyhow::Result<()> {
+        for (bucket, limit) in buckets {
+            self.release(bucket, *limit).await?;
         }
         Ok(())
     }

@@ -244,7 +244,8 @@ async fn count_attempt(
     limit: Limit,
     code: &str,
 ) -> Result<(), Problem> {
-    match state.limiter.hit_all(buckets, limit).await? {
+    let buckets: Vec<(String, Limit)> = buckets.iter().map(|b| (b.clone(), limit)).collect();
+    match state.limiter.hit_all(&buckets).await? {
         Ok(()) => Ok(()),
         Err(exceeded) => Err(too_often(code, exceeded.retry_after)),
     }
@@ -252,7 +253,8 @@ async fn count_attempt(
 
 /// Gives back the attempt [`count_attempt`] counted: it succeeded.
 async fn forgive(state: &AppState, buckets: &[String], limit: Limit) -> Result<(), Problem> {
-    state.limiter.release_all(buckets, limit).await?;
+    let buckets: Vec<(String, Limit)> = buckets.iter().map(|b| (b.clone(), limit)).collect();
+    state.limiter.release_all(&buckets).await?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use xuexin_domain::record::fields::{layout, validate_row, Layout, SchoolContext};
+use xuexin_domain::record::fields::{layout, validate_row, Layout, SchoolContext, ValidRow};
 use xuexin_domain::record::{RecordCommand, RecordEvent, StudentRecord};
 use xuexin_domain::school::School;
 
@@ -191,13 +191,33 @@ struct Rows<R: Read> {
     lines: Arc<Mutex<LineIndex>>,
 }
 
+/// A row's cells as checked: the valid row, or every reason it is not.
+type Checked = Result<ValidRow, Vec<String>>;
+
 impl<R: Read> Rows<R> {
-    /// The line of the file a record starts on.
-    fn line_of(&self, record: &csv::StringRecord) -> u64 {
+    /// The next row: the line of the file it starts on, and its cells checked by `cells_ok`
+    /// and `validate_row`. `None` at the end of the file.
+    fn next_row(
+        &mut self,
+        record: &mut csv::StringRecord,
+        context: &SchoolContext<'_>,
+    ) -> Result<Option<(u64, Checked)>, ImportError> {
+        let more = self
+            .reader
+            .read_record(record)
+            .map_err(|e| ImportError::File(format!("文件格式有误：{e}")))?;
+        if !more {
+            return Ok(None);
+        }
         let offset = record.position().map_or(0, |p| p.byte());
-        self.lines
+        let line = self
+            .lines
             .lock()
-            .map_or(0, |mut index| index.line_at(offset))
+            .map_or(0, |mut index| index.line_at(offset));
+        let values: Vec<String> = record.iter().map(str::to_string).collect();
+        let checked = cells_ok(&values, self.columns)
+            .and_then(|()| validate_row(&self.layout, &values, context));
+        Ok(Some((line, checked)))
     }
 }
 
@@ -280,20 +300,9 @@ pub async fn import_file(
         let mut pass = rows(path, encoding)?;
         report.kind = pass.layout.kind.as_str().to_string();
         let mut record = csv::StringRecord::new();
-        loop {
-            let more = pass
-                .reader
-                .read_record(&mut record)
-                .map_err(|e| ImportError::File(format!("文件格式有误：{e}")))?;
-            if !more {
-                break;
-            }
-            let line = pass.line_of(&record);
-            let values: Vec<String> = record.iter().map(str::to_string).collect();
+        while let Some((line, checked)) = pass.next_row(&mut record, &context)? {
             report.rows += 1;
-            match cells_ok(&values, pass.columns)
-                .and_then(|()| validate_row(&pass.layout, &values, &context))
-            {
+            match checked {
                 Ok(_) => report.valid += 1,
                 Err(reasons) => {
                     report.invalid += 1;
@@ -318,19 +327,8 @@ pub async fn import_file(
     let mut batch: Vec<(u64, String, RecordCommand)> = Vec::with_capacity(BATCH_ROWS);
     let mut done = 0u64;
     let mut record = csv::StringRecord::new();
-    loop {
-        let more = pass
-            .reader
-            .read_record(&mut record)
-            .map_err(|e| ImportError::File(format!("文件格式有误：{e}")))?;
-        if !more {
-            break;
-        }
-        let line = pass.line_of(&record);
-        let values: Vec<String> = record.iter().map(str::to_string).collect();
-        if let Ok(row) = cells_ok(&values, pass.columns)
-            .and_then(|()| validate_row(&pass.layout, &values, &context))
-        {
+    while let Some((line, checked)) = pass.next_row(&mut record, &context)? {
+        if let Ok(row) = checked {
             batch.push((
                 line,
                 row.record_id.to_string(),
