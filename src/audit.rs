@@ -55,16 +55,7 @@ pub fn redact(value: &mut Value) {
     }
 }
 
-type Row = (
-    i64,
-    String,
-    String,
-    i64,
-    String,
-    String,
-    Json<Value>,
-    Json<Value>,
-);
+type Row = crate::store::EventRow;
 
 fn into_audit_event(row: Row) -> AuditEvent {
     let mut event = decode_row(row);
@@ -73,12 +64,10 @@ fn into_audit_event(row: Row) -> AuditEvent {
 }
 
 /// A stored row, upcast, nothing redacted (for folding).
-fn decode_row(row: Row) -> AuditEvent {
-    let (position, aggregate_type, aggregate_id, sequence, event_type, version, payload, metadata) =
-        row;
-    let (event_version, payload) =
-        xuexin_domain::upcast::upcast(&aggregate_type, &event_type, &version, payload.0);
-    let metadata = metadata.0;
+fn decode_row(mut row: Row) -> AuditEvent {
+    let aggregate_type = std::mem::take(&mut row.aggregate_type);
+    let (event_version, payload) = row.upcast_payload(&aggregate_type);
+    let metadata = row.take_metadata();
     let text = |key: &str| {
         metadata
             .get(key)
@@ -86,11 +75,11 @@ fn decode_row(row: Row) -> AuditEvent {
             .map(str::to_string)
     };
     AuditEvent {
-        position,
+        position: row.position,
         aggregate_type,
-        aggregate_id,
-        sequence,
-        event_type,
+        aggregate_id: row.aggregate_id,
+        sequence: row.sequence,
+        event_type: row.event_type,
         event_version,
         time: text("time"),
         actor: text("actor"),
@@ -322,17 +311,6 @@ pub struct VerifyReport {
     pub findings: Vec<Finding>,
 }
 
-type ChainRow = (
-    i64,
-    String,
-    String,
-    i64,
-    String,
-    String,
-    Json<Value>,
-    Json<Value>,
-);
-
 /// Walks every aggregate's chain in sequence order, a page at a time. `progress` is called
 /// with the number of events checked so far.
 #[tracing::instrument(skip_all, fields(backend = db.backend().as_str()))]
@@ -343,7 +321,7 @@ pub async fn verify(db: &Db, mut progress: impl FnMut(u64)) -> anyhow::Result<Ve
     let mut expected_sequence = 1;
     let mut previous_hash = GENESIS_HASH.to_string();
     loop {
-        let rows: Vec<ChainRow> = on_db!(db, pool => {
+        let rows: Vec<Row> = on_db!(db, pool => {
             sqlx::query_as(
                 "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version,
                         payload, metadata
@@ -363,17 +341,18 @@ pub async fn verify(db: &Db, mut progress: impl FnMut(u64)) -> anyhow::Result<Ve
         if rows.is_empty() {
             break;
         }
-        for (
-            position,
-            aggregate_type,
-            aggregate_id,
-            sequence,
-            event_type,
-            version,
-            payload,
-            metadata,
-        ) in rows
-        {
+        for row in rows {
+            let Row {
+                position,
+                aggregate_type,
+                aggregate_id,
+                sequence,
+                event_type,
+                event_version: version,
+                ..
+            } = row;
+            let payload = row.payload.map_or(Value::Null, |Json(p)| p);
+            let metadata = row.metadata.map_or(Value::Null, |Json(m)| m);
             if (aggregate_type.as_str(), aggregate_id.as_str())
                 != (last.0.as_str(), last.1.as_str())
             {
@@ -388,8 +367,8 @@ pub async fn verify(db: &Db, mut progress: impl FnMut(u64)) -> anyhow::Result<Ve
                 sequence,
                 problem: problem.to_string(),
             };
-            let stored_hash = metadata.0.get("hash").and_then(Value::as_str);
-            let stored_prev = metadata.0.get("prev_hash").and_then(Value::as_str);
+            let stored_hash = metadata.get("hash").and_then(Value::as_str);
+            let stored_prev = metadata.get("prev_hash").and_then(Value::as_str);
             if sequence != expected_sequence {
                 report.findings.push(finding("missing_before"));
             } else if stored_prev != Some(previous_hash.as_str()) {
@@ -404,8 +383,8 @@ pub async fn verify(db: &Db, mut progress: impl FnMut(u64)) -> anyhow::Result<Ve
                         sequence,
                         event_type: &event_type,
                         event_version: &version,
-                        payload: &payload.0,
-                        metadata: &metadata.0,
+                        payload: &payload,
+                        metadata: &metadata,
                     });
                     if computed != stored {
                         report.findings.push(finding("edited"));

@@ -353,14 +353,7 @@ impl EventStore {
         &self,
         ids: &[String],
     ) -> anyhow::Result<std::collections::HashMap<String, Loaded<A>>> {
-        type Row = (
-            String,
-            i64,
-            String,
-            String,
-            sqlx::types::Json<Value>,
-            sqlx::types::Json<Value>,
-        );
+        type Row = super::row::EventRow;
         let mut unique: Vec<&String> = ids.iter().collect();
         unique.sort();
         unique.dedup();
@@ -390,9 +383,11 @@ impl EventStore {
         };
         let mut loaded: std::collections::HashMap<String, Loaded<A>> =
             std::collections::HashMap::new();
-        for (aggregate_id, sequence, event_type, version, payload, metadata) in rows {
-            let (_, payload) =
-                xuexin_domain::upcast::upcast(A::TYPE, &event_type, &version, payload.0);
+        for mut row in rows {
+            let (_, payload) = row.upcast_payload(A::TYPE);
+            let metadata = row.take_metadata();
+            let (aggregate_id, sequence, event_type) =
+                (row.aggregate_id, row.sequence, row.event_type);
             let event: A::Event = serde_json::from_value(payload)
                 .with_context(|| format!("failed to decode {} {event_type}", A::TYPE))?;
             let entry = loaded.entry(aggregate_id).or_insert_with(|| Loaded {
@@ -403,7 +398,7 @@ impl EventStore {
             });
             entry.aggregate.apply(event);
             entry.sequence = sequence as usize;
-            if let Some(hash) = metadata.0.get("hash").and_then(Value::as_str) {
+            if let Some(hash) = metadata.get("hash").and_then(Value::as_str) {
                 entry.last_hash = hash.to_string();
             }
         }

@@ -3,22 +3,10 @@
 //! commits after a later-numbered one's is read in its turn and never skipped. SQLite has one
 //! writer at a time, so `position` (the rowid) is commit order.
 
+use super::row::EventRow;
 use anyhow::Context;
 use serde_json::Value;
-use sqlx::types::Json;
 use xuexin_projections::{on_db, Checkpoint, Db, StoredEvent};
-
-type EventRow = (
-    i64,
-    i64,
-    String,
-    String,
-    i64,
-    String,
-    String,
-    Option<Json<Value>>,
-    Option<Json<Value>>,
-);
 
 /// Which parts of the log a reader decodes: the payloads of some aggregates only, with or
 /// without metadata. Every event is still read, in order, so checkpoints stay exact; the
@@ -98,15 +86,15 @@ fn columns(aggregate_types: Option<&[&'static str]>, metadata: bool) -> String {
     } else {
         "CASE WHEN 1 = 0 THEN metadata END"
     };
-    format!("{payload}, {metadata}")
+    format!("{payload} AS payload, {metadata} AS metadata")
 }
 
 // `events.` in ORDER BY: a bare `transaction_id` would name the output column (the bigint
 // cast), which no index orders, and every batch would sort the rest of the log.
 fn pg_read_after(columns: &str) -> String {
     format!(
-        "SELECT position, transaction_id::text::bigint, aggregate_type, aggregate_id, sequence,
-                event_type, event_version, {columns}
+        "SELECT position, transaction_id::text::bigint AS transaction_id, aggregate_type,
+                aggregate_id, sequence, event_type, event_version, {columns}
            FROM events
           WHERE (transaction_id, position) > ($1::text::xid8, $2)
             AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -117,8 +105,8 @@ fn pg_read_after(columns: &str) -> String {
 
 fn sqlite_read_after(columns: &str) -> String {
     format!(
-        "SELECT position, 0, aggregate_type, aggregate_id, sequence,
-                event_type, event_version, {columns}
+        "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version,
+                {columns}
            FROM events
           WHERE position > $1
           ORDER BY position
@@ -164,34 +152,24 @@ pub async fn read_selected(
         .collect())
 }
 
-fn into_event(row: EventRow, selection: &Selection) -> StoredEvent {
-    let (
-        position,
-        transaction_id,
-        aggregate_type,
-        aggregate_id,
-        sequence,
-        event_type,
-        version,
-        payload,
-        metadata,
-    ) = row;
-    let (event_version, payload) = match payload {
-        Some(Json(payload)) if selection.wants(&aggregate_type) => {
-            xuexin_domain::upcast::upcast(&aggregate_type, &event_type, &version, payload)
-        }
-        _ => (version, Value::Null),
+fn into_event(mut row: EventRow, selection: &Selection) -> StoredEvent {
+    let (event_version, payload) = if selection.wants(&row.aggregate_type) {
+        let aggregate_type = row.aggregate_type.clone();
+        row.upcast_payload(&aggregate_type)
+    } else {
+        (row.event_version.clone(), Value::Null)
     };
+    let metadata = row.take_metadata();
     StoredEvent {
-        position,
-        transaction_id,
-        aggregate_type,
-        aggregate_id,
-        sequence,
-        event_type,
+        position: row.position,
+        transaction_id: row.transaction_id,
+        aggregate_type: row.aggregate_type,
+        aggregate_id: row.aggregate_id,
+        sequence: row.sequence,
+        event_type: row.event_type,
         event_version,
         payload,
-        metadata: metadata.map_or(Value::Null, |Json(m)| m),
+        metadata,
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod chain;
 pub mod event_store;
 pub mod log;
+pub mod row;
 pub mod runtime_role;
 
 use anyhow::Context;
@@ -14,6 +15,7 @@ use xuexin_projections::{db_execute, on_db};
 pub use xuexin_projections::{Backend, Db};
 
 pub use event_store::{BatchOutcome, CommandMetadata, Committed, EventStore, ExecuteError};
+pub use row::EventRow;
 
 /// The SQLite file used when no `DATABASE_URL` is given.
 pub const DEFAULT_SQLITE_URL: &str = "sqlite://xuexin.db";
