@@ -1,7 +1,7 @@
 //! The `xuexin` command line.
 
-use crate::app::{open_database, Application};
 use crate::config::Config;
+use crate::startup::{open_database, Application};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 
@@ -266,7 +266,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     province,
                 },
         } => {
-            let runtime = crate::app::Runtime::open(Config::from_env()?).await?;
+            let runtime = crate::startup::Runtime::open(Config::from_env()?).await?;
             let code = xuexin_domain::school::parse_school_code(&code)
                 .ok_or_else(|| anyhow::anyhow!("a school code has 5 digits"))?;
             runtime
@@ -309,7 +309,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 // 20 random URL-safe characters (~120 bits) inside the 30-character rule.
                 (format!("Xx-{}", &crate::security::new_token()[..20]), true)
             };
-            let runtime = crate::app::Runtime::open(Config::from_env()?).await?;
+            let runtime = crate::startup::Runtime::open(Config::from_env()?).await?;
             let account_id = crate::staff::create_staff(
                 &runtime.state,
                 crate::staff::NewStaff {
@@ -468,7 +468,7 @@ async fn import_records(
     if !file.is_file() {
         anyhow::bail!("{} is not a file", file.display());
     }
-    let runtime = crate::app::Runtime::open(Config::from_env()?).await?;
+    let runtime = crate::startup::Runtime::open(Config::from_env()?).await?;
     let lines = count_lines(file)?;
     let bar = indicatif::ProgressBar::new(lines.saturating_sub(1).max(1));
     bar.set_style(

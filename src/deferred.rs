@@ -6,8 +6,8 @@
 //! deletes their rows. A crash between running and deleting runs a command again (a failure
 //! counted twice, a second mail): nothing is lost.
 
-use crate::app::AppState;
 use crate::shutdown::Shutdown;
+use crate::state::AppState;
 use crate::store::{CommandMetadata, ExecuteError};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};

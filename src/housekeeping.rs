@@ -3,8 +3,8 @@
 //! idempotency records older than their window (`XUEXIN_IDEMPOTENCY_WINDOW_SECONDS`).
 //! (Nothing here is history: the event log keeps every change.)
 
-use crate::app::SharedState;
 use crate::shutdown::Shutdown;
+use crate::state::SharedState;
 use std::time::Duration;
 use xuexin_projections::db_execute;
 

@@ -1,7 +1,6 @@
 //! xuexin: an event-sourced CQRS account service for a national student-information network.
 //! See docs/architecture.md for the map.
 
-pub mod app;
 pub mod audit;
 pub mod blobs;
 pub mod captcha;
@@ -32,6 +31,8 @@ pub mod security;
 pub mod sessions;
 pub mod shutdown;
 pub mod staff;
+pub mod startup;
+pub mod state;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;

@@ -3,8 +3,8 @@
 //! costs one decoy verification on the same pool, so it answers the same, in about the same
 //! time, as a wrong password.
 
-use crate::app::AppState;
 use crate::problem::{FieldError, Problem, ProblemKind};
+use crate::state::AppState;
 use crate::store::{CommandMetadata, ExecuteError};
 use std::time::Duration;
 use xuexin_domain::account::{Account, AccountCommand, AccountError, AccountEvent, AccountStatus};

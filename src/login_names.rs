@@ -4,7 +4,7 @@
 //! (it changed its phone a moment ago and the release task has not run yet, or it was
 //! deactivated or abandoned) gives it up here on the spot, so a value is never stuck.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::{CommandMetadata, ExecuteError};
 use xuexin_domain::account::{Account, AccountStatus};
 use xuexin_domain::ids::{login_name_id, LoginNameKind};

@@ -568,10 +568,10 @@ impl MessageDelivery {
                 let generation = payload["generation"]
                     .as_u64()
                     .context("a reset mail without its generation")?;
-                let token = crate::recovery::issue_ticket(
+                let token = crate::store::tickets::issue_ticket(
                     &self.db,
                     &row.account_id,
-                    crate::recovery::Stage::Reset,
+                    crate::store::tickets::Stage::Reset,
                     Some("email"),
                     generation as u32,
                     Timestamp::from_millis(row.expires_at),

@@ -10,10 +10,10 @@
 //! so nothing after it can fail). Conscription offices register young people without an SMS
 //! code; their identities cannot be claimed by re-registration.
 
-use crate::app::{AppState, SharedState};
 use crate::faults;
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::shutdown::Shutdown;
+use crate::state::{AppState, SharedState};
 use crate::store::{CommandMetadata, ExecuteError};
 use std::time::Duration;
 use xuexin_domain::account::{

@@ -2,7 +2,7 @@
 //! self-registration. The username is claimed first (its aggregate decides a race), then the
 //! account is created.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::{CommandMetadata, ExecuteError};
 use anyhow::Context;
 use xuexin_domain::account::{Account, AccountCommand, StaffProfile};

@@ -2,8 +2,8 @@
 //! one aggregate, idempotent, so a task done twice (a crash between the command and marking it
 //! done) changes nothing the second time. Failed tasks are retried with back-off.
 
-use crate::app::{AppState, SharedState};
 use crate::shutdown::Shutdown;
+use crate::state::{AppState, SharedState};
 use crate::store::{CommandMetadata, ExecuteError};
 use anyhow::Context;
 use serde_json::Value;

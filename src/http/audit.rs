@@ -3,10 +3,10 @@
 
 use super::error::ProblemDocument;
 use super::extract::Authenticated;
-use crate::app::SharedState;
 use crate::audit::{AsOf, AuditEvent, EventFilter};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
+use crate::state::SharedState;
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};

@@ -1,9 +1,9 @@
 //! Dev mode only: what the capture gateways "delivered".
 
-use crate::app::SharedState;
 use crate::gateways::outbox::{self, OutboxMessage};
 use crate::http::extract::ApiQuery;
 use crate::problem::Problem;
+use crate::state::SharedState;
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;

@@ -3,9 +3,9 @@
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
 use super::names::AcceptedName;
-use crate::app::SharedState;
 use crate::messenger::{consume_email_token, VERIFY_EMAIL};
 use crate::problem::{FieldError, Problem, ProblemKind};
+use crate::state::SharedState;
 use crate::store::ExecuteError;
 use axum::extract::State;
 use axum::http::StatusCode;

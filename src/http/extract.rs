@@ -2,9 +2,9 @@
 //! that name the field (control characters refused in every string of them), the request's
 //! context (id, client IP), the bearer session, and the position a query waits for.
 
-use crate::app::SharedState;
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::sessions::Session;
+use crate::state::SharedState;
 use crate::store::CommandMetadata;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;

@@ -5,7 +5,7 @@
 //! and no framing. Everything but the static files and the API description: `Cache-Control:
 //! no-store`, since answers carry tokens and personal data. HSTS when the public URL is https.
 
-use crate::app::SharedState;
+use crate::state::SharedState;
 use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderValue};
 use axum::middleware::Next;

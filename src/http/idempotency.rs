@@ -10,9 +10,9 @@
 //! is kept, never the body, and a repeat gets `409 idempotency_answer_not_stored` instead of
 //! the secret. Records are deleted by housekeeping after `idempotency_window`.
 
-use crate::app::SharedState;
 use crate::problem::{Problem, ProblemKind};
 use crate::security::token_hash;
+use crate::state::SharedState;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};

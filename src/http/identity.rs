@@ -8,11 +8,11 @@ use super::names::{
     AssistStatusName, ClaimStatusName, DocumentTypeName, LivenessResultName, RecordKindName,
     ReviewStatusName,
 };
-use crate::app::SharedState;
 use crate::gateways::liveness::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::http::extract::{ApiBytes, ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::sessions::Session;
+use crate::state::SharedState;
 use crate::store::{CommandMetadata, Committed, ExecuteError};
 use axum::body::Body;
 use axum::extract::State;

@@ -3,10 +3,10 @@
 use super::error::ProblemDocument;
 use super::extract::{Authenticated, WaitFor};
 use super::names::{AccountDocumentType, AccountStatusName, EmailStatusName, StaffRoleName};
-use crate::app::SharedState;
 use crate::http::extract::ApiQuery;
 use crate::problem::{Problem, ProblemKind};
 use crate::sessions::Session;
+use crate::state::SharedState;
 use axum::extract::State;
 use axum::Json;
 use serde::Serialize;

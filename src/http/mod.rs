@@ -21,8 +21,8 @@ pub mod registration;
 pub mod sessions;
 pub mod sms;
 
-use crate::app::SharedState;
 use crate::problem::{Problem, ProblemKind};
+use crate::state::SharedState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::IntoResponse;

@@ -5,11 +5,11 @@
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
 use super::names::{CheckTypeName, ConclusionName, RecordKindName, ReportFormat};
-use crate::app::SharedState;
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::records::import::{import_file, ImportError, ImportReport, Phase};
 use crate::sessions::Session;
+use crate::state::SharedState;
 use crate::store::ExecuteError;
 use axum::body::{Body, Bytes};
 use axum::extract::State;

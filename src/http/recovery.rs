@@ -4,9 +4,9 @@
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
 use super::names::RecoveryMethodName;
-use crate::app::SharedState;
 use crate::problem::Problem;
 use crate::recovery;
+use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Html;

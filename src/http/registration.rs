@@ -3,9 +3,9 @@
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
 use super::names::{AccountStatusName, DocumentTypeName, PasswordLevel};
-use crate::app::SharedState;
 use crate::problem::{FieldError, Problem};
 use crate::registration::{register, RegistrationForm};
+use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use xuexin_domain::values::{
     parse_security_questions, Document, DocumentError, DocumentType, Email, Password,
-    PasswordContext, PasswordError, PasswordStrength, PersonName, Phone, PhoneError, Secret,
+    PasswordContext, PasswordStrength, PersonName, Phone, PhoneError, Secret,
 };
 use xuexin_domain::Actor;
 
@@ -128,15 +128,7 @@ fn document_error(error: DocumentError) -> FieldError {
     FieldError::new("document_number", code)
 }
 
-pub fn password_error(field: &str, error: PasswordError) -> FieldError {
-    let code = match error {
-        PasswordError::Length | PasswordError::InvalidCharacter => "password_format",
-        PasswordError::TooCommon => "password_too_common",
-        PasswordError::ContainsPhone => "password_contains_phone",
-        PasswordError::ContainsDocumentNumber => "password_contains_id_number",
-    };
-    FieldError::new(field, code)
-}
+pub use crate::problem::password_error;
 
 /// Parses the whole form, collecting every field's problem.
 fn parse_form(state: &SharedState, body: RegistrationRequest) -> Result<RegistrationForm, Problem> {

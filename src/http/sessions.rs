@@ -3,9 +3,9 @@
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext};
 use super::names::{AccountStatusName, BearerName, StaffRoleName};
-use crate::app::SharedState;
 use crate::login::login;
 use crate::problem::Problem;
+use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;

@@ -3,10 +3,10 @@
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
 use super::names::SmsCodePurpose;
-use crate::app::SharedState;
 use crate::codes::CodePurpose;
 use crate::problem::{FieldError, Problem};
 use crate::registration::code_problem;
+use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;

@@ -64,7 +64,7 @@ impl HashPool {
                 .spawn(move || worker(receiver, params))
                 .expect("failed to start a hashing thread");
         }
-        let decoy = hash_now(params, &Secret::new(crate::security::new_token()));
+        let decoy = hash_now(params, &Secret::new(super::random::new_token()));
         Arc::new(Self {
             jobs,
             params,
@@ -140,7 +140,7 @@ fn worker(receiver: Arc<Mutex<Receiver<Job>>>, params: HashingParams) {
 
 /// Hashes on the calling thread (the workers' own function; the benchmarks measure it).
 pub fn hash_now(params: HashingParams, secret: &Secret) -> String {
-    let salt = SaltString::encode_b64(&crate::security::random_bytes::<16>())
+    let salt = SaltString::encode_b64(&super::random::random_bytes::<16>())
         .expect("16 bytes is a valid salt length");
     params
         .argon2()

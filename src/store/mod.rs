@@ -5,6 +5,7 @@ pub mod event_store;
 pub mod log;
 pub mod row;
 pub mod runtime_role;
+pub mod tickets;
 
 use anyhow::Context;
 use sqlx::postgres::PgPoolOptions;

@@ -9,7 +9,7 @@ use crate::helpers::{
 };
 use reqwest::StatusCode;
 use sqlx::Connection;
-use xuexin::app::Application;
+use xuexin::startup::Application;
 use xuexin_projections::{db_execute, Db};
 
 /// A login role of the test's own on a fresh database; both are dropped with the guard.

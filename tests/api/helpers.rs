@@ -8,8 +8,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::oneshot;
-use xuexin::app::{Application, SharedState};
 use xuexin::config::Config;
+use xuexin::startup::Application;
+use xuexin::state::SharedState;
 use xuexin::store::Db;
 use xuexin_domain::values::document::resident_id_check_char;
 

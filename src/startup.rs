@@ -1,5 +1,7 @@
-//! Wiring: the state every request shares, and the application (HTTP server plus background
-//! loops: projectors, mail delivery, registration recovery).
+//! Startup: wires the services from the configuration (`Runtime`) and runs the application
+//! (`Application`: the HTTP server plus the background loops: projectors, mail delivery,
+//! process managers, registration recovery, the NATS relay). Nothing below the adapters
+//! imports this module.
 
 use crate::captcha::Captchas;
 use crate::clock::SystemClock;
@@ -14,6 +16,7 @@ use crate::ratelimit::RateLimiter;
 use crate::security::{DigestKey, HashPool};
 use crate::sessions::Sessions;
 use crate::shutdown::{self, Shutdown, ShutdownTrigger};
+use crate::state::{AppState, SharedState};
 use crate::store::{self, Db, EventStore};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -24,32 +27,6 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use xuexin_domain::account::AccountServices;
 use xuexin_domain::Clock;
-
-pub struct AppState {
-    pub config: Config,
-    pub db: Db,
-    pub clock: Arc<dyn Clock>,
-    pub store: EventStore,
-    pub digest: DigestKey,
-    pub hasher: Arc<HashPool>,
-    pub account_services: AccountServices,
-    pub sessions: Sessions,
-    pub codes: SmsCodes,
-    pub limiter: RateLimiter,
-    pub reads: ReadYourWrites,
-    pub mail_wake: Arc<Notify>,
-    /// Notified when a request queued a command to run after its answer (`deferred`).
-    pub deferred_wake: Arc<Notify>,
-    /// Notified when a process manager has queued tasks.
-    pub task_wakes: Vec<Arc<Notify>>,
-    /// The real-person check provider, when configured.
-    pub liveness: Option<crate::gateways::liveness::LivenessProvider>,
-    pub captchas: Captchas,
-    /// WeChat and Alipay login, as configured.
-    pub oauth: crate::oauth::Providers,
-}
-
-pub type SharedState = Arc<AppState>;
 
 /// Everything `serve` runs. Built first (so the port is known), run second.
 pub struct Application {

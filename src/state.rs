@@ -1,0 +1,40 @@
+//! The services every request and background loop shares, built by `startup`.
+
+use crate::captcha::Captchas;
+use crate::codes::SmsCodes;
+use crate::config::Config;
+use crate::projector::ReadYourWrites;
+use crate::ratelimit::RateLimiter;
+use crate::security::{DigestKey, HashPool};
+use crate::sessions::Sessions;
+use crate::store::{Db, EventStore};
+use std::sync::Arc;
+use tokio::sync::Notify;
+use xuexin_domain::account::AccountServices;
+use xuexin_domain::Clock;
+
+pub struct AppState {
+    pub config: Config,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub store: EventStore,
+    pub digest: DigestKey,
+    pub hasher: Arc<HashPool>,
+    pub account_services: AccountServices,
+    pub sessions: Sessions,
+    pub codes: SmsCodes,
+    pub limiter: RateLimiter,
+    pub reads: ReadYourWrites,
+    pub mail_wake: Arc<Notify>,
+    /// Notified when a request queued a command to run after its answer (`deferred`).
+    pub deferred_wake: Arc<Notify>,
+    /// Notified when a process manager has queued tasks.
+    pub task_wakes: Vec<Arc<Notify>>,
+    /// The real-person check provider, when configured.
+    pub liveness: Option<crate::gateways::liveness::LivenessProvider>,
+    pub captchas: Captchas,
+    /// WeChat and Alipay login, as configured.
+    pub oauth: crate::oauth::Providers,
+}
+
+pub type SharedState = Arc<AppState>;
