@@ -310,9 +310,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 (format!("Xx-{}", &crate::security::new_token()[..20]), true)
             };
             let runtime = crate::startup::Runtime::open(Config::from_env()?).await?;
-            let account_id = crate::staff::create_staff(
+            let account_id = crate::application::staff::create_staff(
                 &runtime.state,
-                crate::staff::NewStaff {
+                crate::application::staff::NewStaff {
                     display_name: name.unwrap_or_else(|| username.clone()),
                     username: username.clone(),
                     role,
@@ -500,7 +500,10 @@ async fn import_records(
         Ok(report) => report,
         Err(ImportError::File(reason)) => {
             runtime.state.db.close().await;
-            anyhow::bail!("文件无法导入：{reason}")
+            anyhow::bail!(
+                "{}",
+                crate::messages::format("import_file_invalid_reason", &[("reason", &reason)])
+            )
         }
         Err(ImportError::Internal(error)) => return Err(error),
     };
@@ -519,14 +522,10 @@ async fn import_records(
             report.invalid
         );
         for problem in &report.problems {
-            println!("  第 {} 行: {}", problem.line, problem.reasons.join("；"));
+            println!("  {}", import_line("cli.import_row", problem));
         }
         for problem in &report.refused {
-            println!(
-                "  第 {} 行（未写入）: {}",
-                problem.line,
-                problem.reasons.join("；")
-            );
+            println!("  {}", import_line("cli.import_row_not_written", problem));
         }
         if report.written {
             println!(
@@ -738,16 +737,35 @@ async fn audit_command(db: &crate::store::Db, command: AuditCommand) -> anyhow::
     }
 }
 
-/// The 6-digit code of an SMS or the token of a mailed link.
-fn extract_secret(body: &str, what: &str) -> Option<String> {
-    let (marker, accept): (&str, fn(char) -> bool) = match what {
-        "code" => ("校验码是", |c| c.is_ascii_digit()),
-        _ => ("token=", |c| {
-            c.is_ascii_alphanumeric() || c == '-' || c == '_'
-        }),
+/// One bad row of an import report, as the catalogue words it.
+fn import_line(key: &str, problem: &crate::records::import::RowProblem) -> String {
+    let separator = match crate::messages::current() {
+        crate::messages::Language::Zh => "；",
+        crate::messages::Language::En => "; ",
     };
-    let start = body.find(marker)? + marker.len();
-    let value: String = body[start..].chars().take_while(|c| accept(*c)).collect();
+    crate::messages::format(
+        key,
+        &[
+            ("line", &problem.line.to_string()),
+            ("reasons", &problem.reasons.join(separator)),
+        ],
+    )
+}
+
+/// The 6-digit code of an SMS (the first run of six digits, in either language) or the token
+/// of a mailed link.
+fn extract_secret(body: &str, what: &str) -> Option<String> {
+    if what == "code" {
+        return body
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|run| run.len() == 6)
+            .map(str::to_string);
+    }
+    let start = body.find("token=")? + "token=".len();
+    let value: String = body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
     (!value.is_empty()).then_some(value)
 }
 

@@ -46,17 +46,20 @@ impl CodePurpose {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum CodeError {
     /// Too many sends for this phone or this client.
+    #[error("too many codes sent")]
     RateLimited(Exceeded),
     /// No live code matches (wrong, expired, used, or never sent).
-    Invalid {
-        attempts_left: i64,
-    },
+    #[error("no live code matches ({attempts_left} attempts left)")]
+    Invalid { attempts_left: i64 },
     /// Too many wrong guesses; the codes were retired.
+    #[error("too many wrong codes")]
     TooManyAttempts,
+    #[error("the SMS gateway failed: {0:#}")]
     Gateway(anyhow::Error),
+    #[error("the code store failed: {0:#}")]
     Store(anyhow::Error),
 }
 
@@ -121,18 +124,14 @@ impl SmsCodes {
         )
     }
 
+    /// The text of the code's SMS, in the language of the request that asked for it.
     fn message(&self, purpose: CodePurpose, code: &str) -> String {
-        match purpose {
-            CodePurpose::Register => format!(
-                "【学信网】您的校验码是{code}，用于注册学信网账号，24小时内有效。请勿将校验码告诉他人。"
-            ),
-            CodePurpose::Recover => format!(
-                "【学信网】您的校验码是{code}，用于找回学信网账号密码，10分钟内有效。请勿将校验码告诉他人。"
-            ),
-            CodePurpose::ChangePhone => format!(
-                "【学信网】您的校验码是{code}，用于更换学信网账号绑定的手机号，10分钟内有效。请勿将校验码告诉他人。"
-            ),
-        }
+        let key = match purpose {
+            CodePurpose::Register => "sms.code.register",
+            CodePurpose::Recover => "sms.code.recover",
+            CodePurpose::ChangePhone => "sms.code.change_phone",
+        };
+        crate::messages::format(key, &[("code", code)])
     }
 
     /// Sends a new code unless the phone or the client has had too many.

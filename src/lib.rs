@@ -1,6 +1,7 @@
 //! xuexin: an event-sourced CQRS account service for a national student-information network.
 //! See docs/architecture.md for the map.
 
+pub mod application;
 pub mod audit;
 pub mod blobs;
 pub mod captcha;
@@ -25,12 +26,10 @@ pub mod ratelimit;
 pub mod rebuild;
 pub mod records;
 pub mod recovery;
-pub mod registration;
 pub mod relay;
 pub mod security;
 pub mod sessions;
 pub mod shutdown;
-pub mod staff;
 pub mod startup;
 pub mod state;
 pub mod store;

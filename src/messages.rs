@@ -1,296 +1,429 @@
-//! User-facing messages in Chinese, worded as the seeds word them where they have a wording,
-//! keyed by the stable machine-readable code that travels beside each message.
+//! The message catalogue: every user-facing text, keyed by the stable machine-readable code
+//! that travels beside it, in Simplified Chinese (worded as the seeds word it where they have a
+//! wording) and English (seed 004 is a bilingual guide for foreign degree students).
+//!
+//! Texts with parameters name them in braces (`{holder}`), filled by `format`. The language of
+//! a request is set once, by the HTTP layer from `Accept-Language`, for everything the request
+//! renders (`in_language`); background work that writes to a person names the language.
 
-/// The message for a code. Unknown codes fall back to a generic message (and a test checks
-/// that every code the service uses has its own).
-pub fn zh(code: &str) -> &'static str {
-    match code {
-        "validation_failed" => "请求参数有误，请检查后重新提交",
-        "invalid_json" => "请求格式有误",
-        "required" => "此项不能为空",
-        "phone_required" => "手机号不能为空",
-        "phone_format" => "手机号格式有误",
-        "purpose_invalid" => "校验码用途有误",
-        // seed 001: 校验码不能为空
-        "sms_code_required" => "校验码不能为空",
-        "sms_code_invalid" => "校验码错误或已失效",
-        "sms_code_attempts" => "校验码错误次数过多，请重新获取",
-        // seed 000: 手机短信验证码受限
-        "sms_rate_limited" => "短信验证码获取受限，请稍后再试",
-        "sms_gateway_unavailable" => "短信发送失败，请稍后再试",
-        "password_required" => "密码不能为空",
-        // seed 001: 密码由6-30位的英文字母、数字和特殊字符组成
-        "password_format" => "密码由6-30位的英文字母、数字和特殊字符组成",
-        "password_too_common" => "密码过于简单，请使用强度较高的密码",
-        "password_contains_phone" => "密码不能包含手机号",
-        "password_contains_id_number" => "密码不能包含证件号码",
-        "password_mismatch" => "两次输入的密码不一致",
-        // seed 000: 姓名格式有误
-        "name_format" => "姓名格式有误",
-        "document_type_invalid" => "请选择证件类型",
-        // seed 000: 证件号码格式有误
-        "id_number_format" => "证件号码格式有误",
-        "id_number_checksum" => {
-            "证件号码格式有误：不符合第二代居民身份证校验规则。如需查询学籍学历信息，证件类型可选择“其他”"
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::LazyLock;
+
+/// The languages of the catalogue. Simplified Chinese is the default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Language {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Language {
+    /// The BCP 47 tag (`Content-Language`).
+    pub fn tag(self) -> &'static str {
+        match self {
+            Self::Zh => "zh-CN",
+            Self::En => "en",
         }
-        "id_number_birth_date" => "证件号码格式有误：出生日期不正确",
-        "email_format" => "邮箱格式有误",
-        "security_questions_invalid" => "请设置三个不同的密保问题及答案",
-        "terms_not_accepted" => "请阅读并同意服务条款",
-        // seed 001: 该邮箱（或者手机号）已经注册，可直接登录
-        "phone_taken" => "该手机号已经注册，可直接登录",
-        // seeds 000, 002: 证件号码已被注册
-        "id_number_taken" => "证件号码已被注册",
-        "email_taken" => "该邮箱已经注册，可直接登录",
-        // seed 001: 该邮箱已经注册，正在等待激活，重新发送激活邮件
-        "email_pending_activation" => "该邮箱已经注册，正在等待激活，重新发送激活邮件",
-        // seed 001: 电子邮件已被用户 xxx 绑定邮箱时使用 (the holder is put in by the caller)
-        "email_bound" => "电子邮件已被其他用户绑定邮箱时使用",
-        "login_required" => "请输入手机号/身份证号/邮箱",
-        "invalid_credentials" => "用户名或密码错误",
-        "account_locked" => "登录失败次数过多，账号已被暂时锁定，请稍后再试",
-        "unauthenticated" => "请先登录",
-        "overloaded" => "系统繁忙，请稍后再试",
-        "read_timeout" => "数据同步中，请稍后再试",
-        "position_invalid" => "position 参数有误",
-        "email_token_invalid" => "验证链接无效或已过期",
-        "email_already_verified" => "邮箱已验证",
-        "email_missing" => "账号未绑定安全邮箱",
-        "email_rate_limited" => "邮件发送过于频繁，请稍后再试",
-        "login_rate_limited" => "登录失败次数过多，请稍后再试",
-        "registration_rate_limited" => "注册过于频繁，请稍后再试",
-        "idempotency_key_invalid" => "Idempotency-Key 格式有误",
-        "idempotency_key_reused" => "该 Idempotency-Key 已用于另一个请求",
-        "idempotency_in_progress" => "请求正在处理中，请稍后再试",
-        "idempotency_answer_not_stored" => "首次请求的应答含一次性密码，不能重放；请登录查看结果或用新的 Idempotency-Key 重新操作",
-        "forbidden" => "没有权限进行此操作",
-        "not_found" => "请求的资源不存在",
-        "method_not_allowed" => "不支持的请求方法",
-        "account_not_found" => "账号不存在",
-        "payload_too_large" => "请求内容过大",
-        "position_ahead_of_log" => "position 参数有误：超出已提交的位置",
-        "control_character" => "内容含有不允许的控制字符",
-        "malformed_json" => "请求格式有误：请求内容不是有效的 JSON",
-        "malformed_query" => "请求参数格式有误",
-        "malformed_path" => "请求路径格式有误",
-        "malformed_body" => "请求内容无法读取",
-        "unsupported_media_type" => "请求格式有误：Content-Type 应为 application/json",
-        "image_empty" => "上传的图片为空",
-        "image_too_large" => "图片不能超过 2 MB",
-        "image_type" => "只能上传 JPG 或 PNG 格式的图片",
-        "record_not_found" => "未查询到该记录",
-        "record_not_yours" => "该记录不属于当前账号",
-        "record_bound_to_another" => "该学历已绑定其他账号",
-        "record_details_mismatch" => "证书编号、毕业年份或姓名与学历信息不符",
-        "school_not_found" => "学校代码未登记",
-        "import_rows_invalid" => "文件中有数据有误，未导入任何数据",
-        "import_file_invalid" => "文件无法导入",
-        "correction_not_found" => "未找到待审核的更正申请",
-        "reason_required" => "请填写原因",
-        "check_type_invalid" => "核对类型有误",
-        "conclusion_invalid" => "核对结论有误：正确无误，或有误并填写正确的信息",
-        "photo_kind_invalid" => "照片类型有误",
-        "id_number_protected" => "证件号码对应的账号已存在（已在全国征兵网进行过兵役登记/应征报名），不能重复注册",
-        "identity_review_pending" => "请先完成身份核验",
-        "claim_not_open" => "没有进行中的证件号码重复核验",
-        "record_proof_limit" => "一个证件号码最多只能通过此种方式解决证件号码重复 3 次",
-        "record_proof_mismatch" => "学籍或学历信息核对不正确",
-        "record_proof_rate_limited" => "核对次数过多，请稍后再试",
-        "classmate_invitation_limit" => "每天最多可申请 5 名同学协助",
-        "classmate_not_found" => "未找到该同学：请确认同学的姓名和手机号，且其为已通过审核的同班同学",
-        "assist_request_not_found" => "协助请求不存在或已处理",
-        "manual_review_pending" => "照片已提交，请等待审核，三个工作日内处理完毕",
-        "manual_review_not_pending" => "没有待审核的照片",
-        "liveness_exhausted" => "实人验证多次未通过，请上传手持证件照片进行人工审核",
-        "liveness_session_invalid" => "验证会话无效或已处理",
-        "liveness_unavailable" => "实人验证服务暂不可用，请稍后再试或选择其他方式",
-        "liveness_signature_invalid" => "回调签名无效或已过期",
-        "account_not_from_office" => "该账号不是本征兵办公室协助注册的",
-        "captcha_required" => "请输入图片验证码",
-        "captcha_invalid" => "图片验证码错误或已过期，请重新获取",
-        "captcha_rate_limited" => "图片验证码获取过于频繁，请稍后再试",
-        "find_username_rate_limited" => "请求被取消，不能频繁使用该功能",
-        "recovery_rate_limited" => "请求被取消，不能频繁使用该功能",
-        "username_not_found" => "用户名不存在",
-        "username_not_matched" => "证件号码和姓名不符合",
-        "recovery_re_register" => "该账号没有绑定手机号、安全邮箱，也没有设置密保问题及答案，无法找回密码，请重新注册",
-        "recovery_token_invalid" => "找回密码的链接或凭证无效或已过期，请重新找回",
-        "recovery_method_unavailable" => "该账号不能使用此种方式找回密码",
-        "recovery_identity_mismatch" => "姓名或证件号码与账号信息不符",
-        "security_answers_required" => "请回答全部三个密保问题",
-        "security_answers_wrong" => "密保问题答案不正确",
-        "security_questions_closed" => "密保问题答错次数过多，24 小时内不能通过密保问题找回密码",
-        "security_questions_not_set" => "账号未设置密保问题",
-        "current_password_required" => "请输入当前密码",
-        "current_password_wrong" => "当前密码错误",
-        "current_password_rate_limited" => "当前密码错误次数过多，请稍后再试",
-        "phone_unchanged" => "新手机号与当前绑定的手机号相同",
-        "email_unchanged" => "新邮箱与当前绑定的邮箱相同",
-        "email_mismatch" => "邮箱与账号绑定的邮箱不一致",
-        "name_unchanged" => "新姓名与当前姓名相同",
-        "name_change_pending" => "已有待审核的姓名修改申请，请等待审核",
-        "name_change_not_pending" => "没有待审核的姓名修改申请",
-        "name_change_needs_review" => "居民身份证持有人修改姓名需提交申请并经人工审核",
-        "external_login_linked" => "该第三方账号已绑定",
-        "external_login_not_linked" => "该第三方账号未绑定学信网账号，请先登录学信网账号后绑定",
-        "external_login_taken" => "该第三方账号已绑定其他学信网账号",
-        "oauth_provider_unavailable" => "暂不支持该登录方式",
-        "oauth_state_invalid" => "登录请求已过期或无效，请重新扫码",
-        "oauth_code_invalid" => "授权码无效或已过期，请重新扫码",
-        "oauth_provider_error" => "第三方平台暂时无法访问，请稍后再试",
-        "oauth_denied" => "已取消授权",
-        "provider_invalid" => "不支持的第三方登录平台",
-        "time_format" => "时间格式有误，请使用 RFC 3339（如 2026-11-23T08:00:00Z）",
-        "internal_error" => "系统错误，请稍后再试",
-        _ => "请求失败",
+    }
+
+    /// `zh-CN`, `zh`, `en`, `en-GB`, … (case-insensitive); `None` for another language.
+    pub fn from_tag(tag: &str) -> Option<Self> {
+        let primary = tag.trim().split(['-', '_']).next().unwrap_or("");
+        if primary.eq_ignore_ascii_case("zh") {
+            Some(Self::Zh)
+        } else if primary.eq_ignore_ascii_case("en") {
+            Some(Self::En)
+        } else {
+            None
+        }
+    }
+
+    /// The language an `Accept-Language` header prefers among ours, by weight (RFC 9110 §12.5.4;
+    /// the first listed wins a tie); zh-CN when it names none of ours.
+    pub fn negotiate(accept_language: &str) -> Self {
+        let mut best: Option<(f32, Self)> = None;
+        for item in accept_language.split(',') {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or("");
+            let weight = parts
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let Some(language) = Self::from_tag(tag) else {
+                continue;
+            };
+            if weight > 0.0 && best.is_none_or(|(w, _)| weight > w) {
+                best = Some((weight, language));
+            }
+        }
+        best.map_or_else(Self::default, |(_, language)| language)
     }
 }
 
-/// Every code the service answers with; a test checks each has its own message.
-pub const CODES: &[&str] = &[
-    "validation_failed",
-    "invalid_json",
-    "required",
-    "phone_required",
-    "phone_format",
-    "purpose_invalid",
-    "sms_code_required",
-    "sms_code_invalid",
-    "sms_code_attempts",
-    "sms_rate_limited",
-    "sms_gateway_unavailable",
-    "password_required",
-    "password_format",
-    "password_too_common",
-    "password_contains_phone",
-    "password_contains_id_number",
-    "password_mismatch",
-    "name_format",
-    "document_type_invalid",
-    "id_number_format",
-    "id_number_checksum",
-    "id_number_birth_date",
-    "email_format",
-    "security_questions_invalid",
-    "terms_not_accepted",
-    "phone_taken",
-    "id_number_taken",
-    "email_taken",
-    "email_pending_activation",
-    "email_bound",
-    "login_required",
-    "invalid_credentials",
-    "account_locked",
-    "unauthenticated",
-    "overloaded",
-    "read_timeout",
-    "position_invalid",
-    "email_token_invalid",
-    "email_already_verified",
-    "email_missing",
-    "email_rate_limited",
-    "login_rate_limited",
-    "registration_rate_limited",
-    "idempotency_key_invalid",
-    "idempotency_key_reused",
-    "idempotency_in_progress",
-    "idempotency_answer_not_stored",
-    "forbidden",
-    "not_found",
-    "method_not_allowed",
-    "account_not_found",
-    "payload_too_large",
-    "control_character",
-    "position_ahead_of_log",
-    "malformed_json",
-    "malformed_query",
-    "malformed_path",
-    "malformed_body",
-    "unsupported_media_type",
-    "image_empty",
-    "image_too_large",
-    "image_type",
-    "record_not_found",
-    "record_not_yours",
-    "record_bound_to_another",
-    "record_details_mismatch",
-    "school_not_found",
-    "import_rows_invalid",
-    "import_file_invalid",
-    "correction_not_found",
-    "reason_required",
-    "check_type_invalid",
-    "conclusion_invalid",
-    "photo_kind_invalid",
-    "id_number_protected",
-    "identity_review_pending",
-    "claim_not_open",
-    "record_proof_limit",
-    "record_proof_mismatch",
-    "record_proof_rate_limited",
-    "classmate_invitation_limit",
-    "classmate_not_found",
-    "assist_request_not_found",
-    "manual_review_pending",
-    "manual_review_not_pending",
-    "liveness_exhausted",
-    "liveness_session_invalid",
-    "liveness_unavailable",
-    "liveness_signature_invalid",
-    "account_not_from_office",
-    "captcha_required",
-    "captcha_invalid",
-    "captcha_rate_limited",
-    "find_username_rate_limited",
-    "recovery_rate_limited",
-    "username_not_found",
-    "username_not_matched",
-    "recovery_re_register",
-    "recovery_token_invalid",
-    "recovery_method_unavailable",
-    "recovery_identity_mismatch",
-    "security_answers_required",
-    "security_answers_wrong",
-    "security_questions_closed",
-    "security_questions_not_set",
-    "current_password_required",
-    "current_password_wrong",
-    "current_password_rate_limited",
-    "phone_unchanged",
-    "email_unchanged",
-    "email_mismatch",
-    "name_unchanged",
-    "name_change_pending",
-    "name_change_not_pending",
-    "name_change_needs_review",
-    "external_login_linked",
-    "external_login_not_linked",
-    "external_login_taken",
-    "oauth_provider_unavailable",
-    "oauth_state_invalid",
-    "oauth_code_invalid",
-    "oauth_provider_error",
-    "oauth_denied",
-    "provider_invalid",
-    "time_format",
-    "internal_error",
+tokio::task_local! {
+    static LANGUAGE: Language;
+}
+
+/// Runs `future` with `language` as the language of every text it renders.
+pub async fn in_language<F: Future>(language: Language, future: F) -> F::Output {
+    LANGUAGE.scope(language, future).await
+}
+
+/// The language of the request being served (zh-CN outside one).
+pub fn current() -> Language {
+    LANGUAGE.try_with(|l| *l).unwrap_or_default()
+}
+
+/// `(code, zh-CN, en)`. A test requires both texts of every entry and every code the service
+/// answers with to be here.
+pub const CATALOGUE: &[(&str, &str, &str)] = &[
+    ("validation_failed", "请求参数有误，请检查后重新提交", "Some of the information is not valid; please check it and submit again"),
+    ("invalid_json", "请求格式有误", "The request is not in the expected format"),
+    ("required", "此项不能为空", "This field is required"),
+    ("phone_required", "手机号不能为空", "Please enter your mobile number"),
+    ("phone_format", "手机号格式有误", "The mobile number is not valid"),
+    ("purpose_invalid", "校验码用途有误", "The purpose of the code is not valid"),
+    // seed 001: 校验码不能为空
+    ("sms_code_required", "校验码不能为空", "Please enter the verification code"),
+    ("sms_code_invalid", "校验码错误或已失效", "The verification code is wrong or has expired"),
+    ("sms_code_attempts", "校验码错误次数过多，请重新获取", "Too many wrong codes; please request a new one"),
+    // seed 000: 手机短信验证码受限
+    ("sms_rate_limited", "短信验证码获取受限，请稍后再试", "Too many text messages requested; please try again later"),
+    ("sms_gateway_unavailable", "短信发送失败，请稍后再试", "The text message could not be sent; please try again later"),
+    ("password_required", "密码不能为空", "Please enter a password"),
+    // seed 001: 密码由6-30位的英文字母、数字和特殊字符组成
+    ("password_format", "密码由6-30位的英文字母、数字和特殊字符组成", "The password must be 6 to 30 letters, digits and special characters"),
+    ("password_too_common", "密码过于简单，请使用强度较高的密码", "The password is too simple; please choose a stronger one"),
+    ("password_contains_phone", "密码不能包含手机号", "The password must not contain your mobile number"),
+    ("password_contains_id_number", "密码不能包含证件号码", "The password must not contain your ID number"),
+    ("password_mismatch", "两次输入的密码不一致", "The two passwords do not match"),
+    // seed 000: 姓名格式有误
+    ("name_format", "姓名格式有误", "The name is not valid"),
+    ("document_type_invalid", "请选择证件类型", "Please choose an ID document type"),
+    // seed 000: 证件号码格式有误
+    ("id_number_format", "证件号码格式有误", "The ID number is not valid"),
+    ("id_number_checksum", "证件号码格式有误：不符合第二代居民身份证校验规则。如需查询学籍学历信息，证件类型可选择“其他”", "The ID number is not valid: it fails the check of the second-generation resident ID card. To look up enrolment and degree records, choose the document type “Other”"),
+    ("id_number_birth_date", "证件号码格式有误：出生日期不正确", "The ID number is not valid: the date of birth is wrong"),
+    ("email_format", "邮箱格式有误", "The e-mail address is not valid"),
+    ("security_questions_invalid", "请设置三个不同的密保问题及答案", "Please set three different security questions and their answers"),
+    ("terms_not_accepted", "请阅读并同意服务条款", "Please read and accept the terms of service"),
+    // seed 001: 该邮箱（或者手机号）已经注册，可直接登录
+    ("phone_taken", "该手机号已经注册，可直接登录", "This mobile number is already registered; you can log in with it"),
+    // seeds 000, 002: 证件号码已被注册
+    ("id_number_taken", "证件号码已被注册", "This ID number is already registered"),
+    ("email_taken", "该邮箱已经注册，可直接登录", "This e-mail address is already registered; you can log in with it"),
+    // seed 001: 该邮箱已经注册，正在等待激活，重新发送激活邮件
+    ("email_pending_activation", "该邮箱已经注册，正在等待激活，重新发送激活邮件", "This e-mail address is registered and waiting for activation; send the activation e-mail again"),
+    // seed 001: 电子邮件已被用户 xxx 绑定邮箱时使用 (the holder is put in by the caller)
+    ("email_bound", "电子邮件已被其他用户绑定邮箱时使用", "This e-mail address is already bound as another user's security e-mail"),
+    ("login_required", "请输入手机号/身份证号/邮箱", "Please enter your mobile number, ID number or e-mail address"),
+    ("invalid_credentials", "用户名或密码错误", "Wrong username or password"),
+    ("account_locked", "登录失败次数过多，账号已被暂时锁定，请稍后再试", "Too many failed logins: the account is locked for a while; please try again later"),
+    ("unauthenticated", "请先登录", "Please log in first"),
+    ("overloaded", "系统繁忙，请稍后再试", "The system is busy; please try again later"),
+    ("read_timeout", "数据同步中，请稍后再试", "Your data is being synchronised; please try again shortly"),
+    ("position_invalid", "position 参数有误", "The position parameter is not valid"),
+    ("email_token_invalid", "验证链接无效或已过期", "The verification link is invalid or has expired"),
+    ("email_already_verified", "邮箱已验证", "The e-mail address is already verified"),
+    ("email_missing", "账号未绑定安全邮箱", "The account has no security e-mail address"),
+    ("email_rate_limited", "邮件发送过于频繁，请稍后再试", "Too many e-mails requested; please try again later"),
+    ("login_rate_limited", "登录失败次数过多，请稍后再试", "Too many failed logins; please try again later"),
+    ("registration_rate_limited", "注册过于频繁，请稍后再试", "Too many registrations; please try again later"),
+    ("idempotency_key_invalid", "Idempotency-Key 格式有误", "The Idempotency-Key is not valid"),
+    ("idempotency_key_reused", "该 Idempotency-Key 已用于另一个请求", "This Idempotency-Key was already used for another request"),
+    ("idempotency_in_progress", "请求正在处理中，请稍后再试", "The request is still being processed; please try again shortly"),
+    ("idempotency_answer_not_stored", "首次请求的应答含一次性密码，不能重放；请登录查看结果或用新的 Idempotency-Key 重新操作", "The first answer held a one-time secret and cannot be replayed; log in to see the result, or repeat the action with a new Idempotency-Key"),
+    ("forbidden", "没有权限进行此操作", "You are not allowed to do this"),
+    ("not_found", "请求的资源不存在", "The requested resource does not exist"),
+    ("method_not_allowed", "不支持的请求方法", "This request method is not supported"),
+    ("account_not_found", "账号不存在", "The account does not exist"),
+    ("payload_too_large", "请求内容过大", "The request is too large"),
+    ("position_ahead_of_log", "position 参数有误：超出已提交的位置", "The position parameter is not valid: it is past the last committed position"),
+    ("control_character", "内容含有不允许的控制字符", "The text contains control characters that are not allowed"),
+    ("malformed_json", "请求格式有误：请求内容不是有效的 JSON", "The request is not valid JSON"),
+    ("malformed_query", "请求参数格式有误", "The query parameters are not in the expected format"),
+    ("malformed_path", "请求路径格式有误", "The request path is not in the expected format"),
+    ("malformed_body", "请求内容无法读取", "The request body could not be read"),
+    ("unsupported_media_type", "请求格式有误：Content-Type 应为 application/json", "The request format is wrong: the Content-Type must be application/json"),
+    ("image_empty", "上传的图片为空", "The uploaded image is empty"),
+    ("image_too_large", "图片不能超过 2 MB", "The image must not be larger than 2 MB"),
+    ("image_type", "只能上传 JPG 或 PNG 格式的图片", "Only JPG or PNG images can be uploaded"),
+    ("record_not_found", "未查询到该记录", "No such record was found"),
+    ("record_not_yours", "该记录不属于当前账号", "This record does not belong to your account"),
+    ("record_bound_to_another", "该学历已绑定其他账号", "This degree is already bound to another account"),
+    ("record_details_mismatch", "证书编号、毕业年份或姓名与学历信息不符", "The certificate number, year of graduation or name does not match the degree record"),
+    ("school_not_found", "学校代码未登记", "The school code is not registered"),
+    ("import_rows_invalid", "文件中有数据有误，未导入任何数据", "Some rows of the file are wrong; nothing was imported"),
+    ("import_file_invalid", "文件无法导入", "The file cannot be imported"),
+    ("correction_not_found", "未找到待审核的更正申请", "No correction request is waiting for review"),
+    ("reason_required", "请填写原因", "Please give a reason"),
+    ("check_type_invalid", "核对类型有误", "The type of check is not valid"),
+    ("conclusion_invalid", "核对结论有误：正确无误，或有误并填写正确的信息", "The conclusion is not valid: either correct, or wrong with the correct information"),
+    ("photo_kind_invalid", "照片类型有误", "The type of photo is not valid"),
+    ("id_number_protected", "证件号码对应的账号已存在（已在全国征兵网进行过兵役登记/应征报名），不能重复注册", "An account already exists for this ID number (registered for military service on the national conscription site); it cannot be registered again"),
+    ("identity_review_pending", "请先完成身份核验", "Please complete the identity verification first"),
+    ("claim_not_open", "没有进行中的证件号码重复核验", "There is no duplicate-ID verification in progress"),
+    ("record_proof_limit", "一个证件号码最多只能通过此种方式解决证件号码重复 3 次", "A duplicate ID number can be resolved this way at most 3 times"),
+    ("record_proof_mismatch", "学籍或学历信息核对不正确", "The enrolment or degree information does not match"),
+    ("record_proof_rate_limited", "核对次数过多，请稍后再试", "Too many attempts; please try again later"),
+    ("classmate_invitation_limit", "每天最多可申请 5 名同学协助", "You can ask at most 5 classmates a day for help"),
+    ("classmate_not_found", "未找到该同学：请确认同学的姓名和手机号，且其为已通过审核的同班同学", "No such classmate: check your classmate's name and mobile number; they must be a verified member of your class"),
+    ("assist_request_not_found", "协助请求不存在或已处理", "The request for help does not exist or has been handled"),
+    ("manual_review_pending", "照片已提交，请等待审核，三个工作日内处理完毕", "Your photo has been submitted and will be reviewed within three working days"),
+    ("manual_review_not_pending", "没有待审核的照片", "There is no photo waiting for review"),
+    ("liveness_exhausted", "实人验证多次未通过，请上传手持证件照片进行人工审核", "The real-person check failed several times; please upload a photo of yourself holding your ID for manual review"),
+    ("liveness_session_invalid", "验证会话无效或已处理", "The verification session is invalid or has been handled"),
+    ("liveness_unavailable", "实人验证服务暂不可用，请稍后再试或选择其他方式", "The real-person check is not available now; please try later or choose another way"),
+    ("liveness_signature_invalid", "回调签名无效或已过期", "The callback signature is invalid or has expired"),
+    ("account_not_from_office", "该账号不是本征兵办公室协助注册的", "This account was not registered with the help of this conscription office"),
+    ("captcha_required", "请输入图片验证码", "Please enter the characters in the image"),
+    ("captcha_invalid", "图片验证码错误或已过期，请重新获取", "The image code is wrong or has expired; please get a new one"),
+    ("captcha_rate_limited", "图片验证码获取过于频繁，请稍后再试", "Too many image codes requested; please try again later"),
+    ("find_username_rate_limited", "请求被取消，不能频繁使用该功能", "Request cancelled: this function cannot be used so often"),
+    ("recovery_rate_limited", "请求被取消，不能频繁使用该功能", "Request cancelled: this function cannot be used so often"),
+    ("username_not_found", "用户名不存在", "The username does not exist"),
+    ("username_not_matched", "证件号码和姓名不符合", "The ID number and the name do not match"),
+    ("recovery_re_register", "该账号没有绑定手机号、安全邮箱，也没有设置密保问题及答案，无法找回密码，请重新注册", "This account has no mobile number, no security e-mail and no security questions, so its password cannot be recovered; please register again"),
+    ("recovery_token_invalid", "找回密码的链接或凭证无效或已过期，请重新找回", "The password-recovery link or ticket is invalid or has expired; please start again"),
+    ("recovery_method_unavailable", "该账号不能使用此种方式找回密码", "This account cannot recover its password this way"),
+    ("recovery_identity_mismatch", "姓名或证件号码与账号信息不符", "The name or ID number does not match the account"),
+    ("security_answers_required", "请回答全部三个密保问题", "Please answer all three security questions"),
+    ("security_answers_wrong", "密保问题答案不正确", "The answers to the security questions are not correct"),
+    ("security_questions_closed", "密保问题答错次数过多，24 小时内不能通过密保问题找回密码", "Too many wrong answers: the security questions cannot be used to recover the password for 24 hours"),
+    ("security_questions_not_set", "账号未设置密保问题", "The account has no security questions"),
+    ("current_password_required", "请输入当前密码", "Please enter your current password"),
+    ("current_password_wrong", "当前密码错误", "The current password is wrong"),
+    ("current_password_rate_limited", "当前密码错误次数过多，请稍后再试", "Too many wrong current passwords; please try again later"),
+    ("phone_unchanged", "新手机号与当前绑定的手机号相同", "The new mobile number is the one already bound"),
+    ("email_unchanged", "新邮箱与当前绑定的邮箱相同", "The new e-mail address is the one already bound"),
+    ("email_mismatch", "邮箱与账号绑定的邮箱不一致", "The e-mail address is not the one bound to the account"),
+    ("name_unchanged", "新姓名与当前姓名相同", "The new name is the same as the current name"),
+    ("name_change_pending", "已有待审核的姓名修改申请，请等待审核", "A change of name is already waiting for review"),
+    ("name_change_not_pending", "没有待审核的姓名修改申请", "There is no change of name waiting for review"),
+    ("name_change_needs_review", "居民身份证持有人修改姓名需提交申请并经人工审核", "Holders of a resident ID card change their name by request, after a manual review"),
+    ("external_login_linked", "该第三方账号已绑定", "This external account is already bound"),
+    ("external_login_not_linked", "该第三方账号未绑定学信网账号，请先登录学信网账号后绑定", "This external account is not bound to a CHSI account; log in to your CHSI account first and bind it"),
+    ("external_login_taken", "该第三方账号已绑定其他学信网账号", "This external account is bound to another CHSI account"),
+    ("oauth_provider_unavailable", "暂不支持该登录方式", "This way of logging in is not available"),
+    ("oauth_state_invalid", "登录请求已过期或无效，请重新扫码", "The login request has expired or is invalid; please scan the code again"),
+    ("oauth_code_invalid", "授权码无效或已过期，请重新扫码", "The authorisation code is invalid or has expired; please scan the code again"),
+    ("oauth_provider_error", "第三方平台暂时无法访问，请稍后再试", "The external platform cannot be reached now; please try again later"),
+    ("oauth_denied", "已取消授权", "Authorisation was cancelled"),
+    ("provider_invalid", "不支持的第三方登录平台", "This external login platform is not supported"),
+    ("time_format", "时间格式有误，请使用 RFC 3339（如 2026-11-23T08:00:00Z）", "The time is not valid; use RFC 3339 (e.g. 2026-11-23T08:00:00Z)"),
+    ("internal_error", "系统错误，请稍后再试", "System error; please try again later"),
+    ("request_failed", "请求失败", "The request failed"),
+    ("conflict", "与已有数据冲突", "The request conflicts with existing data"),
+    ("json_object_expected", "请求格式有误：请求内容应为 JSON 对象", "The request format is wrong: the body must be a JSON object"),
+    ("id_number_protected_by", "证件号码对应的账号已存在（已在全国征兵网进行过兵役登记/应征报名），不能重复注册。已使用帐号({holder})进行了兵役登记/应征报名，请联系（{office}）协助修改密码", "An account already exists for this ID number (registered for military service on the national conscription site); it cannot be registered again. The account ({holder}) was used for that registration; please ask {office} to help you change its password"),
+    ("email_bound_by", "电子邮件已被用户 {holder} 绑定邮箱时使用", "This e-mail address is already bound as the security e-mail of user {holder}"),
+    ("id_number_held", "该证件号码已被其他账号注册", "This ID number is registered by another account"),
+    ("import_rows_invalid_count", "文件中有 {count} 行数据有误，未导入任何数据", "{count} rows of the file are wrong; nothing was imported"),
+    ("import_file_invalid_reason", "文件无法导入：{reason}", "The file cannot be imported: {reason}"),
+    ("password_changed", "密码修改成功", "Your password has been changed"),
+    ("phone_changed", "手机号修改成功", "Your mobile number has been changed"),
+    ("email_verification_sent", "我们已经向您的邮箱 {email} 发送了一封验证邮件，验证通过后可凭此邮箱找回密码", "We have sent a verification e-mail to {email}; once it is verified you can recover your password with it"),
+    ("name_changed", "姓名修改成功", "Your name has been changed"),
+    ("security_questions_set", "密保问题设置成功", "Your security questions have been set"),
+    ("external_login_unbound", "已解除绑定{provider}账号", "Your {provider} account has been unbound"),
+    ("name_change_approved", "姓名修改申请已通过", "The change of name has been approved"),
+    ("name_change_rejected", "姓名修改申请未通过", "The change of name has been rejected"),
+    ("username_found", "找回用户名成功，请使用该用户名登录", "Your username has been found; log in with it"),
+    ("recovery_choose_method", "请选择找回密码的方式", "Choose how to recover your password"),
+    ("reset_link_sent", "系统已经将重置链接发送到你的邮箱", "A reset link has been sent to your e-mail"),
+    ("password_reset_done", "密码重置成功，请使用新密码登录", "Your password has been reset; log in with the new password"),
+    ("external_login_succeeded", "{provider}登录成功", "Logged in with {provider}"),
+    ("external_login_bound", "{provider}账号绑定成功", "Your {provider} account has been bound"),
+    ("label.none", "无", "none"),
+    ("label.yes", "是", "yes"),
+    ("label.no", "否", "no"),
+    ("csv.unchecked_header", "学号,姓名,班级,入学年份,已注册账号", "Student number,Name,Class,Year of enrolment,Has an account"),
+    ("cli.import_row", "第 {line} 行: {reasons}", "line {line}: {reasons}"),
+    ("cli.import_row_not_written", "第 {line} 行（未写入）: {reasons}", "line {line} (not written): {reasons}"),
+    ("actor.self", "本人", "you"),
+    ("actor.other_user", "其他用户", "another user"),
+    ("actor.reviewer", "审核员", "a reviewer"),
+    ("actor.registrar", "学校", "the school"),
+    ("actor.provincial_authority", "省级教育行政部门", "the provincial education authority"),
+    ("actor.conscription_office", "征兵办公室", "a conscription office"),
+    ("actor.auditor", "审计员", "an auditor"),
+    ("actor.administrator", "管理员", "an administrator"),
+    ("actor.system", "系统", "the system"),
+    ("actor.anonymous", "未登录用户", "someone not logged in"),
+    ("provider.wechat", "微信", "WeChat"),
+    ("provider.alipay", "支付宝", "Alipay"),
+    ("provider.other", "第三方账号", "external account"),
+    ("via.phone", "手机号", "mobile number"),
+    ("via.email", "邮箱", "e-mail"),
+    ("via.id_number", "证件号码", "ID number"),
+    ("via.staff_username", "用户名", "username"),
+    ("via.sms", "短信校验码", "text-message code"),
+    ("via.security_questions", "密保问题", "security questions"),
+    ("via.conscription_office", "征兵办公室", "conscription office"),
+    ("history.registration_started", "开始注册", "Registration started"),
+    ("history.staff_account_created", "创建工作人员账号", "Staff account created"),
+    ("history.registered", "注册成功", "Registered"),
+    ("history.registration_abandoned", "注册未完成（{reason}）", "Registration not completed ({reason})"),
+    ("history.email_verification_requested", "发送邮箱验证邮件至 {email}", "Verification e-mail sent to {email}"),
+    ("history.email_verified", "邮箱 {email} 验证成功", "E-mail {email} verified"),
+    ("history.login_succeeded", "登录成功（{via}）", "Logged in ({via})"),
+    ("history.login_failed", "登录失败（连续 {count} 次）", "Login failed ({count} in a row)"),
+    ("history.account_locked", "账号被暂时锁定至 {until}", "Account locked until {until}"),
+    ("history.account_unlocked", "账号解除锁定", "Account unlocked"),
+    ("history.password_rehashed", "密码存储方式升级", "Password storage upgraded"),
+    ("history.identity_verified", "身份核验通过（{method}）", "Identity verified ({method})"),
+    ("history.old_account_deactivated", "证件号码已由新账号使用，本账号注销", "The ID number is now used by a new account; this account is closed"),
+    ("history.phone_unbound", "手机号 {phone} 已被其他账号继续注册使用，解除绑定", "Mobile number {phone} was taken over by another registration and unbound"),
+    ("history.password_reset", "密码被重置（{via}）", "Password reset ({via})"),
+    ("history.password_changed", "修改密码", "Password changed"),
+    ("history.phone_changed", "手机号由 {old} 改为 {new}", "Mobile number changed from {old} to {new}"),
+    ("history.email_changed", "安全邮箱由 {old} 改为 {new}", "Security e-mail changed from {old} to {new}"),
+    ("history.name_changed", "姓名由 {old} 改为 {new}", "Name changed from {old} to {new}"),
+    ("history.name_changed_reviewed", "姓名由 {old} 改为 {new}（经审核）", "Name changed from {old} to {new} (after review)"),
+    ("history.name_change_requested", "申请将姓名改为 {name}，原因：{reason}", "Asked to change the name to {name}; reason: {reason}"),
+    ("history.name_change_rejected", "姓名修改申请未通过：{reason}", "Change of name rejected: {reason}"),
+    ("history.security_questions_set", "设置密保问题", "Security questions set"),
+    ("history.recovery_started", "申请找回密码（{via}）", "Password recovery started ({via})"),
+    ("history.security_answers_accepted", "密保问题回答正确", "Security questions answered correctly"),
+    ("history.security_answers_failed", "密保问题回答错误（连续 {count} 次）", "Security questions answered wrongly ({count} in a row)"),
+    ("history.external_login_linked", "绑定{provider}账号", "{provider} account bound"),
+    ("history.external_login_unlinked", "解除绑定{provider}账号", "{provider} account unbound"),
+    ("sms.code.register", "【学信网】您的校验码是{code}，用于注册学信网账号，24小时内有效。请勿将校验码告诉他人。", "[CHSI] Your verification code is {code}, for registering a CHSI account; valid for 24 hours. Do not tell anyone this code."),
+    ("sms.code.recover", "【学信网】您的校验码是{code}，用于找回学信网账号密码，10分钟内有效。请勿将校验码告诉他人。", "[CHSI] Your verification code is {code}, for recovering the password of your CHSI account; valid for 10 minutes. Do not tell anyone this code."),
+    ("sms.code.change_phone", "【学信网】您的校验码是{code}，用于更换学信网账号绑定的手机号，10分钟内有效。请勿将校验码告诉他人。", "[CHSI] Your verification code is {code}, for changing the mobile number of your CHSI account; valid for 10 minutes. Do not tell anyone this code."),
+    ("notice.password_reset.subject", "学信网 密码重置提醒", "CHSI: your password was reset"),
+    ("notice.password_reset", "【学信网】您的学信网账号密码已于{at}重置。如非本人操作，请立即联系学信网客服。", "[CHSI] The password of your CHSI account was reset at {at}. If this was not you, contact CHSI customer service at once."),
+    ("notice.password_changed.subject", "学信网 密码修改提醒", "CHSI: your password was changed"),
+    ("notice.password_changed", "【学信网】您的学信网账号密码已于{at}修改。如非本人操作，请立即找回密码并联系学信网客服。", "[CHSI] The password of your CHSI account was changed at {at}. If this was not you, recover your password and contact CHSI customer service at once."),
+    ("notice.security_answers_accepted.subject", "学信网 密保问题验证提醒", "CHSI: security questions answered"),
+    ("notice.security_answers_accepted", "【学信网】您的学信网账号于{at}通过密保问题验证，正在找回密码。如非本人操作，请立即修改密码和密保问题。", "[CHSI] Your CHSI account's security questions were answered at {at} to recover the password. If this was not you, change your password and security questions at once."),
+    ("notice.security_answers_failed.subject", "学信网 密保问题验证提醒", "CHSI: security questions answered wrongly"),
+    ("notice.security_answers_failed", "【学信网】有人于{at}使用密保问题找回您的学信网账号密码，答案不正确。如非本人操作，请注意账号安全。", "[CHSI] Someone tried to recover your CHSI password with the security questions at {at} and answered wrongly. If this was not you, keep an eye on your account."),
+    ("notice.phone_changed.subject", "学信网 手机号变更提醒", "CHSI: your mobile number was changed"),
+    ("notice.phone_changed", "【学信网】您的学信网账号绑定的手机号已于{at}更换为{detail}。如非本人操作，请立即联系学信网客服。", "[CHSI] The mobile number of your CHSI account was changed to {detail} at {at}. If this was not you, contact CHSI customer service at once."),
+    ("notice.email_changed.subject", "学信网 安全邮箱变更提醒", "CHSI: your security e-mail was changed"),
+    ("notice.email_changed", "【学信网】您的学信网账号安全邮箱已于{at}更换为{detail}，本邮箱不再接收找回密码邮件。如非本人操作，请立即联系学信网客服。", "[CHSI] The security e-mail of your CHSI account was changed to {detail} at {at}; this address no longer receives password-recovery mail. If this was not you, contact CHSI customer service at once."),
+    ("notice.account_locked.subject", "学信网 账号锁定提醒", "CHSI: your account is locked"),
+    ("notice.account_locked", "【学信网】您的学信网账号于{at}因密码连续输错多次被锁定，{detail}后可再次登录。如非本人操作，请立即找回密码。", "[CHSI] Your CHSI account was locked at {at} after repeated wrong passwords; you can log in again after {detail}. If this was not you, recover your password at once."),
+    ("mail.greeting", "您好！\n\n{text}\n\n学信网", "Hello,\n\n{text}\n\nCHSI"),
+    ("mail.verify_email.subject", "学信网 CHSI 邮箱验证", "CHSI: verify your e-mail address"),
+    ("mail.verify_email", "您好！\n\n您在学信网填写了本邮箱作为安全邮箱。请点击下面的链接完成邮箱验证（24小时内有效，只能使用一次，截止 {until}）：\n\n{link}\n\n验证通过后可凭此邮箱找回密码。如果这不是您本人的操作，请忽略本邮件。\n\n学信网", "Hello,\n\nThis address was given as the security e-mail of a CHSI account. Open the link below to verify it (valid for 24 hours and once only, until {until}):\n\n{link}\n\nOnce verified, you can recover your password with this address. If this was not you, ignore this e-mail.\n\nCHSI"),
+    ("mail.password_reset.subject", "学信网 找回密码", "CHSI: reset your password"),
+    ("mail.password_reset", "您好！\n\n您正在通过安全邮箱找回学信网账号密码。请点击下面的链接重置密码（1小时内有效，只能使用一次，截止 {until}）：\n\n{link}\n\n如果这不是您本人的操作，请忽略本邮件，您的密码不会改变。\n\n学信网", "Hello,\n\nYou are recovering the password of your CHSI account through your security e-mail. Open the link below to reset it (valid for 1 hour and once only, until {until}):\n\n{link}\n\nIf this was not you, ignore this e-mail; your password will not change.\n\nCHSI"),
+    ("import.unreadable", "无法读取文件：{error}", "cannot read the file: {error}"),
+    ("import.encoding", "文件既不是有效的 UTF-8 编码，也不是 GB18030 编码：第 {line} 行有无法识别的字节", "the file is neither valid UTF-8 nor GB18030: line {line} has bytes that cannot be read"),
+    ("import.format", "文件格式有误：{error}", "the file format is wrong: {error}"),
+    ("import.header", "无法读取表头：{error}", "cannot read the header: {error}"),
+    ("import.cell_count", "本行有 {cells} 列，表头有 {columns} 列", "this row has {cells} columns, the header {columns}"),
+    ("import.control_character", "第 {column} 列含有不允许的控制字符", "column {column} contains a control character that is not allowed"),
+    ("import.bad_bytes", "第 {column} 列含有无法识别的字节（不是有效的 UTF-8 或 GB18030 编码）", "column {column} has bytes that cannot be read (not valid UTF-8 or GB18030)"),
+    ("import.school_unknown", "学校代码 {school} 未登记（xuexin admin add-school）", "school code {school} is not registered (xuexin admin add-school)"),
+    ("import.number_taken", "该学号或证书编号已属于其他学校或其他类型的记录", "this student or certificate number belongs to another school or another kind of record"),
 ];
+
+static INDEX: LazyLock<HashMap<&'static str, (&'static str, &'static str)>> = LazyLock::new(|| {
+    CATALOGUE
+        .iter()
+        .map(|(c, zh, en)| (*c, (*zh, *en)))
+        .collect()
+});
+
+/// The text of `code` in `language`; unknown codes get the generic `request_failed`.
+pub fn text_in(code: &str, language: Language) -> &'static str {
+    let (zh, en) = INDEX
+        .get(code)
+        .or_else(|| INDEX.get("request_failed"))
+        .copied()
+        .unwrap_or(("请求失败", "The request failed"));
+    match language {
+        Language::Zh => zh,
+        Language::En => en,
+    }
+}
+
+/// The text of `code` in the current request's language.
+pub fn text(code: &str) -> &'static str {
+    text_in(code, current())
+}
+
+/// The Chinese text of `code`.
+pub fn zh(code: &str) -> &'static str {
+    text_in(code, Language::Zh)
+}
+
+/// Whether the catalogue has `code`.
+pub fn has(code: &str) -> bool {
+    INDEX.contains_key(code)
+}
+
+/// The text of `code` in `language` with its `{name}` parameters filled.
+pub fn format_in(code: &str, language: Language, args: &[(&str, &str)]) -> String {
+    let mut out = text_in(code, language).to_string();
+    for (name, value) in args {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
+
+/// `format_in` in the current request's language.
+pub fn format(code: &str, args: &[(&str, &str)]) -> String {
+    format_in(code, current(), args)
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn has_han(text: &str) -> bool {
+        text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+    }
+
+    fn parameters(text: &str) -> Vec<&str> {
+        let mut names: Vec<&str> = text
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
     #[test]
-    fn every_code_has_its_own_chinese_message() {
-        let fallback = zh("no such code");
-        for code in CODES {
-            assert_ne!(zh(code), fallback, "{code} has no message");
+    fn every_code_has_a_chinese_and_an_english_text_with_the_same_parameters() {
+        let mut seen = std::collections::HashSet::new();
+        for (code, zh, en) in CATALOGUE {
+            assert!(seen.insert(code), "{code} is in the catalogue twice");
+            assert!(has_han(zh), "{code}: the zh-CN text is not Chinese: {zh}");
+            assert!(!en.trim().is_empty(), "{code} has no English text");
             assert!(
-                zh(code)
-                    .chars()
-                    .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
-                "{code}"
+                !has_han(en),
+                "{code}: the English text has Chinese in it: {en}"
             );
+            assert_eq!(parameters(zh), parameters(en), "{code}: parameters differ");
         }
+    }
+
+    #[test]
+    fn accept_language_picks_the_preferred_language_we_have() {
+        assert_eq!(Language::negotiate(""), Language::Zh);
+        assert_eq!(Language::negotiate("en"), Language::En);
+        assert_eq!(Language::negotiate("en-US,en;q=0.9"), Language::En);
+        assert_eq!(Language::negotiate("zh-CN,zh;q=0.9,en;q=0.8"), Language::Zh);
+        assert_eq!(Language::negotiate("fr-FR, en;q=0.5"), Language::En);
+        assert_eq!(Language::negotiate("fr, de"), Language::Zh);
+        assert_eq!(Language::negotiate("zh;q=0.2, EN-gb;q=0.7"), Language::En);
+        assert_eq!(Language::negotiate("en;q=0"), Language::Zh);
+    }
+
+    #[test]
+    fn parameters_are_filled_in_either_language() {
+        let args = [("holder", "136****1011")];
+        assert_eq!(
+            format_in("email_bound_by", Language::En, &args),
+            "This e-mail address is already bound as the security e-mail of user 136****1011"
+        );
+        assert!(format_in("email_bound_by", Language::Zh, &args).contains("136****1011"));
+        assert_eq!(text_in("no such code", Language::En), "The request failed");
     }
 }

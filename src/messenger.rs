@@ -8,6 +8,7 @@
 //!    sends, and retries with back-off until it is sent or would be too late to matter.
 
 use crate::gateways::{MailSender, OutgoingMail, SmsGateway};
+use crate::messages::{self, Language};
 use crate::security::{new_token, token_hash};
 use crate::shutdown::Shutdown;
 use anyhow::Context;
@@ -72,38 +73,27 @@ impl Notice {
         .find(|n| n.kind() == kind)
     }
 
-    /// (subject, text). `at` is the event's time (Beijing time), `detail` a masked value.
-    fn text(self, at: &str, detail: &str) -> (&'static str, String) {
+    /// The catalogue key of the notice's text (its subject is `{key}.subject`).
+    fn key(self) -> &'static str {
         match self {
-            Self::PasswordReset => (
-                "学信网 密码重置提醒",
-                format!("【学信网】您的学信网账号密码已于{at}重置。如非本人操作，请立即联系学信网客服。"),
-            ),
-            Self::PasswordChanged => (
-                "学信网 密码修改提醒",
-                format!("【学信网】您的学信网账号密码已于{at}修改。如非本人操作，请立即找回密码并联系学信网客服。"),
-            ),
-            Self::SecurityAnswersAccepted => (
-                "学信网 密保问题验证提醒",
-                format!("【学信网】您的学信网账号于{at}通过密保问题验证，正在找回密码。如非本人操作，请立即修改密码和密保问题。"),
-            ),
-            Self::SecurityAnswersFailed => (
-                "学信网 密保问题验证提醒",
-                format!("【学信网】有人于{at}使用密保问题找回您的学信网账号密码，答案不正确。如非本人操作，请注意账号安全。"),
-            ),
-            Self::PhoneChanged => (
-                "学信网 手机号变更提醒",
-                format!("【学信网】您的学信网账号绑定的手机号已于{at}更换为{detail}。如非本人操作，请立即联系学信网客服。"),
-            ),
-            Self::EmailChanged => (
-                "学信网 安全邮箱变更提醒",
-                format!("【学信网】您的学信网账号安全邮箱已于{at}更换为{detail}，本邮箱不再接收找回密码邮件。如非本人操作，请立即联系学信网客服。"),
-            ),
-            Self::AccountLocked => (
-                "学信网 账号锁定提醒",
-                format!("【学信网】您的学信网账号于{at}因密码连续输错多次被锁定，{detail}后可再次登录。如非本人操作，请立即找回密码。"),
-            ),
+            Self::PasswordReset => "notice.password_reset",
+            Self::PasswordChanged => "notice.password_changed",
+            Self::SecurityAnswersAccepted => "notice.security_answers_accepted",
+            Self::SecurityAnswersFailed => "notice.security_answers_failed",
+            Self::PhoneChanged => "notice.phone_changed",
+            Self::EmailChanged => "notice.email_changed",
+            Self::AccountLocked => "notice.account_locked",
         }
+    }
+
+    /// (subject, text) in `language`. `at` is the event's time (Beijing time), `detail` a
+    /// masked value.
+    fn text(self, language: Language, at: &str, detail: &str) -> (&'static str, String) {
+        let key = self.key();
+        (
+            messages::text_in(&format!("{key}.subject"), language),
+            messages::format_in(key, language, &[("at", at), ("detail", detail)]),
+        )
     }
 }
 
@@ -539,6 +529,11 @@ impl MessageDelivery {
     async fn prepare(&self, row: &DueRow) -> anyhow::Result<Outgoing> {
         let now = self.clock.now();
         let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
+        // The language the message was queued in (zh-CN when none was named).
+        let language = payload["language"]
+            .as_str()
+            .and_then(Language::from_tag)
+            .unwrap_or_default();
         match row.kind.as_str() {
             VERIFY_EMAIL => {
                 let token = new_token();
@@ -558,9 +553,11 @@ impl MessageDelivery {
                 let until = beijing_time(Timestamp::from_millis(row.expires_at));
                 Ok(Outgoing::Mail(OutgoingMail {
                     to: row.recipient.clone(),
-                    subject: "学信网 CHSI 邮箱验证".to_string(),
-                    body: format!(
-                        "您好！\n\n您在学信网填写了本邮箱作为安全邮箱。请点击下面的链接完成邮箱验证（24小时内有效，只能使用一次，截止 {until}）：\n\n{link}\n\n验证通过后可凭此邮箱找回密码。如果这不是您本人的操作，请忽略本邮件。\n\n学信网"
+                    subject: messages::text_in("mail.verify_email.subject", language).to_string(),
+                    body: messages::format_in(
+                        "mail.verify_email",
+                        language,
+                        &[("until", &until), ("link", &link)],
                     ),
                 }))
             }
@@ -582,9 +579,11 @@ impl MessageDelivery {
                 let until = beijing_time(Timestamp::from_millis(row.expires_at));
                 Ok(Outgoing::Mail(OutgoingMail {
                     to: row.recipient.clone(),
-                    subject: "学信网 找回密码".to_string(),
-                    body: format!(
-                        "您好！\n\n您正在通过安全邮箱找回学信网账号密码。请点击下面的链接重置密码（1小时内有效，只能使用一次，截止 {until}）：\n\n{link}\n\n如果这不是您本人的操作，请忽略本邮件，您的密码不会改变。\n\n学信网"
+                    subject: messages::text_in("mail.password_reset.subject", language).to_string(),
+                    body: messages::format_in(
+                        "mail.password_reset",
+                        language,
+                        &[("until", &until), ("link", &link)],
                     ),
                 }))
             }
@@ -597,7 +596,7 @@ impl MessageDelivery {
                         .unwrap_or(row.expires_at - NOTICE_SECONDS * 1000),
                 ));
                 let detail = payload["detail"].as_str().unwrap_or("");
-                let (subject, text) = notice.text(&at, detail);
+                let (subject, text) = notice.text(language, &at, detail);
                 match row.channel.as_str() {
                     "sms" => {
                         let phone = Phone::parse(&row.recipient)
@@ -607,7 +606,7 @@ impl MessageDelivery {
                     _ => Ok(Outgoing::Mail(OutgoingMail {
                         to: row.recipient.clone(),
                         subject: subject.to_string(),
-                        body: format!("您好！\n\n{text}\n\n学信网"),
+                        body: messages::format_in("mail.greeting", language, &[("text", &text)]),
                     })),
                 }
             }

@@ -61,11 +61,12 @@ impl Provider {
         }
     }
 
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            Self::WeChat => "微信",
-            Self::Alipay => "支付宝",
-        }
+    /// The platform's name in the current request's language.
+    pub fn label(self) -> &'static str {
+        crate::messages::text(match self {
+            Self::WeChat => "provider.wechat",
+            Self::Alipay => "provider.alipay",
+        })
     }
 }
 

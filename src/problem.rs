@@ -45,7 +45,7 @@ impl FieldError {
         Self {
             field: field.to_string(),
             code: code.to_string(),
-            message: messages::zh(code).to_string(),
+            message: messages::text(code).to_string(),
             actions: Vec::new(),
             holder: None,
         }
@@ -101,7 +101,7 @@ impl Problem {
         Self(Box::new(ProblemData {
             kind,
             code: code.to_string(),
-            message: messages::zh(code).to_string(),
+            message: messages::text(code).to_string(),
             errors: Vec::new(),
             extra: serde_json::Map::new(),
             retry_after: None,
@@ -160,7 +160,7 @@ impl Problem {
     /// Same kind, another code (and its message).
     pub fn with_code(mut self, code: &str) -> Self {
         self.code = code.to_string();
-        self.message = messages::zh(code).to_string();
+        self.message = messages::text(code).to_string();
         self
     }
 
@@ -199,4 +199,44 @@ pub fn password_error(
         }
     };
     FieldError::new(field, code)
+}
+
+/// An SMS code refused, as the API answers it.
+pub fn code_problem(error: crate::codes::CodeError) -> Problem {
+    use crate::codes::CodeError;
+    match error {
+        CodeError::RateLimited(exceeded) => {
+            Problem::rate_limited("sms_rate_limited", exceeded.retry_after)
+        }
+        CodeError::Invalid { attempts_left } => {
+            Problem::validation(vec![FieldError::new("sms_code", "sms_code_invalid")])
+                .with_extra("attempts_left", attempts_left)
+        }
+        CodeError::TooManyAttempts => {
+            Problem::validation(vec![FieldError::new("sms_code", "sms_code_attempts")])
+        }
+        CodeError::Gateway(error) => {
+            let mut problem = Problem::new(ProblemKind::Unavailable, "sms_gateway_unavailable");
+            problem.source = Some(error);
+            problem
+        }
+        CodeError::Store(error) => Problem::internal(error),
+    }
+}
+
+pub fn account_problem(
+    error: crate::store::ExecuteError<xuexin_domain::account::AccountError>,
+) -> Problem {
+    use crate::store::ExecuteError;
+    use xuexin_domain::account::AccountError;
+    match error {
+        ExecuteError::Domain(AccountError::HasherUnavailable) => {
+            Problem::overloaded(Duration::from_secs(1))
+        }
+        ExecuteError::Domain(e) => {
+            Problem::internal(anyhow::anyhow!("unexpected account refusal: {e}"))
+        }
+        ExecuteError::Contention => Problem::overloaded(Duration::from_secs(1)),
+        ExecuteError::Store(e) => Problem::internal(e),
+    }
 }

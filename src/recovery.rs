@@ -15,8 +15,8 @@
 use crate::captcha::CaptchaError;
 use crate::codes::CodePurpose;
 use crate::config::Limit;
+use crate::problem::{account_problem, code_problem};
 use crate::problem::{FieldError, Problem, ProblemKind};
-use crate::registration::{account_problem, code_problem};
 use crate::state::AppState;
 use crate::store::tickets::{consume_ticket, find_ticket, issue_ticket, kill_tickets};
 pub use crate::store::tickets::{Stage, Ticket};

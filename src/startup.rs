@@ -302,10 +302,12 @@ impl Application {
             poll,
             self.shutdown.clone(),
         )));
-        tasks.push(tokio::spawn(crate::registration::recovery_loop(
-            self.state.clone(),
-            self.shutdown.clone(),
-        )));
+        tasks.push(tokio::spawn(
+            crate::application::registration::recovery_loop(
+                self.state.clone(),
+                self.shutdown.clone(),
+            ),
+        ));
         tasks.push(tokio::spawn(crate::deferred::deferred_loop(
             self.state.clone(),
             self.state.deferred_wake.clone(),

@@ -10,8 +10,9 @@ use super::registration::SecurityQuestionInput;
 use crate::codes::CodePurpose;
 use crate::config::Limit;
 use crate::http::extract::{ApiPath, ApiQuery};
+use crate::messages;
+use crate::problem::{account_problem, code_problem};
 use crate::problem::{FieldError, Problem, ProblemKind};
-use crate::registration::{account_problem, code_problem};
 use crate::sessions::Session;
 use crate::state::{AppState, SharedState};
 use crate::store::{CommandMetadata, ExecuteError};
@@ -254,7 +255,7 @@ pub async fn change_password(
             &state,
             &session,
             "changed",
-            "密码修改成功".into(),
+            crate::messages::text("password_changed").into(),
             None,
             committed.position,
         )
@@ -440,7 +441,7 @@ pub async fn change_phone(
             &state,
             &session,
             "changed",
-            "手机号修改成功".into(),
+            crate::messages::text("phone_changed").into(),
             Some(phone.masked()),
             committed.position,
         )
@@ -522,10 +523,7 @@ pub async fn change_email(
     .await
     .map_err(domain_refusal)?;
     state.mail_wake.notify_one();
-    let message = format!(
-        "我们已经向您的邮箱 {} 发送了一封验证邮件，验证通过后可凭此邮箱找回密码",
-        email.as_str()
-    );
+    let message = crate::messages::format("email_verification_sent", &[("email", email.as_str())]);
     let value = Some(email.as_str().to_string());
     Ok((
         StatusCode::ACCEPTED,
@@ -615,7 +613,7 @@ pub async fn change_name(
             StatusCode::ACCEPTED,
             Json(ChangeResponse {
                 status: "pending_review".into(),
-                message: crate::messages::zh("name_change_needs_review").into(),
+                message: crate::messages::text("name_change_needs_review").into(),
                 value: Some(name.as_str().to_string()),
                 other_sessions_revoked: 0,
                 position: committed.position,
@@ -640,7 +638,7 @@ pub async fn change_name(
                 &state,
                 &session,
                 "changed",
-                "姓名修改成功".into(),
+                crate::messages::text("name_changed").into(),
                 value,
                 committed.position,
             )
@@ -721,7 +719,7 @@ pub async fn set_security_questions(
     .map_err(domain_refusal)?;
     Ok(Json(ChangeResponse {
         status: "changed".into(),
-        message: "密保问题设置成功".into(),
+        message: crate::messages::text("security_questions_set").into(),
         value: None,
         other_sessions_revoked: 0,
         position: committed.position,
@@ -735,11 +733,11 @@ pub struct HistoryEntry {
     pub time: String,
     /// The event type (`PhoneChanged`, `PasswordReset`, …).
     pub event: String,
-    /// What happened, in Chinese, with phones and e-mails masked.
+    /// What happened, in the language asked for (`Accept-Language`), phones and e-mails masked.
     pub summary: String,
     /// `account:…` (the holder), `reviewer:…`, `conscription_office:…`, `system:…`, `anonymous`.
     pub actor: String,
-    /// 本人 / 审核员 / 征兵办公室 / 系统 / 未登录用户 …
+    /// Who did it: 本人 / 审核员 / 征兵办公室 / 系统 / 未登录用户 … (you / a reviewer / …).
     pub actor_label: String,
     pub request_id: Option<String>,
     pub position: i64,
@@ -747,120 +745,141 @@ pub struct HistoryEntry {
 
 fn actor_label(actor: &str, own: &str) -> &'static str {
     let kind = actor.split(':').next().unwrap_or("");
-    match kind {
-        "account" if actor.ends_with(own) => "本人",
-        "account" => "其他用户",
-        "reviewer" => "审核员",
-        "registrar" => "学校",
-        "provincial_authority" => "省级教育行政部门",
-        "conscription_office" => "征兵办公室",
-        "auditor" => "审计员",
-        "administrator" => "管理员",
-        "system" => "系统",
-        _ => "未登录用户",
-    }
+    let code = match kind {
+        "account" if actor.ends_with(own) => "actor.self",
+        "account" => "actor.other_user",
+        "reviewer" => "actor.reviewer",
+        "registrar" => "actor.registrar",
+        "provincial_authority" => "actor.provincial_authority",
+        "conscription_office" => "actor.conscription_office",
+        "auditor" => "actor.auditor",
+        "administrator" => "actor.administrator",
+        "system" => "actor.system",
+        _ => "actor.anonymous",
+    };
+    messages::text(code)
 }
 
 fn masked_opt_phone(phone: &Option<String>) -> String {
-    phone.as_deref().map_or_else(|| "无".into(), mask_phone)
+    phone
+        .as_deref()
+        .map_or_else(|| messages::text("label.none").into(), mask_phone)
 }
 
 fn masked_opt_email(email: &Option<String>) -> String {
-    email.as_deref().map_or_else(|| "无".into(), mask_email)
+    email
+        .as_deref()
+        .map_or_else(|| messages::text("label.none").into(), mask_email)
 }
 
 fn provider_label(provider: &str) -> &'static str {
-    match provider {
-        "wechat" => "微信",
-        "alipay" => "支付宝",
-        _ => "第三方账号",
-    }
+    messages::text(match provider {
+        "wechat" | "we_chat" => "provider.wechat",
+        "alipay" => "provider.alipay",
+        _ => "provider.other",
+    })
 }
 
 fn via_label(via: &str) -> &str {
     match via {
-        "phone" => "手机号",
-        "email" => "邮箱",
-        "id_number" => "证件号码",
-        "we_chat" | "wechat" => "微信",
-        "alipay" => "支付宝",
-        "staff_username" => "用户名",
-        "sms" => "短信校验码",
-        "security_questions" => "密保问题",
-        "conscription_office" => "征兵办公室",
+        "phone" => messages::text("via.phone"),
+        "email" => messages::text("via.email"),
+        "id_number" => messages::text("via.id_number"),
+        "we_chat" | "wechat" | "alipay" => provider_label(via),
+        "staff_username" => messages::text("via.staff_username"),
+        "sms" => messages::text("via.sms"),
+        "security_questions" => messages::text("via.security_questions"),
+        "conscription_office" => messages::text("via.conscription_office"),
         other => other,
     }
 }
 
-/// A Chinese line for an event, without any secret and with phones and e-mails masked.
+/// A line for an event in the request's language, without any secret and with phones and
+/// e-mails masked.
 fn summarize(event: &AccountEvent) -> String {
+    let line = |code: &str| messages::text(code).to_string();
+    let with = |code: &str, args: &[(&str, &str)]| messages::format(code, args);
     match event {
-        AccountEvent::RegistrationStarted(_) => "开始注册".into(),
-        AccountEvent::StaffAccountCreated { .. } => "创建工作人员账号".into(),
-        AccountEvent::Registered { .. } => "注册成功".into(),
-        AccountEvent::RegistrationAbandoned { reason } => format!("注册未完成（{reason}）"),
-        AccountEvent::EmailVerificationRequested { email, .. } => {
-            format!("发送邮箱验证邮件至 {}", mask_email(email))
+        AccountEvent::RegistrationStarted(_) => line("history.registration_started"),
+        AccountEvent::StaffAccountCreated { .. } => line("history.staff_account_created"),
+        AccountEvent::Registered { .. } => line("history.registered"),
+        AccountEvent::RegistrationAbandoned { reason } => {
+            with("history.registration_abandoned", &[("reason", reason)])
         }
-        AccountEvent::EmailVerified { email } => format!("邮箱 {} 验证成功", mask_email(email)),
-        AccountEvent::LoginSucceeded { via } => format!("登录成功（{}）", via_label(via.as_str())),
+        AccountEvent::EmailVerificationRequested { email, .. } => with(
+            "history.email_verification_requested",
+            &[("email", &mask_email(email))],
+        ),
+        AccountEvent::EmailVerified { email } => {
+            with("history.email_verified", &[("email", &mask_email(email))])
+        }
+        AccountEvent::LoginSucceeded { via } => with(
+            "history.login_succeeded",
+            &[("via", via_label(via.as_str()))],
+        ),
         AccountEvent::LoginFailed {
             consecutive_failures,
             ..
-        } => format!("登录失败（连续 {consecutive_failures} 次）"),
+        } => with(
+            "history.login_failed",
+            &[("count", &consecutive_failures.to_string())],
+        ),
         AccountEvent::AccountLocked { until, .. } => {
-            format!("账号被暂时锁定至 {}", until.to_rfc3339())
+            with("history.account_locked", &[("until", &until.to_rfc3339())])
         }
-        AccountEvent::AccountUnlocked { .. } => "账号解除锁定".into(),
-        AccountEvent::PasswordRehashed { .. } => "密码存储方式升级".into(),
-        AccountEvent::IdentityVerified { method } => format!("身份核验通过（{method}）"),
-        AccountEvent::OldAccountDeactivated { .. } => "证件号码已由新账号使用，本账号注销".into(),
+        AccountEvent::AccountUnlocked { .. } => line("history.account_unlocked"),
+        AccountEvent::PasswordRehashed { .. } => line("history.password_rehashed"),
+        AccountEvent::IdentityVerified { method } => {
+            with("history.identity_verified", &[("method", method)])
+        }
+        AccountEvent::OldAccountDeactivated { .. } => line("history.old_account_deactivated"),
         AccountEvent::PhoneUnbound { phone, .. } => {
-            format!(
-                "手机号 {} 已被其他账号继续注册使用，解除绑定",
-                mask_phone(phone)
-            )
+            with("history.phone_unbound", &[("phone", &mask_phone(phone))])
         }
         AccountEvent::PasswordReset { reason, .. } => {
-            format!("密码被重置（{}）", via_label(reason))
+            with("history.password_reset", &[("via", via_label(reason))])
         }
-        AccountEvent::PasswordChanged { .. } => "修改密码".into(),
-        AccountEvent::PhoneChanged { old, new } => format!(
-            "手机号由 {} 改为 {}",
-            masked_opt_phone(old),
-            mask_phone(new)
+        AccountEvent::PasswordChanged { .. } => line("history.password_changed"),
+        AccountEvent::PhoneChanged { old, new } => with(
+            "history.phone_changed",
+            &[("old", &masked_opt_phone(old)), ("new", &mask_phone(new))],
         ),
-        AccountEvent::EmailChanged { old, new } => format!(
-            "安全邮箱由 {} 改为 {}",
-            masked_opt_email(old),
-            mask_email(new)
+        AccountEvent::EmailChanged { old, new } => with(
+            "history.email_changed",
+            &[("old", &masked_opt_email(old)), ("new", &mask_email(new))],
         ),
-        AccountEvent::NameChanged { old, new, via } => {
-            let how = if via == "review" {
-                "（经审核）"
+        AccountEvent::NameChanged { old, new, via } => with(
+            if via == "review" {
+                "history.name_changed_reviewed"
             } else {
-                ""
-            };
-            format!("姓名由 {old} 改为 {new}{how}")
+                "history.name_changed"
+            },
+            &[("old", old), ("new", new)],
+        ),
+        AccountEvent::NameChangeRequested { new_name, reason } => with(
+            "history.name_change_requested",
+            &[("name", new_name), ("reason", reason)],
+        ),
+        AccountEvent::NameChangeRejected { reason } => {
+            with("history.name_change_rejected", &[("reason", reason)])
         }
-        AccountEvent::NameChangeRequested { new_name, reason } => {
-            format!("申请将姓名改为 {new_name}，原因：{reason}")
-        }
-        AccountEvent::NameChangeRejected { reason } => format!("姓名修改申请未通过：{reason}"),
-        AccountEvent::SecurityQuestionsSet { .. } => "设置密保问题".into(),
+        AccountEvent::SecurityQuestionsSet { .. } => line("history.security_questions_set"),
         AccountEvent::PasswordResetRequested { channel, .. } => {
-            format!("申请找回密码（{}）", via_label(channel))
+            with("history.recovery_started", &[("via", via_label(channel))])
         }
-        AccountEvent::SecurityAnswersAccepted => "密保问题回答正确".into(),
-        AccountEvent::SecurityAnswersFailed { failures, .. } => {
-            format!("密保问题回答错误（连续 {failures} 次）")
-        }
-        AccountEvent::ExternalLoginLinked { provider, .. } => {
-            format!("绑定{}账号", provider_label(provider))
-        }
-        AccountEvent::ExternalLoginUnlinked { provider, .. } => {
-            format!("解除绑定{}账号", provider_label(provider))
-        }
+        AccountEvent::SecurityAnswersAccepted => line("history.security_answers_accepted"),
+        AccountEvent::SecurityAnswersFailed { failures, .. } => with(
+            "history.security_answers_failed",
+            &[("count", &failures.to_string())],
+        ),
+        AccountEvent::ExternalLoginLinked { provider, .. } => with(
+            "history.external_login_linked",
+            &[("provider", provider_label(provider))],
+        ),
+        AccountEvent::ExternalLoginUnlinked { provider, .. } => with(
+            "history.external_login_unlinked",
+            &[("provider", provider_label(provider))],
+        ),
     }
 }
 
@@ -942,7 +961,10 @@ pub async fn unlink_external_login(
     .map_err(domain_refusal)?;
     Ok(Json(ChangeResponse {
         status: "changed".into(),
-        message: format!("已解除绑定{}账号", provider.label_zh()),
+        message: crate::messages::format(
+            "external_login_unbound",
+            &[("provider", provider.label())],
+        ),
         value: None,
         other_sessions_revoked: 0,
         position: committed.position,
@@ -1034,7 +1056,7 @@ pub async fn approve_name_change(
     state.sessions.revoke_all(account_id).await?;
     Ok(Json(ChangeResponse {
         status: "changed".into(),
-        message: "姓名修改申请已通过".into(),
+        message: crate::messages::text("name_change_approved").into(),
         value: Some(committed.aggregate.name().to_string()),
         other_sessions_revoked: 0,
         position: committed.position,
@@ -1091,7 +1113,7 @@ pub async fn reject_name_change(
     .map_err(domain_refusal)?;
     Ok(Json(ChangeResponse {
         status: "rejected".into(),
-        message: "姓名修改申请未通过".into(),
+        message: crate::messages::text("name_change_rejected").into(),
         value: None,
         other_sessions_revoked: 0,
         position: committed.position,

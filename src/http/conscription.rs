@@ -6,9 +6,10 @@ use super::extract::{ApiJson, Authenticated, RequestContext};
 use super::idempotency::{holds_secret, HoldsSecret};
 use super::names::DocumentTypeName;
 use super::registration::password_error;
+use crate::application::registration::{register_by_office, RegistrationForm};
 use crate::http::extract::ApiPath;
+use crate::problem::account_problem;
 use crate::problem::{FieldError, Problem, ProblemKind};
-use crate::registration::{account_problem, register_by_office, RegistrationForm};
 use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -167,8 +168,9 @@ pub async fn create_account(
         re_register: false,
         continue_registration: false,
     };
-    let result =
-        register_by_office(&state, form, &office, &context.metadata(session.actor())).await?;
+    let result = register_by_office(&state, form, &office, &context.metadata(session.actor()))
+        .await
+        .map_err(super::registration::registration_problem)?;
     Ok((
         StatusCode::CREATED,
         (

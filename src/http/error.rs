@@ -16,7 +16,7 @@ pub struct ProblemDocument {
     pub status: u16,
     /// Stable machine-readable code, e.g. `phone_taken`.
     pub code: String,
-    /// What to tell the person, in Chinese.
+    /// What to tell the person, in the language `Accept-Language` asks for (zh-CN or en).
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,

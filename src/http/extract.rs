@@ -139,7 +139,7 @@ where
             .map_err(|_| Problem::new(ProblemKind::BadRequest, "malformed_json"))?;
         if !value.is_object() {
             return Err(Problem::new(ProblemKind::BadRequest, "malformed_json")
-                .with_message("请求格式有误：请求内容应为 JSON 对象".into()));
+                .with_message(crate::messages::text("json_object_expected").into()));
         }
         let mut refused = Vec::new();
         control_character_fields(&value, "", "", &mut refused);

@@ -176,7 +176,7 @@ pub async fn get_claim(
             .document()
             .map(|d| d.masked.clone())
             .unwrap_or_default(),
-        holder_hint: "该证件号码已被其他账号注册".to_string(),
+        holder_hint: crate::messages::text("id_number_held").to_string(),
         record_proofs_left: MAX_RECORD_PROOF_APPROVALS
             .saturating_sub(mine.identity.record_proof_approvals()),
         manual_review: review.map(str::to_string),

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod headers;
 pub mod idempotency;
 pub mod identity;
+pub mod language;
 pub mod me;
 pub mod names;
 pub mod oauth;
@@ -42,7 +43,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         title = "xuexin",
         description = "Account service of the student-information network: registration, \
                        e-mail verification, login. Errors are application/problem+json with a \
-                       stable `code` and a Chinese `message`.",
+                       stable `code` and a `message` in the language `Accept-Language` asks for \
+                       (zh-CN, the default, or en).",
         version = "1"
     ),
     modifiers(&BearerAuth),
@@ -117,6 +119,7 @@ pub fn router(state: SharedState) -> Router {
         state.clone(),
         headers::security_headers,
     ))
+    .layer(axum::middleware::from_fn(language::negotiate_language))
     .with_state(state)
     .layer(PropagateRequestIdLayer::new(REQUEST_ID))
     .layer(

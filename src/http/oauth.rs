@@ -271,7 +271,10 @@ pub async fn callback(
                 Json(CallbackResponse {
                     result: "logged_in".into(),
                     provider: provider.as_str().into(),
-                    message: format!("{}登录成功", provider.label_zh()),
+                    message: crate::messages::format(
+                        "external_login_succeeded",
+                        &[("provider", provider.label())],
+                    ),
                     session: Some(SessionResponse::from(logged_in)),
                 }),
             ))
@@ -288,7 +291,10 @@ pub async fn callback(
                 Json(CallbackResponse {
                     result: "linked".into(),
                     provider: provider.as_str().into(),
-                    message: format!("{}账号绑定成功", provider.label_zh()),
+                    message: crate::messages::format(
+                        "external_login_bound",
+                        &[("provider", provider.label())],
+                    ),
                     session: None,
                 }),
             ))
@@ -346,7 +352,7 @@ async fn bind(
             ExecuteError::Domain(AccountError::CannotLogIn) => {
                 Problem::new(ProblemKind::Forbidden, "forbidden")
             }
-            other => crate::registration::account_problem(other),
+            other => crate::problem::account_problem(other),
         })?;
     Ok(())
 }

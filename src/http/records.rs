@@ -637,14 +637,17 @@ pub async fn import_records(
     match report {
         Ok(report) if report.written => Ok(Json(report)),
         Ok(report) => Err(Problem::new(ProblemKind::Validation, "import_rows_invalid")
-            .with_message(format!(
-                "文件中有 {} 行数据有误，未导入任何数据",
-                report.invalid
+            .with_message(crate::messages::format(
+                "import_rows_invalid_count",
+                &[("count", &report.invalid.to_string())],
             ))
             .with_extra("report", &report)),
         Err(ImportError::File(reason)) => {
-            Err(Problem::new(ProblemKind::Validation, "import_file_invalid")
-                .with_message(format!("文件无法导入：{reason}")))
+            Err(
+                Problem::new(ProblemKind::Validation, "import_file_invalid").with_message(
+                    crate::messages::format("import_file_invalid_reason", &[("reason", &reason)]),
+                ),
+            )
         }
         Err(ImportError::Internal(error)) => Err(Problem::internal(error)),
     }
@@ -788,7 +791,10 @@ pub async fn unchecked_list(
     .await?;
     if query.format.as_deref() == Some("csv") {
         // With a BOM, so that spreadsheet programs read the Chinese correctly.
-        let mut csv = String::from("\u{feff}学号,姓名,班级,入学年份,已注册账号\r\n");
+        let mut csv = format!(
+            "\u{feff}{}\r\n",
+            crate::messages::text("csv.unchecked_header")
+        );
         for s in &students {
             csv.push_str(&format!(
                 "{},{},{},{},{}\r\n",
@@ -796,7 +802,11 @@ pub async fn unchecked_list(
                 s.name,
                 s.class_name,
                 s.enrolment_year,
-                if s.has_account { "是" } else { "否" }
+                crate::messages::text(if s.has_account {
+                    "label.yes"
+                } else {
+                    "label.no"
+                })
             ));
         }
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response());

@@ -139,9 +139,9 @@ pub async fn find_username(
     )
     .await?;
     let message = if found.found {
-        "找回用户名成功，请使用该用户名登录"
+        crate::messages::text("username_found")
     } else {
-        crate::messages::zh("username_not_matched")
+        crate::messages::text("username_not_matched")
     };
     Ok(Json(FindUsernameResponse {
         found: found.found,
@@ -213,9 +213,9 @@ pub async fn start_recovery(
     .await?;
     let re_register = started.methods.is_empty();
     let message = if re_register {
-        crate::messages::zh("recovery_re_register")
+        crate::messages::text("recovery_re_register")
     } else {
-        "请选择找回密码的方式"
+        crate::messages::text("recovery_choose_method")
     };
     Ok((
         StatusCode::CREATED,
@@ -449,7 +449,7 @@ pub async fn request_reset_link(
             sent_to,
             position,
             // Seed 002: 系统已经将重置链接发送到你的邮箱.
-            message: "系统已经将重置链接发送到你的邮箱".into(),
+            message: crate::messages::text("reset_link_sent").into(),
         }),
     ))
 }
@@ -504,7 +504,7 @@ pub async fn reset_password(
         account_id: account_id.to_string(),
         position,
         // Seed 002: 密码重置成功.
-        message: "密码重置成功，请使用新密码登录".into(),
+        message: crate::messages::text("password_reset_done").into(),
     }))
 }
 

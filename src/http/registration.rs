@@ -3,8 +3,8 @@
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
 use super::names::{AccountStatusName, DocumentTypeName, PasswordLevel};
-use crate::problem::{FieldError, Problem};
-use crate::registration::{register, RegistrationForm};
+use crate::application::registration::{register, Conflict, RegistrationError, RegistrationForm};
+use crate::problem::{code_problem, FieldError, Problem};
 use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,6 +18,48 @@ use xuexin_domain::values::{
     PasswordContext, PasswordStrength, PersonName, Phone, PhoneError, Secret,
 };
 use xuexin_domain::Actor;
+
+/// Registration's refusals as the API answers them (the one place they are mapped).
+pub fn registration_problem(error: RegistrationError) -> Problem {
+    match error {
+        RegistrationError::RateLimited { retry_after } => {
+            Problem::rate_limited("registration_rate_limited", retry_after)
+        }
+        RegistrationError::CodeRequired => {
+            Problem::validation(vec![FieldError::new("sms_code", "sms_code_required")])
+        }
+        RegistrationError::Code(error) => code_problem(error),
+        RegistrationError::Conflicts(conflicts) => {
+            Problem::conflicts(conflicts.iter().map(conflict_field).collect())
+        }
+        RegistrationError::Busy | RegistrationError::Contention => {
+            Problem::overloaded(std::time::Duration::from_secs(1))
+        }
+        RegistrationError::Internal(error) => Problem::internal(error),
+    }
+}
+
+/// A held value at its field, worded by the catalogue (with the holder where the seeds name
+/// it).
+fn conflict_field(conflict: &Conflict) -> FieldError {
+    let mut field = FieldError::new(conflict.field, conflict.code).with_actions(conflict.actions);
+    if let Some(holder) = &conflict.holder {
+        let office = conflict.office.as_deref().unwrap_or("");
+        let worded = match conflict.code {
+            "id_number_protected" => Some("id_number_protected_by"),
+            "email_bound" => Some("email_bound_by"),
+            _ => None,
+        };
+        if let Some(key) = worded {
+            field = field.with_message(crate::messages::format(
+                key,
+                &[("holder", holder), ("office", office)],
+            ));
+        }
+        field = field.with_holder(holder.clone());
+    }
+    field
+}
 
 pub fn router() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
@@ -256,7 +298,9 @@ pub async fn create_registration(
     ApiJson(body): ApiJson<RegistrationRequest>,
 ) -> Result<(StatusCode, Json<RegistrationResponse>), Problem> {
     let form = parse_form(&state, body)?;
-    let result = register(&state, form, &context.metadata(Actor::Anonymous)).await?;
+    let result = register(&state, form, &context.metadata(Actor::Anonymous))
+        .await
+        .map_err(registration_problem)?;
     Ok((
         StatusCode::CREATED,
         Json(RegistrationResponse {

@@ -3,6 +3,7 @@
 //! every row (nothing is written while any row is bad, unless bad rows are to be skipped),
 //! once to write valid rows in batches, each batch one transaction.
 
+use crate::messages;
 use crate::state::AppState;
 use crate::store::{CommandMetadata, ExecuteError};
 use encoding_rs::{Encoding, GB18030, UTF_8};
@@ -72,7 +73,12 @@ pub enum ImportError {
 /// on is neither, and is refused naming the line: read as GB18030 its headers would be
 /// garbage, and the answer would say every column is missing.
 pub fn detect_encoding(path: &Path) -> Result<&'static Encoding, ImportError> {
-    let unreadable = |e: std::io::Error| ImportError::File(format!("无法读取文件：{e}"));
+    let unreadable = |e: std::io::Error| {
+        ImportError::File(messages::format(
+            "import.unreadable",
+            &[("error", &e.to_string())],
+        ))
+    };
     let mut header = Vec::new();
     BufReader::new(File::open(path).map_err(unreadable)?)
         .take(64 * 1024)
@@ -101,8 +107,9 @@ pub fn detect_encoding(path: &Path) -> Result<&'static Encoding, ImportError> {
                     return Ok(GB18030);
                 }
                 let line = lines_before + newlines(&carry[..error.valid_up_to()]) + 1;
-                return Err(ImportError::File(format!(
-                    "文件既不是有效的 UTF-8 编码，也不是 GB18030 编码：第 {line} 行有无法识别的字节"
+                return Err(ImportError::File(messages::format(
+                    "import.encoding",
+                    &[("line", &line.to_string())],
                 )));
             }
             // A character cut by the chunk boundary: keep its bytes for the next round.
@@ -202,10 +209,12 @@ impl<R: Read> Rows<R> {
         record: &mut csv::StringRecord,
         context: &SchoolContext<'_>,
     ) -> Result<Option<(u64, Checked)>, ImportError> {
-        let more = self
-            .reader
-            .read_record(record)
-            .map_err(|e| ImportError::File(format!("文件格式有误：{e}")))?;
+        let more = self.reader.read_record(record).map_err(|e| {
+            ImportError::File(messages::format(
+                "import.format",
+                &[("error", &e.to_string())],
+            ))
+        })?;
         if !more {
             return Ok(None);
         }
@@ -222,11 +231,20 @@ impl<R: Read> Rows<R> {
 }
 
 fn rows(path: &Path, encoding: &'static Encoding) -> Result<Rows<impl Read>, ImportError> {
-    let (mut reader, lines) =
-        open_csv(path, encoding).map_err(|e| ImportError::File(format!("无法读取文件：{e}")))?;
+    let (mut reader, lines) = open_csv(path, encoding).map_err(|e| {
+        ImportError::File(messages::format(
+            "import.unreadable",
+            &[("error", &e.to_string())],
+        ))
+    })?;
     let headers: Vec<String> = reader
         .headers()
-        .map_err(|e| ImportError::File(format!("无法读取表头：{e}")))?
+        .map_err(|e| {
+            ImportError::File(messages::format(
+                "import.header",
+                &[("error", &e.to_string())],
+            ))
+        })?
         .iter()
         .map(str::to_string)
         .collect();
@@ -246,16 +264,25 @@ fn rows(path: &Path, encoding: &'static Encoding) -> Result<Rows<impl Read>, Imp
 fn cells_ok(values: &[String], columns: usize) -> Result<(), Vec<String>> {
     let mut reasons = Vec::new();
     if values.len() != columns {
-        reasons.push(format!("本行有 {} 列，表头有 {columns} 列", values.len()));
+        reasons.push(messages::format(
+            "import.cell_count",
+            &[
+                ("cells", &values.len().to_string()),
+                ("columns", &columns.to_string()),
+            ],
+        ));
     }
     for (i, cell) in values.iter().enumerate() {
         if cell.chars().any(char::is_control) {
-            reasons.push(format!("第 {} 列含有不允许的控制字符", i + 1));
+            reasons.push(messages::format(
+                "import.control_character",
+                &[("column", &(i + 1).to_string())],
+            ));
         }
         if cell.contains('\u{FFFD}') {
-            reasons.push(format!(
-                "第 {} 列含有无法识别的字节（不是有效的 UTF-8 或 GB18030 编码）",
-                i + 1
+            reasons.push(messages::format(
+                "import.bad_bytes",
+                &[("column", &(i + 1).to_string())],
             ));
         }
     }
@@ -278,8 +305,9 @@ pub async fn import_file(
 ) -> Result<ImportReport, ImportError> {
     let school = state.store.load::<School>(school_code).await?.aggregate;
     if !school.exists() {
-        return Err(ImportError::File(format!(
-            "学校代码 {school_code} 未登记（xuexin admin add-school）"
+        return Err(ImportError::File(messages::format(
+            "import.school_unknown",
+            &[("school", school_code)],
         )));
     }
     let encoding = tokio::task::block_in_place(|| detect_encoding(path))?;
@@ -387,7 +415,7 @@ async fn write_batch(
                 line: *line,
                 reasons: vec![match error {
                     xuexin_domain::record::RecordError::Mismatch => {
-                        "该学号或证书编号已属于其他学校或其他类型的记录".to_string()
+                        messages::text("import.number_taken").to_string()
                     }
                     other => other.to_string(),
                 }],

@@ -728,9 +728,9 @@ impl TestApp {
     pub async fn staff_token(&self, role: &str, scope: Option<&str>) -> String {
         let username = format!("staff-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         let password = "Staff-Pass-2024!";
-        xuexin::staff::create_staff(
+        xuexin::application::staff::create_staff(
             &self.state,
-            xuexin::staff::NewStaff {
+            xuexin::application::staff::NewStaff {
                 username: username.clone(),
                 display_name: "测试人员".into(),
                 role: xuexin_domain::roles::StaffRole::parse(role).unwrap(),

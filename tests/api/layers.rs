@@ -338,3 +338,119 @@ fn the_cycle_check_finds_a_loop_when_there_is_one() {
     let joined: Vec<String> = paths.iter().map(|p| p.join("::")).collect();
     assert_eq!(joined, vec!["a::b", "c::d", "c::e", "f"]);
 }
+
+#[test]
+fn no_application_module_reaches_for_http() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/application");
+    let mut modules = BTreeMap::new();
+    module_files(&root, &[], &mut modules);
+    assert!(
+        modules.contains_key("registration"),
+        "the application layer is in src/application/: {modules:?}"
+    );
+    let mut offenders = Vec::new();
+    for path in modules.values() {
+        let source = std::fs::read_to_string(path).expect("a source file is readable");
+        let code = code_only(&source);
+        for forbidden in ["axum", "crate::http", "Problem", "StatusCode", "reqwest"] {
+            if code.contains(forbidden) {
+                offenders.push(format!("{} uses {forbidden}", path.display()));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{}", offenders.join("\n"));
+}
+
+/// The string literals that follow each call of `call` in `source` (the `nth` literal after
+/// it, 0-based), within the call's first line or two.
+fn literals_after(source: &str, call: &str, nth: usize) -> Vec<String> {
+    let mut found = Vec::new();
+    for (at, _) in source.match_indices(call) {
+        let window: String = source[at + call.len()..].chars().take(160).collect();
+        let literals: Vec<&str> = window.split('"').skip(1).step_by(2).collect();
+        // The code is the call's `nth` argument; a first argument may be a plain name.
+        let direct = window.trim_start().starts_with('"');
+        let after_name = window.split_once(',').is_some_and(|(first, rest)| {
+            first
+                .trim()
+                .chars()
+                .all(|c| c.is_alphanumeric() || "_:.&".contains(c))
+                && rest.trim_start().starts_with('"')
+        });
+        let index = match (direct, after_name) {
+            (true, _) => Some(nth),
+            (false, true) if nth > 0 || call.ends_with("::") => Some(nth.saturating_sub(1)),
+            _ => None,
+        };
+        if let Some(literal) = index.and_then(|i| literals.get(i)) {
+            found.push(literal.to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn every_code_and_text_the_service_uses_is_in_the_catalogue() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut modules = BTreeMap::new();
+    module_files(&root, &[], &mut modules);
+    let mut used = BTreeSet::new();
+    for path in modules.values() {
+        let source = std::fs::read_to_string(path).expect("a source file is readable");
+        let source = strip_test_modules(&source);
+        for (call, nth) in [
+            ("FieldError::new(", 1),
+            ("Problem::new(ProblemKind::", 0),
+            ("Problem::rate_limited(", 0),
+            (".with_code(", 0),
+            ("messages::text(", 0),
+            ("messages::format(", 0),
+        ] {
+            for literal in literals_after(&source, call, nth) {
+                used.insert((literal, path.display().to_string()));
+            }
+        }
+    }
+    assert!(used.len() > 100, "the scan found the codes: {used:?}");
+    let missing: Vec<String> = used
+        .iter()
+        .filter(|(code, _)| !xuexin::messages::has(code))
+        .map(|(code, path)| format!("{code} ({path})"))
+        .collect();
+    assert!(missing.is_empty(), "not in the catalogue: {missing:?}");
+    // And the service's texts are only there: no Chinese literal outside it and the tests.
+    let mut stray = Vec::new();
+    for (name, path) in &modules {
+        // The catalogue itself, the default sender's display name and the event schemas'
+        // field descriptions (for developers) may hold Chinese.
+        if ["messages", "config", "event_schemas"].contains(&name.as_str()) {
+            continue;
+        }
+        let source = std::fs::read_to_string(path).expect("a source file is readable");
+        let code = strip_test_modules(&source);
+        for line in code.lines() {
+            let trimmed = line.trim_start();
+            // OpenAPI descriptions are for developers.
+            if trimmed.starts_with("//")
+                || trimmed.starts_with('#')
+                || line.contains("description =")
+            {
+                continue;
+            }
+            let literals = line.split('"').skip(1).step_by(2);
+            for literal in literals {
+                if literal
+                    .chars()
+                    .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+                {
+                    stray.push(format!("{}: {literal}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        stray.is_empty(),
+        "texts outside the catalogue:\n{}",
+        stray.join("\n")
+    );
+}

@@ -14,6 +14,7 @@ mod global_order;
 mod headers;
 mod idempotency;
 mod identity;
+mod language;
 mod layers;
 mod limits;
 mod login;

@@ -10,8 +10,8 @@
 //! so nothing after it can fail). Conscription offices register young people without an SMS
 //! code; their identities cannot be claimed by re-registration.
 
+use crate::codes::CodeError;
 use crate::faults;
-use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::shutdown::Shutdown;
 use crate::state::{AppState, SharedState};
 use crate::store::{CommandMetadata, ExecuteError};
@@ -81,8 +81,61 @@ pub enum SagaOutcome {
     Abandoned,
 }
 
-fn hasher_busy() -> Problem {
-    Problem::overloaded(Duration::from_secs(1))
+/// Why a registration did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("too many registrations from this client")]
+    RateLimited { retry_after: Duration },
+    #[error("no SMS code was given")]
+    CodeRequired,
+    #[error("the SMS code was refused")]
+    Code(#[from] CodeError),
+    /// Values another account holds, one entry each, the first the main one.
+    #[error("values are held by other accounts")]
+    Conflicts(Vec<Conflict>),
+    /// The hashing pool is full: try again in a moment.
+    #[error("the hashing pool is busy")]
+    Busy,
+    #[error("the store is contended")]
+    Contention,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// A value of the form held by another account, as the seeds show it: the field, its code,
+/// what the person can do next, and the masked holder where the seeds name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub field: &'static str,
+    pub code: &'static str,
+    pub actions: &'static [&'static str],
+    pub holder: Option<String>,
+    /// The conscription office that registered the holder (`id_number_protected`).
+    pub office: Option<String>,
+}
+
+impl Conflict {
+    fn new(field: &'static str, code: &'static str, actions: &'static [&'static str]) -> Self {
+        Self {
+            field,
+            code,
+            actions,
+            holder: None,
+            office: None,
+        }
+    }
+}
+
+/// An account command's failure, for registration.
+pub fn account_failure(error: ExecuteError<AccountError>) -> RegistrationError {
+    match error {
+        ExecuteError::Domain(AccountError::HasherUnavailable) => RegistrationError::Busy,
+        ExecuteError::Domain(e) => {
+            RegistrationError::Internal(anyhow::anyhow!("unexpected account refusal: {e}"))
+        }
+        ExecuteError::Contention => RegistrationError::Contention,
+        ExecuteError::Store(e) => RegistrationError::Internal(e),
+    }
 }
 
 /// The account's username as the seeds show it to others: the phone, masked.
@@ -101,7 +154,7 @@ async fn refusal_error(
     claim: &RegistrationClaim,
     refusal: &Refusal,
     registrant: &DocumentSummary,
-) -> anyhow::Result<FieldError> {
+) -> anyhow::Result<Conflict> {
     let holder = match refusal {
         Refusal::Protected { holder, office } => {
             let account = state
@@ -110,12 +163,15 @@ async fn refusal_error(
                 .await?
                 .aggregate;
             let masked = masked_username(&account);
-            return Ok(FieldError::new("document_number", "id_number_protected")
-                .with_message(format!(
-                    "证件号码对应的账号已存在（已在全国征兵网进行过兵役登记/应征报名），不能重复注册。已使用帐号({masked})进行了兵役登记/应征报名，请联系（{office}）协助修改密码"
-                ))
-                .with_holder(masked)
-                .with_actions(&["login", "recover_password", "find_username"]));
+            return Ok(Conflict {
+                holder: Some(masked),
+                office: Some(office.clone()),
+                ..Conflict::new(
+                    "document_number",
+                    "id_number_protected",
+                    &["login", "recover_password", "find_username"],
+                )
+            });
         }
         Refusal::Taken(holder) => *holder,
     };
@@ -124,18 +180,21 @@ async fn refusal_error(
             kind: LoginNameKind::Phone,
             ..
         }
-        | RegistrationClaim::TakeOverPhone { .. } => FieldError::new("phone", "phone_taken")
-            .with_actions(&[
+        | RegistrationClaim::TakeOverPhone { .. } => Conflict::new(
+            "phone",
+            "phone_taken",
+            &[
                 "login",
                 "recover_password_by_phone",
                 "continue_registration",
-            ]),
+            ],
+        ),
         RegistrationClaim::Identity { .. } | RegistrationClaim::IdentityOrDuplicate { .. } => {
-            FieldError::new("document_number", "id_number_taken").with_actions(&[
-                "find_username",
-                "recover_password",
-                "re_register",
-            ])
+            Conflict::new(
+                "document_number",
+                "id_number_taken",
+                &["find_username", "recover_password", "re_register"],
+            )
         }
         RegistrationClaim::LoginName { .. } => {
             let account = state
@@ -148,16 +207,23 @@ async fn refusal_error(
                 .document()
                 .is_some_and(|d| d.number_digest == registrant.number_digest);
             if !verified {
-                FieldError::new("email", "email_pending_activation")
-                    .with_actions(&["resend_activation_email"])
+                Conflict::new(
+                    "email",
+                    "email_pending_activation",
+                    &["resend_activation_email"],
+                )
             } else if same_person {
-                FieldError::new("email", "email_taken").with_actions(&["login", "recover_password"])
+                Conflict::new("email", "email_taken", &["login", "recover_password"])
             } else {
                 let masked = masked_username(&account);
-                FieldError::new("email", "email_bound")
-                    .with_message(format!("电子邮件已被用户 {masked} 绑定邮箱时使用"))
-                    .with_holder(masked)
-                    .with_actions(&["login", "recover_password", "find_username"])
+                Conflict {
+                    holder: Some(masked),
+                    ..Conflict::new(
+                        "email",
+                        "email_bound",
+                        &["login", "recover_password", "find_username"],
+                    )
+                }
             }
         }
     })
@@ -171,7 +237,7 @@ async fn known_conflicts(
     state: &AppState,
     claims: &[RegistrationClaim],
     registrant: &DocumentSummary,
-) -> anyhow::Result<Vec<FieldError>> {
+) -> anyhow::Result<Vec<Conflict>> {
     let mut errors = Vec::new();
     for claim in claims {
         let aggregate_id = claim.aggregate_id().to_string();
@@ -213,7 +279,7 @@ pub async fn register(
     state: &AppState,
     form: RegistrationForm,
     request: &CommandMetadata,
-) -> Result<RegistrationResult, Problem> {
+) -> Result<RegistrationResult, RegistrationError> {
     if let Some(ip) = &request.client_ip {
         if let Err(exceeded) = state
             .limiter
@@ -223,10 +289,9 @@ pub async fn register(
             )
             .await?
         {
-            return Err(Problem::rate_limited(
-                "registration_rate_limited",
-                exceeded.retry_after,
-            ));
+            return Err(RegistrationError::RateLimited {
+                retry_after: exceeded.retry_after,
+            });
         }
     }
     register_with(state, form, RegistrationChannel::SelfService, request).await
@@ -240,7 +305,7 @@ pub async fn register_by_office(
     form: RegistrationForm,
     office: &str,
     request: &CommandMetadata,
-) -> Result<RegistrationResult, Problem> {
+) -> Result<RegistrationResult, RegistrationError> {
     let channel = RegistrationChannel::ConscriptionOffice {
         office: office.to_string(),
     };
@@ -252,7 +317,7 @@ async fn register_with(
     form: RegistrationForm,
     channel: RegistrationChannel,
     request: &CommandMetadata,
-) -> Result<RegistrationResult, Problem> {
+) -> Result<RegistrationResult, RegistrationError> {
     let by_office = matches!(channel, RegistrationChannel::ConscriptionOffice { .. });
     let document = form.document.summary(&state.digest);
     let identity_claim = if form.re_register && !by_office {
@@ -284,37 +349,31 @@ async fn register_with(
             state
                 .codes
                 .check(phone, crate::codes::CodePurpose::Register, code)
-                .await
-                .map_err(code_problem)?,
+                .await?,
         ),
         _ if by_office => None,
-        _ => {
-            return Err(Problem::validation(vec![FieldError::new(
-                "sms_code",
-                "sms_code_required",
-            )]))
-        }
+        _ => return Err(RegistrationError::CodeRequired),
     };
     let conflicts = known_conflicts(state, &planned, &document).await?;
     if !conflicts.is_empty() {
         if let Some(ticket) = &ticket {
             state.codes.charge(ticket).await?;
         }
-        return Err(Problem::conflicts(conflicts));
+        return Err(RegistrationError::Conflicts(conflicts));
     }
 
     let password_hash = state
         .hasher
         .hash(form.password.secret())
         .await
-        .map_err(|_| hasher_busy())?;
+        .map_err(|_| RegistrationError::Busy)?;
     let mut security_questions = Vec::with_capacity(form.security_questions.len());
     for pair in &form.security_questions {
         let answer_hash = state
             .hasher
             .hash(&pair.answer)
             .await
-            .map_err(|_| hasher_busy())?;
+            .map_err(|_| RegistrationError::Busy)?;
         security_questions.push(StoredSecurityQuestion {
             question: pair.question.clone(),
             answer_hash,
@@ -351,7 +410,7 @@ async fn register_with(
             &metadata,
         )
         .await
-        .map_err(account_problem)?;
+        .map_err(account_failure)?;
     faults::hit("registration.after_start");
 
     match run_saga(state, account_id, &metadata).await? {
@@ -373,10 +432,10 @@ async fn register_with(
                 email_masked: form.email.as_ref().map(Email::masked),
             })
         }
-        SagaOutcome::Refused { claim, refusal } => Err(Problem::conflicts(vec![
+        SagaOutcome::Refused { claim, refusal } => Err(RegistrationError::Conflicts(vec![
             refusal_error(state, &claim, &refusal, &document).await?,
         ])),
-        SagaOutcome::Abandoned => Err(Problem::internal(anyhow::anyhow!(
+        SagaOutcome::Abandoned => Err(RegistrationError::Internal(anyhow::anyhow!(
             "a new registration was abandoned by someone else"
         ))),
     }
@@ -515,7 +574,7 @@ pub async fn run_saga(
     state: &AppState,
     account_id: AccountId,
     metadata: &CommandMetadata,
-) -> Result<SagaOutcome, Problem> {
+) -> Result<SagaOutcome, RegistrationError> {
     let id = account_id.to_string();
     let loaded = state.store.load::<Account>(&id).await?;
     let details = match loaded.aggregate.status() {
@@ -523,9 +582,7 @@ pub async fn run_saga(
             .aggregate
             .registration_details()
             .cloned()
-            .ok_or_else(|| {
-                Problem::internal(anyhow::anyhow!("a registering account has no plan"))
-            })?,
+            .ok_or_else(|| anyhow::anyhow!("a registering account has no plan"))?,
         Some(AccountStatus::Abandoned) => return Ok(SagaOutcome::Abandoned),
         Some(status) => {
             return Ok(SagaOutcome::Completed {
@@ -534,7 +591,7 @@ pub async fn run_saga(
             })
         }
         None => {
-            return Err(Problem::internal(anyhow::anyhow!(
+            return Err(RegistrationError::Internal(anyhow::anyhow!(
                 "no registration to resume for {id}"
             )))
         }
@@ -559,13 +616,13 @@ pub async fn run_saga(
                         metadata,
                     )
                     .await
-                    .map_err(account_problem)?;
+                    .map_err(account_failure)?;
                 return Ok(SagaOutcome::Refused {
                     claim: claim.clone(),
                     refusal,
                 });
             }
-            Err(ClaimFailure::Store(error)) => return Err(Problem::internal(error)),
+            Err(ClaimFailure::Store(error)) => return Err(RegistrationError::Internal(error)),
         }
     }
     // A re-registration that found the identity held only claimed it: review first.
@@ -588,7 +645,7 @@ pub async fn run_saga(
             metadata,
         )
         .await
-        .map_err(account_problem)?;
+        .map_err(account_failure)?;
     Ok(SagaOutcome::Completed {
         status: committed
             .aggregate
@@ -613,8 +670,8 @@ pub async fn resume_stale(state: &AppState) -> anyhow::Result<usize> {
                 resumed += 1;
                 tracing::info!(account = %account_id, "resumed an unfinished registration");
             }
-            Err(problem) => {
-                tracing::warn!(account = %account_id, code = %problem.code, "could not resume a registration yet")
+            Err(error) => {
+                tracing::warn!(account = %account_id, error = %error, "could not resume a registration yet")
             }
         }
     }
@@ -635,38 +692,5 @@ pub async fn recovery_loop(state: SharedState, mut shutdown: Shutdown) {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.wait() => {}
         }
-    }
-}
-
-pub fn code_problem(error: crate::codes::CodeError) -> Problem {
-    use crate::codes::CodeError;
-    match error {
-        CodeError::RateLimited(exceeded) => {
-            Problem::rate_limited("sms_rate_limited", exceeded.retry_after)
-        }
-        CodeError::Invalid { attempts_left } => {
-            Problem::validation(vec![FieldError::new("sms_code", "sms_code_invalid")])
-                .with_extra("attempts_left", attempts_left)
-        }
-        CodeError::TooManyAttempts => {
-            Problem::validation(vec![FieldError::new("sms_code", "sms_code_attempts")])
-        }
-        CodeError::Gateway(error) => {
-            let mut problem = Problem::new(ProblemKind::Unavailable, "sms_gateway_unavailable");
-            problem.source = Some(error);
-            problem
-        }
-        CodeError::Store(error) => Problem::internal(error),
-    }
-}
-
-pub fn account_problem(error: ExecuteError<AccountError>) -> Problem {
-    match error {
-        ExecuteError::Domain(AccountError::HasherUnavailable) => hasher_busy(),
-        ExecuteError::Domain(e) => {
-            Problem::internal(anyhow::anyhow!("unexpected account refusal: {e}"))
-        }
-        ExecuteError::Contention => Problem::overloaded(Duration::from_secs(1)),
-        ExecuteError::Store(e) => Problem::internal(e),
     }
 }

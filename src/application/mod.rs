@@ -1,0 +1,10 @@
+//! The application layer: one public function per use case, grouped by area, taking parsed
+//! domain values and returning the area's typed error. Adapters (the JSON API under `http`,
+//! the CLI, and next the web pages and the OpenID provider) parse, call and map; nothing here
+//! knows HTTP (`tests/api/layers.rs` checks that, and that `src/` has no import cycle).
+//!
+//! Areas move here one at a time; those not yet moved (login, recovery, account management,
+//! identity, records, offices) still live in `src/` and in their HTTP handlers.
+
+pub mod registration;
+pub mod staff;
