@@ -79,6 +79,7 @@ pub struct SentCode {
     pub expires_at: Timestamp,
 }
 
+#[derive(Clone)]
 pub struct SmsCodes {
     db: Db,
     key: DigestKey,

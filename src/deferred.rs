@@ -7,16 +7,17 @@
 //! counted twice, a second mail): nothing is lost.
 
 use crate::shutdown::Shutdown;
-use crate::state::AppState;
-use crate::store::{CommandMetadata, ExecuteError};
+use crate::store::{CommandMetadata, EventStore, ExecuteError};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+use xuexin_domain::account::AccountServices;
 use xuexin_domain::account::{Account, AccountCommand};
 use xuexin_domain::ids::LoginVia;
-use xuexin_domain::{AccountId, Actor};
+use xuexin_domain::{AccountId, Actor, Clock};
+use xuexin_projections::Db;
 use xuexin_projections::{db_execute, on_db};
 
 /// How long a claimed row is reserved for the worker that claimed it.
@@ -57,41 +58,62 @@ struct Payload {
     client_ip: Option<String>,
 }
 
-/// Queues a command; `account` is `None` when the request named nobody (the row is written
-/// all the same, so both cost the same). Wakes the worker.
-#[tracing::instrument(skip_all, fields(kind = kind.as_str()))]
-pub async fn enqueue(
-    state: &AppState,
-    kind: Kind,
-    account: Option<AccountId>,
-    via: Option<LoginVia>,
-    request: &CommandMetadata,
-) -> anyhow::Result<()> {
-    let payload = serde_json::to_string(&Payload {
-        via,
-        request_id: request.request_id.clone(),
-        client_ip: request.client_ip.clone(),
-    })?;
-    db_execute!(
-        &state.db,
-        "INSERT INTO deferred_commands (kind, account_id, payload, created_at)
-         VALUES ($1, $2, $3, $4)",
-        kind.as_str(),
-        account.map(|a| a.to_string()),
-        payload,
-        state.clock.now().millis(),
-    )
-    .context("failed to queue a command")?;
-    state.deferred_wake.notify_one();
-    Ok(())
+/// Where requests queue commands: the table, the clock that stamps the rows, and the worker's
+/// wake-up.
+#[derive(Clone)]
+pub struct DeferredQueue {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub wake: Arc<Notify>,
+}
+
+impl DeferredQueue {
+    /// Queues a command; `account` is `None` when the request named nobody (the row is
+    /// written all the same, so both cost the same). Wakes the worker.
+    #[tracing::instrument(skip_all, fields(kind = kind.as_str()))]
+    pub async fn enqueue(
+        &self,
+        kind: Kind,
+        account: Option<AccountId>,
+        via: Option<LoginVia>,
+        request: &CommandMetadata,
+    ) -> anyhow::Result<()> {
+        let payload = serde_json::to_string(&Payload {
+            via,
+            request_id: request.request_id.clone(),
+            client_ip: request.client_ip.clone(),
+        })?;
+        db_execute!(
+            &self.db,
+            "INSERT INTO deferred_commands (kind, account_id, payload, created_at)
+             VALUES ($1, $2, $3, $4)",
+            kind.as_str(),
+            account.map(|a| a.to_string()),
+            payload,
+            self.clock.now().millis(),
+        )
+        .context("failed to queue a command")?;
+        self.wake.notify_one();
+        Ok(())
+    }
+}
+
+/// What the worker uses: the table and the clock, and the store and services that run the
+/// account commands.
+#[derive(Clone)]
+pub struct DeferredWorker {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub store: Arc<EventStore>,
+    pub account_services: AccountServices,
 }
 
 type Row = (i64, String, Option<String>, String);
 
 /// Claims the oldest unclaimed rows (or rows whose claim ran out), in order.
-async fn claim(state: &AppState) -> anyhow::Result<Vec<Row>> {
-    let now = state.clock.now().millis();
-    let mut rows: Vec<Row> = on_db!(&state.db, pool => {
+async fn claim(worker: &DeferredWorker) -> anyhow::Result<Vec<Row>> {
+    let now = worker.clock.now().millis();
+    let mut rows: Vec<Row> = on_db!(&worker.db, pool => {
         sqlx::query_as(
             "UPDATE deferred_commands SET claimed_until = $1
              WHERE id IN (SELECT id FROM deferred_commands
@@ -113,7 +135,12 @@ async fn claim(state: &AppState) -> anyhow::Result<Vec<Row>> {
 
 /// Runs one queued command. A refusal by the account (it cannot log in, the e-mail is
 /// verified by now) is an answer too: the row is done.
-async fn run(state: &AppState, kind: Kind, account: &str, payload: &str) -> anyhow::Result<()> {
+async fn run(
+    worker: &DeferredWorker,
+    kind: Kind,
+    account: &str,
+    payload: &str,
+) -> anyhow::Result<()> {
     let payload: Payload = serde_json::from_str(payload).context("a queued payload")?;
     let (command, actor) = match kind {
         Kind::LoginFailure => (
@@ -129,9 +156,9 @@ async fn run(state: &AppState, kind: Kind, account: &str, payload: &str) -> anyh
         request_id: payload.request_id,
         client_ip: payload.client_ip,
     };
-    match state
+    match worker
         .store
-        .execute::<Account>(account, command, &state.account_services, &metadata)
+        .execute::<Account>(account, command, &worker.account_services, &metadata)
         .await
     {
         Ok(_) | Err(ExecuteError::Domain(_)) => Ok(()),
@@ -141,17 +168,17 @@ async fn run(state: &AppState, kind: Kind, account: &str, payload: &str) -> anyh
 }
 
 /// Runs every queued command there is now. Returns how many rows were done.
-pub async fn drain(state: &AppState) -> anyhow::Result<usize> {
+pub async fn drain(worker: &DeferredWorker) -> anyhow::Result<usize> {
     let mut done = 0;
     loop {
-        let rows = claim(state).await?;
+        let rows = claim(worker).await?;
         if rows.is_empty() {
             return Ok(done);
         }
         for (id, kind, account, payload) in rows {
             match (Kind::parse(&kind), account) {
                 (Some(kind), Some(account)) => {
-                    if let Err(error) = run(state, kind, &account, &payload).await {
+                    if let Err(error) = run(worker, kind, &account, &payload).await {
                         // Left claimed: tried again once the claim runs out.
                         tracing::warn!(error = format!("{error:#}"), "a queued command failed");
                         continue;
@@ -160,19 +187,23 @@ pub async fn drain(state: &AppState) -> anyhow::Result<usize> {
                 (None, _) => tracing::warn!(kind, "an unknown kind of queued command"),
                 (Some(_), None) => {}
             }
-            db_execute!(&state.db, "DELETE FROM deferred_commands WHERE id = $1", id)
-                .context("failed to delete a queued command")?;
+            db_execute!(
+                &worker.db,
+                "DELETE FROM deferred_commands WHERE id = $1",
+                id
+            )
+            .context("failed to delete a queued command")?;
             done += 1;
         }
     }
 }
 
-pub async fn deferred_loop(state: Arc<AppState>, wake: Arc<Notify>, mut shutdown: Shutdown) {
+pub async fn deferred_loop(worker: DeferredWorker, wake: Arc<Notify>, mut shutdown: Shutdown) {
     while !shutdown.is_triggered() {
         let notified = wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if let Err(error) = drain(&state).await {
+        if let Err(error) = drain(&worker).await {
             tracing::error!(error = format!("{error:#}"), "queued commands failed");
         }
         tokio::select! {

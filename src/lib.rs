@@ -15,7 +15,6 @@ pub mod faults;
 pub mod gateways;
 pub mod housekeeping;
 pub mod http;
-pub mod login;
 pub mod login_names;
 pub mod messages;
 pub mod messenger;

@@ -4,8 +4,7 @@
 //! (it changed its phone a moment ago and the release task has not run yet, or it was
 //! deactivated or abandoned) gives it up here on the spot, so a value is never stuck.
 
-use crate::state::AppState;
-use crate::store::{CommandMetadata, ExecuteError};
+use crate::store::{CommandMetadata, EventStore, ExecuteError};
 use xuexin_domain::account::{Account, AccountStatus};
 use xuexin_domain::ids::{login_name_id, LoginNameKind};
 use xuexin_domain::login_name::{LoginName, LoginNameCommand, LoginNameError};
@@ -34,25 +33,21 @@ pub fn account_uses(account: &Account, kind: LoginNameKind, value: &str) -> bool
 
 /// The account holding `value`, if it still uses it.
 pub async fn current_holder(
-    state: &AppState,
+    store: &EventStore,
     kind: LoginNameKind,
     value: &str,
 ) -> anyhow::Result<Option<AccountId>> {
     let id = login_name_id(kind, value).to_string();
-    let Some(holder) = state.store.load::<LoginName>(&id).await?.aggregate.holder() else {
+    let Some(holder) = store.load::<LoginName>(&id).await?.aggregate.holder() else {
         return Ok(None);
     };
-    let account = state
-        .store
-        .load::<Account>(&holder.to_string())
-        .await?
-        .aggregate;
+    let account = store.load::<Account>(&holder.to_string()).await?.aggregate;
     Ok(account_uses(&account, kind, value).then_some(holder))
 }
 
 /// Claims `value` for `account_id`. `Ok(Err(holder))`: another account holds it and uses it.
 pub async fn claim(
-    state: &AppState,
+    store: &EventStore,
     account_id: AccountId,
     kind: LoginNameKind,
     value: &str,
@@ -65,8 +60,7 @@ pub async fn claim(
             kind,
             value: value.to_string(),
         };
-        let holder = match state
-            .store
+        let holder = match store
             .execute::<LoginName>(&id, command, &(), metadata)
             .await
         {
@@ -74,11 +68,7 @@ pub async fn claim(
             Err(ExecuteError::Domain(LoginNameError::Taken { holder })) => holder,
             Err(other) => return Err(anyhow::anyhow!("failed to claim a login name: {other}")),
         };
-        let account = state
-            .store
-            .load::<Account>(&holder.to_string())
-            .await?
-            .aggregate;
+        let account = store.load::<Account>(&holder.to_string()).await?.aggregate;
         if account_uses(&account, kind, value) {
             return Ok(Err(holder));
         }
@@ -86,8 +76,7 @@ pub async fn claim(
             kind = kind.as_str(),
             "releasing a login name its holder no longer uses"
         );
-        state
-            .store
+        store
             .execute::<LoginName>(
                 &id,
                 LoginNameCommand::Release {
@@ -101,8 +90,7 @@ pub async fn claim(
             .map_err(|e| anyhow::anyhow!("failed to release a login name: {e}"))?;
     }
     // Someone else claimed it between the release and our second claim.
-    let holder = state
-        .store
+    let holder = store
         .load::<LoginName>(&id)
         .await?
         .aggregate

@@ -306,7 +306,7 @@ pub async fn start(
         .unwrap_or_default();
     count_attempt(state, &buckets, RECOVERY_STARTS, "recovery_rate_limited").await?;
     require_captcha(state, captcha_id, captcha_answer).await?;
-    let holder = crate::login::resolve(state, username).await?;
+    let holder = crate::application::login::resolve(&state.login, username).await?;
     // The same reads whether or not the name is known, so the time does not tell.
     let account_key = holder.map_or_else(
         || AccountId::new_random().to_string(),

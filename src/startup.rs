@@ -3,10 +3,13 @@
 //! process managers, registration recovery, the NATS relay). Nothing below the adapters
 //! imports this module.
 
+use crate::application::login::Login;
+use crate::application::registration::Registration;
 use crate::captcha::Captchas;
 use crate::clock::SystemClock;
 use crate::codes::SmsCodes;
 use crate::config::{Config, MailConfig, SmsGatewayConfig};
+use crate::deferred::DeferredQueue;
 use crate::gateways::mail::{CaptureMail, SmtpMail};
 use crate::gateways::sms::{CaptureSms, HttpSms};
 use crate::gateways::{MailSender, SmsGateway};
@@ -114,7 +117,11 @@ impl Runtime {
             tracing::info!("no PostgreSQL DATABASE_URL: running on the embedded SQLite database");
         }
 
-        let store = EventStore::new(db.clone(), clock.clone(), config.snapshot_every);
+        let store = Arc::new(EventStore::new(
+            db.clone(),
+            clock.clone(),
+            config.snapshot_every,
+        ));
         let mut projections = xuexin_projections::all();
         projections.push(Arc::new(Messenger {
             clock: clock.clone(),
@@ -185,7 +192,40 @@ impl Runtime {
                 .map(crate::oauth::Alipay::new)
                 .transpose()?,
         };
+        let deferred_wake = Arc::new(Notify::new());
+        let deferred = DeferredQueue {
+            db: db.clone(),
+            clock: clock.clone(),
+            wake: deferred_wake.clone(),
+        };
+        let login = Login {
+            store: store.clone(),
+            digest: digest.clone(),
+            hasher: hasher.clone(),
+            account_services: account_services.clone(),
+            clock: clock.clone(),
+            limiter: limiter.clone(),
+            sessions: sessions.clone(),
+            deferred: deferred.clone(),
+            failures_per_ip: config.limits.login_failures_per_ip,
+            failures_per_ip_account: config.limits.login_failures_per_ip_account,
+        };
+        let registration = Registration {
+            store: store.clone(),
+            db: db.clone(),
+            clock: clock.clone(),
+            codes: codes.clone(),
+            limiter: limiter.clone(),
+            hasher: hasher.clone(),
+            digest: digest.clone(),
+            account_services: account_services.clone(),
+            registrations_per_ip: config.limits.registrations_per_ip,
+            saga_stale_after: config.saga_stale_after,
+        };
         let state = Arc::new(AppState {
+            registration,
+            login,
+            deferred,
             config,
             db,
             clock,
@@ -198,7 +238,7 @@ impl Runtime {
             limiter,
             reads,
             mail_wake,
-            deferred_wake: Arc::new(Notify::new()),
+            deferred_wake,
             task_wakes,
             liveness,
             captchas,
@@ -304,12 +344,17 @@ impl Application {
         )));
         tasks.push(tokio::spawn(
             crate::application::registration::recovery_loop(
-                self.state.clone(),
+                self.state.registration.clone(),
                 self.shutdown.clone(),
             ),
         ));
         tasks.push(tokio::spawn(crate::deferred::deferred_loop(
-            self.state.clone(),
+            crate::deferred::DeferredWorker {
+                db: self.state.db.clone(),
+                clock: self.state.clock.clone(),
+                store: self.state.store.clone(),
+                account_services: self.state.account_services.clone(),
+            },
             self.state.deferred_wake.clone(),
             self.shutdown.clone(),
         )));

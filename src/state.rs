@@ -1,8 +1,11 @@
 //! The services every request and background loop shares, built by `startup`.
 
+use crate::application::login::Login;
+use crate::application::registration::Registration;
 use crate::captcha::Captchas;
 use crate::codes::SmsCodes;
 use crate::config::Config;
+use crate::deferred::DeferredQueue;
 use crate::projector::ReadYourWrites;
 use crate::ratelimit::RateLimiter;
 use crate::security::{DigestKey, HashPool};
@@ -14,10 +17,16 @@ use xuexin_domain::account::AccountServices;
 use xuexin_domain::Clock;
 
 pub struct AppState {
+    /// Registration's services (`application::registration`).
+    pub registration: Registration,
+    /// Login's services (`application::login`).
+    pub login: Login,
+    /// Where requests queue commands to run after their answer.
+    pub deferred: DeferredQueue,
     pub config: Config,
     pub db: Db,
     pub clock: Arc<dyn Clock>,
-    pub store: EventStore,
+    pub store: Arc<EventStore>,
     pub digest: DigestKey,
     pub hasher: Arc<HashPool>,
     pub account_services: AccountServices,

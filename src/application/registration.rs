@@ -11,11 +11,17 @@
 //! code; their identities cannot be claimed by re-registration.
 
 use crate::codes::CodeError;
+use crate::codes::SmsCodes;
+use crate::config::Limit;
 use crate::faults;
+use crate::ratelimit::RateLimiter;
+use crate::security::{DigestKey, HashPool};
 use crate::shutdown::Shutdown;
-use crate::state::{AppState, SharedState};
 use crate::store::{CommandMetadata, ExecuteError};
+use crate::store::{Db, EventStore};
+use std::sync::Arc;
 use std::time::Duration;
+use xuexin_domain::account::AccountServices;
 use xuexin_domain::account::{
     Account, AccountCommand, AccountError, AccountStatus, IdentityClaimMode, PhoneClaimMode,
     RegistrationChannel, RegistrationDetails, StoredSecurityQuestion,
@@ -29,8 +35,27 @@ use xuexin_domain::values::{
     mask_email, mask_phone, Document, DocumentSummary, Email, Password, PasswordStrength,
     PersonName, Phone, Secret, SecurityQuestionAnswer,
 };
+use xuexin_domain::Clock;
 use xuexin_domain::{AccountId, Actor};
 use xuexin_projections::registration_sagas;
+
+/// What registration uses: the event store, the SMS codes, the rate limiter, the hashing pool,
+/// the document-number digest and the account's services, and two settings.
+#[derive(Clone)]
+pub struct Registration {
+    pub store: Arc<EventStore>,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub codes: SmsCodes,
+    pub limiter: RateLimiter,
+    pub hasher: Arc<HashPool>,
+    pub digest: DigestKey,
+    pub account_services: AccountServices,
+    /// Self-registrations per client address.
+    pub registrations_per_ip: Limit,
+    /// A saga unfinished this long is resumed by the recovery loop.
+    pub saga_stale_after: Duration,
+}
 
 /// A registration whose every field has been parsed.
 pub struct RegistrationForm {
@@ -150,14 +175,14 @@ fn masked_username(account: &Account) -> String {
 /// What the person sees when the value is held by another account. The holder is described
 /// from its Account aggregate, which is always current (the login index may lag).
 async fn refusal_error(
-    state: &AppState,
+    services: &Registration,
     claim: &RegistrationClaim,
     refusal: &Refusal,
     registrant: &DocumentSummary,
 ) -> anyhow::Result<Conflict> {
     let holder = match refusal {
         Refusal::Protected { holder, office } => {
-            let account = state
+            let account = services
                 .store
                 .load::<Account>(&holder.to_string())
                 .await?
@@ -197,7 +222,7 @@ async fn refusal_error(
             )
         }
         RegistrationClaim::LoginName { .. } => {
-            let account = state
+            let account = services
                 .store
                 .load::<Account>(&holder.to_string())
                 .await?
@@ -234,7 +259,7 @@ async fn refusal_error(
 /// ago is free and one claimed a moment ago is taken. The saga's claims still decide races;
 /// this answers the common case before any code is used or hash computed.
 async fn known_conflicts(
-    state: &AppState,
+    services: &Registration,
     claims: &[RegistrationClaim],
     registrant: &DocumentSummary,
 ) -> anyhow::Result<Vec<Conflict>> {
@@ -243,11 +268,11 @@ async fn known_conflicts(
         let aggregate_id = claim.aggregate_id().to_string();
         let refusal = match claim {
             RegistrationClaim::LoginName { kind, value } => {
-                crate::login_names::current_holder(state, *kind, value)
+                crate::login_names::current_holder(&services.store, *kind, value)
                     .await?
                     .map(Refusal::Taken)
             }
-            RegistrationClaim::Identity { .. } => state
+            RegistrationClaim::Identity { .. } => services
                 .store
                 .load::<Identity>(&aggregate_id)
                 .await?
@@ -255,7 +280,11 @@ async fn known_conflicts(
                 .holder()
                 .map(Refusal::Taken),
             RegistrationClaim::IdentityOrDuplicate { .. } => {
-                let identity = state.store.load::<Identity>(&aggregate_id).await?.aggregate;
+                let identity = services
+                    .store
+                    .load::<Identity>(&aggregate_id)
+                    .await?
+                    .aggregate;
                 match (identity.holder(), identity.protected_by()) {
                     (Some(holder), Some(office)) => Some(Refusal::Protected {
                         holder,
@@ -267,7 +296,7 @@ async fn known_conflicts(
             RegistrationClaim::TakeOverPhone { .. } => None,
         };
         if let Some(refusal) = refusal {
-            errors.push(refusal_error(state, claim, &refusal, registrant).await?);
+            errors.push(refusal_error(services, claim, &refusal, registrant).await?);
         }
     }
     Ok(errors)
@@ -276,17 +305,14 @@ async fn known_conflicts(
 /// Self-registration: phone, SMS code and the form.
 #[tracing::instrument(skip_all)]
 pub async fn register(
-    state: &AppState,
+    services: &Registration,
     form: RegistrationForm,
     request: &CommandMetadata,
 ) -> Result<RegistrationResult, RegistrationError> {
     if let Some(ip) = &request.client_ip {
-        if let Err(exceeded) = state
+        if let Err(exceeded) = services
             .limiter
-            .hit(
-                &format!("register-ip:{ip}"),
-                state.config.limits.registrations_per_ip,
-            )
+            .hit(&format!("register-ip:{ip}"), services.registrations_per_ip)
             .await?
         {
             return Err(RegistrationError::RateLimited {
@@ -294,14 +320,14 @@ pub async fn register(
             });
         }
     }
-    register_with(state, form, RegistrationChannel::SelfService, request).await
+    register_with(services, form, RegistrationChannel::SelfService, request).await
 }
 
 /// A conscription office registers a young person (seed 001: 兵役登记后当地征兵办公室会给所有
 /// 进行过兵役登记的学生注册学信网账号): no SMS code, the phone optional, the identity protected.
 #[tracing::instrument(skip_all)]
 pub async fn register_by_office(
-    state: &AppState,
+    services: &Registration,
     form: RegistrationForm,
     office: &str,
     request: &CommandMetadata,
@@ -309,17 +335,17 @@ pub async fn register_by_office(
     let channel = RegistrationChannel::ConscriptionOffice {
         office: office.to_string(),
     };
-    register_with(state, form, channel, request).await
+    register_with(services, form, channel, request).await
 }
 
 async fn register_with(
-    state: &AppState,
+    services: &Registration,
     form: RegistrationForm,
     channel: RegistrationChannel,
     request: &CommandMetadata,
 ) -> Result<RegistrationResult, RegistrationError> {
     let by_office = matches!(channel, RegistrationChannel::ConscriptionOffice { .. });
-    let document = form.document.summary(&state.digest);
+    let document = form.document.summary(&services.digest);
     let identity_claim = if form.re_register && !by_office {
         IdentityClaimMode::ReRegister
     } else {
@@ -346,7 +372,7 @@ async fn register_with(
     // ID number or e-mail is registered before the caller has proved the phone is theirs.
     let ticket = match (&form.phone, &form.sms_code) {
         (Some(phone), Some(code)) => Some(
-            state
+            services
                 .codes
                 .check(phone, crate::codes::CodePurpose::Register, code)
                 .await?,
@@ -354,22 +380,22 @@ async fn register_with(
         _ if by_office => None,
         _ => return Err(RegistrationError::CodeRequired),
     };
-    let conflicts = known_conflicts(state, &planned, &document).await?;
+    let conflicts = known_conflicts(services, &planned, &document).await?;
     if !conflicts.is_empty() {
         if let Some(ticket) = &ticket {
-            state.codes.charge(ticket).await?;
+            services.codes.charge(ticket).await?;
         }
         return Err(RegistrationError::Conflicts(conflicts));
     }
 
-    let password_hash = state
+    let password_hash = services
         .hasher
         .hash(form.password.secret())
         .await
         .map_err(|_| RegistrationError::Busy)?;
     let mut security_questions = Vec::with_capacity(form.security_questions.len());
     for pair in &form.security_questions {
-        let answer_hash = state
+        let answer_hash = services
             .hasher
             .hash(&pair.answer)
             .await
@@ -401,25 +427,25 @@ async fn register_with(
         identity_claim,
         phone_claim,
     };
-    state
+    services
         .store
         .execute::<Account>(
             &account_id.to_string(),
             AccountCommand::StartRegistration(Box::new(details)),
-            &state.account_services,
+            &services.account_services,
             &metadata,
         )
         .await
         .map_err(account_failure)?;
     faults::hit("registration.after_start");
 
-    match run_saga(state, account_id, &metadata).await? {
+    match run_saga(services, account_id, &metadata).await? {
         SagaOutcome::Completed { status, position } => {
             // Used up only by a registration that went through: a refused person may correct
             // the form and send it again with the same code. The code is bound to the phone,
             // which only one account can hold, so it cannot register twice.
             if let Some(ticket) = ticket {
-                if let Err(error) = state.codes.consume(ticket).await {
+                if let Err(error) = services.codes.consume(ticket).await {
                     tracing::warn!(error = ?error, "the code of a completed registration was already used");
                 }
             }
@@ -433,7 +459,7 @@ async fn register_with(
             })
         }
         SagaOutcome::Refused { claim, refusal } => Err(RegistrationError::Conflicts(vec![
-            refusal_error(state, &claim, &refusal, &document).await?,
+            refusal_error(services, &claim, &refusal, &document).await?,
         ])),
         SagaOutcome::Abandoned => Err(RegistrationError::Internal(anyhow::anyhow!(
             "a new registration was abandoned by someone else"
@@ -460,7 +486,7 @@ fn store_failure<E: std::fmt::Display>(error: ExecuteError<E>) -> ClaimFailure {
 }
 
 async fn make_claim(
-    state: &AppState,
+    services: &Registration,
     account_id: AccountId,
     claim: &RegistrationClaim,
     metadata: &CommandMetadata,
@@ -469,7 +495,9 @@ async fn make_claim(
     match claim {
         // A holder that no longer uses the name (it changed it a moment ago) gives it up.
         RegistrationClaim::LoginName { kind, value } => {
-            match crate::login_names::claim(state, account_id, *kind, value, metadata).await {
+            match crate::login_names::claim(&services.store, account_id, *kind, value, metadata)
+                .await
+            {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(holder)) => Err(ClaimFailure::Refused(Refusal::Taken(holder))),
                 Err(error) => Err(ClaimFailure::Store(error)),
@@ -481,7 +509,7 @@ async fn make_claim(
                 kind: LoginNameKind::Phone,
                 value: value.clone(),
             };
-            state
+            services
                 .store
                 .execute::<LoginName>(&aggregate_id, command, &(), metadata)
                 .await
@@ -497,7 +525,7 @@ async fn make_claim(
                 document: document.clone(),
                 protected_by: protected_by.clone(),
             };
-            match state
+            match services
                 .store
                 .execute::<Identity>(&aggregate_id, command, &(), metadata)
                 .await
@@ -514,7 +542,7 @@ async fn make_claim(
                 account_id,
                 document: document.clone(),
             };
-            match state
+            match services
                 .store
                 .execute::<Identity>(&aggregate_id, command, &(), metadata)
                 .await
@@ -530,14 +558,14 @@ async fn make_claim(
 }
 
 async fn release_claim(
-    state: &AppState,
+    services: &Registration,
     account_id: AccountId,
     claim: &RegistrationClaim,
     metadata: &CommandMetadata,
 ) -> anyhow::Result<()> {
     let aggregate_id = claim.aggregate_id().to_string();
     match claim {
-        RegistrationClaim::LoginName { .. } => state
+        RegistrationClaim::LoginName { .. } => services
             .store
             .execute::<LoginName>(
                 &aggregate_id,
@@ -553,30 +581,32 @@ async fn release_claim(
             .map_err(|e| anyhow::anyhow!("failed to release a login name: {e}")),
         // Always the last claim: there is nothing after it to fail.
         RegistrationClaim::TakeOverPhone { .. } => Ok(()),
-        RegistrationClaim::Identity { .. } | RegistrationClaim::IdentityOrDuplicate { .. } => state
-            .store
-            .execute::<Identity>(
-                &aggregate_id,
-                IdentityCommand::Release { account_id },
-                &(),
-                metadata,
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| anyhow::anyhow!("failed to release an identity: {e}")),
+        RegistrationClaim::Identity { .. } | RegistrationClaim::IdentityOrDuplicate { .. } => {
+            services
+                .store
+                .execute::<Identity>(
+                    &aggregate_id,
+                    IdentityCommand::Release { account_id },
+                    &(),
+                    metadata,
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("failed to release an identity: {e}"))
+        }
     }
 }
 
 /// Drives a started registration to its end: all claims made and the account registered, or
 /// every claim given back and the account abandoned. Safe to run again at any point.
-#[tracing::instrument(skip(state, metadata))]
+#[tracing::instrument(skip(services, metadata))]
 pub async fn run_saga(
-    state: &AppState,
+    services: &Registration,
     account_id: AccountId,
     metadata: &CommandMetadata,
 ) -> Result<SagaOutcome, RegistrationError> {
     let id = account_id.to_string();
-    let loaded = state.store.load::<Account>(&id).await?;
+    let loaded = services.store.load::<Account>(&id).await?;
     let details = match loaded.aggregate.status() {
         Some(AccountStatus::Registering) => loaded
             .aggregate
@@ -598,21 +628,21 @@ pub async fn run_saga(
     };
     let claims = registration_claims(&details);
     for (index, claim) in claims.iter().enumerate() {
-        match make_claim(state, account_id, claim, metadata).await {
+        match make_claim(services, account_id, claim, metadata).await {
             Ok(()) => faults::hit(AFTER_CLAIM[index.min(2)]),
             Err(ClaimFailure::Refused(refusal)) => {
                 for held in claims[..index].iter().rev() {
-                    release_claim(state, account_id, held, metadata).await?;
+                    release_claim(services, account_id, held, metadata).await?;
                 }
                 faults::hit("registration.after_release");
-                state
+                services
                     .store
                     .execute::<Account>(
                         &id,
                         AccountCommand::AbandonRegistration {
                             reason: claim.refusal_code().to_string(),
                         },
-                        &state.account_services,
+                        &services.account_services,
                         metadata,
                     )
                     .await
@@ -626,7 +656,7 @@ pub async fn run_saga(
         }
     }
     // A re-registration that found the identity held only claimed it: review first.
-    let identity = state
+    let identity = services
         .store
         .load::<Identity>(
             &identity_id(details.document.kind, &details.document.number_digest).to_string(),
@@ -634,14 +664,14 @@ pub async fn run_saga(
         .await?
         .aggregate;
     let pending_identity_review = identity.holder() != Some(account_id);
-    let committed = state
+    let committed = services
         .store
         .execute::<Account>(
             &id,
             AccountCommand::CompleteRegistration {
                 pending_identity_review,
             },
-            &state.account_services,
+            &services.account_services,
             metadata,
         )
         .await
@@ -656,16 +686,16 @@ pub async fn run_saga(
 }
 
 /// Resumes registrations that have stayed unfinished longer than any live request takes.
-pub async fn resume_stale(state: &AppState) -> anyhow::Result<usize> {
-    let cutoff = state.clock.now().millis() - state.config.saga_stale_after.as_millis() as i64;
-    let stale = registration_sagas::stale(&state.db, cutoff, 100).await?;
+pub async fn resume_stale(services: &Registration) -> anyhow::Result<usize> {
+    let cutoff = services.clock.now().millis() - services.saga_stale_after.as_millis() as i64;
+    let stale = registration_sagas::stale(&services.db, cutoff, 100).await?;
     let metadata = CommandMetadata::system("registration-recovery");
     let mut resumed = 0;
     for id in stale {
         let Some(account_id) = AccountId::parse(&id) else {
             continue;
         };
-        match run_saga(state, account_id, &metadata).await {
+        match run_saga(services, account_id, &metadata).await {
             Ok(_) => {
                 resumed += 1;
                 tracing::info!(account = %account_id, "resumed an unfinished registration");
@@ -678,14 +708,13 @@ pub async fn resume_stale(state: &AppState) -> anyhow::Result<usize> {
     Ok(resumed)
 }
 
-pub async fn recovery_loop(state: SharedState, mut shutdown: Shutdown) {
-    let interval = state
-        .config
+pub async fn recovery_loop(services: Registration, mut shutdown: Shutdown) {
+    let interval = services
         .saga_stale_after
         .min(Duration::from_secs(10))
         .max(Duration::from_millis(500));
     while !shutdown.is_triggered() {
-        if let Err(error) = resume_stale(&state).await {
+        if let Err(error) = resume_stale(&services).await {
             tracing::error!(error = format!("{error:#}"), "registration recovery failed");
         }
         tokio::select! {

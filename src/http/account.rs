@@ -293,7 +293,9 @@ async fn require_phone_free(
     account_id: AccountId,
     phone: &Phone,
 ) -> Result<(), Problem> {
-    match crate::login_names::current_holder(state, LoginNameKind::Phone, phone.as_str()).await? {
+    match crate::login_names::current_holder(&state.store, LoginNameKind::Phone, phone.as_str())
+        .await?
+    {
         Some(holder) if holder != account_id => Err(Problem::conflicts(vec![FieldError::new(
             "phone",
             "phone_taken",
@@ -411,7 +413,7 @@ pub async fn change_phone(
         .map_err(code_problem)?;
     let metadata = context.metadata(session.actor());
     if crate::login_names::claim(
-        &state,
+        &state.store,
         session.account_id,
         LoginNameKind::Phone,
         phone.as_str(),
@@ -498,7 +500,7 @@ pub async fn change_email(
     confirm_current_password(&state, &session, &account, body.current_password.as_deref()).await?;
     let metadata = context.metadata(session.actor());
     if crate::login_names::claim(
-        &state,
+        &state.store,
         session.account_id,
         LoginNameKind::Email,
         email.as_str(),

@@ -168,9 +168,14 @@ pub async fn create_account(
         re_register: false,
         continue_registration: false,
     };
-    let result = register_by_office(&state, form, &office, &context.metadata(session.actor()))
-        .await
-        .map_err(super::registration::registration_problem)?;
+    let result = register_by_office(
+        &state.registration,
+        form,
+        &office,
+        &context.metadata(session.actor()),
+    )
+    .await
+    .map_err(super::registration::registration_problem)?;
     Ok((
         StatusCode::CREATED,
         (

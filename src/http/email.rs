@@ -112,14 +112,15 @@ pub async fn resend_verification(
         .await?
         .filter(|entry| !entry.email_verified)
         .and_then(|entry| AccountId::parse(&entry.account_id));
-    crate::deferred::enqueue(
-        &state,
-        crate::deferred::Kind::EmailVerification,
-        account,
-        None,
-        &context.metadata(Actor::Anonymous),
-    )
-    .await?;
+    state
+        .deferred
+        .enqueue(
+            crate::deferred::Kind::EmailVerification,
+            account,
+            None,
+            &context.metadata(Actor::Anonymous),
+        )
+        .await?;
     Ok(accepted)
 }
 

@@ -259,13 +259,14 @@ pub async fn callback(
         .map_err(exchange_problem)?;
     match purpose {
         Purpose::Login => {
-            let logged_in = crate::login::external_login(
-                &state,
+            let logged_in = crate::application::login::external_login(
+                &state.login,
                 provider,
                 &subject,
                 &context.metadata(Actor::Anonymous),
             )
-            .await?;
+            .await
+            .map_err(super::sessions::login_problem)?;
             Ok((
                 StatusCode::CREATED,
                 Json(CallbackResponse {
@@ -322,7 +323,7 @@ async fn bind(
         None => {}
     }
     if crate::login_names::claim(
-        state,
+        &state.store,
         account_id,
         provider.login_name_kind(),
         subject,

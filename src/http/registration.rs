@@ -3,10 +3,12 @@
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
 use super::names::{AccountStatusName, DocumentTypeName, PasswordLevel};
-use crate::application::registration::{register, Conflict, RegistrationError, RegistrationForm};
+use crate::application::registration::{
+    register, Conflict, Registration, RegistrationError, RegistrationForm,
+};
 use crate::problem::{code_problem, FieldError, Problem};
 use crate::state::SharedState;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -18,6 +20,12 @@ use xuexin_domain::values::{
     PasswordContext, PasswordStrength, PersonName, Phone, PhoneError, Secret,
 };
 use xuexin_domain::Actor;
+
+impl FromRef<SharedState> for Registration {
+    fn from_ref(state: &SharedState) -> Self {
+        state.registration.clone()
+    }
+}
 
 /// Registration's refusals as the API answers them (the one place they are mapped).
 pub fn registration_problem(error: RegistrationError) -> Problem {
@@ -173,7 +181,10 @@ fn document_error(error: DocumentError) -> FieldError {
 pub use crate::problem::password_error;
 
 /// Parses the whole form, collecting every field's problem.
-fn parse_form(state: &SharedState, body: RegistrationRequest) -> Result<RegistrationForm, Problem> {
+fn parse_form(
+    clock: &dyn xuexin_domain::Clock,
+    body: RegistrationRequest,
+) -> Result<RegistrationForm, Problem> {
     let mut errors = Vec::new();
     let phone = Phone::parse(body.phone.as_deref().unwrap_or(""))
         .map_err(|e| errors.push(phone_error(e)))
@@ -188,7 +199,7 @@ fn parse_form(state: &SharedState, body: RegistrationRequest) -> Result<Registra
     let name = PersonName::parse(body.name.as_deref().unwrap_or(""))
         .map_err(|_| errors.push(FieldError::new("name", "name_format")))
         .ok();
-    let today = state.clock.now().date();
+    let today = clock.now().date();
     let document = match body.document_type.as_deref().and_then(DocumentType::parse) {
         None => {
             errors.push(FieldError::new("document_type", "document_type_invalid"));
@@ -293,12 +304,12 @@ fn parse_form(state: &SharedState, body: RegistrationRequest) -> Result<Registra
 )]
 #[tracing::instrument(skip_all)]
 pub async fn create_registration(
-    State(state): State<SharedState>,
+    State(registration): State<Registration>,
     context: RequestContext,
     ApiJson(body): ApiJson<RegistrationRequest>,
 ) -> Result<(StatusCode, Json<RegistrationResponse>), Problem> {
-    let form = parse_form(&state, body)?;
-    let result = register(&state, form, &context.metadata(Actor::Anonymous))
+    let form = parse_form(registration.clock.as_ref(), body)?;
+    let result = register(&registration, form, &context.metadata(Actor::Anonymous))
         .await
         .map_err(registration_problem)?;
     Ok((

@@ -3,10 +3,10 @@
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext};
 use super::names::{AccountStatusName, BearerName, StaffRoleName};
-use crate::login::login;
-use crate::problem::Problem;
+use crate::application::login::{login, Login, LoginError};
+use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::state::SharedState;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,43 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use xuexin_domain::values::Secret;
 use xuexin_domain::Actor;
+
+impl FromRef<SharedState> for Login {
+    fn from_ref(state: &SharedState) -> Self {
+        state.login.clone()
+    }
+}
+
+/// Login's refusals as the API answers them (the one place they are mapped).
+pub fn login_problem(error: LoginError) -> Problem {
+    match error {
+        LoginError::Missing { login, password } => {
+            let mut missing = Vec::new();
+            if login {
+                missing.push(FieldError::new("login", "login_required"));
+            }
+            if password {
+                missing.push(FieldError::new("password", "password_required"));
+            }
+            Problem::validation(missing)
+        }
+        LoginError::InvalidCredentials => {
+            Problem::new(ProblemKind::Unauthorized, "invalid_credentials")
+        }
+        LoginError::Locked { until, retry_after } => {
+            let mut problem = Problem::new(ProblemKind::Locked, "account_locked")
+                .with_extra("locked_until", until.to_rfc3339());
+            problem.retry_after = Some(retry_after);
+            problem
+        }
+        LoginError::RateLimited { retry_after } => {
+            Problem::rate_limited("login_rate_limited", retry_after)
+        }
+        LoginError::NotLinked => Problem::new(ProblemKind::NotFound, "external_login_not_linked"),
+        LoginError::Busy => Problem::overloaded(std::time::Duration::from_secs(1)),
+        LoginError::Internal(error) => Problem::internal(error),
+    }
+}
 
 pub fn router() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
@@ -73,23 +110,24 @@ pub struct SessionResponse {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn create_session(
-    State(state): State<SharedState>,
+    State(services): State<Login>,
     context: RequestContext,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<(StatusCode, Json<SessionResponse>), Problem> {
     let password = Secret::new(body.password.unwrap_or_default());
     let logged_in = login(
-        &state,
+        &services,
         body.login.as_deref().unwrap_or(""),
         password,
         &context.metadata(Actor::Anonymous),
     )
-    .await?;
+    .await
+    .map_err(login_problem)?;
     Ok((StatusCode::CREATED, Json(SessionResponse::from(logged_in))))
 }
 
-impl From<crate::login::LoggedIn> for SessionResponse {
-    fn from(logged_in: crate::login::LoggedIn) -> Self {
+impl From<crate::application::login::LoggedIn> for SessionResponse {
+    fn from(logged_in: crate::application::login::LoggedIn) -> Self {
         Self {
             token: logged_in.token,
             token_type: "Bearer".into(),

@@ -49,6 +49,7 @@ impl LockoutPolicy {
     }
 }
 
+#[derive(Clone)]
 pub struct AccountServices {
     pub clock: Arc<dyn Clock>,
     pub hasher: Arc<dyn SecretHasher>,

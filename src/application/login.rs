@@ -3,10 +3,15 @@
 //! costs one decoy verification on the same pool, so it answers the same, in about the same
 //! time, as a wrong password.
 
-use crate::problem::{FieldError, Problem, ProblemKind};
-use crate::state::AppState;
-use crate::store::{CommandMetadata, ExecuteError};
+use crate::config::Limit;
+use crate::deferred::DeferredQueue;
+use crate::ratelimit::RateLimiter;
+use crate::security::{DigestKey, HashPool};
+use crate::sessions::Sessions;
+use crate::store::{CommandMetadata, EventStore, ExecuteError};
+use std::sync::Arc;
 use std::time::Duration;
+use xuexin_domain::account::AccountServices;
 use xuexin_domain::account::{Account, AccountCommand, AccountError, AccountEvent, AccountStatus};
 use xuexin_domain::identity::Identity;
 use xuexin_domain::ids::{identity_id, login_name_id, LoginNameKind, LoginVia};
@@ -15,7 +20,54 @@ use xuexin_domain::roles::parse_staff_username;
 use xuexin_domain::values::{
     document_number_digest, normalize_document_number, DocumentType, Email, Phone, Secret,
 };
+use xuexin_domain::Clock;
 use xuexin_domain::{AccountId, Actor, Timestamp};
+
+/// What login uses: the event store, the digest (document numbers and unknown names), the
+/// hashing pool, the account's services, the rate limiter, sessions, the deferred queue, and
+/// the per-client failure limits.
+#[derive(Clone)]
+pub struct Login {
+    pub store: Arc<EventStore>,
+    pub digest: DigestKey,
+    pub hasher: Arc<HashPool>,
+    pub account_services: AccountServices,
+    pub clock: Arc<dyn Clock>,
+    pub limiter: RateLimiter,
+    pub sessions: Sessions,
+    pub deferred: DeferredQueue,
+    /// Failed logins per client address.
+    pub failures_per_ip: Limit,
+    /// Failed logins per client address and name (below the lockout threshold).
+    pub failures_per_ip_account: Limit,
+}
+
+/// Why a login did not open a session.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// The name, the password, or both, were empty.
+    #[error("the login name or the password is missing")]
+    Missing { login: bool, password: bool },
+    /// Wrong name or password (also: an account that cannot log in).
+    #[error("wrong name or password")]
+    InvalidCredentials,
+    /// The right password for a locked account.
+    #[error("the account is locked")]
+    Locked {
+        until: Timestamp,
+        retry_after: Duration,
+    },
+    #[error("too many failed logins from this client")]
+    RateLimited { retry_after: Duration },
+    /// An external login that leads to no account.
+    #[error("the external login is not linked")]
+    NotLinked,
+    /// The hashing pool is full or the account contended: try again in a moment.
+    #[error("busy")]
+    Busy,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
 
 pub struct LoggedIn {
     pub account_id: AccountId,
@@ -33,7 +85,7 @@ enum Candidate {
     Identity(DocumentType, String),
 }
 
-fn candidates(state: &AppState, login: &str) -> Vec<(Candidate, LoginVia)> {
+fn candidates(services: &Login, login: &str) -> Vec<(Candidate, LoginVia)> {
     let login = login.trim();
     let mut found = Vec::new();
     if let Some(username) = login.strip_prefix("staff:").and_then(parse_staff_username) {
@@ -66,7 +118,7 @@ fn candidates(state: &AppState, login: &str) -> Vec<(Candidate, LoginVia)> {
     }
     let number = normalize_document_number(login);
     if !number.is_empty() {
-        let digest = document_number_digest(&state.digest, &number);
+        let digest = document_number_digest(&services.digest, &number);
         for kind in [
             DocumentType::ResidentIdCard,
             DocumentType::Other,
@@ -84,18 +136,24 @@ fn candidates(state: &AppState, login: &str) -> Vec<(Candidate, LoginVia)> {
 /// Who holds the name, from the aggregates themselves (not the login index), so that a login
 /// right after registering, or after a name moved, sees the current holder.
 pub async fn resolve(
-    state: &AppState,
+    services: &Login,
     login: &str,
 ) -> anyhow::Result<Option<(AccountId, LoginVia)>> {
-    for (candidate, via) in candidates(state, login) {
+    for (candidate, via) in candidates(services, login) {
         let holder = match candidate {
             Candidate::Name(kind, value) => {
                 let id = login_name_id(kind, &value).to_string();
-                match state.store.load::<LoginName>(&id).await?.aggregate.holder() {
+                match services
+                    .store
+                    .load::<LoginName>(&id)
+                    .await?
+                    .aggregate
+                    .holder()
+                {
                     // A name changed away a moment ago is held until its release task runs;
                     // it no longer leads to the account.
                     Some(holder) => {
-                        let account = state
+                        let account = services
                             .store
                             .load::<Account>(&holder.to_string())
                             .await?
@@ -107,7 +165,12 @@ pub async fn resolve(
             }
             Candidate::Identity(kind, digest) => {
                 let id = identity_id(kind, &digest).to_string();
-                state.store.load::<Identity>(&id).await?.aggregate.holder()
+                services
+                    .store
+                    .load::<Identity>(&id)
+                    .await?
+                    .aggregate
+                    .holder()
             }
         };
         if let Some(account_id) = holder {
@@ -117,23 +180,19 @@ pub async fn resolve(
     Ok(None)
 }
 
-fn invalid_credentials() -> Problem {
-    Problem::new(ProblemKind::Unauthorized, "invalid_credentials")
-}
-
-fn locked(until: Timestamp, now: Timestamp) -> Problem {
+fn locked(until: Timestamp, now: Timestamp) -> LoginError {
     let seconds = ((until.millis() - now.millis()) / 1000).max(1) as u64;
-    let mut problem = Problem::new(ProblemKind::Locked, "account_locked")
-        .with_extra("locked_until", until.to_rfc3339());
-    problem.retry_after = Some(Duration::from_secs(seconds));
-    problem
+    LoginError::Locked {
+        until,
+        retry_after: Duration::from_secs(seconds),
+    }
 }
 
 /// Costs what a real verification costs, then answers "wrong name or password".
-async fn decoy(state: &AppState, password: &Secret) -> Problem {
-    match state.hasher.verify_decoy(password).await {
-        Ok(()) => invalid_credentials(),
-        Err(_) => Problem::overloaded(Duration::from_secs(1)),
+async fn decoy(services: &Login, password: &Secret) -> LoginError {
+    match services.hasher.verify_decoy(password).await {
+        Ok(()) => LoginError::InvalidCredentials,
+        Err(_) => LoginError::Busy,
     }
 }
 
@@ -142,70 +201,68 @@ async fn decoy(state: &AppState, password: &Secret) -> Problem {
 /// the account records it after the answer (`deferred`). An overloaded hasher decided
 /// nothing: its attempt is given back instead.
 async fn failed(
-    state: &AppState,
-    problem: Problem,
+    services: &Login,
+    problem: LoginError,
     account: Option<(AccountId, LoginVia)>,
     buckets: &[(String, crate::config::Limit)],
     request: &CommandMetadata,
-) -> Problem {
-    if problem.code != "invalid_credentials" {
-        return match forgive(state, buckets).await {
+) -> LoginError {
+    if !matches!(problem, LoginError::InvalidCredentials) {
+        return match forgive(services, buckets).await {
             Ok(()) => problem,
             Err(error) => error,
         };
     }
-    let queued = crate::deferred::enqueue(
-        state,
-        crate::deferred::Kind::LoginFailure,
-        account.map(|(id, _)| id),
-        account.map(|(_, via)| via),
-        request,
-    )
-    .await;
+    let queued = services
+        .deferred
+        .enqueue(
+            crate::deferred::Kind::LoginFailure,
+            account.map(|(id, _)| id),
+            account.map(|(_, via)| via),
+            request,
+        )
+        .await;
     match queued {
         Ok(()) => problem,
-        Err(error) => Problem::internal(error),
+        Err(error) => LoginError::Internal(error),
     }
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn login(
-    state: &AppState,
+    services: &Login,
     login: &str,
     password: Secret,
     request: &CommandMetadata,
-) -> Result<LoggedIn, Problem> {
-    let mut missing = Vec::new();
-    if login.trim().is_empty() {
-        missing.push(FieldError::new("login", "login_required"));
-    }
-    if password.is_empty() {
-        missing.push(FieldError::new("password", "password_required"));
-    }
-    if !missing.is_empty() {
-        return Err(Problem::validation(missing));
+) -> Result<LoggedIn, LoginError> {
+    let (no_login, no_password) = (login.trim().is_empty(), password.is_empty());
+    if no_login || no_password {
+        return Err(LoginError::Missing {
+            login: no_login,
+            password: no_password,
+        });
     }
 
-    let holder = resolve(state, login).await?;
+    let holder = resolve(services, login).await?;
     // Failures per client, counted before the password is tried and given back when it is
     // right: one client gets at most `login_failures_per_ip` wrong tries an hour, and fewer
     // for one name than it takes to lock the account (issue 13: lockout is no weapon).
-    let buckets = client_buckets(state, login, holder.map(|(id, _)| id), request);
-    count_failure_before(state, &buckets).await?;
+    let buckets = client_buckets(services, login, holder.map(|(id, _)| id), request);
+    count_failure_before(services, &buckets).await?;
     let Some((account_id, via)) = holder else {
         // The reads a known name costs: its account's events (none, for a new id).
-        state
+        services
             .store
             .load::<Account>(&AccountId::new_random().to_string())
             .await?;
-        let problem = decoy(state, &password).await;
-        return Err(failed(state, problem, None, &buckets, request).await);
+        let problem = decoy(services, &password).await;
+        return Err(failed(services, problem, None, &buckets, request).await);
     };
     let metadata = CommandMetadata {
         actor: Actor::Account(account_id.to_string()),
         ..request.clone()
     };
-    let result = state
+    let result = services
         .store
         .execute::<Account>(
             &account_id.to_string(),
@@ -213,7 +270,7 @@ pub async fn login(
                 password: password.clone(),
                 via,
             },
-            &state.account_services,
+            &services.account_services,
             &metadata,
         )
         .await;
@@ -221,20 +278,20 @@ pub async fn login(
         Ok(committed) => committed,
         // Only the right password is told of a lock.
         Err(ExecuteError::Domain(AccountError::Locked { until })) => {
-            forgive(state, &buckets).await?;
-            return Err(locked(until, state.clock.now()));
+            forgive(services, &buckets).await?;
+            return Err(locked(until, services.clock.now()));
         }
         Err(ExecuteError::Domain(AccountError::HasherUnavailable))
         | Err(ExecuteError::Contention) => {
-            forgive(state, &buckets).await?;
-            return Err(Problem::overloaded(Duration::from_secs(1)));
+            forgive(services, &buckets).await?;
+            return Err(LoginError::Busy);
         }
         // Registering, abandoned, deactivated: as if the name were unknown.
         Err(ExecuteError::Domain(_)) => {
-            let problem = decoy(state, &password).await;
-            return Err(failed(state, problem, None, &buckets, request).await);
+            let problem = decoy(services, &password).await;
+            return Err(failed(services, problem, None, &buckets, request).await);
         }
-        Err(ExecuteError::Store(error)) => return Err(Problem::internal(error)),
+        Err(ExecuteError::Store(error)) => return Err(LoginError::Internal(error)),
     };
     // A wrong password that locks the account is answered like any wrong password: the lock
     // is told to the right password only (and to the owner, by the messenger).
@@ -244,8 +301,8 @@ pub async fn login(
         .any(|event| matches!(event, AccountEvent::LoginSucceeded { .. }));
     if !succeeded {
         let problem = failed(
-            state,
-            invalid_credentials(),
+            services,
+            LoginError::InvalidCredentials,
             Some((account_id, via)),
             &buckets,
             &metadata,
@@ -253,14 +310,14 @@ pub async fn login(
         .await;
         return Err(problem);
     }
-    forgive(state, &buckets).await?;
-    open_session(state, account_id, &committed, request).await
+    forgive(services, &buckets).await?;
+    open_session(services, account_id, &committed, request).await
 }
 
 /// The failure buckets of this client: all its logins, and its logins with this name (the
 /// account it leads to, or the name itself when it leads nowhere: the same work either way).
 fn client_buckets(
-    state: &AppState,
+    services: &Login,
     login: &str,
     account: Option<AccountId>,
     request: &CommandMetadata,
@@ -269,48 +326,46 @@ fn client_buckets(
         return Vec::new();
     };
     let name = account.map_or_else(
-        || document_number_digest(&state.digest, &login.trim().to_lowercase()),
+        || document_number_digest(&services.digest, &login.trim().to_lowercase()),
         |id| id.to_string(),
     );
-    let limits = &state.config.limits;
     vec![
-        (format!("login-fail-ip:{ip}"), limits.login_failures_per_ip),
+        (format!("login-fail-ip:{ip}"), services.failures_per_ip),
         (
             format!("login-fail-ip-name:{ip}:{name}"),
-            limits.login_failures_per_ip_account,
+            services.failures_per_ip_account,
         ),
     ]
 }
 
 async fn count_failure_before(
-    state: &AppState,
+    services: &Login,
     buckets: &[(String, crate::config::Limit)],
-) -> Result<(), Problem> {
-    match state.limiter.hit_all(buckets).await? {
+) -> Result<(), LoginError> {
+    match services.limiter.hit_all(buckets).await? {
         Ok(()) => Ok(()),
-        Err(exceeded) => Err(Problem::rate_limited(
-            "login_rate_limited",
-            exceeded.retry_after,
-        )),
+        Err(exceeded) => Err(LoginError::RateLimited {
+            retry_after: exceeded.retry_after,
+        }),
     }
 }
 
 async fn forgive(
-    state: &AppState,
+    services: &Login,
     buckets: &[(String, crate::config::Limit)],
-) -> Result<(), Problem> {
-    state.limiter.release_all(buckets).await?;
+) -> Result<(), LoginError> {
+    services.limiter.release_all(buckets).await?;
     Ok(())
 }
 
 /// A session for a login the account has just recorded.
 pub async fn open_session(
-    state: &AppState,
+    services: &Login,
     account_id: AccountId,
     committed: &crate::store::Committed<Account>,
     request: &CommandMetadata,
-) -> Result<LoggedIn, Problem> {
-    let session = state
+) -> Result<LoggedIn, LoginError> {
+    let session = services
         .sessions
         .create(
             account_id,
@@ -341,14 +396,14 @@ pub async fn open_session(
 /// whose own link must still name this subject.
 #[tracing::instrument(skip_all, fields(provider = provider.as_str()))]
 pub async fn external_login(
-    state: &AppState,
+    services: &Login,
     provider: crate::oauth::Provider,
     subject: &str,
     request: &CommandMetadata,
-) -> Result<LoggedIn, Problem> {
+) -> Result<LoggedIn, LoginError> {
     let name_id = login_name_id(provider.login_name_kind(), subject).to_string();
-    let not_linked = || Problem::new(ProblemKind::NotFound, "external_login_not_linked");
-    let Some(account_id) = state
+    let not_linked = || LoginError::NotLinked;
+    let Some(account_id) = services
         .store
         .load::<LoginName>(&name_id)
         .await?
@@ -361,7 +416,7 @@ pub async fn external_login(
         actor: Actor::Account(account_id.to_string()),
         ..request.clone()
     };
-    let committed = state
+    let committed = services
         .store
         .execute::<Account>(
             &account_id.to_string(),
@@ -369,17 +424,17 @@ pub async fn external_login(
                 provider: provider.as_str().to_string(),
                 subject: subject.to_string(),
             },
-            &state.account_services,
+            &services.account_services,
             &metadata,
         )
         .await
         .map_err(|error| match error {
             ExecuteError::Domain(AccountError::Locked { until }) => {
-                locked(until, state.clock.now())
+                locked(until, services.clock.now())
             }
             ExecuteError::Domain(_) => not_linked(),
-            ExecuteError::Contention => Problem::overloaded(Duration::from_secs(1)),
-            ExecuteError::Store(error) => Problem::internal(error),
+            ExecuteError::Contention => LoginError::Busy,
+            ExecuteError::Store(error) => LoginError::Internal(error),
         })?;
-    open_session(state, account_id, &committed, request).await
+    open_session(services, account_id, &committed, request).await
 }
