@@ -18,7 +18,7 @@ use crate::config::Limit;
 use crate::problem::{account_problem, code_problem};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::state::AppState;
-use crate::store::tickets::{consume_ticket, find_ticket, issue_ticket, kill_tickets};
+use crate::store::tickets::{consume_ticket, find_ticket, issue_ticket};
 pub use crate::store::tickets::{Stage, Ticket};
 use crate::store::{CommandMetadata, ExecuteError};
 use std::time::Duration;
@@ -27,7 +27,7 @@ use xuexin_domain::hashing::SecretHasher;
 use xuexin_domain::identity::Identity;
 use xuexin_domain::ids::identity_id;
 use xuexin_domain::ids::LoginVia;
-use xuexin_domain::values::password::{Password, PasswordContext};
+use xuexin_domain::values::password::Password;
 use xuexin_domain::values::{
     document_number_digest, mask_email, mask_phone, normalize_answer, normalize_document_number,
     DocumentType, PersonName, Phone, Secret,
@@ -650,40 +650,21 @@ pub fn new_password(
     confirmation: Option<&str>,
     field: &str,
 ) -> Result<Password, Problem> {
-    let raw = raw.unwrap_or("");
-    if raw.is_empty() {
-        return Err(Problem::validation(vec![FieldError::new(
-            field,
-            "password_required",
-        )]));
-    }
-    let phone = account.phone().and_then(|p| Phone::parse(p).ok());
-    let digest_of = |candidate: &str| {
-        let digest = document_number_digest(&state.digest, &normalize_document_number(candidate));
-        account
-            .document()
-            .is_some_and(|d| d.number_digest == digest)
-    };
-    let context = PasswordContext {
-        phone: phone.as_ref(),
-        document_number: None,
-        document_number_matches: Some(&digest_of),
-        document_number_len: account.document().map(|d| d.masked.chars().count()),
-    };
-    let mut errors = Vec::new();
-    let password = Password::parse(&Secret::new(raw), &context)
-        .map_err(|e| errors.push(crate::problem::password_error(field, e)))
-        .ok();
-    if confirmation != Some(raw) {
-        errors.push(FieldError::new(
-            &format!("{field}_confirmation"),
-            "password_mismatch",
-        ));
-    }
-    match password {
-        Some(password) if errors.is_empty() => Ok(password),
-        _ => Err(Problem::validation(errors)),
-    }
+    crate::application::account::check_new_password(
+        &state.digest,
+        account,
+        raw,
+        confirmation,
+        field,
+    )
+    .map_err(|refusals| {
+        Problem::validation(
+            refusals
+                .iter()
+                .map(|r| FieldError::new(&r.field, r.code))
+                .collect(),
+        )
+    })
 }
 
 /// The last step: a reset token, once, sets a new password.
@@ -739,9 +720,8 @@ pub async fn after_password_change(
     account_id: AccountId,
     phone: Option<&str>,
 ) -> Result<(), Problem> {
-    kill_tickets(&state.db, account_id, state.clock.now()).await?;
-    if let Some(phone) = phone {
-        state.codes.retire(phone, CodePurpose::Recover).await?;
-    }
-    Ok(())
+    Ok(state
+        .account
+        .after_password_change(account_id, phone)
+        .await?)
 }

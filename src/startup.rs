@@ -3,6 +3,7 @@
 //! process managers, registration recovery, the NATS relay). Nothing below the adapters
 //! imports this module.
 
+use crate::application::account::AccountManagement;
 use crate::application::login::Login;
 use crate::application::registration::Registration;
 use crate::captcha::Captchas;
@@ -210,6 +211,18 @@ impl Runtime {
             failures_per_ip: config.limits.login_failures_per_ip,
             failures_per_ip_account: config.limits.login_failures_per_ip_account,
         };
+        let account = AccountManagement {
+            store: store.clone(),
+            db: db.clone(),
+            clock: clock.clone(),
+            hasher: hasher.clone(),
+            account_services: account_services.clone(),
+            limiter: limiter.clone(),
+            codes: codes.clone(),
+            sessions: sessions.clone(),
+            digest: digest.clone(),
+            mail_wake: mail_wake.clone(),
+        };
         let registration = Registration {
             store: store.clone(),
             db: db.clone(),
@@ -224,6 +237,7 @@ impl Runtime {
         };
         let state = Arc::new(AppState {
             registration,
+            account,
             login,
             deferred,
             config,

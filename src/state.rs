@@ -1,5 +1,6 @@
 //! The services every request and background loop shares, built by `startup`.
 
+use crate::application::account::AccountManagement;
 use crate::application::login::Login;
 use crate::application::registration::Registration;
 use crate::captcha::Captchas;
@@ -19,6 +20,8 @@ use xuexin_domain::Clock;
 pub struct AppState {
     /// Registration's services (`application::registration`).
     pub registration: Registration,
+    /// Account management's services (`application::account`).
+    pub account: AccountManagement,
     /// Login's services (`application::login`).
     pub login: Login,
     /// Where requests queue commands to run after their answer.

@@ -7,16 +7,16 @@ use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
 use super::names::ChangeStatusName;
 use super::registration::SecurityQuestionInput;
-use crate::codes::CodePurpose;
-use crate::config::Limit;
+use crate::application::account::{
+    parse_phone, AccountManagement, Changed, FieldRefusal, ManageError, NameChanged,
+};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::messages;
 use crate::problem::{account_problem, code_problem};
 use crate::problem::{FieldError, Problem, ProblemKind};
-use crate::sessions::Session;
 use crate::state::{AppState, SharedState};
 use crate::store::{CommandMetadata, ExecuteError};
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -25,24 +25,13 @@ use std::time::Duration;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use xuexin_domain::account::{
-    Account, AccountCommand, AccountError, AccountEvent, StoredSecurityQuestion,
-};
-use xuexin_domain::hashing::SecretHasher;
-use xuexin_domain::ids::LoginNameKind;
+use xuexin_domain::account::{Account, AccountCommand, AccountError, AccountEvent};
 use xuexin_domain::roles::StaffRole;
 use xuexin_domain::values::{
-    mask_email, mask_phone, parse_security_questions, DocumentType, Email, PersonName, Phone,
-    Secret,
+    mask_email, mask_phone, parse_security_questions, Email, PersonName, Secret,
 };
 use xuexin_domain::{AccountId, Timestamp};
 use xuexin_projections::account_view;
-
-/// Wrong current passwords before the sensitive changes refuse for a while, per account.
-pub const CURRENT_PASSWORD_FAILURES: Limit = Limit {
-    max: 5,
-    window: Duration::from_secs(15 * 60),
-};
 
 pub fn router() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
@@ -74,89 +63,8 @@ pub struct ChangeResponse {
     pub position: Option<i64>,
 }
 
-/// A change of credentials or identity is made: the account's other sessions end, and the
-/// answer says how many.
-async fn changed(
-    state: &AppState,
-    session: &Session,
-    status: &str,
-    message: String,
-    value: Option<String>,
-    position: Option<i64>,
-) -> Result<ChangeResponse, Problem> {
-    let revoked = state
-        .sessions
-        .revoke_others(session.account_id, &session.token_hash)
-        .await?;
-    Ok(ChangeResponse {
-        status: status.into(),
-        message,
-        value,
-        other_sessions_revoked: revoked,
-        position,
-    })
-}
-
 fn trimmed(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
-async fn load_account(state: &AppState, account_id: AccountId) -> Result<Account, Problem> {
-    Ok(state
-        .store
-        .load::<Account>(&account_id.to_string())
-        .await?
-        .aggregate)
-}
-
-/// The current password, asked again before a sensitive change. Wrong guesses are limited
-/// per account so a stolen session cannot be used to find the password.
-async fn confirm_current_password(
-    state: &AppState,
-    session: &Session,
-    account: &Account,
-    current: Option<&str>,
-) -> Result<(), Problem> {
-    let Some(current) = current.filter(|c| !c.is_empty()) else {
-        return Err(Problem::validation(vec![FieldError::new(
-            "current_password",
-            "current_password_required",
-        )]));
-    };
-    let bucket = format!("current-password:{}", session.account_id);
-    // Counted before it is tried (a parallel burst gets no more guesses than the limit),
-    // given back once it turns out right or could not be tried.
-    if let Err(exceeded) = state
-        .limiter
-        .hit(&bucket, CURRENT_PASSWORD_FAILURES)
-        .await?
-    {
-        return Err(Problem::rate_limited(
-            "current_password_rate_limited",
-            exceeded.retry_after,
-        ));
-    }
-    let phc = account.password_hash();
-    let verification = state.hasher.verify(phc, &Secret::new(current)).await;
-    let matches = verification.as_ref().is_ok_and(|v| v.matches);
-    if matches || verification.is_err() {
-        state
-            .limiter
-            .release(&bucket, CURRENT_PASSWORD_FAILURES)
-            .await?;
-    }
-    if verification.is_err() {
-        return Err(Problem::overloaded(Duration::from_secs(1)));
-    }
-    if !matches {
-        let mut problem = Problem::new(ProblemKind::Forbidden, "current_password_wrong");
-        problem.errors = vec![FieldError::new(
-            "current_password",
-            "current_password_wrong",
-        )];
-        return Err(problem);
-    }
-    Ok(())
 }
 
 async fn execute(
@@ -193,6 +101,63 @@ fn domain_refusal(error: ExecuteError<AccountError>) -> Problem {
     }
 }
 
+impl FromRef<SharedState> for AccountManagement {
+    fn from_ref(state: &SharedState) -> Self {
+        state.account.clone()
+    }
+}
+
+/// Fields refused, at their fields (422).
+pub fn invalid_fields(refusals: Vec<FieldRefusal>) -> Problem {
+    Problem::validation(
+        refusals
+            .iter()
+            .map(|r| FieldError::new(&r.field, r.code))
+            .collect(),
+    )
+}
+
+/// Account management's refusals as the API answers them (the one place they are mapped).
+pub fn manage_problem(error: ManageError) -> Problem {
+    match error {
+        ManageError::NotAPerson => Problem::new(ProblemKind::Forbidden, "forbidden"),
+        ManageError::Invalid(refusals) => invalid_fields(refusals),
+        ManageError::CurrentPasswordWrong => {
+            let mut problem = Problem::new(ProblemKind::Forbidden, "current_password_wrong");
+            problem.errors = vec![FieldError::new(
+                "current_password",
+                "current_password_wrong",
+            )];
+            problem
+        }
+        ManageError::CurrentPasswordRateLimited { retry_after } => {
+            Problem::rate_limited("current_password_rate_limited", retry_after)
+        }
+        ManageError::Taken { field, code } => {
+            Problem::conflicts(vec![FieldError::new(field, code)])
+        }
+        ManageError::Code(error) => code_problem(error),
+        ManageError::Refused(error) => domain_refusal(error),
+        ManageError::Busy => Problem::overloaded(Duration::from_secs(1)),
+        ManageError::Internal(error) => Problem::internal(error),
+    }
+}
+
+fn change_response(
+    status: &str,
+    message: String,
+    value: Option<String>,
+    changed: Changed,
+) -> ChangeResponse {
+    ChangeResponse {
+        status: status.into(),
+        message,
+        value,
+        other_sessions_revoked: changed.other_sessions_revoked,
+        position: changed.position,
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct ChangePasswordRequest {
     #[schema(required = true, nullable = false)]
@@ -221,46 +186,24 @@ pub struct ChangePasswordRequest {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn change_password(
-    State(state): State<SharedState>,
+    State(account): State<AccountManagement>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> Result<Json<ChangeResponse>, Problem> {
     session.require_person()?;
-    let account = load_account(&state, session.account_id).await?;
-    let password = crate::recovery::new_password(
-        &state,
-        &account,
-        body.password.as_deref(),
-        body.password_confirmation.as_deref(),
-        "password",
-    )?;
-    confirm_current_password(&state, &session, &account, body.current_password.as_deref()).await?;
-    let password_hash = state
-        .hasher
-        .hash(password.secret())
-        .await
-        .map_err(|_| Problem::overloaded(Duration::from_secs(1)))?;
-    let committed = execute(
-        &state,
-        session.account_id,
-        AccountCommand::ChangePassword { password_hash },
-        &context.metadata(session.actor()),
-    )
-    .await
-    .map_err(domain_refusal)?;
-    crate::recovery::after_password_change(&state, session.account_id, account.phone()).await?;
-    Ok(Json(
-        changed(
-            &state,
+    let changed = account
+        .change_password(
             &session,
-            "changed",
-            crate::messages::text("password_changed").into(),
-            None,
-            committed.position,
+            body.current_password.as_deref(),
+            body.password.as_deref(),
+            body.password_confirmation.as_deref(),
+            &context.metadata(session.actor()),
         )
-        .await?,
-    ))
+        .await
+        .map_err(manage_problem)?;
+    let message = messages::text("password_changed").into();
+    Ok(Json(change_response("changed", message, None, changed)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -274,34 +217,6 @@ pub struct PhoneCodeRequest {
 pub struct PhoneCodeResponse {
     pub sent_to: String,
     pub expires_at: String,
-}
-
-fn parse_phone(raw: &Option<String>) -> Result<Phone, Problem> {
-    let Some(raw) = trimmed(raw) else {
-        return Err(Problem::validation(vec![FieldError::new(
-            "phone",
-            "phone_required",
-        )]));
-    };
-    Phone::parse(raw)
-        .map_err(|_| Problem::validation(vec![FieldError::new("phone", "phone_format")]))
-}
-
-/// The new phone is free (or held by this account) — before a code is sent or used.
-async fn require_phone_free(
-    state: &AppState,
-    account_id: AccountId,
-    phone: &Phone,
-) -> Result<(), Problem> {
-    match crate::login_names::current_holder(&state.store, LoginNameKind::Phone, phone.as_str())
-        .await?
-    {
-        Some(holder) if holder != account_id => Err(Problem::conflicts(vec![FieldError::new(
-            "phone",
-            "phone_taken",
-        )])),
-        _ => Ok(()),
-    }
 }
 
 /// 更换手机号, step 1: a 10-minute code to the new phone.
@@ -321,30 +236,17 @@ async fn require_phone_free(
 )]
 #[tracing::instrument(skip_all)]
 pub async fn send_phone_code(
-    State(state): State<SharedState>,
+    State(account): State<AccountManagement>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiJson(body): ApiJson<PhoneCodeRequest>,
 ) -> Result<(StatusCode, Json<PhoneCodeResponse>), Problem> {
     session.require_person()?;
-    let phone = parse_phone(&body.phone)?;
-    let account = load_account(&state, session.account_id).await?;
-    if account.phone() == Some(phone.as_str()) {
-        return Err(Problem::validation(vec![FieldError::new(
-            "phone",
-            "phone_unchanged",
-        )]));
-    }
-    require_phone_free(&state, session.account_id, &phone).await?;
-    let sent = state
-        .codes
-        .send(
-            &phone,
-            CodePurpose::ChangePhone,
-            context.client_ip.as_deref(),
-        )
+    let phone = parse_phone(body.phone.as_deref()).map_err(manage_problem)?;
+    let sent = account
+        .send_phone_code(&session, &phone, context.client_ip.as_deref())
         .await
-        .map_err(code_problem)?;
+        .map_err(manage_problem)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(PhoneCodeResponse {
@@ -384,71 +286,36 @@ pub struct ChangePhoneRequest {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn change_phone(
-    State(state): State<SharedState>,
+    State(account): State<AccountManagement>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiJson(body): ApiJson<ChangePhoneRequest>,
 ) -> Result<Json<ChangeResponse>, Problem> {
     session.require_person()?;
-    let phone = parse_phone(&body.phone)?;
+    let phone = parse_phone(body.phone.as_deref()).map_err(manage_problem)?;
     let Some(code) = trimmed(&body.sms_code) else {
-        return Err(Problem::validation(vec![FieldError::new(
+        return Err(invalid_fields(vec![FieldRefusal::new(
             "sms_code",
             "sms_code_required",
         )]));
     };
-    let account = load_account(&state, session.account_id).await?;
-    if account.phone() == Some(phone.as_str()) {
-        return Err(Problem::validation(vec![FieldError::new(
-            "phone",
-            "phone_unchanged",
-        )]));
-    }
-    confirm_current_password(&state, &session, &account, body.current_password.as_deref()).await?;
-    require_phone_free(&state, session.account_id, &phone).await?;
-    let ticket = state
-        .codes
-        .check(&phone, CodePurpose::ChangePhone, &Secret::new(code))
-        .await
-        .map_err(code_problem)?;
-    let metadata = context.metadata(session.actor());
-    if crate::login_names::claim(
-        &state.store,
-        session.account_id,
-        LoginNameKind::Phone,
-        phone.as_str(),
-        &metadata,
-    )
-    .await?
-    .is_err()
-    {
-        return Err(Problem::conflicts(vec![FieldError::new(
-            "phone",
-            "phone_taken",
-        )]));
-    }
-    state.codes.consume(ticket).await.map_err(code_problem)?;
-    let committed = execute(
-        &state,
-        session.account_id,
-        AccountCommand::ChangePhone {
-            new: phone.as_str().to_string(),
-        },
-        &metadata,
-    )
-    .await
-    .map_err(domain_refusal)?;
-    Ok(Json(
-        changed(
-            &state,
+    let changed = account
+        .change_phone(
             &session,
-            "changed",
-            crate::messages::text("phone_changed").into(),
-            Some(phone.masked()),
-            committed.position,
+            body.current_password.as_deref(),
+            &phone,
+            &Secret::new(code),
+            &context.metadata(session.actor()),
         )
-        .await?,
-    ))
+        .await
+        .map_err(manage_problem)?;
+    let message = messages::text("phone_changed").into();
+    Ok(Json(change_response(
+        "changed",
+        message,
+        Some(phone.masked()),
+        changed,
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -477,69 +344,36 @@ pub struct ChangeEmailRequest {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn change_email(
-    State(state): State<SharedState>,
+    State(account): State<AccountManagement>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiJson(body): ApiJson<ChangeEmailRequest>,
 ) -> Result<(StatusCode, Json<ChangeResponse>), Problem> {
     session.require_person()?;
     let Some(raw) = trimmed(&body.email) else {
-        return Err(Problem::validation(vec![FieldError::new(
-            "email", "required",
-        )]));
+        return Err(invalid_fields(vec![FieldRefusal::new("email", "required")]));
     };
     let email = Email::parse(raw)
-        .map_err(|_| Problem::validation(vec![FieldError::new("email", "email_format")]))?;
-    let account = load_account(&state, session.account_id).await?;
-    if account.email().is_some_and(|e| e.address == email.as_str()) {
-        return Err(Problem::validation(vec![FieldError::new(
-            "email",
-            "email_unchanged",
-        )]));
-    }
-    confirm_current_password(&state, &session, &account, body.current_password.as_deref()).await?;
-    let metadata = context.metadata(session.actor());
-    if crate::login_names::claim(
-        &state.store,
-        session.account_id,
-        LoginNameKind::Email,
-        email.as_str(),
-        &metadata,
-    )
-    .await?
-    .is_err()
-    {
-        return Err(Problem::conflicts(vec![FieldError::new(
-            "email",
-            "email_taken",
-        )]));
-    }
-    let committed = execute(
-        &state,
-        session.account_id,
-        AccountCommand::ChangeEmail {
-            new: email.as_str().to_string(),
-        },
-        &metadata,
-    )
-    .await
-    .map_err(domain_refusal)?;
-    state.mail_wake.notify_one();
-    let message = crate::messages::format("email_verification_sent", &[("email", email.as_str())]);
+        .map_err(|_| invalid_fields(vec![FieldRefusal::new("email", "email_format")]))?;
+    let changed = account
+        .change_email(
+            &session,
+            body.current_password.as_deref(),
+            &email,
+            &context.metadata(session.actor()),
+        )
+        .await
+        .map_err(manage_problem)?;
+    let message = messages::format("email_verification_sent", &[("email", email.as_str())]);
     let value = Some(email.as_str().to_string());
     Ok((
         StatusCode::ACCEPTED,
-        Json(
-            changed(
-                &state,
-                &session,
-                "verification_sent",
-                message,
-                value,
-                committed.position,
-            )
-            .await?,
-        ),
+        Json(change_response(
+            "verification_sent",
+            message,
+            value,
+            changed,
+        )),
     ))
 }
 
@@ -572,81 +406,44 @@ pub struct ChangeNameRequest {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn change_name(
-    State(state): State<SharedState>,
+    State(account): State<AccountManagement>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiJson(body): ApiJson<ChangeNameRequest>,
 ) -> Result<(StatusCode, Json<ChangeResponse>), Problem> {
     session.require_person()?;
     let name = PersonName::parse(body.name.as_deref().unwrap_or(""))
-        .map_err(|_| Problem::validation(vec![FieldError::new("name", "name_format")]))?;
-    let account = load_account(&state, session.account_id).await?;
-    if account.name() == name.as_str() {
-        return Err(Problem::validation(vec![FieldError::new(
-            "name",
-            "name_unchanged",
-        )]));
-    }
-    let resident = account
-        .document()
-        .is_some_and(|d| d.kind == DocumentType::ResidentIdCard);
-    let reason = trimmed(&body.reason).map(|r| r.chars().take(500).collect::<String>());
-    if resident && reason.is_none() {
-        return Err(Problem::validation(vec![FieldError::new(
-            "reason",
-            "reason_required",
-        )]));
-    }
-    confirm_current_password(&state, &session, &account, body.current_password.as_deref()).await?;
-    let metadata = context.metadata(session.actor());
-    if resident {
-        let committed = execute(
-            &state,
-            session.account_id,
-            AccountCommand::RequestNameChange {
-                new_name: name.as_str().to_string(),
-                reason: reason.unwrap_or_default(),
-            },
-            &metadata,
+        .map_err(|_| invalid_fields(vec![FieldRefusal::new("name", "name_format")]))?;
+    let outcome = account
+        .change_name(
+            &session,
+            body.current_password.as_deref(),
+            &name,
+            body.reason.as_deref(),
+            &context.metadata(session.actor()),
         )
         .await
-        .map_err(domain_refusal)?;
-        return Ok((
+        .map_err(manage_problem)?;
+    let value = Some(name.as_str().to_string());
+    Ok(match outcome {
+        NameChanged::PendingReview { position } => (
             StatusCode::ACCEPTED,
             Json(ChangeResponse {
                 status: "pending_review".into(),
-                message: crate::messages::text("name_change_needs_review").into(),
-                value: Some(name.as_str().to_string()),
-                other_sessions_revoked: 0,
-                position: committed.position,
-            }),
-        ));
-    }
-    let committed = execute(
-        &state,
-        session.account_id,
-        AccountCommand::ChangeName {
-            new: name.as_str().to_string(),
-        },
-        &metadata,
-    )
-    .await
-    .map_err(domain_refusal)?;
-    let value = Some(name.as_str().to_string());
-    Ok((
-        StatusCode::OK,
-        Json(
-            changed(
-                &state,
-                &session,
-                "changed",
-                crate::messages::text("name_changed").into(),
+                message: messages::text("name_change_needs_review").into(),
                 value,
-                committed.position,
-            )
-            .await?,
+                other_sessions_revoked: 0,
+                position,
+            }),
         ),
-    ))
+        NameChanged::Changed(changed) => {
+            let message = messages::text("name_changed").into();
+            (
+                StatusCode::OK,
+                Json(change_response("changed", message, value, changed)),
+            )
+        }
+    })
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -674,7 +471,7 @@ pub struct SecurityQuestionsRequest {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn set_security_questions(
-    State(state): State<SharedState>,
+    State(account): State<AccountManagement>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiJson(body): ApiJson<SecurityQuestionsRequest>,
@@ -692,39 +489,26 @@ pub async fn set_security_questions(
         })
         .collect();
     let parsed = parse_security_questions(&pairs).map_err(|_| {
-        Problem::validation(vec![FieldError::new(
+        invalid_fields(vec![FieldRefusal::new(
             "security_questions",
             "security_questions_invalid",
         )])
     })?;
-    let account = load_account(&state, session.account_id).await?;
-    confirm_current_password(&state, &session, &account, body.current_password.as_deref()).await?;
-    let mut questions = Vec::with_capacity(parsed.len());
-    for pair in parsed {
-        let answer_hash = state
-            .hasher
-            .hash(&pair.answer)
-            .await
-            .map_err(|_| Problem::overloaded(Duration::from_secs(1)))?;
-        questions.push(StoredSecurityQuestion {
-            question: pair.question,
-            answer_hash,
-        });
-    }
-    let committed = execute(
-        &state,
-        session.account_id,
-        AccountCommand::SetSecurityQuestions { questions },
-        &context.metadata(session.actor()),
-    )
-    .await
-    .map_err(domain_refusal)?;
+    let position = account
+        .set_security_questions(
+            &session,
+            body.current_password.as_deref(),
+            parsed,
+            &context.metadata(session.actor()),
+        )
+        .await
+        .map_err(manage_problem)?;
     Ok(Json(ChangeResponse {
         status: "changed".into(),
-        message: crate::messages::text("security_questions_set").into(),
+        message: messages::text("security_questions_set").into(),
         value: None,
         other_sessions_revoked: 0,
-        position: committed.position,
+        position,
     }))
 }
 
