@@ -5,6 +5,7 @@
 pub mod account;
 pub mod actor;
 pub mod hashing;
+pub mod holding;
 pub mod identity;
 pub mod ids;
 pub mod login_name;

@@ -10,6 +10,7 @@
 //! holding the document, or a real-person check (after 3 failures, manual review). An approval
 //! transfers the identity (`IdentityTransferred`) and closes every other open claim.
 
+use crate::holding::Holding;
 use crate::ids::AccountId;
 use crate::record::PhotoRef;
 use crate::time::CivilDate;
@@ -424,10 +425,10 @@ impl Aggregate for Identity {
                 account_id,
                 document,
                 protected_by,
-            } => match self.holder {
-                Some(holder) if holder == account_id => {}
-                Some(holder) => return Err(IdentityError::AlreadyBound { holder }),
-                None => {
+            } => match Holding::of(self.holder, account_id) {
+                Holding::Mine => {}
+                Holding::Other(holder) => return Err(IdentityError::AlreadyBound { holder }),
+                Holding::Free => {
                     sink.write(
                         IdentityEvent::IdentityBound {
                             account_id,
@@ -442,8 +443,8 @@ impl Aggregate for Identity {
             IdentityCommand::ClaimDuplicate {
                 account_id,
                 document,
-            } => match self.holder {
-                None => {
+            } => match Holding::of(self.holder, account_id) {
+                Holding::Free => {
                     sink.write(
                         IdentityEvent::IdentityBound {
                             account_id,
@@ -454,8 +455,8 @@ impl Aggregate for Identity {
                     )
                     .await;
                 }
-                Some(holder) if holder == account_id => {}
-                Some(holder) => {
+                Holding::Mine => {}
+                Holding::Other(holder) => {
                     if let Some(office) = self.protected_by.clone() {
                         return Err(IdentityError::Protected { holder, office });
                     }
@@ -474,7 +475,7 @@ impl Aggregate for Identity {
                 }
             },
             IdentityCommand::Release { account_id } => {
-                if self.holder == Some(account_id) {
+                if Holding::of(self.holder, account_id) == Holding::Mine {
                     if let Some(document) = self.document.clone() {
                         sink.write(
                             IdentityEvent::IdentityReleased {

@@ -2,6 +2,7 @@
 //! an external login. Keyed by a UUIDv5 of kind + normalized value, so that a race for one
 //! name is decided by the store's concurrency check on a single stream.
 
+use crate::holding::Holding;
 use crate::ids::{AccountId, LoginNameKind};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
@@ -107,10 +108,10 @@ impl Aggregate for LoginName {
                 account_id,
                 kind,
                 value,
-            } => match self.holder {
-                Some(holder) if holder == account_id => {}
-                Some(holder) => return Err(LoginNameError::Taken { holder }),
-                None => {
+            } => match Holding::of(self.holder, account_id) {
+                Holding::Mine => {}
+                Holding::Other(holder) => return Err(LoginNameError::Taken { holder }),
+                Holding::Free => {
                     sink.write(
                         LoginNameEvent::LoginNameClaimed {
                             account_id,
@@ -126,9 +127,9 @@ impl Aggregate for LoginName {
                 account_id,
                 kind,
                 value,
-            } => match self.holder {
-                Some(holder) if holder == account_id => {}
-                Some(previous) => {
+            } => match Holding::of(self.holder, account_id) {
+                Holding::Mine => {}
+                Holding::Other(previous) => {
                     sink.write(
                         LoginNameEvent::LoginNameTakenOver {
                             account_id,
@@ -140,7 +141,7 @@ impl Aggregate for LoginName {
                     )
                     .await;
                 }
-                None => {
+                Holding::Free => {
                     sink.write(
                         LoginNameEvent::LoginNameClaimed {
                             account_id,
@@ -153,21 +154,21 @@ impl Aggregate for LoginName {
                 }
             },
             LoginNameCommand::Release { account_id, reason } => {
-                if let (Some(holder), Some(kind), Some(value)) =
-                    (self.holder, self.kind, self.value.clone())
-                {
-                    if holder == account_id {
-                        sink.write(
-                            LoginNameEvent::LoginNameReleased {
-                                account_id,
-                                kind,
-                                value,
-                                reason,
-                            },
-                            self,
-                        )
-                        .await;
-                    }
+                if let (Holding::Mine, Some(kind), Some(value)) = (
+                    Holding::of(self.holder, account_id),
+                    self.kind,
+                    self.value.clone(),
+                ) {
+                    sink.write(
+                        LoginNameEvent::LoginNameReleased {
+                            account_id,
+                            kind,
+                            value,
+                            reason,
+                        },
+                        self,
+                    )
+                    .await;
                 }
             }
         }
