@@ -24,7 +24,6 @@ pub mod projector;
 pub mod ratelimit;
 pub mod rebuild;
 pub mod records;
-pub mod recovery;
 pub mod relay;
 pub mod security;
 pub mod sessions;

@@ -5,6 +5,7 @@
 
 use crate::application::account::AccountManagement;
 use crate::application::login::Login;
+use crate::application::recovery::Recovery;
 use crate::application::registration::Registration;
 use crate::captcha::Captchas;
 use crate::clock::SystemClock;
@@ -223,6 +224,20 @@ impl Runtime {
             digest: digest.clone(),
             mail_wake: mail_wake.clone(),
         };
+        let recovery = Recovery {
+            store: store.clone(),
+            db: db.clone(),
+            clock: clock.clone(),
+            captchas: captchas.clone(),
+            limiter: limiter.clone(),
+            digest: digest.clone(),
+            codes: codes.clone(),
+            hasher: hasher.clone(),
+            account_services: account_services.clone(),
+            sessions: sessions.clone(),
+            login: login.clone(),
+            account: account.clone(),
+        };
         let registration = Registration {
             store: store.clone(),
             db: db.clone(),
@@ -238,6 +253,7 @@ impl Runtime {
         let state = Arc::new(AppState {
             registration,
             account,
+            recovery,
             login,
             deferred,
             config,

@@ -2,6 +2,7 @@
 
 use crate::application::account::AccountManagement;
 use crate::application::login::Login;
+use crate::application::recovery::Recovery;
 use crate::application::registration::Registration;
 use crate::captcha::Captchas;
 use crate::codes::SmsCodes;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub registration: Registration,
     /// Account management's services (`application::account`).
     pub account: AccountManagement,
+    /// Recovery's services (`application::recovery`).
+    pub recovery: Recovery,
     /// Login's services (`application::login`).
     pub login: Login,
     /// Where requests queue commands to run after their answer.

@@ -3,6 +3,7 @@
 //! again (wrong guesses limited per account); after a change of password, phone, e-mail or name
 //! the account's other sessions end.
 
+pub use super::FieldRefusal;
 use crate::codes::{CodeError, CodePurpose, SmsCodes};
 use crate::config::Limit;
 use crate::ratelimit::RateLimiter;
@@ -45,22 +46,6 @@ pub struct AccountManagement {
     pub digest: DigestKey,
     /// Woken when a mail is queued (the new e-mail's verification).
     pub mail_wake: Arc<Notify>,
-}
-
-/// A value of the request refused at its field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldRefusal {
-    pub field: String,
-    pub code: &'static str,
-}
-
-impl FieldRefusal {
-    pub fn new(field: &str, code: &'static str) -> Self {
-        Self {
-            field: field.to_string(),
-            code,
-        }
-    }
 }
 
 /// Why a change was not made.

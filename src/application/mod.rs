@@ -3,10 +3,27 @@
 //! the CLI, and next the web pages and the OpenID provider) parse, call and map; nothing here
 //! knows HTTP (`tests/api/layers.rs` checks that, and that `src/` has no import cycle).
 //!
-//! Areas move here one at a time; those not yet moved (recovery, the rest of account management (history, external logins, name reviews),
+//! Areas move here one at a time; those not yet moved (the rest of account management (history, external logins, name reviews),
 //! identity, records, offices) still live in `src/` and in their HTTP handlers.
 
 pub mod account;
 pub mod login;
+pub mod recovery;
 pub mod registration;
 pub mod staff;
+
+/// A value of the request refused at its field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldRefusal {
+    pub field: String,
+    pub code: &'static str,
+}
+
+impl FieldRefusal {
+    pub fn new(field: &str, code: &'static str) -> Self {
+        Self {
+            field: field.to_string(),
+            code,
+        }
+    }
+}

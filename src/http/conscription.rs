@@ -259,7 +259,10 @@ pub async fn reset_password(
         .map_err(account_problem)?;
     if let Some(id) = xuexin_domain::AccountId::parse(&account_id) {
         // Whatever could still reset the old password dies too.
-        crate::recovery::after_password_change(&state, id, account.phone()).await?;
+        state
+            .account
+            .after_password_change(id, account.phone())
+            .await?;
         state.sessions.revoke_all(id).await?;
     }
     Ok((

@@ -4,8 +4,8 @@
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
 use super::names::RecoveryMethodName;
-use crate::problem::Problem;
-use crate::recovery;
+use crate::application::recovery::{self, RecoveryError};
+use crate::problem::{code_problem, FieldError, Problem, ProblemKind};
 use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,6 +17,42 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use xuexin_domain::Actor;
+
+/// Recovery's refusals as the API answers them (the one place they are mapped).
+pub fn recovery_problem(error: RecoveryError) -> Problem {
+    match error {
+        RecoveryError::Invalid(refusals) => super::account::invalid_fields(refusals),
+        RecoveryError::RateLimited { code, retry_after } => {
+            Problem::rate_limited(code, retry_after)
+        }
+        RecoveryError::TicketInvalid => {
+            Problem::new(ProblemKind::BadRequest, "recovery_token_invalid")
+        }
+        RecoveryError::MethodUnavailable => {
+            Problem::new(ProblemKind::Conflict, "recovery_method_unavailable")
+        }
+        RecoveryError::QuestionsClosed { until, retry_after } => {
+            let mut problem = Problem::new(ProblemKind::Locked, "security_questions_closed")
+                .with_extra("closed_until", until.to_rfc3339());
+            problem.retry_after = Some(retry_after);
+            problem
+        }
+        RecoveryError::AnswersWrong { attempts_left } => {
+            Problem::validation(vec![FieldError::new("answers", "security_answers_wrong")])
+                .with_code("security_answers_wrong")
+                .with_extra("attempts_left", attempts_left)
+        }
+        RecoveryError::IdentityMismatch => Problem::validation(vec![FieldError::new(
+            "document_number",
+            "recovery_identity_mismatch",
+        )])
+        .with_code("recovery_identity_mismatch"),
+        RecoveryError::Code(error) => code_problem(error),
+        RecoveryError::Refused(error) => crate::problem::account_problem(error),
+        RecoveryError::Busy => Problem::overloaded(std::time::Duration::from_secs(1)),
+        RecoveryError::Internal(error) => Problem::internal(error),
+    }
+}
 
 pub fn router() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
@@ -130,14 +166,15 @@ pub async fn find_username(
     ApiJson(body): ApiJson<FindUsernameRequest>,
 ) -> Result<Json<FindUsernameResponse>, Problem> {
     let found = recovery::find_username(
-        &state,
+        &state.recovery,
         body.name.as_deref(),
         body.document_number.as_deref(),
         body.captcha_id.as_deref(),
         body.captcha_answer.as_deref(),
         context.client_ip.as_deref(),
     )
-    .await?;
+    .await
+    .map_err(recovery_problem)?;
     let message = if found.found {
         crate::messages::text("username_found")
     } else {
@@ -204,13 +241,14 @@ pub async fn start_recovery(
     ApiJson(body): ApiJson<StartRecoveryRequest>,
 ) -> Result<(StatusCode, Json<StartRecoveryResponse>), Problem> {
     let started = recovery::start(
-        &state,
+        &state.recovery,
         body.username.as_deref(),
         body.captcha_id.as_deref(),
         body.captcha_answer.as_deref(),
         context.client_ip.as_deref(),
     )
-    .await?;
+    .await
+    .map_err(recovery_problem)?;
     let re_register = started.methods.is_empty();
     let message = if re_register {
         crate::messages::text("recovery_re_register")
@@ -270,9 +308,13 @@ pub async fn send_recovery_code(
     context: RequestContext,
     ApiJson(body): ApiJson<TicketRequest>,
 ) -> Result<(StatusCode, Json<CodeSentResponse>), Problem> {
-    let sent =
-        recovery::send_sms_code(&state, body.ticket.as_deref(), context.client_ip.as_deref())
-            .await?;
+    let sent = recovery::send_sms_code(
+        &state.recovery,
+        body.ticket.as_deref(),
+        context.client_ip.as_deref(),
+    )
+    .await
+    .map_err(recovery_problem)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(CodeSentResponse {
@@ -315,8 +357,13 @@ pub async fn verify_recovery_code(
     State(state): State<SharedState>,
     ApiJson(body): ApiJson<VerifyCodeRequest>,
 ) -> Result<Json<ResetTokenResponse>, Problem> {
-    let allowed =
-        recovery::verify_sms_code(&state, body.ticket.as_deref(), body.sms_code.as_deref()).await?;
+    let allowed = recovery::verify_sms_code(
+        &state.recovery,
+        body.ticket.as_deref(),
+        body.sms_code.as_deref(),
+    )
+    .await
+    .map_err(recovery_problem)?;
     Ok(Json(ResetTokenResponse {
         reset_token: allowed.reset_token,
         expires_at: allowed.expires_at.to_rfc3339(),
@@ -346,7 +393,9 @@ pub async fn recovery_questions(
     State(state): State<SharedState>,
     ApiJson(body): ApiJson<TicketRequest>,
 ) -> Result<Json<QuestionsResponse>, Problem> {
-    let questions = recovery::questions(&state, body.ticket.as_deref()).await?;
+    let questions = recovery::questions(&state.recovery, body.ticket.as_deref())
+        .await
+        .map_err(recovery_problem)?;
     Ok(Json(QuestionsResponse { questions }))
 }
 
@@ -383,12 +432,13 @@ pub async fn answer_recovery_questions(
     ApiJson(body): ApiJson<AnswersRequest>,
 ) -> Result<Json<ResetTokenResponse>, Problem> {
     let allowed = recovery::answer_questions(
-        &state,
+        &state.recovery,
         body.ticket.as_deref(),
         &body.answers,
         &context.metadata(Actor::Anonymous),
     )
-    .await?;
+    .await
+    .map_err(recovery_problem)?;
     Ok(Json(ResetTokenResponse {
         reset_token: allowed.reset_token,
         expires_at: allowed.expires_at.to_rfc3339(),
@@ -436,13 +486,14 @@ pub async fn request_reset_link(
     ApiJson(body): ApiJson<ResetLinkRequest>,
 ) -> Result<(StatusCode, Json<ResetLinkResponse>), Problem> {
     let (sent_to, position) = recovery::request_email_link(
-        &state,
+        &state.recovery,
         body.ticket.as_deref(),
         body.name.as_deref(),
         body.document_number.as_deref(),
         &context.metadata(Actor::Anonymous),
     )
-    .await?;
+    .await
+    .map_err(recovery_problem)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(ResetLinkResponse {
@@ -493,13 +544,14 @@ pub async fn reset_password(
     ApiJson(body): ApiJson<ResetRequest>,
 ) -> Result<Json<ResetResponse>, Problem> {
     let (account_id, position) = recovery::reset(
-        &state,
+        &state.recovery,
         body.token.as_deref(),
         body.password.as_deref(),
         body.password_confirmation.as_deref(),
         &context.metadata(Actor::Anonymous),
     )
-    .await?;
+    .await
+    .map_err(recovery_problem)?;
     Ok(Json(ResetResponse {
         account_id: account_id.to_string(),
         position,

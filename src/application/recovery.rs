@@ -12,16 +12,23 @@
 //! Tokens are random, stored as SHA-256, short-lived and name the account's credential
 //! generation, which every reset or change of the password advances.
 
-use crate::captcha::CaptchaError;
+use super::FieldRefusal;
+use crate::application::account::AccountManagement;
+use crate::application::login::Login;
+use crate::captcha::{CaptchaError, Captchas};
 use crate::codes::CodePurpose;
+use crate::codes::{CodeError, SmsCodes};
 use crate::config::Limit;
-use crate::problem::{account_problem, code_problem};
-use crate::problem::{FieldError, Problem, ProblemKind};
-use crate::state::AppState;
+use crate::ratelimit::RateLimiter;
+use crate::security::{DigestKey, HashPool};
+use crate::sessions::Sessions;
 use crate::store::tickets::{consume_ticket, find_ticket, issue_ticket};
 pub use crate::store::tickets::{Stage, Ticket};
 use crate::store::{CommandMetadata, ExecuteError};
+use crate::store::{Db, EventStore};
+use std::sync::Arc;
 use std::time::Duration;
+use xuexin_domain::account::AccountServices;
 use xuexin_domain::account::{Account, AccountCommand, AccountError, AccountEvent, AccountStatus};
 use xuexin_domain::hashing::SecretHasher;
 use xuexin_domain::identity::Identity;
@@ -32,6 +39,7 @@ use xuexin_domain::values::{
     document_number_digest, mask_email, mask_phone, normalize_answer, normalize_document_number,
     DocumentType, PersonName, Phone, Secret,
 };
+use xuexin_domain::Clock;
 use xuexin_domain::{AccountId, Actor, Timestamp};
 
 /// A start ticket lives a quarter of an hour; so does a reset token from an SMS code or the
@@ -61,8 +69,73 @@ pub const RESET_LINKS: Limit = Limit {
     window: Duration::from_secs(3600),
 };
 
-fn ticket_invalid() -> Problem {
-    Problem::new(ProblemKind::BadRequest, "recovery_token_invalid")
+/// What recovery uses.
+#[derive(Clone)]
+pub struct Recovery {
+    pub store: Arc<EventStore>,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub captchas: Captchas,
+    pub limiter: RateLimiter,
+    pub digest: DigestKey,
+    pub codes: SmsCodes,
+    pub hasher: Arc<HashPool>,
+    pub account_services: AccountServices,
+    pub sessions: Sessions,
+    /// Name resolution, as login resolves names.
+    pub login: Login,
+    /// What a change of password sets off (tickets and codes retired).
+    pub account: AccountManagement,
+}
+
+/// Why a recovery step was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    /// Fields of the request are invalid (422), each named.
+    #[error("invalid fields: {0:?}")]
+    Invalid(Vec<FieldRefusal>),
+    /// Too many attempts; `code` says which limit.
+    #[error("{code}")]
+    RateLimited {
+        code: &'static str,
+        retry_after: Duration,
+    },
+    /// The ticket or token is unknown, used, expired or of another generation.
+    #[error("the recovery ticket is invalid")]
+    TicketInvalid,
+    /// The account cannot recover this way.
+    #[error("this recovery method is unavailable")]
+    MethodUnavailable,
+    /// Three wrong answers closed the security questions for a day.
+    #[error("the security questions are closed")]
+    QuestionsClosed {
+        until: Timestamp,
+        retry_after: Duration,
+    },
+    /// The security answers were wrong (at `answers`), with the attempts left.
+    #[error("wrong security answers")]
+    AnswersWrong { attempts_left: u32 },
+    /// Name + document number are not the account's (at `document_number`).
+    #[error("the name or document number does not match")]
+    IdentityMismatch,
+    #[error("the SMS code was refused")]
+    Code(#[from] CodeError),
+    #[error("the account refused: {0}")]
+    Refused(ExecuteError<AccountError>),
+    #[error("busy")]
+    Busy,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl RecoveryError {
+    fn at(field: &str, code: &'static str) -> Self {
+        Self::Invalid(vec![FieldRefusal::new(field, code)])
+    }
+}
+
+fn ticket_invalid() -> RecoveryError {
+    RecoveryError::TicketInvalid
 }
 
 /// Whether an account may be recovered here: a person's account (staff accounts are not
@@ -101,28 +174,28 @@ pub fn masked_username(account: &Account) -> String {
         .unwrap_or_default()
 }
 
-fn captcha_problem(error: CaptchaError) -> Problem {
+fn captcha_refusal(error: CaptchaError) -> RecoveryError {
     let code = match error {
         CaptchaError::Required => "captcha_required",
         CaptchaError::Invalid => "captcha_invalid",
     };
-    Problem::validation(vec![FieldError::new("captcha_answer", code)])
+    RecoveryError::at("captcha_answer", code)
 }
 
 async fn require_captcha(
-    state: &AppState,
+    state: &Recovery,
     id: Option<&str>,
     answer: Option<&str>,
-) -> Result<(), Problem> {
+) -> Result<(), RecoveryError> {
     state
         .captchas
         .check(id, answer)
         .await?
-        .map_err(captcha_problem)
+        .map_err(captcha_refusal)
 }
 
-fn too_often(code: &str, retry_after: Duration) -> Problem {
-    Problem::rate_limited(code, retry_after)
+fn too_often(code: &'static str, retry_after: Duration) -> RecoveryError {
+    RecoveryError::RateLimited { code, retry_after }
 }
 
 /// Counts an attempt against every bucket before it is tried, refusing it once a bucket is
@@ -130,11 +203,11 @@ fn too_often(code: &str, retry_after: Duration) -> Problem {
 /// all at once against the same stale count. A limit on failures gives the count back once
 /// the attempt succeeds ([`forgive`]).
 async fn count_attempt(
-    state: &AppState,
+    state: &Recovery,
     buckets: &[String],
     limit: Limit,
-    code: &str,
-) -> Result<(), Problem> {
+    code: &'static str,
+) -> Result<(), RecoveryError> {
     let buckets: Vec<(String, Limit)> = buckets.iter().map(|b| (b.clone(), limit)).collect();
     match state.limiter.hit_all(&buckets).await? {
         Ok(()) => Ok(()),
@@ -143,7 +216,7 @@ async fn count_attempt(
 }
 
 /// Gives back the attempt [`count_attempt`] counted: it succeeded.
-async fn forgive(state: &AppState, buckets: &[String], limit: Limit) -> Result<(), Problem> {
+async fn forgive(state: &Recovery, buckets: &[String], limit: Limit) -> Result<(), RecoveryError> {
     let buckets: Vec<(String, Limit)> = buckets.iter().map(|b| (b.clone(), limit)).collect();
     state.limiter.release_all(&buckets).await?;
     Ok(())
@@ -151,7 +224,7 @@ async fn forgive(state: &AppState, buckets: &[String], limit: Limit) -> Result<(
 
 /// The account holding a document number under any document type, if it is recoverable.
 async fn holder_of_document(
-    state: &AppState,
+    state: &Recovery,
     normalized_number: &str,
 ) -> anyhow::Result<Option<(AccountId, Account)>> {
     let digest = document_number_digest(&state.digest, normalized_number);
@@ -177,7 +250,7 @@ async fn holder_of_document(
 
 /// Whether `name` + `document_number` are the account's, compared as the domain stores them.
 fn identity_matches(
-    state: &AppState,
+    state: &Recovery,
     account: &Account,
     name: &str,
     document_number: &str,
@@ -201,24 +274,24 @@ pub struct FoundUsername {
 /// 找回用户名: document number + name + captcha → the masked username.
 #[tracing::instrument(skip_all)]
 pub async fn find_username(
-    state: &AppState,
+    state: &Recovery,
     name: Option<&str>,
     document_number: Option<&str>,
     captcha_id: Option<&str>,
     captcha_answer: Option<&str>,
     client_ip: Option<&str>,
-) -> Result<FoundUsername, Problem> {
+) -> Result<FoundUsername, RecoveryError> {
     let name = name.map(str::trim).unwrap_or("");
     let number = normalize_document_number(document_number.unwrap_or(""));
     let mut errors = Vec::new();
     if PersonName::parse(name).is_err() {
-        errors.push(FieldError::new("name", "name_format"));
+        errors.push(FieldRefusal::new("name", "name_format"));
     }
     if number.is_empty() {
-        errors.push(FieldError::new("document_number", "id_number_format"));
+        errors.push(FieldRefusal::new("document_number", "id_number_format"));
     }
     if !errors.is_empty() {
-        return Err(Problem::validation(errors));
+        return Err(RecoveryError::Invalid(errors));
     }
     let digest = document_number_digest(&state.digest, &number);
     let mut buckets = vec![format!("find-username-doc:{digest}")];
@@ -286,18 +359,15 @@ fn methods_of(account: &Account) -> Vec<Method> {
 /// 找回密码, step 1: the username (phone, document number or verified e-mail) + captcha.
 #[tracing::instrument(skip_all)]
 pub async fn start(
-    state: &AppState,
+    state: &Recovery,
     username: Option<&str>,
     captcha_id: Option<&str>,
     captcha_answer: Option<&str>,
     client_ip: Option<&str>,
-) -> Result<Started, Problem> {
+) -> Result<Started, RecoveryError> {
     let username = username.map(str::trim).unwrap_or("");
     if username.is_empty() {
-        return Err(Problem::validation(vec![FieldError::new(
-            "username",
-            "login_required",
-        )]));
+        return Err(RecoveryError::at("username", "login_required"));
     }
     // Every start counts, known name or not: a count of unknown names alone would tell them
     // apart by when the 429 comes.
@@ -359,10 +429,10 @@ pub async fn start(
 
 /// The live token of `stage` and its account, still recoverable and of the same generation.
 async fn open_stage(
-    state: &AppState,
+    state: &Recovery,
     token: Option<&str>,
     stage: Stage,
-) -> Result<(Ticket, Account), Problem> {
+) -> Result<(Ticket, Account), RecoveryError> {
     let token = token
         .map(str::trim)
         .filter(|t| !t.is_empty())
@@ -382,20 +452,23 @@ async fn open_stage(
 }
 
 /// The start ticket and its account.
-async fn open_ticket(state: &AppState, ticket: Option<&str>) -> Result<(Ticket, Account), Problem> {
+async fn open_ticket(
+    state: &Recovery,
+    ticket: Option<&str>,
+) -> Result<(Ticket, Account), RecoveryError> {
     open_stage(state, ticket, Stage::Start).await
 }
 
 /// The phone the account has bound, for the SMS path.
-fn bound_phone(account: &Account) -> Result<Phone, Problem> {
+fn bound_phone(account: &Account) -> Result<Phone, RecoveryError> {
     account
         .phone()
         .and_then(|p| Phone::parse(p).ok())
         .ok_or_else(method_unavailable)
 }
 
-fn method_unavailable() -> Problem {
-    Problem::new(ProblemKind::Conflict, "recovery_method_unavailable")
+fn method_unavailable() -> RecoveryError {
+    RecoveryError::MethodUnavailable
 }
 
 pub struct CodeSent {
@@ -406,17 +479,16 @@ pub struct CodeSent {
 /// SMS path: a 10-minute code to the bound phone.
 #[tracing::instrument(skip_all)]
 pub async fn send_sms_code(
-    state: &AppState,
+    state: &Recovery,
     ticket: Option<&str>,
     client_ip: Option<&str>,
-) -> Result<CodeSent, Problem> {
+) -> Result<CodeSent, RecoveryError> {
     let (_, account) = open_ticket(state, ticket).await?;
     let phone = bound_phone(&account)?;
     let sent = state
         .codes
         .send(&phone, CodePurpose::Recover, client_ip)
-        .await
-        .map_err(code_problem)?;
+        .await?;
     Ok(CodeSent {
         sent_to: phone.masked(),
         expires_at: sent.expires_at,
@@ -429,11 +501,11 @@ pub struct ResetAllowed {
 }
 
 async fn allow_reset(
-    state: &AppState,
+    state: &Recovery,
     ticket: &Ticket,
     method: &str,
     generation: u32,
-) -> Result<ResetAllowed, Problem> {
+) -> Result<ResetAllowed, RecoveryError> {
     let now = state.clock.now();
     let expires_at = now.plus_seconds(RESET_TICKET_SECONDS);
     let reset_token = issue_ticket(
@@ -455,29 +527,29 @@ async fn allow_reset(
 /// SMS path: the code from the bound phone → a reset token.
 #[tracing::instrument(skip_all)]
 pub async fn verify_sms_code(
-    state: &AppState,
+    state: &Recovery,
     ticket: Option<&str>,
     code: Option<&str>,
-) -> Result<ResetAllowed, Problem> {
+) -> Result<ResetAllowed, RecoveryError> {
     let (ticket, account) = open_ticket(state, ticket).await?;
     let phone = bound_phone(&account)?;
     let code = code
         .map(str::trim)
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| {
-            Problem::validation(vec![FieldError::new("sms_code", "sms_code_required")])
-        })?;
+        .ok_or_else(|| RecoveryError::at("sms_code", "sms_code_required"))?;
     let checked = state
         .codes
         .check(&phone, CodePurpose::Recover, &Secret::new(code))
-        .await
-        .map_err(code_problem)?;
-    state.codes.consume(checked).await.map_err(code_problem)?;
+        .await?;
+    state.codes.consume(checked).await?;
     allow_reset(state, &ticket, "sms", account.credential_generation()).await
 }
 
 /// Security-question path: the three questions to answer.
-pub async fn questions(state: &AppState, ticket: Option<&str>) -> Result<Vec<String>, Problem> {
+pub async fn questions(
+    state: &Recovery,
+    ticket: Option<&str>,
+) -> Result<Vec<String>, RecoveryError> {
     let (_, account) = open_ticket(state, ticket).await?;
     if account.security_questions().is_empty() {
         return Err(method_unavailable());
@@ -493,21 +565,18 @@ pub async fn questions(state: &AppState, ticket: Option<&str>) -> Result<Vec<Str
 /// the path for a day; every attempt notifies the bound phone and e-mail.
 #[tracing::instrument(skip_all)]
 pub async fn answer_questions(
-    state: &AppState,
+    state: &Recovery,
     ticket: Option<&str>,
     answers: &[String],
     request: &CommandMetadata,
-) -> Result<ResetAllowed, Problem> {
+) -> Result<ResetAllowed, RecoveryError> {
     let (ticket, account) = open_ticket(state, ticket).await?;
     if account.security_questions().is_empty() {
         return Err(method_unavailable());
     }
     let count = account.security_questions().len();
     if answers.len() != count || answers.iter().any(|a| a.trim().is_empty()) {
-        return Err(Problem::validation(vec![FieldError::new(
-            "answers",
-            "security_answers_required",
-        )]));
+        return Err(RecoveryError::at("answers", "security_answers_required"));
     }
     let answers: Vec<Secret> = answers
         .iter()
@@ -533,7 +602,7 @@ pub async fn answer_questions(
         Err(ExecuteError::Domain(AccountError::NoSecurityQuestions)) => {
             return Err(method_unavailable())
         }
-        Err(error) => return Err(account_problem(error)),
+        Err(error) => return Err(RecoveryError::Refused(error)),
     };
     for event in &committed.events {
         match event {
@@ -553,38 +622,35 @@ pub async fn answer_questions(
             AccountEvent::SecurityAnswersFailed { failures, .. } => {
                 let left =
                     xuexin_domain::account::SECURITY_ANSWER_ATTEMPTS.saturating_sub(*failures);
-                return Err(Problem::validation(vec![FieldError::new(
-                    "answers",
-                    "security_answers_wrong",
-                )])
-                .with_code("security_answers_wrong")
-                .with_extra("attempts_left", left));
+                return Err(RecoveryError::AnswersWrong {
+                    attempts_left: left,
+                });
             }
             _ => {}
         }
     }
-    Err(Problem::internal(anyhow::anyhow!(
+    Err(RecoveryError::Internal(anyhow::anyhow!(
         "checking security answers recorded no verdict"
     )))
 }
 
-fn questions_closed(until: Timestamp, now: Timestamp) -> Problem {
+fn questions_closed(until: Timestamp, now: Timestamp) -> RecoveryError {
     let seconds = ((until.millis() - now.millis()) / 1000).max(1) as u64;
-    let mut problem = Problem::new(ProblemKind::Locked, "security_questions_closed")
-        .with_extra("closed_until", until.to_rfc3339());
-    problem.retry_after = Some(Duration::from_secs(seconds));
-    problem
+    RecoveryError::QuestionsClosed {
+        until,
+        retry_after: Duration::from_secs(seconds),
+    }
 }
 
 /// E-mail path: name + document number → a reset link to the verified security e-mail.
 #[tracing::instrument(skip_all)]
 pub async fn request_email_link(
-    state: &AppState,
+    state: &Recovery,
     ticket: Option<&str>,
     name: Option<&str>,
     document_number: Option<&str>,
     request: &CommandMetadata,
-) -> Result<(String, Option<i64>), Problem> {
+) -> Result<(String, Option<i64>), RecoveryError> {
     let (ticket, account) = open_ticket(state, ticket).await?;
     let email = account
         .email()
@@ -605,11 +671,7 @@ pub async fn request_email_link(
         name.unwrap_or(""),
         document_number.unwrap_or(""),
     ) {
-        return Err(Problem::validation(vec![FieldError::new(
-            "document_number",
-            "recovery_identity_mismatch",
-        )])
-        .with_code("recovery_identity_mismatch"));
+        return Err(RecoveryError::IdentityMismatch);
     }
     forgive(state, &bucket, EMAIL_IDENTITY_FAILURES).await?;
     if let Err(exceeded) = state
@@ -636,7 +698,7 @@ pub async fn request_email_link(
         .await
         .map_err(|e| match e {
             ExecuteError::Domain(AccountError::NoEmail) => method_unavailable(),
-            other => account_problem(other),
+            other => RecoveryError::Refused(other),
         })?;
     Ok((mask_email(&email), committed.position))
 }
@@ -644,12 +706,12 @@ pub async fn request_email_link(
 /// The rules a new password must meet for this account: length and characters, not common,
 /// not containing the account's phone or document number (checked against its digest).
 pub fn new_password(
-    state: &AppState,
+    state: &Recovery,
     account: &Account,
     raw: Option<&str>,
     confirmation: Option<&str>,
     field: &str,
-) -> Result<Password, Problem> {
+) -> Result<Password, RecoveryError> {
     crate::application::account::check_new_password(
         &state.digest,
         account,
@@ -657,25 +719,18 @@ pub fn new_password(
         confirmation,
         field,
     )
-    .map_err(|refusals| {
-        Problem::validation(
-            refusals
-                .iter()
-                .map(|r| FieldError::new(&r.field, r.code))
-                .collect(),
-        )
-    })
+    .map_err(RecoveryError::Invalid)
 }
 
 /// The last step: a reset token, once, sets a new password.
 #[tracing::instrument(skip_all)]
 pub async fn reset(
-    state: &AppState,
+    state: &Recovery,
     token: Option<&str>,
     password: Option<&str>,
     confirmation: Option<&str>,
     request: &CommandMetadata,
-) -> Result<(AccountId, Option<i64>), Problem> {
+) -> Result<(AccountId, Option<i64>), RecoveryError> {
     let (ticket, account) = open_stage(state, token, Stage::Reset).await?;
     let now = state.clock.now();
     // Neither a password the rules refuse nor a busy hasher uses the token up.
@@ -684,7 +739,7 @@ pub async fn reset(
         .hasher
         .hash(password.secret())
         .await
-        .map_err(|_| Problem::overloaded(Duration::from_secs(1)))?;
+        .map_err(|_| RecoveryError::Busy)?;
     if !consume_ticket(&state.db, &ticket.hash, now).await? {
         return Err(ticket_invalid());
     }
@@ -707,7 +762,7 @@ pub async fn reset(
         .map_err(|e| match e {
             ExecuteError::Domain(AccountError::StaleRecoveryToken) => ticket_invalid(),
             ExecuteError::Domain(AccountError::CannotLogIn) => ticket_invalid(),
-            other => account_problem(other),
+            other => RecoveryError::Refused(other),
         })?;
     after_password_change(state, ticket.account_id, account.phone()).await?;
     state.sessions.revoke_all(ticket.account_id).await?;
@@ -715,11 +770,11 @@ pub async fn reset(
 }
 
 /// Whatever could still reset the old password dies: recovery tokens and SMS codes.
-pub async fn after_password_change(
-    state: &AppState,
+async fn after_password_change(
+    state: &Recovery,
     account_id: AccountId,
     phone: Option<&str>,
-) -> Result<(), Problem> {
+) -> Result<(), RecoveryError> {
     Ok(state
         .account
         .after_password_change(account_id, phone)
