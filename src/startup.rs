@@ -4,6 +4,7 @@
 //! imports this module.
 
 use crate::application::account::AccountManagement;
+use crate::application::email::EmailVerification;
 use crate::application::login::Login;
 use crate::application::recovery::Recovery;
 use crate::application::registration::Registration;
@@ -224,6 +225,16 @@ impl Runtime {
             digest: digest.clone(),
             mail_wake: mail_wake.clone(),
         };
+        let email = EmailVerification {
+            store: store.clone(),
+            db: db.clone(),
+            clock: clock.clone(),
+            limiter: limiter.clone(),
+            deferred: deferred.clone(),
+            account_services: account_services.clone(),
+            resends_per_ip: config.limits.email_resend_per_ip,
+            resends_per_address: config.limits.email_resend_per_account,
+        };
         let recovery = Recovery {
             store: store.clone(),
             db: db.clone(),
@@ -253,6 +264,7 @@ impl Runtime {
         let state = Arc::new(AppState {
             registration,
             account,
+            email,
             recovery,
             login,
             deferred,

@@ -1,6 +1,7 @@
 //! The services every request and background loop shares, built by `startup`.
 
 use crate::application::account::AccountManagement;
+use crate::application::email::EmailVerification;
 use crate::application::login::Login;
 use crate::application::recovery::Recovery;
 use crate::application::registration::Registration;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub registration: Registration,
     /// Account management's services (`application::account`).
     pub account: AccountManagement,
+    /// E-mail verification's services (`application::email`).
+    pub email: EmailVerification,
     /// Recovery's services (`application::recovery`).
     pub recovery: Recovery,
     /// Login's services (`application::login`).

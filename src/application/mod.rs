@@ -7,6 +7,7 @@
 //! identity, records, offices) still live in `src/` and in their HTTP handlers.
 
 pub mod account;
+pub mod email;
 pub mod login;
 pub mod recovery;
 pub mod registration;

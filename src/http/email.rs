@@ -3,11 +3,10 @@
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
 use super::names::AcceptedName;
-use crate::messenger::{consume_email_token, VERIFY_EMAIL};
+use crate::application::email::{EmailError, EmailVerification};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::state::SharedState;
-use crate::store::ExecuteError;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::Html;
 use axum::Json;
@@ -15,11 +14,29 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use xuexin_domain::account::{Account, AccountCommand, AccountError};
-use xuexin_domain::ids::{login_name_id, login_name_key, LoginNameKind};
 use xuexin_domain::values::Email;
-use xuexin_domain::{AccountId, Actor};
-use xuexin_projections::login_index;
+use xuexin_domain::Actor;
+
+impl FromRef<SharedState> for EmailVerification {
+    fn from_ref(state: &SharedState) -> Self {
+        state.email.clone()
+    }
+}
+
+/// E-mail verification's refusals as the API answers them.
+pub fn email_problem(error: EmailError) -> Problem {
+    match error {
+        EmailError::RateLimited { retry_after } => {
+            Problem::rate_limited("email_rate_limited", retry_after)
+        }
+        EmailError::TokenInvalid => Problem::new(ProblemKind::BadRequest, "email_token_invalid"),
+        EmailError::AlreadyVerified => {
+            Problem::new(ProblemKind::Conflict, "email_already_verified")
+        }
+        EmailError::Busy => Problem::overloaded(std::time::Duration::from_secs(1)),
+        EmailError::Internal(error) => Problem::internal(error),
+    }
+}
 
 pub fn router() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
@@ -59,69 +76,22 @@ pub struct ResendResponse {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn resend_verification(
-    State(state): State<SharedState>,
+    State(verification): State<EmailVerification>,
     context: RequestContext,
     ApiJson(body): ApiJson<ResendRequest>,
 ) -> Result<(StatusCode, Json<ResendResponse>), Problem> {
     let email = Email::parse(body.email.as_deref().unwrap_or(""))
         .map_err(|_| Problem::validation(vec![FieldError::new("email", "email_format")]))?;
-    let accepted = (
+    verification
+        .resend(&email, &context.metadata(Actor::Anonymous))
+        .await
+        .map_err(email_problem)?;
+    Ok((
         StatusCode::ACCEPTED,
         Json(ResendResponse {
             status: "accepted".into(),
         }),
-    );
-    if let Some(ip) = &context.client_ip {
-        if let Err(exceeded) = state
-            .limiter
-            .hit(
-                &format!("email-ip:{ip}"),
-                state.config.limits.email_resend_per_ip,
-            )
-            .await?
-        {
-            return Err(Problem::rate_limited(
-                "email_rate_limited",
-                exceeded.retry_after,
-            ));
-        }
-    }
-    // Counted per address whether or not anybody holds it: a 429 that only a registered
-    // address gets would tell it apart.
-    if let Err(exceeded) = state
-        .limiter
-        .hit(
-            &format!(
-                "email-resend:{}",
-                login_name_id(LoginNameKind::Email, email.as_str())
-            ),
-            state.config.limits.email_resend_per_account,
-        )
-        .await?
-    {
-        return Err(Problem::rate_limited(
-            "email_rate_limited",
-            exceeded.retry_after,
-        ));
-    }
-    // One queued row whether or not anybody is to be mailed, so that a registered,
-    // unverified address costs the request what any other costs; the mail's event is
-    // recorded after the answer (`deferred`).
-    let key = login_name_key(LoginNameKind::Email, email.as_str());
-    let account = login_index::lookup(&state.db, &key)
-        .await?
-        .filter(|entry| !entry.email_verified)
-        .and_then(|entry| AccountId::parse(&entry.account_id));
-    state
-        .deferred
-        .enqueue(
-            crate::deferred::Kind::EmailVerification,
-            account,
-            None,
-            &context.metadata(Actor::Anonymous),
-        )
-        .await?;
-    Ok(accepted)
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -154,46 +124,22 @@ pub struct ConfirmResponse {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn confirm_verification(
-    State(state): State<SharedState>,
+    State(verification): State<EmailVerification>,
     context: RequestContext,
     ApiJson(body): ApiJson<ConfirmRequest>,
 ) -> Result<Json<ConfirmResponse>, Problem> {
-    let token = body.token.unwrap_or_default();
-    let invalid = || Problem::new(ProblemKind::BadRequest, "email_token_invalid");
-    if token.trim().is_empty() {
-        return Err(invalid());
-    }
-    let Some((account_id, address)) =
-        consume_email_token(&state.db, token.trim(), VERIFY_EMAIL, state.clock.now()).await?
-    else {
-        return Err(invalid());
-    };
-    let email = Email::parse(&address).map_err(|_| invalid())?;
-    let result = state
-        .store
-        .execute::<Account>(
-            &account_id,
-            AccountCommand::VerifyEmail { email },
-            &state.account_services,
-            &context.metadata(Actor::Account(account_id.clone())),
+    let verified = verification
+        .confirm(
+            &body.token.unwrap_or_default(),
+            &context.metadata(Actor::Anonymous),
         )
-        .await;
-    match result {
-        Ok(committed) => Ok(Json(ConfirmResponse {
-            account_id,
-            email: address,
-            position: committed.position,
-        })),
-        Err(ExecuteError::Domain(AccountError::EmailAlreadyVerified)) => Err(Problem::new(
-            ProblemKind::Conflict,
-            "email_already_verified",
-        )),
-        Err(ExecuteError::Domain(_)) => Err(invalid()),
-        Err(ExecuteError::Contention) => {
-            Err(Problem::overloaded(std::time::Duration::from_secs(1)))
-        }
-        Err(ExecuteError::Store(e)) => Err(Problem::internal(e)),
-    }
+        .await
+        .map_err(email_problem)?;
+    Ok(Json(ConfirmResponse {
+        account_id: verified.account_id,
+        email: verified.email,
+        position: verified.position,
+    }))
 }
 
 /// The page the mail links to: it posts the token to the API when the person clicks, so that

@@ -1,0 +1,138 @@
+//! Security e-mail verification: resending the link (the same work whether or not anybody is
+//! to be mailed) and confirming it with the token the mail carried.
+
+use crate::config::Limit;
+use crate::deferred::{DeferredQueue, Kind};
+use crate::messenger::{consume_email_token, VERIFY_EMAIL};
+use crate::ratelimit::RateLimiter;
+use crate::store::{CommandMetadata, Db, EventStore, ExecuteError};
+use std::sync::Arc;
+use std::time::Duration;
+use xuexin_domain::account::{Account, AccountCommand, AccountError, AccountServices};
+use xuexin_domain::ids::{login_name_id, login_name_key, LoginNameKind};
+use xuexin_domain::values::Email;
+use xuexin_domain::{AccountId, Actor, Clock};
+use xuexin_projections::login_index;
+
+/// What e-mail verification uses.
+#[derive(Clone)]
+pub struct EmailVerification {
+    pub store: Arc<EventStore>,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub limiter: RateLimiter,
+    pub deferred: DeferredQueue,
+    pub account_services: AccountServices,
+    /// Resends per client address.
+    pub resends_per_ip: Limit,
+    /// Resends per address (whether or not anybody holds it).
+    pub resends_per_address: Limit,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    #[error("too many mails")]
+    RateLimited { retry_after: Duration },
+    /// The link is unknown, used, expired, or no longer the account's address.
+    #[error("the verification token is invalid")]
+    TokenInvalid,
+    #[error("the address is already verified")]
+    AlreadyVerified,
+    #[error("busy")]
+    Busy,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// A confirmed address.
+pub struct Verified {
+    pub account_id: String,
+    pub email: String,
+    pub position: Option<i64>,
+}
+
+impl EmailVerification {
+    /// 重新发送激活邮件: counted per client and per address, then one queued row whether or not
+    /// anybody is to be mailed, so that a registered, unverified address costs the request what
+    /// any other costs; the mail's event is recorded after the answer (`deferred`).
+    #[tracing::instrument(skip_all)]
+    pub async fn resend(&self, email: &Email, request: &CommandMetadata) -> Result<(), EmailError> {
+        if let Some(ip) = &request.client_ip {
+            if let Err(exceeded) = self
+                .limiter
+                .hit(&format!("email-ip:{ip}"), self.resends_per_ip)
+                .await?
+            {
+                return Err(EmailError::RateLimited {
+                    retry_after: exceeded.retry_after,
+                });
+            }
+        }
+        // Counted per address whether or not anybody holds it: a 429 that only a registered
+        // address gets would tell it apart.
+        let bucket = format!(
+            "email-resend:{}",
+            login_name_id(LoginNameKind::Email, email.as_str())
+        );
+        if let Err(exceeded) = self.limiter.hit(&bucket, self.resends_per_address).await? {
+            return Err(EmailError::RateLimited {
+                retry_after: exceeded.retry_after,
+            });
+        }
+        let key = login_name_key(LoginNameKind::Email, email.as_str());
+        let account = login_index::lookup(&self.db, &key)
+            .await
+            .map_err(|e| anyhow::anyhow!("failed to read the login index: {e}"))?
+            .filter(|entry| !entry.email_verified)
+            .and_then(|entry| AccountId::parse(&entry.account_id));
+        self.deferred
+            .enqueue(Kind::EmailVerification, account, None, request)
+            .await?;
+        Ok(())
+    }
+
+    /// The link's token, once: the address it was sent to is verified.
+    #[tracing::instrument(skip_all)]
+    pub async fn confirm(
+        &self,
+        token: &str,
+        request: &CommandMetadata,
+    ) -> Result<Verified, EmailError> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(EmailError::TokenInvalid);
+        }
+        let Some((account_id, address)) =
+            consume_email_token(&self.db, token, VERIFY_EMAIL, self.clock.now()).await?
+        else {
+            return Err(EmailError::TokenInvalid);
+        };
+        let email = Email::parse(&address).map_err(|_| EmailError::TokenInvalid)?;
+        let metadata = CommandMetadata {
+            actor: Actor::Account(account_id.clone()),
+            ..request.clone()
+        };
+        let result = self
+            .store
+            .execute::<Account>(
+                &account_id,
+                AccountCommand::VerifyEmail { email },
+                &self.account_services,
+                &metadata,
+            )
+            .await;
+        match result {
+            Ok(committed) => Ok(Verified {
+                account_id,
+                email: address,
+                position: committed.position,
+            }),
+            Err(ExecuteError::Domain(AccountError::EmailAlreadyVerified)) => {
+                Err(EmailError::AlreadyVerified)
+            }
+            Err(ExecuteError::Domain(_)) => Err(EmailError::TokenInvalid),
+            Err(ExecuteError::Contention) => Err(EmailError::Busy),
+            Err(ExecuteError::Store(error)) => Err(EmailError::Internal(error)),
+        }
+    }
+}
