@@ -516,6 +516,64 @@ impl AccountManagement {
             .await?;
         Ok(committed.position)
     }
+    /// 解除绑定: unlinks WeChat or Alipay; the account keeps its other ways in.
+    #[tracing::instrument(skip_all)]
+    pub async fn unlink_external_login(
+        &self,
+        session: &Session,
+        provider: crate::oauth::Provider,
+        metadata: &CommandMetadata,
+    ) -> Result<Option<i64>, ManageError> {
+        require_person(session)?;
+        let committed = self
+            .execute(
+                session.account_id,
+                AccountCommand::UnlinkExternalLogin {
+                    provider: provider.as_str().to_string(),
+                },
+                metadata,
+            )
+            .await?;
+        Ok(committed.position)
+    }
+
+    /// A reviewer approves a resident-ID holder's change of name: the name changes and every
+    /// session of the account ends. Returns the new name.
+    #[tracing::instrument(skip_all)]
+    pub async fn approve_name_change(
+        &self,
+        account_id: AccountId,
+        metadata: &CommandMetadata,
+    ) -> Result<(String, Option<i64>), ManageError> {
+        let committed = self
+            .execute(account_id, AccountCommand::ApproveNameChange, metadata)
+            .await?;
+        self.sessions.revoke_all(account_id).await?;
+        Ok((committed.aggregate.name().to_string(), committed.position))
+    }
+
+    /// A reviewer rejects a change of name, with the reason the person will read.
+    #[tracing::instrument(skip_all)]
+    pub async fn reject_name_change(
+        &self,
+        account_id: AccountId,
+        reason: Option<&str>,
+        metadata: &CommandMetadata,
+    ) -> Result<Option<i64>, ManageError> {
+        let Some(reason) = trimmed(reason) else {
+            return Err(ManageError::at("reason", "reason_required"));
+        };
+        let committed = self
+            .execute(
+                account_id,
+                AccountCommand::RejectNameChange {
+                    reason: reason.chars().take(500).collect(),
+                },
+                metadata,
+            )
+            .await?;
+        Ok(committed.position)
+    }
 }
 
 fn require_person(session: &Session) -> Result<(), ManageError> {

@@ -14,8 +14,8 @@ use crate::http::extract::{ApiPath, ApiQuery};
 use crate::messages;
 use crate::problem::{account_problem, code_problem};
 use crate::problem::{FieldError, Problem, ProblemKind};
-use crate::state::{AppState, SharedState};
-use crate::store::{CommandMetadata, ExecuteError};
+use crate::state::SharedState;
+use crate::store::ExecuteError;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -25,7 +25,7 @@ use std::time::Duration;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use xuexin_domain::account::{Account, AccountCommand, AccountError, AccountEvent};
+use xuexin_domain::account::{AccountError, AccountEvent};
 use xuexin_domain::roles::StaffRole;
 use xuexin_domain::values::{
     mask_email, mask_phone, parse_security_questions, Email, PersonName, Secret,
@@ -65,23 +65,6 @@ pub struct ChangeResponse {
 
 fn trimmed(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
-async fn execute(
-    state: &AppState,
-    account_id: AccountId,
-    command: AccountCommand,
-    metadata: &CommandMetadata,
-) -> Result<crate::store::Committed<Account>, ExecuteError<AccountError>> {
-    state
-        .store
-        .execute::<Account>(
-            &account_id.to_string(),
-            command,
-            &state.account_services,
-            metadata,
-        )
-        .await
 }
 
 fn domain_refusal(error: ExecuteError<AccountError>) -> Problem {
@@ -727,7 +710,7 @@ pub async fn history(
 )]
 #[tracing::instrument(skip_all)]
 pub async fn unlink_external_login(
-    State(state): State<SharedState>,
+    State(account): State<AccountManagement>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiPath(provider): ApiPath<String>,
@@ -735,25 +718,16 @@ pub async fn unlink_external_login(
     session.require_person()?;
     let provider = crate::oauth::Provider::parse(&provider)
         .ok_or_else(|| Problem::new(ProblemKind::NotFound, "provider_invalid"))?;
-    let committed = execute(
-        &state,
-        session.account_id,
-        AccountCommand::UnlinkExternalLogin {
-            provider: provider.as_str().to_string(),
-        },
-        &context.metadata(session.actor()),
-    )
-    .await
-    .map_err(domain_refusal)?;
+    let position = account
+        .unlink_external_login(&session, provider, &context.metadata(session.actor()))
+        .await
+        .map_err(manage_problem)?;
     Ok(Json(ChangeResponse {
         status: "changed".into(),
-        message: crate::messages::format(
-            "external_login_unbound",
-            &[("provider", provider.label())],
-        ),
+        message: messages::format("external_login_unbound", &[("provider", provider.label())]),
         value: None,
         other_sessions_revoked: 0,
-        position: committed.position,
+        position,
     }))
 }
 
@@ -824,28 +798,23 @@ fn account_in_path(raw: &str) -> Result<AccountId, Problem> {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn approve_name_change(
-    State(state): State<SharedState>,
+    State(account): State<AccountManagement>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiPath(account_id): ApiPath<String>,
 ) -> Result<Json<ChangeResponse>, Problem> {
     session.require_role(&[StaffRole::Reviewer])?;
     let account_id = account_in_path(&account_id)?;
-    let committed = execute(
-        &state,
-        account_id,
-        AccountCommand::ApproveNameChange,
-        &context.metadata(session.actor()),
-    )
-    .await
-    .map_err(domain_refusal)?;
-    state.sessions.revoke_all(account_id).await?;
+    let (name, position) = account
+        .approve_name_change(account_id, &context.metadata(session.actor()))
+        .await
+        .map_err(manage_problem)?;
     Ok(Json(ChangeResponse {
         status: "changed".into(),
-        message: crate::messages::text("name_change_approved").into(),
-        value: Some(committed.aggregate.name().to_string()),
+        message: messages::text("name_change_approved").into(),
+        value: Some(name),
         other_sessions_revoked: 0,
-        position: committed.position,
+        position,
     }))
 }
 
@@ -873,7 +842,7 @@ pub struct RejectRequest {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn reject_name_change(
-    State(state): State<SharedState>,
+    State(account): State<AccountManagement>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiPath(account_id): ApiPath<String>,
@@ -881,28 +850,20 @@ pub async fn reject_name_change(
 ) -> Result<Json<ChangeResponse>, Problem> {
     session.require_role(&[StaffRole::Reviewer])?;
     let account_id = account_in_path(&account_id)?;
-    let Some(reason) = trimmed(&body.reason) else {
-        return Err(Problem::validation(vec![FieldError::new(
-            "reason",
-            "reason_required",
-        )]));
-    };
-    let committed = execute(
-        &state,
-        account_id,
-        AccountCommand::RejectNameChange {
-            reason: reason.chars().take(500).collect(),
-        },
-        &context.metadata(session.actor()),
-    )
-    .await
-    .map_err(domain_refusal)?;
+    let position = account
+        .reject_name_change(
+            account_id,
+            body.reason.as_deref(),
+            &context.metadata(session.actor()),
+        )
+        .await
+        .map_err(manage_problem)?;
     Ok(Json(ChangeResponse {
         status: "rejected".into(),
-        message: crate::messages::text("name_change_rejected").into(),
+        message: messages::text("name_change_rejected").into(),
         value: None,
         other_sessions_revoked: 0,
-        position: committed.position,
+        position,
     }))
 }
 
