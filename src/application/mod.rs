@@ -3,12 +3,13 @@
 //! the CLI, and next the web pages and the OpenID provider) parse, call and map; nothing here
 //! knows HTTP (`tests/api/layers.rs` checks that, and that `src/` has no import cycle).
 //!
-//! Areas move here one at a time; those not yet moved (the rest of account management (history, external logins, name reviews),
+//! Areas move here one at a time; those not yet moved (
 //! identity, records, offices) still live in `src/` and in their HTTP handlers.
 
 pub mod account;
 pub mod email;
 pub mod login;
+pub mod offices;
 pub mod recovery;
 pub mod registration;
 pub mod staff;

@@ -5,7 +5,8 @@ use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext};
 use super::idempotency::{holds_secret, HoldsSecret};
 use super::names::DocumentTypeName;
-use super::registration::password_error;
+use crate::application::account::AccountManagement;
+use crate::application::offices::{initial_password, OfficeError};
 use crate::application::registration::{register_by_office, RegistrationForm};
 use crate::http::extract::ApiPath;
 use crate::problem::account_problem;
@@ -18,12 +19,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use xuexin_domain::account::{Account, AccountCommand, RegistrationChannel};
-use xuexin_domain::hashing::SecretHasher;
 use xuexin_domain::roles::StaffRole;
-use xuexin_domain::values::{
-    Document, DocumentType, Password, PasswordContext, PersonName, Phone, Secret,
-};
+use xuexin_domain::values::{Document, DocumentType, PasswordContext, PersonName, Phone};
 
 pub fn router() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
@@ -38,23 +35,16 @@ fn office_of(session: &crate::sessions::Session) -> Result<String, Problem> {
         .to_string())
 }
 
-/// A password given by the office, or a generated one (returned once).
-fn initial_password(
-    given: Option<String>,
-    context: &PasswordContext<'_>,
-) -> Result<(Password, Option<String>), Problem> {
-    match given.filter(|p| !p.is_empty()) {
-        Some(raw) => Password::parse(&Secret::new(raw), context)
-            .map(|p| (p, None))
-            .map_err(|e| Problem::validation(vec![password_error("password", e)])),
-        None => {
-            let generated = format!("Xx-{}", &crate::security::new_token()[..20]);
-            let password =
-                Password::parse(&Secret::new(generated.clone()), context).map_err(|e| {
-                    Problem::internal(anyhow::anyhow!("generated password refused: {e}"))
-                })?;
-            Ok((password, Some(generated)))
+/// Offices' refusals as the API answers them.
+pub fn office_problem(error: OfficeError) -> Problem {
+    match error {
+        OfficeError::NotFromOffice => {
+            Problem::new(ProblemKind::Forbidden, "account_not_from_office")
         }
+        OfficeError::Invalid(refusals) => super::account::invalid_fields(refusals),
+        OfficeError::Refused(error) => account_problem(error),
+        OfficeError::Busy => Problem::overloaded(std::time::Duration::from_secs(1)),
+        OfficeError::Internal(error) => Problem::internal(error),
     }
 }
 
@@ -155,7 +145,7 @@ pub async fn create_account(
             document_number: Some(document.expose_number()),
             ..Default::default()
         };
-        initial_password(body.password, &rules)?
+        initial_password(body.password, &rules).map_err(office_problem)?
     };
     let form = RegistrationForm {
         phone,
@@ -215,62 +205,28 @@ pub struct OfficeResetRequest {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn reset_password(
-    State(state): State<SharedState>,
+    State(account): State<AccountManagement>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiPath(account_id): ApiPath<String>,
     ApiJson(body): ApiJson<OfficeResetRequest>,
 ) -> Result<SecretAnswer, Problem> {
     let office = office_of(&session)?;
-    let account = state.store.load::<Account>(&account_id).await?.aggregate;
-    let ours = matches!(account.channel(), Some(RegistrationChannel::ConscriptionOffice { office: o }) if *o == office);
-    if !ours {
-        return Err(Problem::new(
-            ProblemKind::Forbidden,
-            "account_not_from_office",
-        ));
-    }
-    let phone = account.phone().and_then(|p| Phone::parse(p).ok());
-    let (password, generated) = {
-        let rules = PasswordContext {
-            phone: phone.as_ref(),
-            ..Default::default()
-        };
-        initial_password(body.password, &rules)?
-    };
-    let password_hash = state
-        .hasher
-        .hash(password.secret())
-        .await
-        .map_err(|_| Problem::overloaded(std::time::Duration::from_secs(1)))?;
-    let committed = state
-        .store
-        .execute::<Account>(
+    let reset = account
+        .reset_by_office(
+            &office,
             &account_id,
-            AccountCommand::ResetPassword {
-                password_hash,
-                reason: "conscription_office".into(),
-                generation: None,
-            },
-            &state.account_services,
+            body.password,
             &context.metadata(session.actor()),
         )
         .await
-        .map_err(account_problem)?;
-    if let Some(id) = xuexin_domain::AccountId::parse(&account_id) {
-        // Whatever could still reset the old password dies too.
-        state
-            .account
-            .after_password_change(id, account.phone())
-            .await?;
-        state.sessions.revoke_all(id).await?;
-    }
+        .map_err(office_problem)?;
     Ok((
-        holds_secret(generated.is_some()),
+        holds_secret(reset.generated.is_some()),
         Json(OfficeAccountResponse {
             account_id,
-            position: committed.position,
-            initial_password: generated,
+            position: reset.position,
+            initial_password: reset.generated,
         }),
     ))
 }
