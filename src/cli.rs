@@ -311,7 +311,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let runtime = crate::startup::Runtime::open(Config::from_env()?).await?;
             let account_id = crate::application::staff::create_staff(
-                &runtime.state,
+                &runtime.state.account,
                 crate::application::staff::NewStaff {
                     display_name: name.unwrap_or_else(|| username.clone()),
                     username: username.clone(),

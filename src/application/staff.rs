@@ -2,7 +2,7 @@
 //! self-registration. The username is claimed first (its aggregate decides a race), then the
 //! account is created.
 
-use crate::state::AppState;
+use super::account::AccountManagement;
 use crate::store::{CommandMetadata, ExecuteError};
 use anyhow::Context;
 use xuexin_domain::account::{Account, AccountCommand, StaffProfile};
@@ -21,7 +21,11 @@ pub struct NewStaff {
     pub password: Secret,
 }
 
-pub async fn create_staff(state: &AppState, new: NewStaff) -> anyhow::Result<AccountId> {
+/// Creates a staff account with the account-management services (event store, hashing pool).
+pub async fn create_staff(
+    services: &AccountManagement,
+    new: NewStaff,
+) -> anyhow::Result<AccountId> {
     let username = parse_staff_username(&new.username)
         .context("a username has 3–32 of a-z, 0-9, '.', '_' and '-'")?;
     if new.role.needs_scope() && new.scope.as_deref().is_none_or(|s| s.trim().is_empty()) {
@@ -32,14 +36,14 @@ pub async fn create_staff(state: &AppState, new: NewStaff) -> anyhow::Result<Acc
     }
     let password = Password::parse(&new.password, &PasswordContext::default())
         .map_err(|e| anyhow::anyhow!("the password is not acceptable: {e}"))?;
-    let password_hash = state
+    let password_hash = services
         .hasher
         .hash(password.secret())
         .await
         .map_err(|_| anyhow::anyhow!("the hashing pool is saturated"))?;
     let account_id = AccountId::new_random();
     let metadata = CommandMetadata::system("admin-cli");
-    state
+    services
         .store
         .execute::<LoginName>(
             &login_name_id(LoginNameKind::Staff, &username).to_string(),
@@ -58,7 +62,7 @@ pub async fn create_staff(state: &AppState, new: NewStaff) -> anyhow::Result<Acc
             }
             other => anyhow::anyhow!("failed to claim the username: {other}"),
         })?;
-    state
+    services
         .store
         .execute::<Account>(
             &account_id.to_string(),
@@ -71,7 +75,7 @@ pub async fn create_staff(state: &AppState, new: NewStaff) -> anyhow::Result<Acc
                 },
                 password_hash,
             },
-            &state.account_services,
+            &services.account_services,
             &metadata,
         )
         .await

@@ -729,7 +729,7 @@ impl TestApp {
         let username = format!("staff-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         let password = "Staff-Pass-2024!";
         xuexin::application::staff::create_staff(
-            &self.state,
+            &self.state.account,
             xuexin::application::staff::NewStaff {
                 username: username.clone(),
                 display_name: "测试人员".into(),
