@@ -5,6 +5,7 @@
 
 use crate::application::account::AccountManagement;
 use crate::application::email::EmailVerification;
+use crate::application::identity::IdentityClaims;
 use crate::application::login::Login;
 use crate::application::recovery::Recovery;
 use crate::application::registration::Registration;
@@ -235,6 +236,12 @@ impl Runtime {
             resends_per_ip: config.limits.email_resend_per_ip,
             resends_per_address: config.limits.email_resend_per_account,
         };
+        let identity = IdentityClaims {
+            store: store.clone(),
+            db: db.clone(),
+            clock: clock.clone(),
+            limiter: limiter.clone(),
+        };
         let recovery = Recovery {
             store: store.clone(),
             db: db.clone(),
@@ -265,6 +272,7 @@ impl Runtime {
             registration,
             account,
             email,
+            identity,
             recovery,
             login,
             deferred,

@@ -2,6 +2,7 @@
 
 use crate::application::account::AccountManagement;
 use crate::application::email::EmailVerification;
+use crate::application::identity::IdentityClaims;
 use crate::application::login::Login;
 use crate::application::recovery::Recovery;
 use crate::application::registration::Registration;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub account: AccountManagement,
     /// E-mail verification's services (`application::email`).
     pub email: EmailVerification,
+    /// The identity claims' services (`application::identity`).
+    pub identity: IdentityClaims,
     /// Recovery's services (`application::recovery`).
     pub recovery: Recovery,
     /// Login's services (`application::login`).

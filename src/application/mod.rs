@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod email;
+pub mod identity;
 pub mod login;
 pub mod offices;
 pub mod recovery;

@@ -8,6 +8,7 @@ use super::names::{
     AssistStatusName, ClaimStatusName, DocumentTypeName, LivenessResultName, RecordKindName,
     ReviewStatusName,
 };
+use crate::application::identity::{ClaimError, IdentityClaims, MyIdentity, RecordsProof};
 use crate::gateways::liveness::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::http::extract::{ApiBytes, ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
@@ -15,7 +16,7 @@ use crate::sessions::Session;
 use crate::state::SharedState;
 use crate::store::{CommandMetadata, Committed, ExecuteError};
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -28,13 +29,10 @@ use xuexin_domain::account::Account;
 use xuexin_domain::identity::{
     ClaimStatus, Identity, IdentityCommand, IdentityError, ReviewStatus, MAX_RECORD_PROOF_APPROVALS,
 };
-use xuexin_domain::ids::{identity_id, login_name_id, LoginNameKind};
-use xuexin_domain::login_name::LoginName;
 use xuexin_domain::roles::StaffRole;
 use xuexin_domain::values::{mask_phone, Phone};
 use xuexin_domain::{AccountId, Timestamp};
 use xuexin_projections::identity_claims;
-use xuexin_projections::records;
 use xuexin_projections::{db_execute, on_db};
 
 pub fn router() -> OpenApiRouter<SharedState> {
@@ -69,31 +67,37 @@ fn identity_problem(error: ExecuteError<IdentityError>) -> Problem {
     }
 }
 
-/// The identity an account claims (or holds): from its Account, the truth.
-struct MyIdentity {
-    identity_id: String,
-    identity: Identity,
-    number_digest: String,
+async fn my_identity(state: &SharedState, session: &Session) -> Result<MyIdentity, Problem> {
+    state
+        .identity
+        .my_identity(session)
+        .await
+        .map_err(claim_problem)
 }
 
-async fn my_identity(state: &SharedState, session: &Session) -> Result<MyIdentity, Problem> {
-    session.require_person()?;
-    let account = state
-        .store
-        .load::<Account>(&session.account_id.to_string())
-        .await?
-        .aggregate;
-    let document = account
-        .document()
-        .cloned()
-        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "claim_not_open"))?;
-    let identity_id = identity_id(document.kind, &document.number_digest).to_string();
-    let identity = state.store.load::<Identity>(&identity_id).await?.aggregate;
-    Ok(MyIdentity {
-        identity_id,
-        identity,
-        number_digest: document.number_digest,
-    })
+impl FromRef<SharedState> for IdentityClaims {
+    fn from_ref(state: &SharedState) -> Self {
+        state.identity.clone()
+    }
+}
+
+/// The identity claims' refusals as the API answers them.
+pub fn claim_problem(error: ClaimError) -> Problem {
+    match error {
+        ClaimError::NotAPerson => Problem::new(ProblemKind::Forbidden, "forbidden"),
+        ClaimError::NoClaim => Problem::new(ProblemKind::NotFound, "claim_not_open"),
+        ClaimError::RateLimited { retry_after } => {
+            Problem::rate_limited("record_proof_rate_limited", retry_after)
+        }
+        ClaimError::ProofMismatch => {
+            Problem::validation(vec![FieldError::new("kind", "record_proof_mismatch")])
+        }
+        ClaimError::ClassmateNotFound => {
+            Problem::validation(vec![FieldError::new("phone", "classmate_not_found")])
+        }
+        ClaimError::Refused(error) => identity_problem(error),
+        ClaimError::Internal(error) => Problem::internal(error),
+    }
 }
 
 async fn execute(
@@ -258,84 +262,32 @@ fn approved(committed: &Committed<Identity>) -> bool {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn prove_by_records(
-    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiJson(body): ApiJson<RecordsProofRequest>,
 ) -> Result<Json<ClaimCommandResponse>, Problem> {
-    let mine = my_identity(&state, &session).await?;
-    let bucket = format!("record-proof:{}", session.account_id);
-    let limit = crate::config::Limit {
-        max: 5,
-        window: Duration::from_secs(3600),
-    };
-    // Counted before the comparison, given back when it matches.
-    if let Err(exceeded) = state.limiter.hit(&bucket, limit).await? {
-        return Err(Problem::rate_limited(
-            "record_proof_rate_limited",
-            exceeded.retry_after,
-        ));
-    }
-    let candidates = records::with_digest(&state.db, &mine.number_digest).await?;
     let text = |v: &Option<String>| v.as_deref().unwrap_or("").trim().to_string();
-    let matches = candidates.iter().any(|row| {
-        let field = |k: &str| row.fields.get(k).map(String::as_str).unwrap_or("");
-        match body.kind.as_deref() {
-            Some("enrolment") => {
-                row.kind == "enrolment"
-                    && field("school_name") == text(&body.school_name)
-                    && field("student_number") == text(&body.student_number)
-                    && body
-                        .enrolment_year
-                        .is_some_and(|y| field("enrolment_date").starts_with(&y.to_string()))
-                    && field("level") == text(&body.level)
-            }
-            Some("degree") => {
-                row.kind == "degree"
-                    && field("certificate_number") == text(&body.certificate_number)
-                    && body
-                        .graduation_year
-                        .is_some_and(|y| field("graduation_date").starts_with(&y.to_string()))
-            }
-            _ => false,
-        }
-    });
-    let metadata = context.metadata(session.actor());
-    if matches {
-        state.limiter.release(&bucket, limit).await?;
-    } else {
-        if mine
-            .identity
-            .claim(session.account_id)
-            .is_some_and(|c| c.status == ClaimStatus::Open)
-        {
-            execute(
-                &state,
-                &mine.identity_id,
-                IdentityCommand::RejectRecordsProof {
-                    claimant: session.account_id,
-                },
-                &metadata,
-            )
-            .await?;
-        }
-        return Err(Problem::validation(vec![FieldError::new(
-            "kind",
-            "record_proof_mismatch",
-        )]));
-    }
-    let committed = execute(
-        &state,
-        &mine.identity_id,
-        IdentityCommand::ApproveByRecords {
-            claimant: session.account_id,
+    let proof = match body.kind.as_deref() {
+        Some("enrolment") => RecordsProof::Enrolment {
+            school_name: text(&body.school_name),
+            student_number: text(&body.student_number),
+            enrolment_year: body.enrolment_year,
+            level: text(&body.level),
         },
-        &metadata,
-    )
-    .await?;
+        Some("degree") => RecordsProof::Degree {
+            certificate_number: text(&body.certificate_number),
+            graduation_year: body.graduation_year,
+        },
+        _ => RecordsProof::Unknown,
+    };
+    let step = claims
+        .prove_by_records(&session, &proof, &context.metadata(session.actor()))
+        .await
+        .map_err(claim_problem)?;
     Ok(Json(ClaimCommandResponse {
-        position: committed.position,
-        approved: approved(&committed),
+        position: step.position,
+        approved: step.approved,
     }))
 }
 
@@ -373,71 +325,26 @@ pub struct InviteResponse {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn invite_classmate(
-    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiJson(body): ApiJson<InviteRequest>,
 ) -> Result<(StatusCode, Json<InviteResponse>), Problem> {
-    let mine = my_identity(&state, &session).await?;
-    let not_found = || Problem::validation(vec![FieldError::new("phone", "classmate_not_found")]);
-    let phone = Phone::parse(body.phone.as_deref().unwrap_or("")).map_err(|_| not_found())?;
-    let holder = state
-        .store
-        .load::<LoginName>(&login_name_id(LoginNameKind::Phone, phone.as_str()).to_string())
-        .await?
-        .aggregate
-        .holder()
-        .ok_or_else(not_found)?;
-    let classmate = state
-        .store
-        .load::<Account>(&holder.to_string())
-        .await?
-        .aggregate;
-    let active = classmate.status() == Some(xuexin_domain::account::AccountStatus::Active);
-    let name = body.name.as_deref().unwrap_or("").trim();
-    if holder == session.account_id || !active || classmate.name() != name {
-        return Err(not_found());
-    }
-    // Same school and class: the claimed ID number's enrolment records against the classmate's.
-    let claimed: Vec<(String, String)> = records::with_digest(&state.db, &mine.number_digest)
-        .await?
-        .into_iter()
-        .filter(|r| r.kind == "enrolment")
-        .map(|r| {
-            (
-                r.school_code,
-                r.fields.get("class_name").cloned().unwrap_or_default(),
-            )
-        })
-        .collect();
-    let same_class = records::for_account(&state.db, &holder.to_string())
-        .await?
-        .into_iter()
-        .any(|r| {
-            let class = r.fields.get("class_name").cloned().unwrap_or_default();
-            r.kind == "enrolment" && !class.is_empty() && claimed.contains(&(r.school_code, class))
-        });
-    if !same_class {
-        return Err(not_found());
-    }
-    let request_id = format!("{}.{}", mine.identity_id, uuid::Uuid::new_v4().simple());
-    let committed = execute(
-        &state,
-        &mine.identity_id,
-        IdentityCommand::RequestClassmateAssist {
-            claimant: session.account_id,
-            request_id: request_id.clone(),
-            classmate: holder,
-            today: state.clock.now().date(),
-        },
-        &context.metadata(session.actor()),
-    )
-    .await?;
+    let phone = Phone::parse(body.phone.as_deref().unwrap_or("")).ok();
+    let (request_id, position) = claims
+        .invite_classmate(
+            &session,
+            body.name.as_deref().unwrap_or(""),
+            phone.as_ref(),
+            &context.metadata(session.actor()),
+        )
+        .await
+        .map_err(claim_problem)?;
     Ok((
         StatusCode::CREATED,
         Json(InviteResponse {
             request_id,
-            position: committed.position,
+            position,
         }),
     ))
 }

@@ -1,0 +1,281 @@
+//! Real-name identity: the duplicate-ID claim of an account that re-registered ("我要重新注册")
+//! and its proofs. Here so far: the claim as the claimant sees it, the proof by enrolment or
+//! degree information, and the invitation of a classmate. (The photo for manual review, the
+//! real-person check, the classmate's answer and the reviewers' decisions are still run by
+//! their handlers in `http/identity.rs`.)
+
+use crate::config::Limit;
+use crate::ratelimit::RateLimiter;
+use crate::sessions::Session;
+use crate::store::{CommandMetadata, Committed, Db, EventStore, ExecuteError};
+use std::sync::Arc;
+use std::time::Duration;
+use xuexin_domain::account::{Account, AccountStatus};
+use xuexin_domain::identity::{
+    ClaimStatus, Identity, IdentityCommand, IdentityError, IdentityEvent,
+};
+use xuexin_domain::ids::{identity_id, login_name_id, LoginNameKind};
+use xuexin_domain::login_name::LoginName;
+use xuexin_domain::values::Phone;
+use xuexin_domain::Clock;
+use xuexin_projections::records;
+
+/// Wrong proofs by enrolment or degree information, per claimant.
+pub const RECORD_PROOF_FAILURES: Limit = Limit {
+    max: 5,
+    window: Duration::from_secs(3600),
+};
+
+/// What the identity claims use.
+#[derive(Clone)]
+pub struct IdentityClaims {
+    pub store: Arc<EventStore>,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub limiter: RateLimiter,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    /// Staff accounts have no identity to claim.
+    #[error("not a person's account")]
+    NotAPerson,
+    /// The account has no document, so no claim.
+    #[error("no claim")]
+    NoClaim,
+    #[error("too many wrong proofs")]
+    RateLimited { retry_after: Duration },
+    /// The enrolment or degree information matched no record of this ID number.
+    #[error("the information does not match")]
+    ProofMismatch,
+    /// No verified classmate of this name and phone in the same class.
+    #[error("no such classmate")]
+    ClassmateNotFound,
+    /// The identity refused the command (no open claim, limits of the proofs, …).
+    #[error("the identity refused: {0}")]
+    Refused(ExecuteError<IdentityError>),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The identity an account claims (or holds): from its Account, the truth.
+pub struct MyIdentity {
+    pub identity_id: String,
+    pub identity: Identity,
+    pub number_digest: String,
+}
+
+/// A proof by enrolment (在校生) or degree (毕业生) information, as typed.
+pub enum RecordsProof {
+    Enrolment {
+        school_name: String,
+        student_number: String,
+        enrolment_year: Option<i64>,
+        level: String,
+    },
+    Degree {
+        certificate_number: String,
+        graduation_year: Option<i64>,
+    },
+    /// Neither kind was named: it matches nothing.
+    Unknown,
+}
+
+/// A step of the claim: its log position and whether it approved the claim.
+pub struct ClaimStep {
+    pub position: Option<i64>,
+    pub approved: bool,
+}
+
+fn step(committed: &Committed<Identity>) -> ClaimStep {
+    ClaimStep {
+        position: committed.position,
+        approved: committed
+            .events
+            .iter()
+            .any(|e| matches!(e, IdentityEvent::IdentityTransferred { .. })),
+    }
+}
+
+impl IdentityClaims {
+    /// The identity of the session's account.
+    pub async fn my_identity(&self, session: &Session) -> Result<MyIdentity, ClaimError> {
+        if session.staff.is_some() {
+            return Err(ClaimError::NotAPerson);
+        }
+        let account = self
+            .store
+            .load::<Account>(&session.account_id.to_string())
+            .await?
+            .aggregate;
+        let document = account.document().cloned().ok_or(ClaimError::NoClaim)?;
+        let identity_id = identity_id(document.kind, &document.number_digest).to_string();
+        let identity = self.store.load::<Identity>(&identity_id).await?.aggregate;
+        Ok(MyIdentity {
+            identity_id,
+            identity,
+            number_digest: document.number_digest,
+        })
+    }
+
+    async fn execute(
+        &self,
+        identity_id: &str,
+        command: IdentityCommand,
+        metadata: &CommandMetadata,
+    ) -> Result<Committed<Identity>, ClaimError> {
+        self.store
+            .execute::<Identity>(identity_id, command, &(), metadata)
+            .await
+            .map_err(ClaimError::Refused)
+    }
+
+    /// 提供学籍或者学历信息: the information must match a school's record of this ID number.
+    /// At most 3 approvals this way per ID number (the identity decides); wrong answers are
+    /// limited per claimant, counted before the comparison and given back when it matches.
+    #[tracing::instrument(skip_all)]
+    pub async fn prove_by_records(
+        &self,
+        session: &Session,
+        proof: &RecordsProof,
+        metadata: &CommandMetadata,
+    ) -> Result<ClaimStep, ClaimError> {
+        let mine = self.my_identity(session).await?;
+        let bucket = format!("record-proof:{}", session.account_id);
+        if let Err(exceeded) = self.limiter.hit(&bucket, RECORD_PROOF_FAILURES).await? {
+            return Err(ClaimError::RateLimited {
+                retry_after: exceeded.retry_after,
+            });
+        }
+        let candidates = records::with_digest(&self.db, &mine.number_digest)
+            .await
+            .map_err(|e| anyhow::anyhow!("failed to read records: {e}"))?;
+        let matches = candidates.iter().any(|row| {
+            let field = |k: &str| row.fields.get(k).map(String::as_str).unwrap_or("");
+            match proof {
+                RecordsProof::Enrolment {
+                    school_name,
+                    student_number,
+                    enrolment_year,
+                    level,
+                } => {
+                    row.kind == "enrolment"
+                        && field("school_name") == school_name
+                        && field("student_number") == student_number
+                        && enrolment_year
+                            .is_some_and(|y| field("enrolment_date").starts_with(&y.to_string()))
+                        && field("level") == level
+                }
+                RecordsProof::Degree {
+                    certificate_number,
+                    graduation_year,
+                } => {
+                    row.kind == "degree"
+                        && field("certificate_number") == certificate_number
+                        && graduation_year
+                            .is_some_and(|y| field("graduation_date").starts_with(&y.to_string()))
+                }
+                RecordsProof::Unknown => false,
+            }
+        });
+        if !matches {
+            let open = mine
+                .identity
+                .claim(session.account_id)
+                .is_some_and(|c| c.status == ClaimStatus::Open);
+            if open {
+                self.execute(
+                    &mine.identity_id,
+                    IdentityCommand::RejectRecordsProof {
+                        claimant: session.account_id,
+                    },
+                    metadata,
+                )
+                .await?;
+            }
+            return Err(ClaimError::ProofMismatch);
+        }
+        self.limiter.release(&bucket, RECORD_PROOF_FAILURES).await?;
+        let committed = self
+            .execute(
+                &mine.identity_id,
+                IdentityCommand::ApproveByRecords {
+                    claimant: session.account_id,
+                },
+                metadata,
+            )
+            .await?;
+        Ok(step(&committed))
+    }
+
+    /// 大学同班同学协助: a verified account of this name and phone whose enrolment record is at
+    /// the same school and class as this ID number's. At most 5 invitations a day (the
+    /// identity decides). Returns the request's id.
+    #[tracing::instrument(skip_all)]
+    pub async fn invite_classmate(
+        &self,
+        session: &Session,
+        name: &str,
+        phone: Option<&Phone>,
+        metadata: &CommandMetadata,
+    ) -> Result<(String, Option<i64>), ClaimError> {
+        let mine = self.my_identity(session).await?;
+        let phone = phone.ok_or(ClaimError::ClassmateNotFound)?;
+        let holder = self
+            .store
+            .load::<LoginName>(&login_name_id(LoginNameKind::Phone, phone.as_str()).to_string())
+            .await?
+            .aggregate
+            .holder()
+            .ok_or(ClaimError::ClassmateNotFound)?;
+        let classmate = self
+            .store
+            .load::<Account>(&holder.to_string())
+            .await?
+            .aggregate;
+        let active = classmate.status() == Some(AccountStatus::Active);
+        if holder == session.account_id || !active || classmate.name() != name.trim() {
+            return Err(ClaimError::ClassmateNotFound);
+        }
+        let read = |e: sqlx::Error| anyhow::anyhow!("failed to read records: {e}");
+        let claimed: Vec<(String, String)> = records::with_digest(&self.db, &mine.number_digest)
+            .await
+            .map_err(read)?
+            .into_iter()
+            .filter(|r| r.kind == "enrolment")
+            .map(|r| {
+                (
+                    r.school_code,
+                    r.fields.get("class_name").cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let same_class = records::for_account(&self.db, &holder.to_string())
+            .await
+            .map_err(read)?
+            .into_iter()
+            .any(|r| {
+                let class = r.fields.get("class_name").cloned().unwrap_or_default();
+                r.kind == "enrolment"
+                    && !class.is_empty()
+                    && claimed.contains(&(r.school_code, class))
+            });
+        if !same_class {
+            return Err(ClaimError::ClassmateNotFound);
+        }
+        let request_id = format!("{}.{}", mine.identity_id, uuid::Uuid::new_v4().simple());
+        let committed = self
+            .execute(
+                &mine.identity_id,
+                IdentityCommand::RequestClassmateAssist {
+                    claimant: session.account_id,
+                    request_id: request_id.clone(),
+                    classmate: holder,
+                    today: self.clock.now().date(),
+                },
+                metadata,
+            )
+            .await?;
+        Ok((request_id, committed.position))
+    }
+}
