@@ -173,10 +173,12 @@ impl Runtime {
         });
         let sessions = Sessions::new(db.clone(), clock.clone(), config.session_ttl);
         let liveness = match &config.liveness {
-            Some((url, secret)) => Some(crate::gateways::liveness::LivenessProvider::new(
-                url.clone(),
-                secret.as_bytes().to_vec(),
-            )?),
+            Some((url, secret)) => {
+                Some(Arc::new(crate::gateways::liveness::LivenessProvider::new(
+                    url.clone(),
+                    secret.as_bytes().to_vec(),
+                )?))
+            }
             None => None,
         };
         // Where SMS codes are captured rather than sent (a developer's machine, or `--dev`),
@@ -241,6 +243,8 @@ impl Runtime {
             db: db.clone(),
             clock: clock.clone(),
             limiter: limiter.clone(),
+            liveness: liveness.clone(),
+            public_url: config.public_url.clone(),
         };
         let recovery = Recovery {
             store: store.clone(),

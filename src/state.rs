@@ -52,7 +52,7 @@ pub struct AppState {
     /// Notified when a process manager has queued tasks.
     pub task_wakes: Vec<Arc<Notify>>,
     /// The real-person check provider, when configured.
-    pub liveness: Option<crate::gateways::liveness::LivenessProvider>,
+    pub liveness: Option<Arc<crate::gateways::liveness::LivenessProvider>>,
     pub captchas: Captchas,
     /// WeChat and Alipay login, as configured.
     pub oauth: crate::oauth::Providers,

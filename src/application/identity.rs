@@ -1,10 +1,11 @@
 //! Real-name identity: the duplicate-ID claim of an account that re-registered ("我要重新注册")
-//! and its proofs. Here so far: the claim as the claimant sees it, the proof by enrolment or
-//! degree information, and the invitation of a classmate. (The photo for manual review, the
-//! real-person check, the classmate's answer and the reviewers' decisions are still run by
-//! their handlers in `http/identity.rs`.)
+//! and its proofs: the claim as the claimant sees it, the proof by enrolment or degree
+//! information, the invitation of a classmate, the photo for manual review and the real-person
+//! check. (The classmate's answer and the reviewers' decisions are still run by their handlers
+//! in `http/identity.rs`.)
 
 use crate::config::Limit;
+use crate::gateways::liveness::{self, LivenessProvider};
 use crate::ratelimit::RateLimiter;
 use crate::sessions::Session;
 use crate::store::{CommandMetadata, Committed, Db, EventStore, ExecuteError};
@@ -17,8 +18,9 @@ use xuexin_domain::identity::{
 use xuexin_domain::ids::{identity_id, login_name_id, LoginNameKind};
 use xuexin_domain::login_name::LoginName;
 use xuexin_domain::values::Phone;
-use xuexin_domain::Clock;
+use xuexin_domain::{Actor, Clock};
 use xuexin_projections::records;
+use xuexin_projections::{db_execute, on_db};
 
 /// Wrong proofs by enrolment or degree information, per claimant.
 pub const RECORD_PROOF_FAILURES: Limit = Limit {
@@ -33,6 +35,10 @@ pub struct IdentityClaims {
     pub db: Db,
     pub clock: Arc<dyn Clock>,
     pub limiter: RateLimiter,
+    /// The real-person check provider, when configured.
+    pub liveness: Option<Arc<LivenessProvider>>,
+    /// Where the provider sends its results back to.
+    pub public_url: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +57,24 @@ pub enum ClaimError {
     /// No verified classmate of this name and phone in the same class.
     #[error("no such classmate")]
     ClassmateNotFound,
+    /// The claim is not open (approved, closed, withdrawn, or never made).
+    #[error("no open claim")]
+    NotOpen,
+    /// Three real-person checks failed: only manual review is left.
+    #[error("the real-person checks are used up")]
+    LivenessExhausted,
+    /// No provider is configured, or it failed.
+    #[error("the real-person check is unavailable")]
+    LivenessUnavailable(#[source] Option<anyhow::Error>),
+    /// A callback whose signature is wrong or stale.
+    #[error("the callback's signature is invalid")]
+    BadSignature,
+    /// A signed callback whose body is not the JSON the provider sends.
+    #[error("the callback's body is malformed")]
+    MalformedCallback,
+    /// A callback for no session of ours, or one that already has its result.
+    #[error("unknown liveness session")]
+    UnknownSession,
     /// The identity refused the command (no open claim, limits of the proofs, …).
     #[error("the identity refused: {0}")]
     Refused(ExecuteError<IdentityError>),
@@ -277,5 +301,132 @@ impl IdentityClaims {
             )
             .await?;
         Ok((request_id, committed.position))
+    }
+
+    /// 人工审核: a photo (already checked to be a JPEG or PNG of at most 2 MB) for a reviewer,
+    /// while the claim is open.
+    #[tracing::instrument(skip_all)]
+    pub async fn request_manual_review(
+        &self,
+        session: &Session,
+        bytes: &[u8],
+        content_type: &'static str,
+        metadata: &CommandMetadata,
+    ) -> Result<Option<i64>, ClaimError> {
+        let mine = self.my_identity(session).await?;
+        let open = mine
+            .identity
+            .claim(session.account_id)
+            .is_some_and(|c| c.status == ClaimStatus::Open);
+        if !open {
+            return Err(ClaimError::NotOpen);
+        }
+        let photo = crate::blobs::put(&self.db, bytes, content_type, self.clock.now()).await?;
+        let committed = self
+            .execute(
+                &mine.identity_id,
+                IdentityCommand::RequestManualReview {
+                    claimant: session.account_id,
+                    photo,
+                },
+                metadata,
+            )
+            .await?;
+        Ok(committed.position)
+    }
+
+    /// 实人验证: a session with the provider, while the claim is open and fewer than three
+    /// checks have failed. Returns the session's id and where the person does the check.
+    #[tracing::instrument(skip_all)]
+    pub async fn start_liveness(
+        &self,
+        session: &Session,
+        metadata: &CommandMetadata,
+    ) -> Result<(String, String), ClaimError> {
+        let mine = self.my_identity(session).await?;
+        let claim = mine
+            .identity
+            .claim(session.account_id)
+            .filter(|c| c.status == ClaimStatus::Open)
+            .ok_or(ClaimError::NotOpen)?;
+        if claim.manual_review_required {
+            return Err(ClaimError::LivenessExhausted);
+        }
+        let provider = self
+            .liveness
+            .as_ref()
+            .ok_or(ClaimError::LivenessUnavailable(None))?;
+        let callback = format!("{}/api/v1/identity/liveness/callback", self.public_url);
+        let now_seconds = self.clock.now().millis() / 1000;
+        let started = provider
+            .start(&mine.identity_id, &callback, now_seconds)
+            .await
+            .map_err(|error| ClaimError::LivenessUnavailable(Some(error)))?;
+        db_execute!(
+            &self.db,
+            "INSERT INTO liveness_sessions (session_id, identity_id, claimant, created_at) VALUES ($1, $2, $3, $4)",
+            &started.session_id,
+            &mine.identity_id,
+            session.account_id.to_string(),
+            self.clock.now().millis(),
+        )
+        .map_err(|e| anyhow::anyhow!("failed to store a liveness session: {e}"))?;
+        self.execute(
+            &mine.identity_id,
+            IdentityCommand::StartLivenessCheck {
+                claimant: session.account_id,
+                session_id: started.session_id.clone(),
+            },
+            metadata,
+        )
+        .await?;
+        Ok((started.session_id, started.verify_url))
+    }
+
+    /// The provider's signed result of a check (HMAC-SHA256 of `"{timestamp}.{body}"`, at most
+    /// five minutes old): `{"session_id", "result": "pass" | "fail"}`, read only once the
+    /// signature holds. A session takes one result, so a replay changes nothing.
+    #[tracing::instrument(skip_all)]
+    pub async fn record_liveness_result(
+        &self,
+        timestamp: &str,
+        signature: &str,
+        body: &[u8],
+        request: &CommandMetadata,
+    ) -> Result<(), ClaimError> {
+        #[derive(serde::Deserialize)]
+        struct Callback {
+            session_id: String,
+            result: String,
+        }
+        let provider = self.liveness.as_ref().ok_or(ClaimError::BadSignature)?;
+        let now_seconds = self.clock.now().millis() / 1000;
+        if !liveness::verify(provider.secret(), timestamp, signature, body, now_seconds) {
+            return Err(ClaimError::BadSignature);
+        }
+        let callback: Callback =
+            serde_json::from_slice(body).map_err(|_| ClaimError::MalformedCallback)?;
+        let row: Option<(String,)> = on_db!(&self.db, pool => {
+            sqlx::query_as("SELECT identity_id FROM liveness_sessions WHERE session_id = $1")
+                .bind(&callback.session_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(|e| anyhow::anyhow!("failed to read a liveness session: {e}"))?
+        });
+        let (identity_id,) = row.ok_or(ClaimError::UnknownSession)?;
+        let metadata = CommandMetadata {
+            actor: Actor::System("liveness-provider".into()),
+            ..request.clone()
+        };
+        self.execute(
+            &identity_id,
+            IdentityCommand::RecordLivenessResult {
+                session_id: callback.session_id,
+                passed: callback.result == "pass",
+            },
+            &metadata,
+        )
+        .await?;
+        Ok(())
     }
 }

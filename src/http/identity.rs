@@ -9,7 +9,7 @@ use super::names::{
     ReviewStatusName,
 };
 use crate::application::identity::{ClaimError, IdentityClaims, MyIdentity, RecordsProof};
-use crate::gateways::liveness::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::gateways::liveness::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::http::extract::{ApiBytes, ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::sessions::Session;
@@ -33,7 +33,6 @@ use xuexin_domain::roles::StaffRole;
 use xuexin_domain::values::{mask_phone, Phone};
 use xuexin_domain::{AccountId, Timestamp};
 use xuexin_projections::identity_claims;
-use xuexin_projections::{db_execute, on_db};
 
 pub fn router() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
@@ -94,6 +93,20 @@ pub fn claim_problem(error: ClaimError) -> Problem {
         }
         ClaimError::ClassmateNotFound => {
             Problem::validation(vec![FieldError::new("phone", "classmate_not_found")])
+        }
+        ClaimError::NotOpen => Problem::new(ProblemKind::Conflict, "claim_not_open"),
+        ClaimError::LivenessExhausted => Problem::new(ProblemKind::Conflict, "liveness_exhausted"),
+        ClaimError::LivenessUnavailable(source) => {
+            let mut problem = Problem::new(ProblemKind::Unavailable, "liveness_unavailable");
+            problem.source = source;
+            problem
+        }
+        ClaimError::BadSignature => {
+            Problem::new(ProblemKind::Unauthorized, "liveness_signature_invalid")
+        }
+        ClaimError::MalformedCallback => Problem::new(ProblemKind::BadRequest, "invalid_json"),
+        ClaimError::UnknownSession => {
+            Problem::new(ProblemKind::Conflict, "liveness_session_invalid")
         }
         ClaimError::Refused(error) => identity_problem(error),
         ClaimError::Internal(error) => Problem::internal(error),
@@ -367,36 +380,28 @@ pub async fn invite_classmate(
 )]
 #[tracing::instrument(skip_all)]
 pub async fn request_manual_review(
-    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     body: Body,
 ) -> Result<(StatusCode, Json<ClaimCommandResponse>), Problem> {
-    let mine = my_identity(&state, &session).await?;
+    // The claimant first, so that nobody else's upload is read.
+    claims.my_identity(&session).await.map_err(claim_problem)?;
     let bytes = crate::blobs::read_image(body).await?;
     let content_type = crate::blobs::check_image(&bytes)?;
-    let claim_open = mine
-        .identity
-        .claim(session.account_id)
-        .is_some_and(|c| c.status == ClaimStatus::Open);
-    if !claim_open {
-        return Err(Problem::new(ProblemKind::Conflict, "claim_not_open"));
-    }
-    let photo = crate::blobs::put(&state.db, &bytes, content_type, state.clock.now()).await?;
-    let committed = execute(
-        &state,
-        &mine.identity_id,
-        IdentityCommand::RequestManualReview {
-            claimant: session.account_id,
-            photo,
-        },
-        &context.metadata(session.actor()),
-    )
-    .await?;
+    let position = claims
+        .request_manual_review(
+            &session,
+            &bytes,
+            content_type,
+            &context.metadata(session.actor()),
+        )
+        .await
+        .map_err(claim_problem)?;
     Ok((
         StatusCode::CREATED,
         Json(ClaimCommandResponse {
-            position: committed.position,
+            position,
             approved: false,
         }),
     ))
@@ -425,59 +430,19 @@ pub struct LivenessResponse {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn start_liveness(
-    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
     Authenticated(session): Authenticated,
     context: RequestContext,
 ) -> Result<(StatusCode, Json<LivenessResponse>), Problem> {
-    let mine = my_identity(&state, &session).await?;
-    let claim = mine
-        .identity
-        .claim(session.account_id)
-        .filter(|c| c.status == ClaimStatus::Open)
-        .ok_or_else(|| Problem::new(ProblemKind::Conflict, "claim_not_open"))?;
-    if claim.manual_review_required {
-        return Err(Problem::new(ProblemKind::Conflict, "liveness_exhausted"));
-    }
-    let provider = state
-        .liveness
-        .as_ref()
-        .ok_or_else(|| Problem::new(ProblemKind::Unavailable, "liveness_unavailable"))?;
-    let callback = format!(
-        "{}/api/v1/identity/liveness/callback",
-        state.config.public_url
-    );
-    let now_seconds = state.clock.now().millis() / 1000;
-    let started = provider
-        .start(&mine.identity_id, &callback, now_seconds)
+    let (session_id, verify_url) = claims
+        .start_liveness(&session, &context.metadata(session.actor()))
         .await
-        .map_err(|error| {
-            let mut problem = Problem::new(ProblemKind::Unavailable, "liveness_unavailable");
-            problem.source = Some(error);
-            problem
-        })?;
-    db_execute!(
-        &state.db,
-        "INSERT INTO liveness_sessions (session_id, identity_id, claimant, created_at) VALUES ($1, $2, $3, $4)",
-        &started.session_id,
-        &mine.identity_id,
-        session.account_id.to_string(),
-        state.clock.now().millis(),
-    )?;
-    execute(
-        &state,
-        &mine.identity_id,
-        IdentityCommand::StartLivenessCheck {
-            claimant: session.account_id,
-            session_id: started.session_id.clone(),
-        },
-        &context.metadata(session.actor()),
-    )
-    .await?;
+        .map_err(claim_problem)?;
     Ok((
         StatusCode::CREATED,
         Json(LivenessResponse {
-            session_id: started.session_id,
-            verify_url: started.verify_url,
+            session_id,
+            verify_url,
         }),
     ))
 }
@@ -506,49 +471,26 @@ pub struct LivenessCallback {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn liveness_callback(
-    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
     context: RequestContext,
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> Result<StatusCode, Problem> {
-    let bad_signature = || Problem::new(ProblemKind::Unauthorized, "liveness_signature_invalid");
-    let provider = state.liveness.as_ref().ok_or_else(bad_signature)?;
     let header = |name: &str| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     };
-    let now_seconds = state.clock.now().millis() / 1000;
-    if !liveness::verify(
-        provider.secret(),
-        header(TIMESTAMP_HEADER),
-        header(SIGNATURE_HEADER),
-        &body,
-        now_seconds,
-    ) {
-        return Err(bad_signature());
-    }
-    let callback: LivenessCallback = serde_json::from_slice(&body)
-        .map_err(|_| Problem::new(ProblemKind::BadRequest, "invalid_json"))?;
-    let row: Option<(String,)> = on_db!(&state.db, pool => {
-        sqlx::query_as("SELECT identity_id FROM liveness_sessions WHERE session_id = $1")
-            .bind(&callback.session_id)
-            .fetch_optional(pool)
-            .await?
-    });
-    let (identity_id,) =
-        row.ok_or_else(|| Problem::new(ProblemKind::Conflict, "liveness_session_invalid"))?;
-    execute(
-        &state,
-        &identity_id,
-        IdentityCommand::RecordLivenessResult {
-            session_id: callback.session_id,
-            passed: callback.result == "pass",
-        },
-        &context.metadata(xuexin_domain::Actor::System("liveness-provider".into())),
-    )
-    .await?;
+    claims
+        .record_liveness_result(
+            header(TIMESTAMP_HEADER),
+            header(SIGNATURE_HEADER),
+            &body,
+            &context.metadata(xuexin_domain::Actor::Anonymous),
+        )
+        .await
+        .map_err(claim_problem)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
