@@ -1,8 +1,7 @@
 //! Real-name identity: the duplicate-ID claim of an account that re-registered ("我要重新注册")
 //! and its proofs: the claim as the claimant sees it, the proof by enrolment or degree
 //! information, the invitation of a classmate, the photo for manual review and the real-person
-//! check. (The classmate's answer and the reviewers' decisions are still run by their handlers
-//! in `http/identity.rs`.)
+//! check, the classmate's answer and the reviewers' decisions.
 
 use crate::config::Limit;
 use crate::gateways::liveness::{self, LivenessProvider};
@@ -18,7 +17,7 @@ use xuexin_domain::identity::{
 use xuexin_domain::ids::{identity_id, login_name_id, LoginNameKind};
 use xuexin_domain::login_name::LoginName;
 use xuexin_domain::values::Phone;
-use xuexin_domain::{Actor, Clock};
+use xuexin_domain::{AccountId, Actor, Clock};
 use xuexin_projections::records;
 use xuexin_projections::{db_execute, on_db};
 
@@ -69,6 +68,9 @@ pub enum ClaimError {
     /// A callback whose signature is wrong or stale.
     #[error("the callback's signature is invalid")]
     BadSignature,
+    /// No such classmate-assistance request, or no such claim to review.
+    #[error("not found")]
+    NotFound,
     /// A signed callback whose body is not the JSON the provider sends.
     #[error("the callback's body is malformed")]
     MalformedCallback,
@@ -428,5 +430,55 @@ impl IdentityClaims {
         )
         .await?;
         Ok(())
+    }
+
+    /// The classmate's answer to a request for help (是 / 否). The request's id starts with the
+    /// identity it belongs to; the identity checks that this account was asked.
+    #[tracing::instrument(skip_all)]
+    pub async fn answer_assist(
+        &self,
+        classmate: &Session,
+        request_id: String,
+        confirm: bool,
+        metadata: &CommandMetadata,
+    ) -> Result<ClaimStep, ClaimError> {
+        if classmate.staff.is_some() {
+            return Err(ClaimError::NotAPerson);
+        }
+        let identity_id = request_id
+            .split_once('.')
+            .map(|(id, _)| id.to_string())
+            .ok_or(ClaimError::NotFound)?;
+        let committed = self
+            .execute(
+                &identity_id,
+                IdentityCommand::AnswerClassmateAssist {
+                    request_id,
+                    classmate: classmate.account_id,
+                    confirm,
+                },
+                metadata,
+            )
+            .await?;
+        Ok(step(&committed))
+    }
+
+    /// A reviewer's decision on a claim under manual review: approved (the identity moves to
+    /// the claimant), or rejected with the reason the claimant reads (`Some(reason)`).
+    #[tracing::instrument(skip_all)]
+    pub async fn decide_review(
+        &self,
+        identity_id: &str,
+        claimant: &str,
+        rejection: Option<String>,
+        metadata: &CommandMetadata,
+    ) -> Result<ClaimStep, ClaimError> {
+        let claimant = AccountId::parse(claimant).ok_or(ClaimError::NotFound)?;
+        let command = match rejection {
+            None => IdentityCommand::ApproveManualReview { claimant },
+            Some(reason) => IdentityCommand::RejectManualReview { claimant, reason },
+        };
+        let committed = self.execute(identity_id, command, metadata).await?;
+        Ok(step(&committed))
     }
 }

@@ -14,7 +14,7 @@ use crate::http::extract::{ApiBytes, ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::sessions::Session;
 use crate::state::SharedState;
-use crate::store::{CommandMetadata, Committed, ExecuteError};
+use crate::store::ExecuteError;
 use axum::body::Body;
 use axum::extract::{FromRef, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -27,7 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use xuexin_domain::account::Account;
 use xuexin_domain::identity::{
-    ClaimStatus, Identity, IdentityCommand, IdentityError, ReviewStatus, MAX_RECORD_PROOF_APPROVALS,
+    ClaimStatus, Identity, IdentityError, ReviewStatus, MAX_RECORD_PROOF_APPROVALS,
 };
 use xuexin_domain::roles::StaffRole;
 use xuexin_domain::values::{mask_phone, Phone};
@@ -105,25 +105,13 @@ pub fn claim_problem(error: ClaimError) -> Problem {
             Problem::new(ProblemKind::Unauthorized, "liveness_signature_invalid")
         }
         ClaimError::MalformedCallback => Problem::new(ProblemKind::BadRequest, "invalid_json"),
+        ClaimError::NotFound => Problem::new(ProblemKind::NotFound, "not_found"),
         ClaimError::UnknownSession => {
             Problem::new(ProblemKind::Conflict, "liveness_session_invalid")
         }
         ClaimError::Refused(error) => identity_problem(error),
         ClaimError::Internal(error) => Problem::internal(error),
     }
-}
-
-async fn execute(
-    state: &SharedState,
-    identity_id: &str,
-    command: IdentityCommand,
-    metadata: &CommandMetadata,
-) -> Result<Committed<Identity>, Problem> {
-    state
-        .store
-        .execute::<Identity>(identity_id, command, &(), metadata)
-        .await
-        .map_err(identity_problem)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -245,15 +233,6 @@ pub struct ClaimCommandResponse {
     pub position: Option<i64>,
     /// Whether this step approved the claim (the identity is now this account's).
     pub approved: bool,
-}
-
-fn approved(committed: &Committed<Identity>) -> bool {
-    committed.events.iter().any(|e| {
-        matches!(
-            e,
-            xuexin_domain::identity::IdentityEvent::IdentityTransferred { .. }
-        )
-    })
 }
 
 /// Prove the identity with enrolment or degree information (提供学籍或者学历信息). The
@@ -564,7 +543,7 @@ pub struct AnswerRequest {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn answer_assist(
-    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiPath(request_id): ApiPath<String>,
@@ -574,25 +553,21 @@ pub async fn answer_assist(
     let confirm = body
         .confirm
         .ok_or_else(|| Problem::validation(vec![FieldError::new("confirm", "required")]))?;
-    // The request id starts with the identity it belongs to.
-    let identity_id = request_id
-        .split_once('.')
-        .map(|(id, _)| id.to_string())
-        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "assist_request_not_found"))?;
-    let committed = execute(
-        &state,
-        &identity_id,
-        IdentityCommand::AnswerClassmateAssist {
+    let step = claims
+        .answer_assist(
+            &session,
             request_id,
-            classmate: session.account_id,
             confirm,
-        },
-        &context.metadata(session.actor()),
-    )
-    .await?;
+            &context.metadata(session.actor()),
+        )
+        .await
+        .map_err(|error| match error {
+            ClaimError::NotFound => Problem::new(ProblemKind::NotFound, "assist_request_not_found"),
+            other => claim_problem(other),
+        })?;
     Ok(Json(ClaimCommandResponse {
-        position: committed.position,
-        approved: approved(&committed),
+        position: step.position,
+        approved: step.approved,
     }))
 }
 
@@ -730,26 +705,26 @@ pub struct ReviewDecision {
 }
 
 async fn decide_review(
-    state: &SharedState,
+    claims: &IdentityClaims,
     session: &Session,
     context: &RequestContext,
     identity_id: &str,
     claimant: &str,
-    command: impl FnOnce(AccountId) -> IdentityCommand,
+    rejection: Option<String>,
 ) -> Result<Json<ClaimCommandResponse>, Problem> {
     session.require_role(&[StaffRole::Reviewer])?;
-    let claimant = AccountId::parse(claimant)
-        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "not_found"))?;
-    let committed = execute(
-        state,
-        identity_id,
-        command(claimant),
-        &context.metadata(session.actor()),
-    )
-    .await?;
+    let step = claims
+        .decide_review(
+            identity_id,
+            claimant,
+            rejection,
+            &context.metadata(session.actor()),
+        )
+        .await
+        .map_err(claim_problem)?;
     Ok(Json(ClaimCommandResponse {
-        position: committed.position,
-        approved: approved(&committed),
+        position: step.position,
+        approved: step.approved,
     }))
 }
 
@@ -770,20 +745,12 @@ async fn decide_review(
 )]
 #[tracing::instrument(skip_all)]
 pub async fn approve_review(
-    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiPath((identity_id, claimant)): ApiPath<(String, String)>,
 ) -> Result<Json<ClaimCommandResponse>, Problem> {
-    decide_review(
-        &state,
-        &session,
-        &context,
-        &identity_id,
-        &claimant,
-        |claimant| IdentityCommand::ApproveManualReview { claimant },
-    )
-    .await
+    decide_review(&claims, &session, &context, &identity_id, &claimant, None).await
 }
 
 /// Reject a claim under manual review, with a reason; the claimant may upload again.
@@ -805,7 +772,7 @@ pub async fn approve_review(
 )]
 #[tracing::instrument(skip_all)]
 pub async fn reject_review(
-    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiPath((identity_id, claimant)): ApiPath<(String, String)>,
@@ -820,12 +787,12 @@ pub async fn reject_review(
         )]));
     }
     decide_review(
-        &state,
+        &claims,
         &session,
         &context,
         &identity_id,
         &claimant,
-        |claimant| IdentityCommand::RejectManualReview { claimant, reason },
+        Some(reason),
     )
     .await
 }
