@@ -7,6 +7,7 @@ use crate::application::account::AccountManagement;
 use crate::application::email::EmailVerification;
 use crate::application::identity::IdentityClaims;
 use crate::application::login::Login;
+use crate::application::records::Records;
 use crate::application::recovery::Recovery;
 use crate::application::registration::Registration;
 use crate::captcha::Captchas;
@@ -246,6 +247,11 @@ impl Runtime {
             liveness: liveness.clone(),
             public_url: config.public_url.clone(),
         };
+        let records = Records {
+            store: store.clone(),
+            db: db.clone(),
+            clock: clock.clone(),
+        };
         let recovery = Recovery {
             store: store.clone(),
             db: db.clone(),
@@ -277,6 +283,7 @@ impl Runtime {
             account,
             email,
             identity,
+            records,
             recovery,
             login,
             deferred,

@@ -4,6 +4,7 @@ use crate::application::account::AccountManagement;
 use crate::application::email::EmailVerification;
 use crate::application::identity::IdentityClaims;
 use crate::application::login::Login;
+use crate::application::records::Records;
 use crate::application::recovery::Recovery;
 use crate::application::registration::Registration;
 use crate::captcha::Captchas;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub email: EmailVerification,
     /// The identity claims' services (`application::identity`).
     pub identity: IdentityClaims,
+    /// The record use cases' services (`application::records`).
+    pub records: Records,
     /// Recovery's services (`application::recovery`).
     pub recovery: Recovery,
     /// Login's services (`application::login`).

@@ -11,6 +11,7 @@ pub mod email;
 pub mod identity;
 pub mod login;
 pub mod offices;
+pub mod records;
 pub mod recovery;
 pub mod registration;
 pub mod staff;

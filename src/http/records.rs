@@ -5,6 +5,7 @@
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
 use super::names::{CheckTypeName, ConclusionName, RecordKindName, ReportFormat};
+use crate::application::records::{Decision, Records, RecordsError};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::records::import::{import_file, ImportError, ImportReport, Phase};
@@ -12,7 +13,7 @@ use crate::sessions::Session;
 use crate::state::SharedState;
 use crate::store::ExecuteError;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -23,12 +24,8 @@ use std::io::Write;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use xuexin_domain::account::Account;
 use xuexin_domain::record::fields::columns;
-use xuexin_domain::record::{
-    degree_record_id, BindMethod, CheckType, Conclusion, PhotoKind, RecordCommand, RecordError,
-    RecordKind, StudentRecord,
-};
+use xuexin_domain::record::{CheckType, Conclusion, PhotoKind, RecordError, RecordKind};
 use xuexin_domain::roles::StaffRole;
 use xuexin_domain::Timestamp;
 use xuexin_projections::records::{self, RecordRow};
@@ -50,6 +47,31 @@ pub fn router() -> OpenApiRouter<SharedState> {
         .routes(routes!(pending_corrections))
         .routes(routes!(approve_correction))
         .routes(routes!(reject_correction))
+}
+
+impl FromRef<SharedState> for Records {
+    fn from_ref(state: &SharedState) -> Self {
+        state.records.clone()
+    }
+}
+
+/// The record use cases' refusals as the API answers them.
+pub fn records_problem(error: RecordsError) -> Problem {
+    match error {
+        RecordsError::NotAPerson | RecordsError::Forbidden => {
+            Problem::new(ProblemKind::Forbidden, "forbidden")
+        }
+        RecordsError::NotFound => Problem::new(ProblemKind::NotFound, "record_not_found"),
+        RecordsError::DetailsMismatch => Problem::validation(vec![FieldError::new(
+            "certificate_number",
+            "record_details_mismatch",
+        )]),
+        RecordsError::ReasonRequired => {
+            Problem::validation(vec![FieldError::new("reason", "reason_required")])
+        }
+        RecordsError::Refused(error) => record_problem(error),
+        RecordsError::Internal(error) => Problem::internal(error),
+    }
 }
 
 fn record_problem(error: ExecuteError<RecordError>) -> Problem {
@@ -334,61 +356,27 @@ pub struct CommandResponse {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn bind_by_certificate(
-    State(state): State<SharedState>,
+    State(records): State<Records>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiJson(body): ApiJson<BindRequest>,
 ) -> Result<(StatusCode, Json<CommandResponse>), Problem> {
     session.require_person()?;
-    let certificate = body
-        .certificate_number
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let record_id = degree_record_id(&certificate).to_string();
-    let record = state
-        .store
-        .load::<StudentRecord>(&record_id)
-        .await?
-        .aggregate;
-    if certificate.is_empty() || !record.exists() {
-        return Err(Problem::new(ProblemKind::NotFound, "record_not_found"));
-    }
-    let account = state
-        .store
-        .load::<Account>(&session.account_id.to_string())
-        .await?
-        .aggregate;
-    let name = body.name.unwrap_or_default();
-    let year_matches = body
-        .graduation_year
-        .is_some_and(|y| record.field("graduation_date").starts_with(&y.to_string()));
-    let name_matches =
-        name.trim() == record.field("name") && account.name() == record.field("name");
-    if !year_matches || !name_matches {
-        return Err(Problem::validation(vec![FieldError::new(
-            "certificate_number",
-            "record_details_mismatch",
-        )]));
-    }
-    let committed = state
-        .store
-        .execute::<StudentRecord>(
-            &record_id,
-            RecordCommand::Bind {
-                account_id: session.account_id,
-                method: BindMethod::Certificate,
-            },
-            &(),
+    let (record_id, position) = records
+        .bind_by_certificate(
+            &session,
+            body.certificate_number.as_deref().unwrap_or(""),
+            body.graduation_year,
+            body.name.as_deref().unwrap_or(""),
             &context.metadata(session.actor()),
         )
         .await
-        .map_err(record_problem)?;
+        .map_err(records_problem)?;
     Ok((
         StatusCode::CREATED,
         Json(CommandResponse {
             record_id,
-            position: committed.position,
+            position,
         }),
     ))
 }
@@ -424,7 +412,7 @@ pub struct ConclusionRequest {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn record_conclusion(
-    State(state): State<SharedState>,
+    State(records): State<Records>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiPath(record_id): ApiPath<String>,
@@ -450,25 +438,21 @@ pub async fn record_conclusion(
     let (Some(check_type), Some(conclusion)) = (check_type, conclusion) else {
         return Err(Problem::validation(errors));
     };
-    let committed = state
-        .store
-        .execute::<StudentRecord>(
+    let position = records
+        .record_conclusion(
+            &session,
             &record_id,
-            RecordCommand::Conclude {
-                account_id: session.account_id,
-                check_type,
-                conclusion,
-            },
-            &(),
+            check_type,
+            conclusion,
             &context.metadata(session.actor()),
         )
         .await
-        .map_err(record_problem)?;
+        .map_err(records_problem)?;
     Ok((
         StatusCode::CREATED,
         Json(CommandResponse {
             record_id,
-            position: committed.position,
+            position,
         }),
     ))
 }
@@ -681,7 +665,7 @@ pub struct PhotoResponse {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn upload_photo(
-    State(state): State<SharedState>,
+    State(records): State<Records>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiPath((school_code, record_id, kind)): ApiPath<(String, String, String)>,
@@ -692,35 +676,20 @@ pub async fn upload_photo(
         .ok_or_else(|| Problem::new(ProblemKind::BadRequest, "photo_kind_invalid"))?;
     let bytes = crate::blobs::read_image(body).await?;
     let content_type = crate::blobs::check_image(&bytes)?;
-    let record = state
-        .store
-        .load::<StudentRecord>(&record_id)
-        .await?
-        .aggregate;
-    if !record.exists() {
-        return Err(Problem::new(ProblemKind::NotFound, "record_not_found"));
-    }
-    if record.school_code() != school_code {
-        return Err(Problem::new(ProblemKind::Forbidden, "forbidden"));
-    }
-    let photo = crate::blobs::put(&state.db, &bytes, content_type, state.clock.now()).await?;
-    let sha256 = photo.sha256.clone();
-    let committed = state
-        .store
-        .execute::<StudentRecord>(
+    let (sha256, position) = records
+        .attach_photo(
+            &school_code,
             &record_id,
-            RecordCommand::AttachPhoto { kind, photo },
-            &(),
+            kind,
+            &bytes,
+            content_type,
             &context.metadata(session.actor()),
         )
         .await
-        .map_err(record_problem)?;
+        .map_err(records_problem)?;
     Ok((
         StatusCode::CREATED,
-        Json(PhotoResponse {
-            sha256,
-            position: committed.position,
-        }),
+        Json(PhotoResponse { sha256, position }),
     ))
 }
 
@@ -863,53 +832,32 @@ pub struct DecisionRequest {
 }
 
 async fn decide(
-    state: &SharedState,
+    records: &Records,
     session: &Session,
     context: &RequestContext,
     record_id: String,
+    correction_id: u32,
+    decision: Decision,
     reason: Option<String>,
-    command: impl FnOnce(String) -> RecordCommand,
 ) -> Result<Json<CommandResponse>, Problem> {
     let province = session
         .require_role(&[StaffRole::ProvincialAuthority])?
         .unwrap_or_default()
         .to_string();
-    let reason = reason.unwrap_or_default().trim().to_string();
-    if reason.is_empty() {
-        return Err(Problem::validation(vec![FieldError::new(
-            "reason",
-            "reason_required",
-        )]));
-    }
-    let record = state
-        .store
-        .load::<StudentRecord>(&record_id)
-        .await?
-        .aggregate;
-    if !record.exists() {
-        return Err(Problem::new(ProblemKind::NotFound, "record_not_found"));
-    }
-    let school = state
-        .store
-        .load::<xuexin_domain::school::School>(record.school_code())
-        .await?
-        .aggregate;
-    if school.province() != province {
-        return Err(Problem::new(ProblemKind::Forbidden, "forbidden"));
-    }
-    let committed = state
-        .store
-        .execute::<StudentRecord>(
+    let position = records
+        .decide_correction(
+            &province,
             &record_id,
-            command(reason),
-            &(),
+            correction_id,
+            decision,
+            reason.as_deref(),
             &context.metadata(session.actor()),
         )
         .await
-        .map_err(record_problem)?;
+        .map_err(records_problem)?;
     Ok(Json(CommandResponse {
         record_id,
-        position: committed.position,
+        position,
     }))
 }
 
@@ -930,22 +878,20 @@ async fn decide(
     )
 )]
 pub async fn approve_correction(
-    State(state): State<SharedState>,
+    State(records): State<Records>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiPath((record_id, correction_id)): ApiPath<(String, u32)>,
     ApiJson(body): ApiJson<DecisionRequest>,
 ) -> Result<Json<CommandResponse>, Problem> {
     decide(
-        &state,
+        &records,
         &session,
         &context,
         record_id,
+        correction_id,
+        Decision::Approve,
         body.reason,
-        |reason| RecordCommand::ApproveCorrection {
-            correction_id,
-            reason,
-        },
     )
     .await
 }
@@ -967,22 +913,20 @@ pub async fn approve_correction(
     )
 )]
 pub async fn reject_correction(
-    State(state): State<SharedState>,
+    State(records): State<Records>,
     Authenticated(session): Authenticated,
     context: RequestContext,
     ApiPath((record_id, correction_id)): ApiPath<(String, u32)>,
     ApiJson(body): ApiJson<DecisionRequest>,
 ) -> Result<Json<CommandResponse>, Problem> {
     decide(
-        &state,
+        &records,
         &session,
         &context,
         record_id,
+        correction_id,
+        Decision::Reject,
         body.reason,
-        |reason| RecordCommand::RejectCorrection {
-            correction_id,
-            reason,
-        },
     )
     .await
 }
