@@ -464,7 +464,7 @@ async fn import_records(
     skip_invalid: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    use crate::records::import::{import_file, ImportError, Phase};
+    use crate::application::import::{import_file, ImportError, Phase};
     if !file.is_file() {
         anyhow::bail!("{} is not a file", file.display());
     }
@@ -481,7 +481,7 @@ async fn import_records(
     let metadata = crate::store::CommandMetadata::system("import-records");
     let progress_bar = bar.clone();
     let result = import_file(
-        &runtime.state,
+        &runtime.state.records,
         file,
         school,
         skip_invalid,
@@ -738,7 +738,7 @@ async fn audit_command(db: &crate::store::Db, command: AuditCommand) -> anyhow::
 }
 
 /// One bad row of an import report, as the catalogue words it.
-fn import_line(key: &str, problem: &crate::records::import::RowProblem) -> String {
+fn import_line(key: &str, problem: &crate::application::import::RowProblem) -> String {
     let separator = match crate::messages::current() {
         crate::messages::Language::Zh => "；",
         crate::messages::Language::En => "; ",

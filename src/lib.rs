@@ -23,7 +23,6 @@ pub mod problem;
 pub mod projector;
 pub mod ratelimit;
 pub mod rebuild;
-pub mod records;
 pub mod relay;
 pub mod security;
 pub mod sessions;

@@ -251,6 +251,7 @@ impl Runtime {
             store: store.clone(),
             db: db.clone(),
             clock: clock.clone(),
+            digest: digest.clone(),
         };
         let recovery = Recovery {
             store: store.clone(),

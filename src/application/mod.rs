@@ -9,6 +9,7 @@
 pub mod account;
 pub mod email;
 pub mod identity;
+pub mod import;
 pub mod login;
 pub mod offices;
 pub mod records;

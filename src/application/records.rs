@@ -1,7 +1,8 @@
 //! Student records (学籍学历): a student binds a missing degree record and records check
 //! conclusions; a registrar attaches photos; a provincial authority decides corrections.
-//! (Imports run in `records/import.rs`; the reads stay with their handlers.)
+//! Imports of schools' files are in `import.rs`; the reads stay with their handlers.
 
+use crate::security::DigestKey;
 use crate::sessions::Session;
 use crate::store::{CommandMetadata, Committed, Db, EventStore, ExecuteError};
 use std::sync::Arc;
@@ -19,6 +20,8 @@ pub struct Records {
     pub store: Arc<EventStore>,
     pub db: Db,
     pub clock: Arc<dyn Clock>,
+    /// Document numbers of imported rows are stored as keyed digests.
+    pub digest: DigestKey,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use super::names::{CheckTypeName, ConclusionName, RecordKindName, ReportFormat};
 use crate::application::records::{Decision, Records, RecordsError};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
-use crate::records::import::{import_file, ImportError, ImportReport, Phase};
+use crate::application::import::{import_file, ImportError, ImportReport, Phase};
 use crate::sessions::Session;
 use crate::state::SharedState;
 use crate::store::ExecuteError;
@@ -610,7 +610,7 @@ pub async fn import_records(
         .map_err(|e| Problem::internal(anyhow::anyhow!(e)))?;
     drop(writer);
     let report = import_file(
-        &state,
+        &state.records,
         file.path(),
         &school_code,
         query.skip_invalid.unwrap_or(false),

@@ -4,7 +4,7 @@
 //! once to write valid rows in batches, each batch one transaction.
 
 use crate::messages;
-use crate::state::AppState;
+use super::records::Records;
 use crate::store::{CommandMetadata, ExecuteError};
 use encoding_rs::{Encoding, GB18030, UTF_8};
 use serde::Serialize;
@@ -296,7 +296,7 @@ fn cells_ok(values: &[String], columns: usize) -> Result<(), Vec<String>> {
 /// Imports a file for a school. `progress` is told how many rows each phase has done.
 #[tracing::instrument(skip_all, fields(school = school_code))]
 pub async fn import_file(
-    state: &AppState,
+    state: &Records,
     path: &Path,
     school_code: &str,
     skip_invalid: bool,
@@ -380,7 +380,7 @@ pub async fn import_file(
 }
 
 async fn write_batch(
-    state: &AppState,
+    state: &Records,
     batch: &mut Vec<(u64, String, RecordCommand)>,
     metadata: &CommandMetadata,
     report: &mut ImportReport,

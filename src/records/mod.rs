@@ -1,3 +1,0 @@
-//! Student records: import (bindings are carried out by `crate::tasks`).
-
-pub mod import;
