@@ -67,6 +67,9 @@ pub enum ManageError {
         field: &'static str,
         code: &'static str,
     },
+    /// A conflict without a field (`external_login_linked`, `external_login_taken`).
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error("the SMS code was refused")]
     Code(#[from] CodeError),
     /// The account refused the command.
@@ -573,6 +576,46 @@ impl AccountManagement {
             )
             .await?;
         Ok(committed.position)
+    }
+
+    /// 绑定微信 / 支付宝: links `subject` of `provider` to the account: the login name first
+    /// (one account per subject), then the account's own link (one subject per provider).
+    /// Linking what is already linked changes nothing.
+    #[tracing::instrument(skip_all, fields(provider = provider.as_str()))]
+    pub async fn link_external_login(
+        &self,
+        account_id: AccountId,
+        provider: crate::oauth::Provider,
+        subject: &str,
+        metadata: &CommandMetadata,
+    ) -> Result<(), ManageError> {
+        let account = self.load(account_id).await?;
+        match account.external_logins().get(provider.as_str()) {
+            Some(current) if current == subject => return Ok(()),
+            Some(_) => return Err(ManageError::Conflict("external_login_linked")),
+            None => {}
+        }
+        let claimed = crate::login_names::claim(
+            &self.store,
+            account_id,
+            provider.login_name_kind(),
+            subject,
+            metadata,
+        )
+        .await?;
+        if claimed.is_err() {
+            return Err(ManageError::Conflict("external_login_taken"));
+        }
+        self.execute(
+            account_id,
+            AccountCommand::LinkExternalLogin {
+                provider: provider.as_str().to_string(),
+                subject: subject.to_string(),
+            },
+            metadata,
+        )
+        .await?;
+        Ok(())
     }
 }
 

@@ -3,8 +3,8 @@
 //! every row (nothing is written while any row is bad, unless bad rows are to be skipped),
 //! once to write valid rows in batches, each batch one transaction.
 
-use crate::messages;
 use super::records::Records;
+use crate::messages;
 use crate::store::{CommandMetadata, ExecuteError};
 use encoding_rs::{Encoding, GB18030, UTF_8};
 use serde::Serialize;

@@ -119,6 +119,7 @@ pub fn manage_problem(error: ManageError) -> Problem {
         ManageError::Taken { field, code } => {
             Problem::conflicts(vec![FieldError::new(field, code)])
         }
+        ManageError::Conflict(code) => Problem::new(ProblemKind::Conflict, code),
         ManageError::Code(error) => code_problem(error),
         ManageError::Refused(error) => domain_refusal(error),
         ManageError::Busy => Problem::overloaded(Duration::from_secs(1)),

@@ -12,7 +12,6 @@ use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::security::new_token;
 use crate::sessions::Session;
 use crate::state::{AppState, SharedState};
-use crate::store::{CommandMetadata, ExecuteError};
 use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -22,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use xuexin_domain::account::{Account, AccountCommand, AccountError};
 use xuexin_domain::{AccountId, Actor};
 
 pub fn router() -> OpenApiRouter<SharedState> {
@@ -286,7 +284,11 @@ pub async fn callback(
                 .and_then(AccountId::parse)
                 .ok_or_else(invalid_state)?;
             let metadata = context.metadata(Actor::Account(account_id.to_string()));
-            bind(&state, provider, account_id, &subject, &metadata).await?;
+            state
+                .account
+                .link_external_login(account_id, provider, &subject, &metadata)
+                .await
+                .map_err(super::account::manage_problem)?;
             Ok((
                 StatusCode::OK,
                 Json(CallbackResponse {
@@ -301,59 +303,4 @@ pub async fn callback(
             ))
         }
     }
-}
-
-/// Links `subject` of `provider` to the account: the login name first (one account per
-/// subject), then the account's own link (one subject per provider).
-async fn bind(
-    state: &AppState,
-    provider: Provider,
-    account_id: AccountId,
-    subject: &str,
-    metadata: &CommandMetadata,
-) -> Result<(), Problem> {
-    let account = state
-        .store
-        .load::<Account>(&account_id.to_string())
-        .await?
-        .aggregate;
-    match account.external_logins().get(provider.as_str()) {
-        Some(current) if current == subject => return Ok(()),
-        Some(_) => return Err(Problem::new(ProblemKind::Conflict, "external_login_linked")),
-        None => {}
-    }
-    if crate::login_names::claim(
-        &state.store,
-        account_id,
-        provider.login_name_kind(),
-        subject,
-        metadata,
-    )
-    .await?
-    .is_err()
-    {
-        return Err(Problem::new(ProblemKind::Conflict, "external_login_taken"));
-    }
-    state
-        .store
-        .execute::<Account>(
-            &account_id.to_string(),
-            AccountCommand::LinkExternalLogin {
-                provider: provider.as_str().to_string(),
-                subject: subject.to_string(),
-            },
-            &state.account_services,
-            metadata,
-        )
-        .await
-        .map_err(|error| match error {
-            ExecuteError::Domain(AccountError::ExternalLoginAlreadyLinked) => {
-                Problem::new(ProblemKind::Conflict, "external_login_linked")
-            }
-            ExecuteError::Domain(AccountError::CannotLogIn) => {
-                Problem::new(ProblemKind::Forbidden, "forbidden")
-            }
-            other => crate::problem::account_problem(other),
-        })?;
-    Ok(())
 }

@@ -5,10 +5,10 @@
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
 use super::names::{CheckTypeName, ConclusionName, RecordKindName, ReportFormat};
+use crate::application::import::{import_file, ImportError, ImportReport, Phase};
 use crate::application::records::{Decision, Records, RecordsError};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
-use crate::application::import::{import_file, ImportError, ImportReport, Phase};
 use crate::sessions::Session;
 use crate::state::SharedState;
 use crate::store::ExecuteError;
