@@ -4,16 +4,25 @@
 //! (Nothing here is history: the event log keeps every change.)
 
 use crate::shutdown::Shutdown;
-use crate::state::SharedState;
+use crate::store::Db;
 use std::time::Duration;
+use xuexin_domain::Clock;
 use xuexin_projections::db_execute;
+
+/// What housekeeping uses: the tables, the clock, and how long idempotent answers are kept.
+#[derive(Clone)]
+pub struct Housekeeper {
+    pub db: Db,
+    pub clock: std::sync::Arc<dyn Clock>,
+    pub idempotency_window: std::time::Duration,
+}
 
 const GRACE_MILLIS: i64 = 24 * 3600 * 1000;
 const EVERY: Duration = Duration::from_secs(600);
 
 /// One sweep; returns how many rows went.
 #[tracing::instrument(skip_all)]
-pub async fn sweep(state: &SharedState) -> anyhow::Result<u64> {
+pub async fn sweep(state: &Housekeeper) -> anyhow::Result<u64> {
     let cutoff = state.clock.now().millis() - GRACE_MILLIS;
     let mut removed = 0;
     for statement in [
@@ -27,7 +36,7 @@ pub async fn sweep(state: &SharedState) -> anyhow::Result<u64> {
         removed += db_execute!(&state.db, statement, cutoff)?;
     }
     // Idempotency records after their window (a repeat after that runs again).
-    let window = state.config.idempotency_window.as_millis() as i64;
+    let window = state.idempotency_window.as_millis() as i64;
     removed += db_execute!(
         &state.db,
         "DELETE FROM idempotency_keys WHERE created_at < $1",
@@ -36,7 +45,7 @@ pub async fn sweep(state: &SharedState) -> anyhow::Result<u64> {
     Ok(removed)
 }
 
-pub async fn housekeeping_loop(state: SharedState, mut shutdown: Shutdown) {
+pub async fn housekeeping_loop(state: Housekeeper, mut shutdown: Shutdown) {
     while !shutdown.is_triggered() {
         match sweep(&state).await {
             Ok(0) => {}

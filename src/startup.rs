@@ -399,7 +399,7 @@ impl Application {
                 .run(Duration::from_millis(500), self.shutdown.clone()),
         ));
         tasks.push(tokio::spawn(crate::tasks::task_loop(
-            self.state.clone(),
+            self.state.task_runner(),
             self.state.task_wakes.clone(),
             poll,
             self.shutdown.clone(),
@@ -421,7 +421,7 @@ impl Application {
             self.shutdown.clone(),
         )));
         tasks.push(tokio::spawn(crate::housekeeping::housekeeping_loop(
-            self.state.clone(),
+            self.state.housekeeper(),
             self.shutdown.clone(),
         )));
         if let Some(url) = &self.state.config.nats_url {

@@ -62,3 +62,25 @@ pub struct AppState {
 }
 
 pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// Housekeeping's parts (the loop and the tests that sweep by hand).
+    pub fn housekeeper(&self) -> crate::housekeeping::Housekeeper {
+        crate::housekeeping::Housekeeper {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            idempotency_window: self.config.idempotency_window,
+        }
+    }
+
+    /// The process-task loop's parts.
+    pub fn task_runner(&self) -> crate::tasks::TaskRunner {
+        crate::tasks::TaskRunner {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            store: self.store.clone(),
+            account_services: self.account_services.clone(),
+            task_claim: self.config.task_claim,
+        }
+    }
+}

@@ -3,19 +3,32 @@
 //! done) changes nothing the second time. Failed tasks are retried with back-off.
 
 use crate::shutdown::Shutdown;
-use crate::state::{AppState, SharedState};
 use crate::store::{CommandMetadata, ExecuteError};
+use crate::store::{Db, EventStore};
 use anyhow::Context;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+use xuexin_domain::account::AccountServices;
 use xuexin_domain::account::{Account, AccountCommand};
 use xuexin_domain::ids::{login_name_id, LoginNameKind};
 use xuexin_domain::login_name::{LoginName, LoginNameCommand};
 use xuexin_domain::record::{BindMethod, RecordCommand, RecordError, StudentRecord};
 use xuexin_domain::AccountId;
+use xuexin_domain::Clock;
 use xuexin_projections::{db_execute, on_db};
+
+/// What the process-task loop uses: the task table, the event store and the account's
+/// services that run the tasks' commands, and how long a claimed task is reserved.
+#[derive(Clone)]
+pub struct TaskRunner {
+    pub db: Db,
+    pub clock: std::sync::Arc<dyn Clock>,
+    pub store: std::sync::Arc<EventStore>,
+    pub account_services: AccountServices,
+    pub task_claim: std::time::Duration,
+}
 
 /// Fault points for crash tests, per task kind: before its command, and after the command
 /// but before the task is marked done.
@@ -50,7 +63,7 @@ fn done<E: std::fmt::Display>(result: Result<impl Sized, ExecuteError<E>>) -> an
 
 /// One task, as its kind says.
 async fn perform(
-    state: &AppState,
+    state: &TaskRunner,
     kind: &str,
     payload: &Value,
     metadata: &CommandMetadata,
@@ -192,7 +205,7 @@ async fn perform(
 }
 
 /// Runs the tasks that are due; returns how many it attempted.
-pub async fn run_due(state: &AppState) -> anyhow::Result<usize> {
+pub async fn run_due(state: &TaskRunner) -> anyhow::Result<usize> {
     let now = state.clock.now().millis();
     let due: Vec<(String, String, String, i64, i64)> = on_db!(&state.db, pool => {
         sqlx::query_as(
@@ -205,7 +218,7 @@ pub async fn run_due(state: &AppState) -> anyhow::Result<usize> {
         .context("failed to read process tasks")?
     });
     let mut attempted = 0;
-    let claim_millis = state.config.task_claim.as_millis() as i64;
+    let claim_millis = state.task_claim.as_millis() as i64;
     for (id, kind, payload, attempts, next_attempt_at) in due {
         let claimed = db_execute!(
             &state.db,
@@ -248,7 +261,7 @@ pub async fn run_due(state: &AppState) -> anyhow::Result<usize> {
 
 /// Runs tasks whenever a process manager commits new ones (and on a timer).
 pub async fn task_loop(
-    state: SharedState,
+    state: TaskRunner,
     wakes: Vec<Arc<Notify>>,
     poll: Duration,
     mut shutdown: Shutdown,

@@ -146,7 +146,9 @@ async fn housekeeping_deletes_idempotency_records_after_their_window(backend: Ba
         )
         .unwrap();
     }
-    xuexin::housekeeping::sweep(&app.state).await.unwrap();
+    xuexin::housekeeping::sweep(&app.state.housekeeper())
+        .await
+        .unwrap();
     let left: Vec<(String,)> = xuexin_projections::on_db!(&app.db, pool => {
         sqlx::query_as("SELECT idempotency_key FROM idempotency_keys")
             .fetch_all(pool)

@@ -902,7 +902,9 @@ async fn housekeeping_removes_only_long_expired_rows(backend: Backend) {
         two_days_ago,
     )
     .unwrap();
-    let removed = xuexin::housekeeping::sweep(&app.state).await.unwrap();
+    let removed = xuexin::housekeeping::sweep(&app.state.housekeeper())
+        .await
+        .unwrap();
     assert!(removed >= 2, "{removed}");
     assert_eq!(count("recovery_tickets").await, 1);
     assert_eq!(count("captchas").await, captchas - 1);
