@@ -460,3 +460,32 @@ fn every_code_and_text_the_service_uses_is_in_the_catalogue() {
         stray.join("\n")
     );
 }
+
+#[test]
+fn only_the_adapters_and_startup_see_the_whole_state() {
+    let graph = import_graph();
+    let adapter = |m: &str| m == "http" || m.starts_with("http::") || m == "cli" || m == "startup";
+    let mut offenders: Vec<&str> = graph
+        .iter()
+        .filter(|(module, edges)| {
+            !adapter(module) && *module != "state" && edges.contains("state")
+        })
+        .map(|(module, _)| label(module))
+        .collect();
+    offenders.sort_unstable();
+    assert!(
+        graph["http::account"].contains("state"),
+        "the graph sees http's use of the state"
+    );
+    assert!(
+        offenders.is_empty(),
+        "modules below the adapters that take the whole state: {offenders:?}"
+    );
+    // And nothing imports startup but the CLI (and the crate root that declares it).
+    let into_startup: Vec<&str> = graph
+        .iter()
+        .filter(|(module, edges)| edges.contains("startup") && *module != "cli")
+        .map(|(module, _)| label(module))
+        .collect();
+    assert!(into_startup.is_empty(), "{into_startup:?} import startup");
+}
