@@ -467,9 +467,7 @@ fn only_the_adapters_and_startup_see_the_whole_state() {
     let adapter = |m: &str| m == "http" || m.starts_with("http::") || m == "cli" || m == "startup";
     let mut offenders: Vec<&str> = graph
         .iter()
-        .filter(|(module, edges)| {
-            !adapter(module) && *module != "state" && edges.contains("state")
-        })
+        .filter(|(module, edges)| !adapter(module) && *module != "state" && edges.contains("state"))
         .map(|(module, _)| label(module))
         .collect();
     offenders.sort_unstable();
