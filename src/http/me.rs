@@ -14,7 +14,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use xuexin_domain::account::Account;
-use xuexin_domain::values::DocumentType;
 use xuexin_domain::Timestamp;
 use xuexin_projections::account_view;
 
@@ -130,9 +129,11 @@ pub async fn get_me(
         (Some(_), true) => "verified",
     };
     let document_type_label = match view.document_type.as_str() {
-        "resident_id_card" => DocumentType::ResidentIdCard.label_zh(),
-        "overseas_chinese_id_or_passport" => DocumentType::OverseasChineseIdOrPassport.label_zh(),
-        _ => DocumentType::Other.label_zh(),
+        "resident_id_card" => crate::messages::text("document_type.resident_id_card"),
+        "overseas_chinese_id_or_passport" => {
+            crate::messages::text("document_type.overseas_chinese_id_or_passport")
+        }
+        _ => crate::messages::text("document_type.other"),
     };
     let time = |millis: i64| Timestamp::from_millis(millis).to_rfc3339();
     Ok(Json(MeResponse {

@@ -202,7 +202,13 @@ async fn record_document(state: &SharedState, row: RecordRow) -> Result<RecordDo
             let found = concluded.iter().find(|c| c.check_type == check.as_str());
             CheckDocument {
                 check_type: check.as_str().to_string(),
-                label: check.label_zh().to_string(),
+                label: crate::messages::text(match check {
+                    CheckType::EnrolmentCheck => "check.enrolment_check",
+                    CheckType::AnnualRegistration2 => "check.annual_registration_2",
+                    CheckType::AnnualRegistration3 => "check.annual_registration_3",
+                    CheckType::ImageVerification => "check.image_verification",
+                })
+                .to_string(),
                 conclusion: found.map(|c| c.conclusion.clone()),
                 correction: found.and_then(|c| c.correction.clone()),
                 checked_at: found.map(|c| time(c.checked_at)),
@@ -228,7 +234,11 @@ async fn record_document(state: &SharedState, row: RecordRow) -> Result<RecordDo
             field("major")
         ),
         kind: kind.as_str().to_string(),
-        kind_label: kind.label_zh().to_string(),
+        kind_label: crate::messages::text(match kind {
+            RecordKind::Enrolment => "record_kind.enrolment",
+            RecordKind::Degree => "record_kind.degree",
+        })
+        .to_string(),
         record_id: row.record_id,
         school_code: row.school_code,
         fields,

@@ -127,7 +127,7 @@ pub struct PasswordStrengthDocument {
     /// `weak`, `medium`, `strong` or `very_strong`.
     #[schema(value_type = PasswordLevel)]
     pub level: String,
-    /// 弱 / 中 / 强 / 非常强
+    /// 弱 / 中 / 强 / 非常强 (weak / medium / strong / very strong), as `Accept-Language` asks.
     pub label: String,
     /// 1–4
     pub score: u8,
@@ -137,7 +137,13 @@ impl From<PasswordStrength> for PasswordStrengthDocument {
     fn from(strength: PasswordStrength) -> Self {
         Self {
             level: strength.as_str().to_string(),
-            label: strength.label_zh().to_string(),
+            label: crate::messages::text(match strength {
+                PasswordStrength::Weak => "strength.weak",
+                PasswordStrength::Medium => "strength.medium",
+                PasswordStrength::Strong => "strength.strong",
+                PasswordStrength::VeryStrong => "strength.very_strong",
+            })
+            .to_string(),
             score: strength.score(),
         }
     }
