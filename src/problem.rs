@@ -184,23 +184,6 @@ impl From<sqlx::Error> for Problem {
     }
 }
 
-/// A password the rules refuse, at its field.
-pub fn password_error(
-    field: &str,
-    error: xuexin_domain::values::password::PasswordError,
-) -> FieldError {
-    let code = match error {
-        xuexin_domain::values::password::PasswordError::Length
-        | xuexin_domain::values::password::PasswordError::InvalidCharacter => "password_format",
-        xuexin_domain::values::password::PasswordError::TooCommon => "password_too_common",
-        xuexin_domain::values::password::PasswordError::ContainsPhone => "password_contains_phone",
-        xuexin_domain::values::password::PasswordError::ContainsDocumentNumber => {
-            "password_contains_id_number"
-        }
-    };
-    FieldError::new(field, code)
-}
-
 /// An SMS code refused, as the API answers it.
 pub fn code_problem(error: crate::codes::CodeError) -> Problem {
     use crate::codes::CodeError;

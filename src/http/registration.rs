@@ -184,7 +184,13 @@ fn document_error(error: DocumentError) -> FieldError {
     FieldError::new("document_number", code)
 }
 
-pub use crate::problem::password_error;
+/// A password the rules refuse, at its field (the code from `application::account`).
+pub fn password_error(
+    field: &str,
+    error: xuexin_domain::values::password::PasswordError,
+) -> FieldError {
+    FieldError::new(field, crate::application::account::password_code(error))
+}
 
 /// Parses the whole form, collecting every field's problem.
 fn parse_form(
