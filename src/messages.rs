@@ -332,6 +332,24 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("import.control_character", "第 {column} 列含有不允许的控制字符", "column {column} contains a control character that is not allowed"),
     ("import.bad_bytes", "第 {column} 列含有无法识别的字节（不是有效的 UTF-8 或 GB18030 编码）", "column {column} has bytes that cannot be read (not valid UTF-8 or GB18030)"),
     ("import.school_unknown", "学校代码 {school} 未登记（xuexin admin add-school）", "school code {school} is not registered (xuexin admin add-school)"),
+    ("row.missing_columns", "缺少列：{columns}", "missing columns: {columns}"),
+    ("row.required", "{column}不能为空", "{column} must not be empty"),
+    ("row.name", "姓名格式有误", "the name is not valid"),
+    ("row.gender", "性别“{value}”应为{allowed}之一", "gender “{value}” must be one of {allowed}"),
+    ("row.date", "{column}“{value}”格式有误，应为 YYYY-MM-DD", "{column} “{value}” is not a date in the form YYYY-MM-DD"),
+    ("row.birth_date_mismatch", "出生日期与证件号码不符", "the birth date does not match the ID number"),
+    ("row.id_checksum", "证件号码格式有误：不符合第二代居民身份证校验规则", "the ID number fails the check digit of the second-generation resident ID card"),
+    ("row.id_birth_date", "证件号码格式有误：出生日期不正确", "the ID number holds an impossible birth date"),
+    ("row.id_format", "证件号码格式有误", "the ID number is not valid"),
+    ("row.school_name", "学校名称“{value}”与学校代码 {code}（{school}）不符", "the school name “{value}” does not match school code {code} ({school})"),
+    ("row.level", "层次“{value}”不是可接受的值（{levels}）", "the level “{value}” is not one of {levels}"),
+    ("row.duration", "学制“{value}”格式有误，应如“{example}”", "the duration “{value}” must read like “{example}”"),
+    ("row.too_long", "{column}过长", "{column} is too long"),
+    ("row.expected_graduation_order", "预计毕业日期应晚于入学日期", "the expected graduation date must be after the enrolment date"),
+    ("row.student_number", "学号“{value}”格式有误", "the student number “{value}” is not valid"),
+    ("row.graduation_order", "毕（结）业日期应晚于入学日期", "the graduation date must be after the enrolment date"),
+    ("row.conclusion", "毕（结）业“{value}”应为{allowed}之一", "the graduation conclusion “{value}” must be one of {allowed}"),
+    ("row.certificate", "证书编号“{value}”格式有误：应为 18 位数字，以学校代码 {code} 开头，第 7–10 位为毕业年份", "the certificate number “{value}” must be 18 digits starting with school code {code}, digits 7–10 the graduation year"),
     ("import.number_taken", "该学号或证书编号已属于其他学校或其他类型的记录", "this student or certificate number belongs to another school or another kind of record"),
 ];
 
@@ -414,6 +432,13 @@ mod tests {
                 "{code}: the English text has Chinese in it: {en}"
             );
             assert_eq!(parameters(zh), parameters(en), "{code}: parameters differ");
+        }
+    }
+
+    #[test]
+    fn every_reason_a_record_row_can_be_refused_for_is_in_the_catalogue() {
+        for code in xuexin_domain::record::fields::ISSUE_CODES {
+            assert!(has(code), "{code} is not in the catalogue");
         }
     }
 

@@ -13,7 +13,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use xuexin_domain::record::fields::{layout, validate_row, Layout, SchoolContext, ValidRow};
+use xuexin_domain::record::fields::{
+    layout, validate_row, Layout, RowIssue, SchoolContext, ValidRow,
+};
 use xuexin_domain::record::{RecordCommand, RecordEvent, StudentRecord};
 use xuexin_domain::school::School;
 
@@ -25,7 +27,7 @@ pub const MAX_REPORTED_PROBLEMS: usize = 1000;
 pub struct RowProblem {
     /// Line number in the file (the header is line 1).
     pub line: u64,
-    /// What is wrong, in Chinese.
+    /// What is wrong, in the language the request asked for (Chinese by default).
     pub reasons: Vec<String>,
 }
 
@@ -224,10 +226,22 @@ impl<R: Read> Rows<R> {
             .lock()
             .map_or(0, |mut index| index.line_at(offset));
         let values: Vec<String> = record.iter().map(str::to_string).collect();
-        let checked = cells_ok(&values, self.columns)
-            .and_then(|()| validate_row(&self.layout, &values, context));
+        let checked = cells_ok(&values, self.columns).and_then(|()| {
+            validate_row(&self.layout, &values, context)
+                .map_err(|issues| issues.iter().map(describe).collect())
+        });
         Ok(Some((line, checked)))
     }
+}
+
+/// A row issue in the current language, from the catalogue.
+fn describe(issue: &RowIssue) -> String {
+    let params: Vec<(&str, &str)> = issue
+        .params
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    messages::format(issue.code, &params)
 }
 
 fn rows(path: &Path, encoding: &'static Encoding) -> Result<Rows<impl Read>, ImportError> {
@@ -248,7 +262,7 @@ fn rows(path: &Path, encoding: &'static Encoding) -> Result<Rows<impl Read>, Imp
         .iter()
         .map(str::to_string)
         .collect();
-    let layout = layout(&headers).map_err(ImportError::File)?;
+    let layout = layout(&headers).map_err(|issue| ImportError::File(describe(&issue)))?;
     Ok(Rows {
         reader,
         layout,

@@ -139,7 +139,12 @@ async fn a_file_without_a_required_column_is_refused_as_a_whole(backend: Backend
         cells.join(",")
     };
     let response = app
-        .import(&registrar, "99003", csv(&header, &[without_id]), true)
+        .import(
+            &registrar,
+            "99003",
+            csv(&header, &[without_id.clone()]),
+            true,
+        )
         .await;
     assert_eq!(
         response.status,
@@ -152,6 +157,28 @@ async fn a_file_without_a_required_column_is_refused_as_a_whole(backend: Backend
         .as_str()
         .unwrap()
         .contains("缺少列：证件号码"));
+    let in_english = app
+        .send(
+            app.client
+                .post(format!(
+                    "{}/api/v1/schools/99003/record-imports?skip_invalid=true",
+                    app.address
+                ))
+                .bearer_auth(&registrar)
+                .header("content-type", "text/csv")
+                .header("Accept-Language", "en")
+                .body(csv(&header, &[without_id.clone()])),
+        )
+        .await;
+    assert_eq!(in_english.code(), "import_file_invalid");
+    assert!(
+        in_english.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing columns: 证件号码"),
+        "{}",
+        in_english.text
+    );
     let not_csv = app
         .import(&registrar, "99003", b"\x00\x01\x02".to_vec(), true)
         .await;

@@ -1,6 +1,7 @@
 //! The record fields schools report, their Chinese column headers (as in the record archive
-//! of seed 001 and the sample files), and validation of one row. Reasons are in Chinese: they
-//! go back to the registrar in the import report.
+//! of seed 001 and the sample files), and validation of one row. A bad row's reasons are
+//! [`RowIssue`]s: a stable message code and its parameters, which the application turns into
+//! the registrar's language from the message catalogue.
 
 use super::{degree_record_id, enrolment_record_id, RecordFields, RecordKind};
 use crate::time::CivilDate;
@@ -95,6 +96,49 @@ pub const LEVELS: &[&str] = &[
 ];
 pub const GRADUATION_CONCLUSIONS: &[&str] = &["毕业", "结业", "肄业"];
 
+/// One thing wrong with a row: a message code of the catalogue and the values it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowIssue {
+    pub code: &'static str,
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl RowIssue {
+    fn new(code: &'static str) -> Self {
+        Self {
+            code,
+            params: Vec::new(),
+        }
+    }
+
+    fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.params.push((name, value.into()));
+        self
+    }
+}
+
+/// Every code a [`RowIssue`] or [`layout`] can carry; the catalogue must hold each of them.
+pub const ISSUE_CODES: &[&str] = &[
+    "row.missing_columns",
+    "row.required",
+    "row.name",
+    "row.gender",
+    "row.date",
+    "row.birth_date_mismatch",
+    "row.id_checksum",
+    "row.id_birth_date",
+    "row.id_format",
+    "row.school_name",
+    "row.level",
+    "row.duration",
+    "row.too_long",
+    "row.expected_graduation_order",
+    "row.student_number",
+    "row.graduation_order",
+    "row.conclusion",
+    "row.certificate",
+];
+
 /// Column positions of a file's header row.
 pub struct Layout {
     pub kind: RecordKind,
@@ -103,7 +147,7 @@ pub struct Layout {
 }
 
 /// Recognizes the kind of file by its headers; names every missing required column.
-pub fn layout(headers: &[String]) -> Result<Layout, String> {
+pub fn layout(headers: &[String]) -> Result<Layout, RowIssue> {
     let clean: Vec<String> = headers
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
@@ -125,7 +169,7 @@ pub fn layout(headers: &[String]) -> Result<Layout, String> {
     if missing.is_empty() {
         Ok(Layout { kind, positions })
     } else {
-        Err(format!("缺少列：{}", missing.join("、")))
+        Err(RowIssue::new("row.missing_columns").with("columns", missing.join("、")))
     }
 }
 
@@ -143,10 +187,14 @@ pub struct ValidRow {
     pub fields: RecordFields,
 }
 
-fn date(header: &str, raw: &str, problems: &mut Vec<String>) -> Option<CivilDate> {
+fn date(header: &str, raw: &str, problems: &mut Vec<RowIssue>) -> Option<CivilDate> {
     let parsed = CivilDate::parse(raw);
     if parsed.is_none() {
-        problems.push(format!("{header}“{raw}”格式有误，应为 YYYY-MM-DD"));
+        problems.push(
+            RowIssue::new("row.date")
+                .with("column", header)
+                .with("value", raw),
+        );
     }
     parsed
 }
@@ -156,7 +204,7 @@ pub fn validate_row(
     layout: &Layout,
     row: &[String],
     school: &SchoolContext<'_>,
-) -> Result<ValidRow, Vec<String>> {
+) -> Result<ValidRow, Vec<RowIssue>> {
     let columns = columns(layout.kind);
     let value = |key: &str| -> String {
         columns
@@ -171,7 +219,7 @@ pub fn validate_row(
     let mut fields = RecordFields::new();
     for column in columns {
         if column.required && value(column.key).is_empty() {
-            problems.push(format!("{}不能为空", column.header));
+            problems.push(RowIssue::new("row.required").with("column", column.header));
         }
     }
 
@@ -180,13 +228,17 @@ pub fn validate_row(
         Ok(name) => {
             fields.insert("name".into(), name.as_str().to_string());
         }
-        Err(_) if !value("name").is_empty() => problems.push("姓名格式有误".into()),
+        Err(_) if !value("name").is_empty() => problems.push(RowIssue::new("row.name")),
         Err(_) => {}
     }
 
     let gender = value("gender");
     if !gender.is_empty() && gender != "男" && gender != "女" {
-        problems.push(format!("性别“{gender}”应为“男”或“女”"));
+        problems.push(
+            RowIssue::new("row.gender")
+                .with("value", gender.as_str())
+                .with("allowed", "男、女"),
+        );
     }
     fields.insert("gender".into(), gender);
 
@@ -215,7 +267,7 @@ pub fn validate_row(
             Ok(document) => {
                 if let (Some(from_id), Some(given)) = (document.birth_date(), birth_date) {
                     if from_id != given {
-                        problems.push("出生日期与证件号码不符".into());
+                        problems.push(RowIssue::new("row.birth_date_mismatch"));
                     }
                 }
                 fields.insert(
@@ -224,31 +276,30 @@ pub fn validate_row(
                 );
                 fields.insert("id_number_masked".into(), mask_document_number(&number));
             }
-            Err(DocumentError::Checksum) => {
-                problems.push("证件号码格式有误：不符合第二代居民身份证校验规则".into())
-            }
-            Err(DocumentError::BirthDate) => {
-                problems.push("证件号码格式有误：出生日期不正确".into())
-            }
-            Err(_) => problems.push("证件号码格式有误".into()),
+            Err(DocumentError::Checksum) => problems.push(RowIssue::new("row.id_checksum")),
+            Err(DocumentError::BirthDate) => problems.push(RowIssue::new("row.id_birth_date")),
+            Err(_) => problems.push(RowIssue::new("row.id_format")),
         }
     }
 
     let school_name = value("school_name");
     if !school_name.is_empty() && school_name != school.name {
-        problems.push(format!(
-            "学校名称“{school_name}”与学校代码 {}（{}）不符",
-            school.code, school.name
-        ));
+        problems.push(
+            RowIssue::new("row.school_name")
+                .with("value", school_name.as_str())
+                .with("code", school.code)
+                .with("school", school.name),
+        );
     }
     fields.insert("school_name".into(), school_name);
 
     let level = value("level");
     if !level.is_empty() && !LEVELS.contains(&level.as_str()) {
-        problems.push(format!(
-            "层次“{level}”不是可接受的值（{}）",
-            LEVELS.join("、")
-        ));
+        problems.push(
+            RowIssue::new("row.level")
+                .with("value", level.as_str())
+                .with("levels", LEVELS.join("、")),
+        );
     }
     fields.insert("level".into(), level);
 
@@ -257,7 +308,11 @@ pub fn validate_row(
         .strip_suffix('年')
         .is_some_and(|n| !n.is_empty() && n.parse::<f32>().is_ok_and(|y| y > 0.0 && y <= 10.0));
     if !duration.is_empty() && !duration_ok {
-        problems.push(format!("学制“{duration}”格式有误，应如“3年”"));
+        problems.push(
+            RowIssue::new("row.duration")
+                .with("value", duration.as_str())
+                .with("example", "3年"),
+        );
     }
     fields.insert("duration".into(), duration);
 
@@ -273,7 +328,7 @@ pub fn validate_row(
     ] {
         let v = value(key);
         if v.chars().count() > 60 {
-            problems.push(format!("{}过长", header_of(key)));
+            problems.push(RowIssue::new("row.too_long").with("column", header_of(key)));
         }
         if columns.iter().any(|c| c.key == key) {
             fields.insert(key.into(), v);
@@ -294,7 +349,7 @@ pub fn validate_row(
             if !expected.is_empty() {
                 if let Some(end) = date("预计毕业日期", &expected, &mut problems) {
                     if enrolment_date.is_some_and(|start| end <= start) {
-                        problems.push("预计毕业日期应晚于入学日期".into());
+                        problems.push(RowIssue::new("row.expected_graduation_order"));
                     }
                     fields.insert("expected_graduation_date".into(), end.iso());
                 }
@@ -303,7 +358,9 @@ pub fn validate_row(
             let plausible = student_number.len() <= 30
                 && student_number.bytes().all(|b| b.is_ascii_alphanumeric());
             if !student_number.is_empty() && !plausible {
-                problems.push(format!("学号“{student_number}”格式有误"));
+                problems.push(
+                    RowIssue::new("row.student_number").with("value", student_number.as_str()),
+                );
             }
             fields.insert("student_number".into(), student_number.clone());
             enrolment_record_id(school.code, &student_number)
@@ -315,13 +372,17 @@ pub fn validate_row(
                 .flatten();
             if let Some(end) = graduation_date {
                 if enrolment_date.is_some_and(|start| end <= start) {
-                    problems.push("毕（结）业日期应晚于入学日期".into());
+                    problems.push(RowIssue::new("row.graduation_order"));
                 }
                 fields.insert("graduation_date".into(), end.iso());
             }
             let conclusion = value("graduation_conclusion");
             if !conclusion.is_empty() && !GRADUATION_CONCLUSIONS.contains(&conclusion.as_str()) {
-                problems.push(format!("毕（结）业“{conclusion}”应为毕业、结业或肄业"));
+                problems.push(
+                    RowIssue::new("row.conclusion")
+                        .with("value", conclusion.as_str())
+                        .with("allowed", GRADUATION_CONCLUSIONS.join("、")),
+                );
             }
             fields.insert("graduation_conclusion".into(), conclusion);
             // 证书编号: 18 digits: the school code, a level digit, the graduation year, a serial.
@@ -333,10 +394,11 @@ pub fn validate_row(
                 && certificate.starts_with(school.code)
                 && year_ok;
             if !certificate.is_empty() && !valid {
-                problems.push(format!(
-                    "证书编号“{certificate}”格式有误：应为 18 位数字，以学校代码 {} 开头，第 7–10 位为毕业年份",
-                    school.code
-                ));
+                problems.push(
+                    RowIssue::new("row.certificate")
+                        .with("value", certificate.as_str())
+                        .with("code", school.code),
+                );
             }
             fields.insert("certificate_number".into(), certificate.clone());
             degree_record_id(&certificate)
@@ -401,10 +463,9 @@ mod tests {
     #[test]
     fn a_missing_column_is_named() {
         let without_id = ENROLMENT_HEADER.replace("证件号码,", "");
-        assert_eq!(
-            layout(&headers(&without_id)).err().unwrap(),
-            "缺少列：证件号码"
-        );
+        let issue = layout(&headers(&without_id)).err().unwrap();
+        assert_eq!(issue.code, "row.missing_columns");
+        assert_eq!(issue.params, vec![("columns", "证件号码".to_string())]);
     }
 
     #[test]
@@ -417,10 +478,15 @@ mod tests {
             .replace("西部师范大学", "东方理工大学");
         let problems = validate_row(&layout, &headers(&bad), &school()).unwrap_err();
         assert_eq!(problems.len(), 4, "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("校验规则")));
-        assert!(problems.iter().any(|p| p.contains("层次“研究员”")));
-        assert!(problems.iter().any(|p| p.contains("入学日期")));
-        assert!(problems.iter().any(|p| p.contains("东方理工大学")));
+        let named = |code: &str, value: &str| {
+            problems
+                .iter()
+                .any(|p| p.code == code && p.params.iter().any(|(_, v)| v == value))
+        };
+        assert!(problems.iter().any(|p| p.code == "row.id_checksum"));
+        assert!(named("row.level", "研究员"));
+        assert!(named("row.date", "入学日期"));
+        assert!(named("row.school_name", "东方理工大学"));
     }
 
     #[test]
@@ -437,6 +503,6 @@ mod tests {
         let layout = layout(&headers(ENROLMENT_HEADER)).unwrap();
         let row = ENROLMENT_ROW.replace("1998-07-21", "1998-07-22");
         let problems = validate_row(&layout, &headers(&row), &school()).unwrap_err();
-        assert_eq!(problems, vec!["出生日期与证件号码不符".to_string()]);
+        assert_eq!(problems, vec![RowIssue::new("row.birth_date_mismatch")]);
     }
 }
