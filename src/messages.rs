@@ -10,56 +10,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::LazyLock;
 
-/// The languages of the catalogue. Simplified Chinese is the default.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Language {
-    #[default]
-    Zh,
-    En,
-}
-
-impl Language {
-    /// The BCP 47 tag (`Content-Language`).
-    pub fn tag(self) -> &'static str {
-        match self {
-            Self::Zh => "zh-CN",
-            Self::En => "en",
-        }
-    }
-
-    /// `zh-CN`, `zh`, `en`, `en-GB`, … (case-insensitive); `None` for another language.
-    pub fn from_tag(tag: &str) -> Option<Self> {
-        let primary = tag.trim().split(['-', '_']).next().unwrap_or("");
-        if primary.eq_ignore_ascii_case("zh") {
-            Some(Self::Zh)
-        } else if primary.eq_ignore_ascii_case("en") {
-            Some(Self::En)
-        } else {
-            None
-        }
-    }
-
-    /// The language an `Accept-Language` header prefers among ours, by weight (RFC 9110 §12.5.4;
-    /// the first listed wins a tie); zh-CN when it names none of ours.
-    pub fn negotiate(accept_language: &str) -> Self {
-        let mut best: Option<(f32, Self)> = None;
-        for item in accept_language.split(',') {
-            let mut parts = item.split(';');
-            let tag = parts.next().unwrap_or("");
-            let weight = parts
-                .find_map(|p| p.trim().strip_prefix("q="))
-                .and_then(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            let Some(language) = Self::from_tag(tag) else {
-                continue;
-            };
-            if weight > 0.0 && best.is_none_or(|(w, _)| weight > w) {
-                best = Some((weight, language));
-            }
-        }
-        best.map_or_else(Self::default, |(_, language)| language)
-    }
-}
+pub use xuexin_domain::values::Language;
 
 tokio::task_local! {
     static LANGUAGE: Language;
@@ -301,6 +252,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("history.security_answers_accepted", "密保问题回答正确", "Security questions answered correctly"),
     ("history.security_answers_failed", "密保问题回答错误（连续 {count} 次）", "Security questions answered wrongly ({count} in a row)"),
     ("history.external_login_linked", "绑定{provider}账号", "{provider} account bound"),
+    ("language_changed", "语言已设置为{language}", "Language set to {language}"),
+    ("language_invalid", "语言应为 zh-CN 或 en", "The language must be zh-CN or en"),
+    ("history.language_chosen", "语言设置为{language}", "Language set to {language}"),
+    ("language.zh", "简体中文", "Simplified Chinese"),
+    ("language.en", "英文", "English"),
     ("history.external_login_unlinked", "解除绑定{provider}账号", "{provider} account unbound"),
     ("sms.code.register", "【学信网】您的校验码是{code}，用于注册学信网账号，24小时内有效。请勿将校验码告诉他人。", "[CHSI] Your verification code is {code}, for registering a CHSI account; valid for 24 hours. Do not tell anyone this code."),
     ("sms.code.recover", "【学信网】您的校验码是{code}，用于找回学信网账号密码，10分钟内有效。请勿将校验码告诉他人。", "[CHSI] Your verification code is {code}, for recovering the password of your CHSI account; valid for 10 minutes. Do not tell anyone this code."),

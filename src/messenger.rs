@@ -180,12 +180,22 @@ async fn queue(
     channel: &str,
     kind: &str,
     recipient: &str,
-    payload: Value,
+    mut payload: Value,
     expires_at: Timestamp,
     now: Timestamp,
 ) -> Result<(), ProjectionError> {
     if event.checkpoint() <= quiet_until {
         return Ok(()); // already handled by the mail queue this one replaced
+    }
+    // Written in the account's language as it is when the message is queued.
+    let language: Option<(String,)> = on_tx!(tx, conn => {
+        sqlx::query_as("SELECT language FROM messenger_contacts WHERE account_id = $1")
+            .bind(&event.aggregate_id)
+            .fetch_optional(conn)
+            .await?
+    });
+    if let (Some((language,)), Some(fields)) = (language, payload.as_object_mut()) {
+        fields.insert("language".into(), Value::String(language));
     }
     tx_execute!(
         tx,
@@ -391,6 +401,14 @@ impl Projection for Messenger {
                     )
                     .await?;
                 }
+            }
+            AccountEvent::LanguageChosen { language } => {
+                tx_execute!(
+                    tx,
+                    "UPDATE messenger_contacts SET language = $2 WHERE account_id = $1",
+                    id,
+                    language.tag(),
+                )?;
             }
             AccountEvent::PhoneUnbound { .. } => {
                 tx_execute!(

@@ -222,7 +222,8 @@ fn write_of(event: &AccountEvent, at: i64) -> Write {
         | AccountEvent::PasswordChanged { .. }
         | AccountEvent::PasswordResetRequested { .. }
         | AccountEvent::SecurityAnswersAccepted
-        | AccountEvent::SecurityAnswersFailed { .. } => patch(Patch::default()),
+        | AccountEvent::SecurityAnswersFailed { .. }
+        | AccountEvent::LanguageChosen { .. } => patch(Patch::default()),
         // Staff accounts have no personal profile to show.
         AccountEvent::StaffAccountCreated { .. } => Write::Nothing,
         AccountEvent::NameChanged { .. }

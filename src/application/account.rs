@@ -540,6 +540,25 @@ impl AccountManagement {
         Ok(committed.position)
     }
 
+    /// The language the account's mails and SMS notices are written in from now on.
+    #[tracing::instrument(skip_all)]
+    pub async fn choose_language(
+        &self,
+        session: &Session,
+        language: crate::messages::Language,
+        metadata: &CommandMetadata,
+    ) -> Result<Option<i64>, ManageError> {
+        require_person(session)?;
+        let committed = self
+            .execute(
+                session.account_id,
+                AccountCommand::ChooseLanguage { language },
+                metadata,
+            )
+            .await?;
+        Ok(committed.position)
+    }
+
     /// A reviewer approves a resident-ID holder's change of name: the name changes and every
     /// session of the account ends. Returns the new name.
     #[tracing::instrument(skip_all)]

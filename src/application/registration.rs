@@ -14,6 +14,7 @@ use crate::codes::CodeError;
 use crate::codes::SmsCodes;
 use crate::config::Limit;
 use crate::faults;
+use crate::messages;
 use crate::ratelimit::RateLimiter;
 use crate::security::{DigestKey, HashPool};
 use crate::shutdown::Shutdown;
@@ -431,7 +432,10 @@ async fn register_with(
         .store
         .execute::<Account>(
             &account_id.to_string(),
-            AccountCommand::StartRegistration(Box::new(details)),
+            AccountCommand::StartRegistration {
+                details: Box::new(details),
+                language: messages::current(),
+            },
             &services.account_services,
             &metadata,
         )

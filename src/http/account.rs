@@ -43,6 +43,7 @@ pub fn router() -> OpenApiRouter<SharedState> {
         .routes(routes!(set_security_questions))
         .routes(routes!(history))
         .routes(routes!(unlink_external_login))
+        .routes(routes!(choose_language))
         .routes(routes!(name_change_queue))
         .routes(routes!(approve_name_change))
         .routes(routes!(reject_name_change))
@@ -542,6 +543,13 @@ fn masked_opt_email(email: &Option<String>) -> String {
         .map_or_else(|| messages::text("label.none").into(), mask_email)
 }
 
+fn language_label(language: messages::Language) -> &'static str {
+    match language {
+        messages::Language::Zh => "language.zh",
+        messages::Language::En => "language.en",
+    }
+}
+
 fn provider_label(provider: &str) -> &'static str {
     messages::text(match provider {
         "wechat" | "we_chat" => "provider.wechat",
@@ -650,6 +658,10 @@ fn summarize(event: &AccountEvent) -> String {
             "history.external_login_unlinked",
             &[("provider", provider_label(provider))],
         ),
+        AccountEvent::LanguageChosen { language } => with(
+            "history.language_chosen",
+            &[("language", messages::text(language_label(*language)))],
+        ),
     }
 }
 
@@ -727,6 +739,60 @@ pub async fn unlink_external_login(
         status: "changed".into(),
         message: messages::format("external_login_unbound", &[("provider", provider.label())]),
         value: None,
+        other_sessions_revoked: 0,
+        position,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LanguageRequest {
+    /// `zh-CN` or `en`.
+    #[schema(required = true, nullable = false, example = "en")]
+    pub language: Option<String>,
+}
+
+/// The language of the account's mails and SMS notices (zh-CN until one is chosen; a
+/// registration records the language it was made in).
+#[utoipa::path(
+    put,
+    path = "/api/v1/me/language",
+    tag = "account",
+    request_body = LanguageRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Set", body = ChangeResponse),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 422, description = "`language_invalid`", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn choose_language(
+    State(account): State<AccountManagement>,
+    Authenticated(session): Authenticated,
+    context: RequestContext,
+    ApiJson(body): ApiJson<LanguageRequest>,
+) -> Result<Json<ChangeResponse>, Problem> {
+    session.require_person()?;
+    let language = body
+        .language
+        .as_deref()
+        .and_then(messages::Language::from_tag)
+        .ok_or_else(|| invalid_fields(vec![FieldRefusal::new("language", "language_invalid")]))?;
+    let position = account
+        .choose_language(&session, language, &context.metadata(session.actor()))
+        .await
+        .map_err(manage_problem)?;
+    Ok(Json(ChangeResponse {
+        status: "changed".into(),
+        message: messages::format_in(
+            "language_changed",
+            language,
+            &[(
+                "language",
+                messages::text_in(language_label(language), language),
+            )],
+        ),
+        value: Some(language.tag().into()),
         other_sessions_revoked: 0,
         position,
     }))

@@ -1,5 +1,6 @@
 //! The API answers in the language `Accept-Language` asks for: zh-CN by default, English on
-//! request, with the same codes; SMS codes asked for in English arrive in English.
+//! request, with the same codes; SMS codes asked for in English arrive in English; mails and
+//! notices follow the account's language.
 
 use crate::helpers::*;
 use crate::on_both_backends;
@@ -163,7 +164,103 @@ async fn an_english_speaker_gets_the_code_and_the_account_log_in_english(backend
     assert!(chinese.contains(&"注册成功".to_string()), "{chinese:?}");
 }
 
+/// The newest message to `to` whose subject or body contains `marker`, waiting for it.
+async fn message_with(app: &TestApp, to: &str, marker: &str) -> Value {
+    for _ in 0..200 {
+        let found = app.outbox(to).await.into_iter().rev().find(|m| {
+            m["subject"].as_str().unwrap_or_default().contains(marker)
+                || m["body"].as_str().unwrap_or_default().contains(marker)
+        });
+        if let Some(message) = found {
+            return message;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no message with {marker} reached {to}");
+}
+
+async fn mails_and_notices_follow_the_language_the_account_registered_in_or_chose(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    let code = app.registration_code(&person.phone).await;
+    let registered = post_in(&app, "en-GB", "/api/v1/registrations", &person.form(&code)).await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.text
+    );
+
+    // The verification mail of an English registration is in English.
+    let mail = message_with(&app, &person.email, "verify").await;
+    assert_eq!(
+        mail["subject"], "CHSI: verify your e-mail address",
+        "{mail}"
+    );
+    assert!(!has_han(mail["body"].as_str().unwrap()), "{mail}");
+
+    let (token, _) = app.login_ok(&person.phone, &person.password).await;
+    let put_language = |language: &'static str| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            app.send(
+                app.client
+                    .put(format!("{}/api/v1/me/language", app.address))
+                    .bearer_auth(token)
+                    .json(&json!({"language": language})),
+            )
+            .await
+        }
+    };
+    let refused = put_language("fr").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    assert!(refused
+        .field_errors()
+        .contains(&("language".into(), "language_invalid".into())));
+    let chosen = put_language("zh-CN").await;
+    assert_eq!(chosen.status, StatusCode::OK, "{}", chosen.text);
+    assert_eq!(chosen.body["value"], "zh-CN");
+    assert_eq!(chosen.body["message"], "语言已设置为简体中文");
+
+    // From now on the account's notices are in Chinese, whatever the request's language.
+    let new_password = "Changed-Pass-42";
+    let changed = app
+        .send(
+            app.client
+                .post(format!("{}/api/v1/me/password", app.address))
+                .header("Accept-Language", "en")
+                .bearer_auth(&token)
+                .json(
+                    &json!({"current_password": person.password, "password": new_password,
+                              "password_confirmation": new_password}),
+                ),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    let notice = message_with(&app, &person.phone, "密码已于").await;
+    assert!(
+        notice["body"].as_str().unwrap().starts_with("【学信网】"),
+        "{notice}"
+    );
+    let history = get_in(&app, "en", "/api/v1/me/history", &token).await;
+    assert!(
+        history.text.contains("Language set to English")
+            && history.text.contains("Language set to Simplified Chinese"),
+        "{}",
+        history.text
+    );
+}
+
 on_both_backends!(
     refusals_come_back_in_english_when_asked_and_in_chinese_otherwise,
     an_english_speaker_gets_the_code_and_the_account_log_in_english,
+    mails_and_notices_follow_the_language_the_account_registered_in_or_chose,
 );

@@ -25,7 +25,7 @@ const LIVENESS_SECRET: &str = "schema-test-provider-secret";
 /// Event types the workload below must produce (all but `RegistrationAbandoned`,
 /// `PasswordRehashed`, `IdentityReleased` and `DuplicateIdClaimWithdrawn`, which only races,
 /// crashes or a change of hashing parameters produce; the fixtures cover those).
-const EXPECTED: [&str; 53] = [
+const EXPECTED: [&str; 54] = [
     "Account.RegistrationStarted",
     "Account.StaffAccountCreated",
     "Account.Registered",
@@ -51,6 +51,7 @@ const EXPECTED: [&str; 53] = [
     "Account.SecurityAnswersFailed",
     "Account.ExternalLoginLinked",
     "Account.ExternalLoginUnlinked",
+    "Account.LanguageChosen",
     "Identity.IdentityBound",
     "Identity.DuplicateIdClaimed",
     "Identity.ClaimProofSubmitted",
@@ -623,6 +624,10 @@ async fn account_changes(app: &TestApp, providers: &crate::oauth::StandIns) -> S
         .delete_with("/api/v1/me/external-logins/wechat", &session)
         .await;
     assert_eq!(unlinked.status, StatusCode::OK, "{}", unlinked.text);
+    let language = app
+        .put_authorized("/api/v1/me/language", &session, &json!({"language": "en"}))
+        .await;
+    assert_eq!(language.status, StatusCode::OK, "{}", language.text);
 
     // Recovery by the questions: one wrong set of answers, then the right one.
     app.settle().await;

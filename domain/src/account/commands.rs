@@ -1,10 +1,18 @@
 use super::events::{RegistrationDetails, StaffProfile};
 use crate::ids::{AccountId, LoginVia};
-use crate::values::{Email, Secret};
+use crate::values::{Email, Language, Secret};
 
 #[derive(Clone, Debug)]
 pub enum AccountCommand {
-    StartRegistration(Box<RegistrationDetails>),
+    /// `language`: the one the person registered in (recorded when it is not zh-CN).
+    StartRegistration {
+        details: Box<RegistrationDetails>,
+        language: Language,
+    },
+    /// The language the account is written to in from now on.
+    ChooseLanguage {
+        language: Language,
+    },
     CreateStaffAccount {
         profile: StaffProfile,
         password_hash: String,

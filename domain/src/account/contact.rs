@@ -10,22 +10,33 @@ impl Account {
         sink: &EventSink<Self>,
     ) -> Result<(), AccountError> {
         self.require_status()?;
-        let expires_at = services
-            .clock
-            .now()
-            .plus_seconds(services.email_verification_ttl_seconds);
         let email = self.email.as_ref().ok_or(AccountError::NoEmail)?;
         if email.verified {
             return Err(AccountError::EmailAlreadyVerified);
         }
         let email = email.address.clone();
+        self.write_verification_request(email, services, sink).await;
+
+        Ok(())
+    }
+
+    /// Asks the messenger for a verification mail to `email`, whose link lives for the
+    /// configured time (seed: 24 hours).
+    pub(super) async fn write_verification_request(
+        &mut self,
+        email: String,
+        services: &AccountServices,
+        sink: &EventSink<Self>,
+    ) {
+        let expires_at = services
+            .clock
+            .now()
+            .plus_seconds(services.email_verification_ttl_seconds);
         sink.write(
             AccountEvent::EmailVerificationRequested { email, expires_at },
             self,
         )
         .await;
-
-        Ok(())
     }
 
     pub(super) async fn verify_email(
@@ -99,18 +110,7 @@ impl Account {
                 self,
             )
             .await;
-            let expires_at = services
-                .clock
-                .now()
-                .plus_seconds(services.email_verification_ttl_seconds);
-            sink.write(
-                AccountEvent::EmailVerificationRequested {
-                    email: new,
-                    expires_at,
-                },
-                self,
-            )
-            .await;
+            self.write_verification_request(new, services, sink).await;
         }
 
         Ok(())

@@ -5,7 +5,7 @@
 use crate::ids::{AccountId, LoginVia};
 use crate::roles::StaffRole;
 use crate::time::Timestamp;
-use crate::values::DocumentSummary;
+use crate::values::{DocumentSummary, Language};
 use cqrs_es::DomainEvent;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -217,6 +217,11 @@ pub enum AccountEvent {
         provider: String,
         subject: String,
     },
+    /// The language the account is written to in (mails, SMS notices, pages). An account
+    /// without this event is written to in zh-CN.
+    LanguageChosen {
+        language: Language,
+    },
     ExternalLoginUnlinked {
         provider: String,
         subject: String,
@@ -253,6 +258,7 @@ impl DomainEvent for AccountEvent {
             Self::SecurityAnswersFailed { .. } => "SecurityAnswersFailed",
             Self::ExternalLoginLinked { .. } => "ExternalLoginLinked",
             Self::ExternalLoginUnlinked { .. } => "ExternalLoginUnlinked",
+            Self::LanguageChosen { .. } => "LanguageChosen",
         }
         .to_string()
     }

@@ -24,7 +24,7 @@ pub use events::{
 
 use crate::hashing::SecretHasher;
 use crate::time::{Clock, Timestamp};
-use crate::values::DocumentSummary;
+use crate::values::{DocumentSummary, Language};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
@@ -99,6 +99,8 @@ pub struct Account {
     /// Counts password resets and changes: a recovery token names the generation it was made
     /// in, so every outstanding one dies with the next reset or change.
     credential_generation: u32,
+    #[serde(default)]
+    language: Language,
 }
 
 /// Recovery by security questions closes for a day after this many failures in a row.
@@ -201,8 +203,11 @@ impl Aggregate for Account {
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
         match command {
-            AccountCommand::StartRegistration(details) => {
-                self.start_registration(details, sink).await
+            AccountCommand::StartRegistration { details, language } => {
+                self.start_registration(details, language, sink).await
+            }
+            AccountCommand::ChooseLanguage { language } => {
+                self.choose_language(language, sink).await
             }
             AccountCommand::CreateStaffAccount {
                 profile,
@@ -405,6 +410,7 @@ impl Aggregate for Account {
             AccountEvent::ExternalLoginUnlinked { provider, .. } => {
                 self.external_logins.remove(&provider);
             }
+            AccountEvent::LanguageChosen { language } => self.language = language,
         }
     }
 }

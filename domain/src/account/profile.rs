@@ -110,12 +110,68 @@ impl Account {
 
         Ok(())
     }
+
+    /// Records a new language; the one the account already has changes nothing.
+    pub(super) async fn choose_language(
+        &mut self,
+        language: Language,
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
+        self.require_status()?;
+        if self.language != language {
+            sink.write(AccountEvent::LanguageChosen { language }, self)
+                .await;
+        }
+        Ok(())
+    }
+
+    pub fn language(&self) -> Language {
+        self.language
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
     use super::super::*;
+
+    #[test]
+    fn an_english_registration_is_written_to_in_english_until_it_chooses_chinese() {
+        let events = framework()
+            .given_no_previous_events()
+            .when(AccountCommand::StartRegistration {
+                details: Box::new(details("x$pw")),
+                language: Language::En,
+            })
+            .inspect_result()
+            .unwrap();
+        assert_eq!(
+            events[1],
+            AccountEvent::LanguageChosen {
+                language: Language::En
+            }
+        );
+        framework()
+            .given(events.clone())
+            .when(AccountCommand::ChooseLanguage {
+                language: Language::En,
+            })
+            .then_expect_events(vec![]);
+        framework()
+            .given(events)
+            .when(AccountCommand::ChooseLanguage {
+                language: Language::Zh,
+            })
+            .then_expect_events(vec![AccountEvent::LanguageChosen {
+                language: Language::Zh,
+            }]);
+        framework()
+            .given_no_previous_events()
+            .when(AccountCommand::ChooseLanguage {
+                language: Language::En,
+            })
+            .then_expect_error(AccountError::NotFound);
+    }
 
     #[test]
     fn a_re_registration_waits_for_identity_review_and_is_then_verified() {

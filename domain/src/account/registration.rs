@@ -6,6 +6,7 @@ impl Account {
     pub(super) async fn start_registration(
         &mut self,
         details: Box<RegistrationDetails>,
+        language: Language,
         sink: &EventSink<Self>,
     ) -> Result<(), AccountError> {
         if self.exists() {
@@ -13,6 +14,10 @@ impl Account {
         }
         sink.write(AccountEvent::RegistrationStarted(*details), self)
             .await;
+        if language != Language::default() {
+            sink.write(AccountEvent::LanguageChosen { language }, self)
+                .await;
+        }
 
         Ok(())
     }
@@ -34,18 +39,8 @@ impl Account {
                 // The verification mail is requested in the same commit, so that no
                 // crash can leave a registered e-mail without its mail.
                 if let Some(email) = self.email.clone().filter(|e| !e.verified) {
-                    let expires_at = services
-                        .clock
-                        .now()
-                        .plus_seconds(services.email_verification_ttl_seconds);
-                    sink.write(
-                        AccountEvent::EmailVerificationRequested {
-                            email: email.address,
-                            expires_at,
-                        },
-                        self,
-                    )
-                    .await;
+                    self.write_verification_request(email.address, services, sink)
+                        .await;
                 }
             }
             // A resumed saga may complete twice; the second time changes nothing.
@@ -81,11 +76,17 @@ mod tests {
     fn registration_starts_once() {
         framework()
             .given_no_previous_events()
-            .when(AccountCommand::StartRegistration(Box::new(details("x$pw"))))
+            .when(AccountCommand::StartRegistration {
+                details: Box::new(details("x$pw")),
+                language: Language::Zh,
+            })
             .then_expect_events(vec![AccountEvent::RegistrationStarted(details("x$pw"))]);
         framework()
             .given(registered("x$pw"))
-            .when(AccountCommand::StartRegistration(Box::new(details("x$pw"))))
+            .when(AccountCommand::StartRegistration {
+                details: Box::new(details("x$pw")),
+                language: Language::Zh,
+            })
             .then_expect_error(AccountError::AlreadyExists);
     }
 

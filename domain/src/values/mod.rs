@@ -3,6 +3,7 @@
 
 pub mod document;
 pub mod email;
+pub mod language;
 pub mod name;
 pub mod password;
 pub mod phone;
@@ -14,6 +15,7 @@ pub use document::{
     DocumentError, DocumentSummary, DocumentType, KeyedHasher,
 };
 pub use email::{mask_email, Email, EmailError};
+pub use language::Language;
 pub use name::{NameError, PersonName};
 pub use password::{Password, PasswordContext, PasswordError, PasswordStrength};
 pub use phone::{mask_phone, Phone, PhoneError};
