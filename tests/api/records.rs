@@ -142,7 +142,7 @@ async fn a_file_without_a_required_column_is_refused_as_a_whole(backend: Backend
         .import(
             &registrar,
             "99003",
-            csv(&header, &[without_id.clone()]),
+            csv(&header, std::slice::from_ref(&without_id)),
             true,
         )
         .await;
@@ -167,7 +167,7 @@ async fn a_file_without_a_required_column_is_refused_as_a_whole(backend: Backend
                 .bearer_auth(&registrar)
                 .header("content-type", "text/csv")
                 .header("Accept-Language", "en")
-                .body(csv(&header, &[without_id.clone()])),
+                .body(csv(&header, std::slice::from_ref(&without_id))),
         )
         .await;
     assert_eq!(in_english.code(), "import_file_invalid");
