@@ -559,6 +559,14 @@ impl AccountManagement {
         Ok(committed.position)
     }
 
+    /// Resident-ID name changes waiting for a reviewer, oldest first (at most 200).
+    #[tracing::instrument(skip_all)]
+    pub async fn name_change_queue(
+        &self,
+    ) -> anyhow::Result<Vec<xuexin_projections::account_view::NameChangeRequest>> {
+        Ok(xuexin_projections::account_view::pending_name_changes(&self.db, 200).await?)
+    }
+
     /// A reviewer approves a resident-ID holder's change of name: the name changes and every
     /// session of the account ends. Returns the new name.
     #[tracing::instrument(skip_all)]

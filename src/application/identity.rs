@@ -16,10 +16,10 @@ use xuexin_domain::identity::{
 };
 use xuexin_domain::ids::{identity_id, login_name_id, LoginNameKind};
 use xuexin_domain::login_name::LoginName;
-use xuexin_domain::values::Phone;
-use xuexin_domain::{AccountId, Actor, Clock};
-use xuexin_projections::records;
+use xuexin_domain::values::{mask_phone, Phone};
+use xuexin_domain::{AccountId, Actor, Clock, Timestamp};
 use xuexin_projections::{db_execute, on_db};
+use xuexin_projections::{identity_claims, records};
 
 /// Wrong proofs by enrolment or degree information, per claimant.
 pub const RECORD_PROOF_FAILURES: Limit = Limit {
@@ -480,5 +480,118 @@ impl IdentityClaims {
         };
         let committed = self.execute(identity_id, command, metadata).await?;
         Ok(step(&committed))
+    }
+}
+
+/// A classmate-assistance request in the classmate's inbox (收件箱).
+pub struct AssistRequestView {
+    pub request_id: String,
+    pub from_name: String,
+    /// Masked.
+    pub from_phone: Option<String>,
+    /// `pending`, `confirmed` or `declined`.
+    pub status: String,
+    pub created_at: Timestamp,
+}
+
+/// A claim waiting for (or under) manual review, as a reviewer sees it.
+pub struct ClaimUnderReview {
+    pub identity_id: String,
+    pub claimant: String,
+    pub document_type: String,
+    /// Masked.
+    pub document_number: String,
+    pub claimant_name: String,
+    /// Masked.
+    pub claimant_phone: Option<String>,
+    pub requested_at: Option<Timestamp>,
+}
+
+/// The reviewers' queue shows this many claims at most.
+pub const REVIEW_QUEUE_LIMIT: i64 = 200;
+
+impl IdentityClaims {
+    /// My inbox of classmate-assistance requests, newest first.
+    #[tracing::instrument(skip_all)]
+    pub async fn assist_inbox(
+        &self,
+        session: &Session,
+    ) -> Result<Vec<AssistRequestView>, ClaimError> {
+        let rows = identity_claims::inbox(&self.db, &session.account_id.to_string())
+            .await
+            .map_err(anyhow::Error::from)?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            let claimant = self.store.load::<Account>(&row.claimant).await?.aggregate;
+            items.push(AssistRequestView {
+                request_id: row.request_id,
+                from_name: claimant.name().to_string(),
+                from_phone: claimant.phone().map(mask_phone),
+                status: row.status,
+                created_at: Timestamp::from_millis(row.created_at),
+            });
+        }
+        Ok(items)
+    }
+
+    async fn under_review(
+        &self,
+        row: identity_claims::ClaimRow,
+    ) -> Result<ClaimUnderReview, ClaimError> {
+        let claimant = self.store.load::<Account>(&row.claimant).await?.aggregate;
+        Ok(ClaimUnderReview {
+            identity_id: row.identity_id,
+            claimant: row.claimant,
+            document_type: row.document_type,
+            document_number: row.document_masked,
+            claimant_name: claimant.name().to_string(),
+            claimant_phone: claimant.phone().map(mask_phone),
+            requested_at: row.review_requested_at.map(Timestamp::from_millis),
+        })
+    }
+
+    /// The manual-review queue, oldest request first.
+    #[tracing::instrument(skip_all)]
+    pub async fn review_queue(&self) -> Result<Vec<ClaimUnderReview>, ClaimError> {
+        let rows = identity_claims::review_queue(&self.db, REVIEW_QUEUE_LIMIT)
+            .await
+            .map_err(anyhow::Error::from)?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            items.push(self.under_review(row).await?);
+        }
+        Ok(items)
+    }
+
+    /// One claim, for its reviewer; `NotFound` when there is no such claim.
+    #[tracing::instrument(skip_all)]
+    pub async fn claim_under_review(
+        &self,
+        identity_id: &str,
+        claimant: &str,
+    ) -> Result<ClaimUnderReview, ClaimError> {
+        let row = identity_claims::claim(&self.db, identity_id, claimant)
+            .await
+            .map_err(anyhow::Error::from)?
+            .ok_or(ClaimError::NotFound)?;
+        self.under_review(row).await
+    }
+
+    /// The photo a claim was submitted with: (content type, bytes); `NotFound` without one.
+    #[tracing::instrument(skip_all)]
+    pub async fn claim_photo(
+        &self,
+        identity_id: &str,
+        claimant: AccountId,
+    ) -> Result<(String, Vec<u8>), ClaimError> {
+        let identity = self.store.load::<Identity>(identity_id).await?.aggregate;
+        let sha256 = identity
+            .claim(claimant)
+            .and_then(|c| c.photo.as_ref())
+            .map(|p| p.sha256.clone())
+            .ok_or(ClaimError::NotFound)?;
+        crate::blobs::get(&self.db, &sha256)
+            .await?
+            .ok_or(ClaimError::NotFound)
     }
 }

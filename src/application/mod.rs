@@ -7,11 +7,14 @@
 //! identity, records, offices) still live in `src/` and in their HTTP handlers.
 
 pub mod account;
+pub mod account_log;
+pub mod archive;
 pub mod email;
 pub mod identity;
 pub mod import;
 pub mod login;
 pub mod offices;
+pub mod profile;
 pub mod records;
 pub mod recovery;
 pub mod registration;

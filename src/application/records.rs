@@ -30,6 +30,9 @@ pub enum RecordsError {
     NotAPerson,
     #[error("no such record")]
     NotFound,
+    /// The record has no photo of that kind.
+    #[error("no such photo")]
+    NoPhoto,
     /// The certificate number, graduation year or name does not match (at the certificate).
     #[error("the details do not match")]
     DetailsMismatch,

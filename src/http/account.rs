@@ -10,6 +10,7 @@ use super::registration::SecurityQuestionInput;
 use crate::application::account::{
     parse_phone, AccountManagement, Changed, FieldRefusal, ManageError, NameChanged,
 };
+use crate::application::account_log::{self, HistoryEntry};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::messages;
 use crate::problem::{account_problem, code_problem};
@@ -20,16 +21,13 @@ use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::time::Duration;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use xuexin_domain::account::{AccountError, AccountEvent};
+use xuexin_domain::account::AccountError;
 use xuexin_domain::roles::StaffRole;
-use xuexin_domain::values::{
-    mask_email, mask_phone, parse_security_questions, Email, PersonName, Secret,
-};
+use xuexin_domain::values::{parse_security_questions, Email, PersonName, Secret};
 use xuexin_domain::{AccountId, Timestamp};
 use xuexin_projections::account_view;
 
@@ -497,174 +495,6 @@ pub async fn set_security_questions(
     }))
 }
 
-/// One entry of the account's history.
-#[derive(Serialize, ToSchema)]
-pub struct HistoryEntry {
-    /// RFC 3339, UTC.
-    pub time: String,
-    /// The event type (`PhoneChanged`, `PasswordReset`, …).
-    pub event: String,
-    /// What happened, in the language asked for (`Accept-Language`), phones and e-mails masked.
-    pub summary: String,
-    /// `account:…` (the holder), `reviewer:…`, `conscription_office:…`, `system:…`, `anonymous`.
-    pub actor: String,
-    /// Who did it: 本人 / 审核员 / 征兵办公室 / 系统 / 未登录用户 … (you / a reviewer / …).
-    pub actor_label: String,
-    pub request_id: Option<String>,
-    pub position: i64,
-}
-
-fn actor_label(actor: &str, own: &str) -> &'static str {
-    let kind = actor.split(':').next().unwrap_or("");
-    let code = match kind {
-        "account" if actor.ends_with(own) => "actor.self",
-        "account" => "actor.other_user",
-        "reviewer" => "actor.reviewer",
-        "registrar" => "actor.registrar",
-        "provincial_authority" => "actor.provincial_authority",
-        "conscription_office" => "actor.conscription_office",
-        "auditor" => "actor.auditor",
-        "administrator" => "actor.administrator",
-        "system" => "actor.system",
-        _ => "actor.anonymous",
-    };
-    messages::text(code)
-}
-
-fn masked_opt_phone(phone: &Option<String>) -> String {
-    phone
-        .as_deref()
-        .map_or_else(|| messages::text("label.none").into(), mask_phone)
-}
-
-fn masked_opt_email(email: &Option<String>) -> String {
-    email
-        .as_deref()
-        .map_or_else(|| messages::text("label.none").into(), mask_email)
-}
-
-fn language_label(language: messages::Language) -> &'static str {
-    match language {
-        messages::Language::Zh => "language.zh",
-        messages::Language::En => "language.en",
-    }
-}
-
-fn provider_label(provider: &str) -> &'static str {
-    messages::text(match provider {
-        "wechat" | "we_chat" => "provider.wechat",
-        "alipay" => "provider.alipay",
-        _ => "provider.other",
-    })
-}
-
-fn via_label(via: &str) -> &str {
-    match via {
-        "phone" => messages::text("via.phone"),
-        "email" => messages::text("via.email"),
-        "id_number" => messages::text("via.id_number"),
-        "we_chat" | "wechat" | "alipay" => provider_label(via),
-        "staff_username" => messages::text("via.staff_username"),
-        "sms" => messages::text("via.sms"),
-        "security_questions" => messages::text("via.security_questions"),
-        "conscription_office" => messages::text("via.conscription_office"),
-        other => other,
-    }
-}
-
-/// A line for an event in the request's language, without any secret and with phones and
-/// e-mails masked.
-fn summarize(event: &AccountEvent) -> String {
-    let line = |code: &str| messages::text(code).to_string();
-    let with = |code: &str, args: &[(&str, &str)]| messages::format(code, args);
-    match event {
-        AccountEvent::RegistrationStarted(_) => line("history.registration_started"),
-        AccountEvent::StaffAccountCreated { .. } => line("history.staff_account_created"),
-        AccountEvent::Registered { .. } => line("history.registered"),
-        AccountEvent::RegistrationAbandoned { reason } => {
-            with("history.registration_abandoned", &[("reason", reason)])
-        }
-        AccountEvent::EmailVerificationRequested { email, .. } => with(
-            "history.email_verification_requested",
-            &[("email", &mask_email(email))],
-        ),
-        AccountEvent::EmailVerified { email } => {
-            with("history.email_verified", &[("email", &mask_email(email))])
-        }
-        AccountEvent::LoginSucceeded { via } => with(
-            "history.login_succeeded",
-            &[("via", via_label(via.as_str()))],
-        ),
-        AccountEvent::LoginFailed {
-            consecutive_failures,
-            ..
-        } => with(
-            "history.login_failed",
-            &[("count", &consecutive_failures.to_string())],
-        ),
-        AccountEvent::AccountLocked { until, .. } => {
-            with("history.account_locked", &[("until", &until.to_rfc3339())])
-        }
-        AccountEvent::AccountUnlocked { .. } => line("history.account_unlocked"),
-        AccountEvent::PasswordRehashed { .. } => line("history.password_rehashed"),
-        AccountEvent::IdentityVerified { method } => {
-            with("history.identity_verified", &[("method", method)])
-        }
-        AccountEvent::OldAccountDeactivated { .. } => line("history.old_account_deactivated"),
-        AccountEvent::PhoneUnbound { phone, .. } => {
-            with("history.phone_unbound", &[("phone", &mask_phone(phone))])
-        }
-        AccountEvent::PasswordReset { reason, .. } => {
-            with("history.password_reset", &[("via", via_label(reason))])
-        }
-        AccountEvent::PasswordChanged { .. } => line("history.password_changed"),
-        AccountEvent::PhoneChanged { old, new } => with(
-            "history.phone_changed",
-            &[("old", &masked_opt_phone(old)), ("new", &mask_phone(new))],
-        ),
-        AccountEvent::EmailChanged { old, new } => with(
-            "history.email_changed",
-            &[("old", &masked_opt_email(old)), ("new", &mask_email(new))],
-        ),
-        AccountEvent::NameChanged { old, new, via } => with(
-            if via == "review" {
-                "history.name_changed_reviewed"
-            } else {
-                "history.name_changed"
-            },
-            &[("old", old), ("new", new)],
-        ),
-        AccountEvent::NameChangeRequested { new_name, reason } => with(
-            "history.name_change_requested",
-            &[("name", new_name), ("reason", reason)],
-        ),
-        AccountEvent::NameChangeRejected { reason } => {
-            with("history.name_change_rejected", &[("reason", reason)])
-        }
-        AccountEvent::SecurityQuestionsSet { .. } => line("history.security_questions_set"),
-        AccountEvent::PasswordResetRequested { channel, .. } => {
-            with("history.recovery_started", &[("via", via_label(channel))])
-        }
-        AccountEvent::SecurityAnswersAccepted => line("history.security_answers_accepted"),
-        AccountEvent::SecurityAnswersFailed { failures, .. } => with(
-            "history.security_answers_failed",
-            &[("count", &failures.to_string())],
-        ),
-        AccountEvent::ExternalLoginLinked { provider, .. } => with(
-            "history.external_login_linked",
-            &[("provider", provider_label(provider))],
-        ),
-        AccountEvent::ExternalLoginUnlinked { provider, .. } => with(
-            "history.external_login_unlinked",
-            &[("provider", provider_label(provider))],
-        ),
-        AccountEvent::LanguageChosen { language } => with(
-            "history.language_chosen",
-            &[("language", messages::text(language_label(*language)))],
-        ),
-    }
-}
-
 /// 账号日志: every change of the account, oldest first, with time and actor.
 #[utoipa::path(
     get,
@@ -678,34 +508,10 @@ fn summarize(event: &AccountEvent) -> String {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn history(
-    State(state): State<SharedState>,
+    State(account): State<AccountManagement>,
     Authenticated(session): Authenticated,
 ) -> Result<Json<Vec<HistoryEntry>>, Problem> {
-    let own = session.account_id.to_string();
-    let events = crate::store::log::stream(&state.db, "Account", &own).await?;
-    let mut entries = Vec::with_capacity(events.len());
-    for stored in events {
-        let event: AccountEvent = serde_json::from_value(stored.payload.clone())
-            .map_err(|e| Problem::internal(anyhow::anyhow!("undecodable account event: {e}")))?;
-        let meta = |key: &str| {
-            stored
-                .metadata
-                .get(key)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        let actor = meta("actor").unwrap_or_else(|| "anonymous".into());
-        entries.push(HistoryEntry {
-            time: meta("time").unwrap_or_default(),
-            event: stored.event_type.clone(),
-            summary: summarize(&event),
-            actor_label: actor_label(&actor, &own).into(),
-            actor,
-            request_id: meta("request_id"),
-            position: stored.position,
-        });
-    }
-    Ok(Json(entries))
+    Ok(Json(account.history(session.account_id).await?))
 }
 
 /// 解除绑定: unlink WeChat or Alipay. Its login name is released.
@@ -789,7 +595,7 @@ pub async fn choose_language(
             language,
             &[(
                 "language",
-                messages::text_in(language_label(language), language),
+                messages::text_in(account_log::language_label(language), language),
             )],
         ),
         value: Some(language.tag().into()),
@@ -825,12 +631,13 @@ pub struct NameChangeItem {
 #[tracing::instrument(skip_all)]
 pub async fn name_change_queue(
     State(state): State<SharedState>,
+    State(account): State<AccountManagement>,
     Authenticated(session): Authenticated,
     ApiQuery(wait): ApiQuery<WaitFor>,
 ) -> Result<Json<Vec<NameChangeItem>>, Problem> {
     session.require_role(&[StaffRole::Reviewer])?;
     wait.wait(&state, &[account_view::NAME]).await?;
-    let rows = account_view::pending_name_changes(&state.db, 200).await?;
+    let rows = account.name_change_queue().await?;
     Ok(Json(
         rows.into_iter()
             .map(|r| NameChangeItem {
@@ -932,32 +739,4 @@ pub async fn reject_name_change(
         other_sessions_revoked: 0,
         position,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn history_lines_mask_phones_and_emails() {
-        let line = summarize(&AccountEvent::PhoneChanged {
-            old: Some("+8613612341011".into()),
-            new: "+8613912345678".into(),
-        });
-        assert!(line.contains("136****1011"), "{line}");
-        assert!(!line.contains("13912345678"), "{line}");
-        let line = summarize(&AccountEvent::EmailChanged {
-            old: None,
-            new: "zhangsan@example.com".into(),
-        });
-        assert!(!line.contains("zhangsan@"), "{line}");
-    }
-
-    #[test]
-    fn actors_are_labelled_from_the_accounts_point_of_view() {
-        assert_eq!(actor_label("account:abc", "abc"), "本人");
-        assert_eq!(actor_label("account:xyz", "abc"), "其他用户");
-        assert_eq!(actor_label("reviewer:r1", "abc"), "审核员");
-        assert_eq!(actor_label("anonymous", "abc"), "未登录用户");
-    }
 }

@@ -8,7 +8,9 @@ use super::names::{
     AssistStatusName, ClaimStatusName, DocumentTypeName, LivenessResultName, RecordKindName,
     ReviewStatusName,
 };
-use crate::application::identity::{ClaimError, IdentityClaims, MyIdentity, RecordsProof};
+use crate::application::identity::{
+    ClaimError, ClaimUnderReview, IdentityClaims, MyIdentity, RecordsProof,
+};
 use crate::gateways::liveness::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::http::extract::{ApiBytes, ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
@@ -25,13 +27,12 @@ use std::time::Duration;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use xuexin_domain::account::Account;
 use xuexin_domain::identity::{
-    ClaimStatus, Identity, IdentityError, ReviewStatus, MAX_RECORD_PROOF_APPROVALS,
+    ClaimStatus, IdentityError, ReviewStatus, MAX_RECORD_PROOF_APPROVALS,
 };
 use xuexin_domain::roles::StaffRole;
-use xuexin_domain::values::{mask_phone, Phone};
-use xuexin_domain::{AccountId, Timestamp};
+use xuexin_domain::values::Phone;
+use xuexin_domain::AccountId;
 use xuexin_projections::identity_claims;
 
 pub fn router() -> OpenApiRouter<SharedState> {
@@ -499,23 +500,25 @@ pub struct InboxItem {
 )]
 pub async fn assist_inbox(
     State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
     Authenticated(session): Authenticated,
     ApiQuery(wait): ApiQuery<WaitFor>,
 ) -> Result<Json<Vec<InboxItem>>, Problem> {
     session.require_person()?;
     wait.wait(&state, &[identity_claims::NAME]).await?;
-    let mut items = Vec::new();
-    for row in identity_claims::inbox(&state.db, &session.account_id.to_string()).await? {
-        let claimant = state.store.load::<Account>(&row.claimant).await?.aggregate;
-        items.push(InboxItem {
-            request_id: row.request_id,
-            from_name: claimant.name().to_string(),
-            from_phone: claimant.phone().map(mask_phone),
-            status: row.status,
-            created_at: Timestamp::from_millis(row.created_at).to_rfc3339(),
-        });
-    }
-    Ok(Json(items))
+    let requests = claims.assist_inbox(&session).await.map_err(claim_problem)?;
+    Ok(Json(
+        requests
+            .into_iter()
+            .map(|r| InboxItem {
+                request_id: r.request_id,
+                from_name: r.from_name,
+                from_phone: r.from_phone,
+                status: r.status,
+                created_at: r.created_at.to_rfc3339(),
+            })
+            .collect(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -584,23 +587,20 @@ pub struct ReviewItem {
     pub photo_url: String,
 }
 
-async fn review_item(
-    state: &SharedState,
-    row: identity_claims::ClaimRow,
-) -> Result<ReviewItem, Problem> {
-    let claimant = state.store.load::<Account>(&row.claimant).await?.aggregate;
-    Ok(ReviewItem {
-        photo_url: format!("/api/v1/reviews/{}/{}/photo", row.identity_id, row.claimant),
-        identity_id: row.identity_id,
-        claimant: row.claimant,
-        document_type: row.document_type,
-        document_number: row.document_masked,
-        claimant_name: claimant.name().to_string(),
-        claimant_phone: claimant.phone().map(mask_phone),
-        requested_at: row
-            .review_requested_at
-            .map(|t| Timestamp::from_millis(t).to_rfc3339()),
-    })
+fn review_item(claim: ClaimUnderReview) -> ReviewItem {
+    ReviewItem {
+        photo_url: format!(
+            "/api/v1/reviews/{}/{}/photo",
+            claim.identity_id, claim.claimant
+        ),
+        identity_id: claim.identity_id,
+        claimant: claim.claimant,
+        document_type: claim.document_type,
+        document_number: claim.document_number,
+        claimant_name: claim.claimant_name,
+        claimant_phone: claim.claimant_phone,
+        requested_at: claim.requested_at.map(|t| t.to_rfc3339()),
+    }
 }
 
 /// The manual-review queue, oldest request first (reviewers).
@@ -618,26 +618,14 @@ async fn review_item(
 )]
 pub async fn review_queue(
     State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
     Authenticated(session): Authenticated,
     ApiQuery(wait): ApiQuery<WaitFor>,
 ) -> Result<Json<Vec<ReviewItem>>, Problem> {
     session.require_role(&[StaffRole::Reviewer])?;
     wait.wait(&state, &[identity_claims::NAME]).await?;
-    let mut items = Vec::new();
-    for row in identity_claims::review_queue(&state.db, 200).await? {
-        items.push(review_item(&state, row).await?);
-    }
-    Ok(Json(items))
-}
-
-async fn claim_row(
-    state: &SharedState,
-    identity_id: &str,
-    claimant: &str,
-) -> Result<identity_claims::ClaimRow, Problem> {
-    identity_claims::claim(&state.db, identity_id, claimant)
-        .await?
-        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "not_found"))
+    let queue = claims.review_queue().await.map_err(claim_problem)?;
+    Ok(Json(queue.into_iter().map(review_item).collect()))
 }
 
 /// One claim under review, with its photo's URL.
@@ -655,13 +643,16 @@ async fn claim_row(
     )
 )]
 pub async fn review_detail(
-    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
     Authenticated(session): Authenticated,
     ApiPath((identity_id, claimant)): ApiPath<(String, String)>,
 ) -> Result<Json<ReviewItem>, Problem> {
     session.require_role(&[StaffRole::Reviewer])?;
-    let row = claim_row(&state, &identity_id, &claimant).await?;
-    Ok(Json(review_item(&state, row).await?))
+    let claim = claims
+        .claim_under_review(&identity_id, &claimant)
+        .await
+        .map_err(claim_problem)?;
+    Ok(Json(review_item(claim)))
 }
 
 /// The photo of a claim under review.
@@ -679,22 +670,17 @@ pub async fn review_detail(
     )
 )]
 pub async fn review_photo(
-    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
     Authenticated(session): Authenticated,
     ApiPath((identity_id, claimant)): ApiPath<(String, String)>,
 ) -> Result<Response, Problem> {
     session.require_role(&[StaffRole::Reviewer])?;
     let claimant = AccountId::parse(&claimant)
         .ok_or_else(|| Problem::new(ProblemKind::NotFound, "not_found"))?;
-    let identity = state.store.load::<Identity>(&identity_id).await?.aggregate;
-    let sha256 = identity
-        .claim(claimant)
-        .and_then(|c| c.photo.as_ref())
-        .map(|p| p.sha256.clone())
-        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "not_found"))?;
-    let (content_type, bytes) = crate::blobs::get(&state.db, &sha256)
-        .await?
-        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "not_found"))?;
+    let (content_type, bytes) = claims
+        .claim_photo(&identity_id, claimant)
+        .await
+        .map_err(claim_problem)?;
     Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
 }
 

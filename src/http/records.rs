@@ -5,6 +5,7 @@
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
 use super::names::{CheckTypeName, ConclusionName, RecordKindName, ReportFormat};
+use crate::application::archive::{unchecked_csv, RecordView};
 use crate::application::import::{import_file, ImportError, ImportReport, Phase};
 use crate::application::records::{Decision, Records, RecordsError};
 use crate::http::extract::{ApiPath, ApiQuery};
@@ -24,11 +25,10 @@ use std::io::Write;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use xuexin_domain::record::fields::columns;
-use xuexin_domain::record::{CheckType, Conclusion, PhotoKind, RecordError, RecordKind};
+use xuexin_domain::record::{CheckType, Conclusion, PhotoKind, RecordError};
 use xuexin_domain::roles::StaffRole;
 use xuexin_domain::Timestamp;
-use xuexin_projections::records::{self, RecordRow};
+use xuexin_projections::records::{self, Change};
 
 /// The most a school may upload in one import.
 pub const MAX_IMPORT_BYTES: usize = 256 * 1024 * 1024;
@@ -62,6 +62,7 @@ pub fn records_problem(error: RecordsError) -> Problem {
             Problem::new(ProblemKind::Forbidden, "forbidden")
         }
         RecordsError::NotFound => Problem::new(ProblemKind::NotFound, "record_not_found"),
+        RecordsError::NoPhoto => Problem::new(ProblemKind::NotFound, "not_found"),
         RecordsError::DetailsMismatch => Problem::validation(vec![FieldError::new(
             "certificate_number",
             "record_details_mismatch",
@@ -159,129 +160,68 @@ pub struct RecordDocument {
     pub version: i64,
 }
 
-fn time(millis: i64) -> String {
-    Timestamp::from_millis(millis).to_rfc3339()
+fn time(t: Timestamp) -> String {
+    t.to_rfc3339()
 }
 
-async fn record_document(state: &SharedState, row: RecordRow) -> Result<RecordDocument, Problem> {
-    let kind = if row.kind == "degree" {
-        RecordKind::Degree
-    } else {
-        RecordKind::Enrolment
-    };
-    let field = |key: &str| row.fields.get(key).cloned().unwrap_or_default();
-    let fields = columns(kind)
-        .iter()
-        .map(|column| FieldDocument {
-            key: column.key.to_string(),
-            label: column.header.to_string(),
-            value: if column.key == "id_number" {
-                field("id_number_masked")
-            } else {
-                field(column.key)
-            },
-        })
-        .collect();
-    let mut photos = std::collections::BTreeMap::new();
-    if let Some(map) = row.photos.as_object() {
-        for (photo_kind, photo) in map {
-            photos.insert(
-                photo_kind.clone(),
-                PhotoDocument {
-                    url: format!("/api/v1/records/{}/photos/{photo_kind}", row.record_id),
-                    sha256: photo["sha256"].as_str().unwrap_or("").to_string(),
-                    content_type: photo["content_type"].as_str().unwrap_or("").to_string(),
-                },
-            );
-        }
-    }
-    let concluded = records::checks(&state.db, &row.record_id).await?;
-    let checks = CheckType::ALL
-        .iter()
-        .map(|check| {
-            let found = concluded.iter().find(|c| c.check_type == check.as_str());
-            CheckDocument {
-                check_type: check.as_str().to_string(),
-                label: crate::messages::text(match check {
-                    CheckType::EnrolmentCheck => "check.enrolment_check",
-                    CheckType::AnnualRegistration2 => "check.annual_registration_2",
-                    CheckType::AnnualRegistration3 => "check.annual_registration_3",
-                    CheckType::ImageVerification => "check.image_verification",
-                })
-                .to_string(),
-                conclusion: found.map(|c| c.conclusion.clone()),
-                correction: found.and_then(|c| c.correction.clone()),
-                checked_at: found.map(|c| time(c.checked_at)),
-            }
-        })
-        .collect();
-    let changes = records::history(&state.db, &row.record_id)
-        .await?
-        .into_iter()
-        .map(|c| ChangeDocument {
-            sequence: c.sequence,
-            at: time(c.at),
-            actor: c.actor,
-            change_type: c.change_type,
-            details: c.details,
-        })
-        .collect();
-    Ok(RecordDocument {
-        title: format!(
-            "{}-{}-{}",
-            field("level"),
-            field("school_name"),
-            field("major")
-        ),
-        kind: kind.as_str().to_string(),
-        kind_label: crate::messages::text(match kind {
-            RecordKind::Enrolment => "record_kind.enrolment",
-            RecordKind::Degree => "record_kind.degree",
-        })
-        .to_string(),
-        record_id: row.record_id,
-        school_code: row.school_code,
-        fields,
-        photos,
-        checks,
-        changes,
-        pending_corrections: row.pending_corrections,
-        bound_to_account: row.account_id.is_some(),
-        version: row.version,
-    })
-}
-
-/// Who may read a record: the student it is bound to, the school's registrars, the
-/// authority of the school's province, auditors.
-async fn may_read(state: &SharedState, session: &Session, row: &RecordRow) -> Result<(), Problem> {
-    match &session.staff {
-        None if row.account_id.as_deref() == Some(session.account_id.to_string().as_str()) => {
-            Ok(())
-        }
-        // Whether a record exists is not told to people it does not belong to.
-        None => Err(Problem::new(ProblemKind::NotFound, "record_not_found")),
-        Some((StaffRole::Auditor, _)) => Ok(()),
-        Some((StaffRole::Registrar, Some(school))) if *school == row.school_code => Ok(()),
-        Some((StaffRole::ProvincialAuthority, Some(province))) => {
-            match records::school(&state.db, &row.school_code).await? {
-                Some(s) if s.province == *province => Ok(()),
-                _ => Err(Problem::new(ProblemKind::Forbidden, "forbidden")),
-            }
-        }
-        Some(_) => Err(Problem::new(ProblemKind::Forbidden, "forbidden")),
+fn change_document(c: Change) -> ChangeDocument {
+    ChangeDocument {
+        sequence: c.sequence,
+        at: time(Timestamp::from_millis(c.at)),
+        actor: c.actor,
+        change_type: c.change_type,
+        details: c.details,
     }
 }
 
-async fn readable_record(
-    state: &SharedState,
-    session: &Session,
-    record_id: &str,
-) -> Result<RecordRow, Problem> {
-    let row = records::get(&state.db, record_id)
-        .await?
-        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "record_not_found"))?;
-    may_read(state, session, &row).await?;
-    Ok(row)
+fn record_document(view: RecordView) -> RecordDocument {
+    let record_id = view.record_id;
+    RecordDocument {
+        photos: view
+            .photos
+            .into_iter()
+            .map(|(kind, photo)| {
+                let url = format!("/api/v1/records/{record_id}/photos/{kind}");
+                (
+                    kind,
+                    PhotoDocument {
+                        url,
+                        sha256: photo.sha256,
+                        content_type: photo.content_type,
+                    },
+                )
+            })
+            .collect(),
+        record_id,
+        title: view.title,
+        kind: view.kind.as_str().to_string(),
+        kind_label: view.kind_label.to_string(),
+        school_code: view.school_code,
+        fields: view
+            .fields
+            .into_iter()
+            .map(|f| FieldDocument {
+                key: f.key.to_string(),
+                label: f.label.to_string(),
+                value: f.value,
+            })
+            .collect(),
+        checks: view
+            .checks
+            .into_iter()
+            .map(|c| CheckDocument {
+                check_type: c.check_type.as_str().to_string(),
+                label: c.label.to_string(),
+                conclusion: c.conclusion,
+                correction: c.correction,
+                checked_at: c.checked_at.map(time),
+            })
+            .collect(),
+        changes: view.changes.into_iter().map(change_document).collect(),
+        pending_corrections: view.pending_corrections,
+        bound_to_account: view.bound_to_account,
+        version: view.version,
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -310,17 +250,15 @@ pub struct ArchiveResponse {
 #[tracing::instrument(skip_all)]
 pub async fn my_records(
     State(state): State<SharedState>,
+    State(records): State<Records>,
     Authenticated(session): Authenticated,
     ApiQuery(wait): ApiQuery<WaitFor>,
 ) -> Result<Json<ArchiveResponse>, Problem> {
     session.require_person()?;
     wait.wait_in_session(&state, &session, &[records::NAME])
         .await?;
-    let rows = records::for_account(&state.db, &session.account_id.to_string()).await?;
-    let mut documents = Vec::with_capacity(rows.len());
-    for row in rows {
-        documents.push(record_document(&state, row).await?);
-    }
+    let archive = records.archive(&session).await.map_err(records_problem)?;
+    let documents: Vec<RecordDocument> = archive.into_iter().map(record_document).collect();
     Ok(Json(ArchiveResponse {
         enrolment_count: documents.iter().filter(|d| d.kind == "enrolment").count(),
         degree_count: documents.iter().filter(|d| d.kind == "degree").count(),
@@ -483,14 +421,18 @@ pub async fn record_conclusion(
 )]
 pub async fn get_record(
     State(state): State<SharedState>,
+    State(records): State<Records>,
     Authenticated(session): Authenticated,
     ApiPath(record_id): ApiPath<String>,
     ApiQuery(wait): ApiQuery<WaitFor>,
 ) -> Result<Json<RecordDocument>, Problem> {
     wait.wait_in_session(&state, &session, &[records::NAME])
         .await?;
-    let row = readable_record(&state, &session, &record_id).await?;
-    Ok(Json(record_document(&state, row).await?))
+    let view = records
+        .read(&session, &record_id)
+        .await
+        .map_err(records_problem)?;
+    Ok(Json(record_document(view)))
 }
 
 /// A record's change history (学籍信息变更记录), values before and after.
@@ -509,14 +451,20 @@ pub async fn get_record(
 )]
 pub async fn record_history(
     State(state): State<SharedState>,
+    State(records): State<Records>,
     Authenticated(session): Authenticated,
     ApiPath(record_id): ApiPath<String>,
     ApiQuery(wait): ApiQuery<WaitFor>,
 ) -> Result<Json<Vec<ChangeDocument>>, Problem> {
     wait.wait_in_session(&state, &session, &[records::NAME])
         .await?;
-    let row = readable_record(&state, &session, &record_id).await?;
-    Ok(Json(record_document(&state, row).await?.changes))
+    let view = records
+        .read(&session, &record_id)
+        .await
+        .map_err(records_problem)?;
+    Ok(Json(
+        view.changes.into_iter().map(change_document).collect(),
+    ))
 }
 
 /// A record's photo (录取照片 `admission`, 学历照片 `degree`).
@@ -534,18 +482,14 @@ pub async fn record_history(
     )
 )]
 pub async fn record_photo(
-    State(state): State<SharedState>,
+    State(records): State<Records>,
     Authenticated(session): Authenticated,
     ApiPath((record_id, kind)): ApiPath<(String, String)>,
 ) -> Result<Response, Problem> {
-    let row = readable_record(&state, &session, &record_id).await?;
-    let sha256 = row.photos[&kind]["sha256"]
-        .as_str()
-        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "not_found"))?
-        .to_string();
-    let (content_type, bytes) = crate::blobs::get(&state.db, &sha256)
-        .await?
-        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "not_found"))?;
+    let (content_type, bytes) = records
+        .photo(&session, &record_id, &kind)
+        .await
+        .map_err(records_problem)?;
     Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
 }
 
@@ -746,6 +690,7 @@ pub struct UncheckedStudentDocument {
 )]
 pub async fn unchecked_list(
     State(state): State<SharedState>,
+    State(records): State<Records>,
     Authenticated(session): Authenticated,
     ApiPath(school_code): ApiPath<String>,
     ApiQuery(query): ApiQuery<UncheckedQuery>,
@@ -760,34 +705,17 @@ pub async fn unchecked_list(
     }
     .wait(&state, &[records::NAME])
     .await?;
-    let students = records::unchecked(
-        &state.db,
-        &school_code,
-        check_type.as_str(),
-        query.class_name.as_deref(),
-        query.grade,
-    )
-    .await?;
+    let students = records
+        .unchecked(
+            &school_code,
+            check_type,
+            query.class_name.as_deref(),
+            query.grade,
+        )
+        .await
+        .map_err(records_problem)?;
     if query.format.as_deref() == Some("csv") {
-        // With a BOM, so that spreadsheet programs read the Chinese correctly.
-        let mut csv = format!(
-            "\u{feff}{}\r\n",
-            crate::messages::text("csv.unchecked_header")
-        );
-        for s in &students {
-            csv.push_str(&format!(
-                "{},{},{},{},{}\r\n",
-                s.student_number,
-                s.name,
-                s.class_name,
-                s.enrolment_year,
-                crate::messages::text(if s.has_account {
-                    "label.yes"
-                } else {
-                    "label.no"
-                })
-            ));
-        }
+        let csv = unchecked_csv(&students);
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response());
     }
     let documents: Vec<UncheckedStudentDocument> = students
@@ -819,6 +747,7 @@ pub async fn unchecked_list(
 )]
 pub async fn pending_corrections(
     State(state): State<SharedState>,
+    State(records): State<Records>,
     Authenticated(session): Authenticated,
     ApiQuery(wait): ApiQuery<WaitFor>,
 ) -> Result<Json<Vec<RecordDocument>>, Problem> {
@@ -827,11 +756,11 @@ pub async fn pending_corrections(
         .unwrap_or_default()
         .to_string();
     wait.wait(&state, &[records::NAME]).await?;
-    let mut documents = Vec::new();
-    for row in records::pending_corrections(&state.db, &province).await? {
-        documents.push(record_document(&state, row).await?);
-    }
-    Ok(Json(documents))
+    let waiting = records
+        .pending_corrections(&province)
+        .await
+        .map_err(records_problem)?;
+    Ok(Json(waiting.into_iter().map(record_document).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]
