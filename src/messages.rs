@@ -254,6 +254,34 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("history.external_login_linked", "绑定{provider}账号", "{provider} account bound"),
     ("language_changed", "语言已设置为{language}", "Language set to {language}"),
     ("language_invalid", "语言应为 zh-CN 或 en", "The language must be zh-CN or en"),
+    // A language's own name, the same in both columns (the switch shows it in that language).
+    ("language.native.zh", "中文", "中文"),
+    ("language.native.en", "English", "English"),
+    ("web.brand", "学信网", "CHSI"),
+    ("web.skip_to_content", "跳到正文", "Skip to content"),
+    ("web.nav", "网站导航", "Site navigation"),
+    ("web.logout", "退出", "Log out"),
+    ("web.footer", "学信网 · 学生信息网络账号", "CHSI · student information network account"),
+    ("web.login.title", "登录", "Log in"),
+    ("web.login.name", "手机号/身份证号/邮箱", "Mobile number / ID number / e-mail"),
+    ("web.login.password", "密码", "Password"),
+    ("web.login.submit", "登录", "Log in"),
+    ("web.account.title", "账号管理", "Account"),
+    ("web.account.phone", "手机号", "Mobile number"),
+    ("web.account.document", "证件", "ID document"),
+    ("web.account.email", "安全邮箱", "Security e-mail"),
+    ("web.account.email_verified", "已验证", "verified"),
+    ("web.account.email_pending", "待验证", "not yet verified"),
+    ("web.account.status", "账号状态", "Account status"),
+    ("web.account.status_active", "正常", "Active"),
+    ("web.account.status_locked", "已锁定", "Locked"),
+    ("web.account.status_pending_review", "待审核", "Waiting for review"),
+    ("web.account.status_deactivated", "已注销", "Deactivated"),
+    ("web.account.registered_at", "注册时间", "Registered"),
+    ("web.account.last_login_at", "最近登录", "Last login"),
+    ("web.refused.title", "页面已过期", "This page has expired"),
+    ("web.refused.text", "页面已过期或来源不明，本次提交未被处理。请返回后重新操作。", "The page had expired or did not come from this site, so nothing was done. Please go back and try again."),
+    ("web.refused.back", "返回首页", "Back to the start"),
     ("history.language_chosen", "语言设置为{language}", "Language set to {language}"),
     ("language.zh", "简体中文", "Simplified Chinese"),
     ("language.en", "英文", "English"),
@@ -381,6 +409,10 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for (code, zh, en) in CATALOGUE {
             assert!(seen.insert(code), "{code} is in the catalogue twice");
+            if code.starts_with("language.native.") {
+                assert_eq!(zh, en, "{code}: a language's own name is the same in both");
+                continue;
+            }
             assert!(has_han(zh), "{code}: the zh-CN text is not Chinese: {zh}");
             assert!(!en.trim().is_empty(), "{code} has no English text");
             assert!(

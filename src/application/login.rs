@@ -438,3 +438,9 @@ pub async fn external_login(
         })?;
     open_session(services, account_id, &committed, request).await
 }
+
+/// 退出: ends this session.
+#[tracing::instrument(skip_all)]
+pub async fn logout(services: &Login, session: &crate::sessions::Session) -> anyhow::Result<()> {
+    services.sessions.revoke(&session.token_hash).await
+}

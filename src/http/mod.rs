@@ -97,7 +97,9 @@ pub fn api(dev_mode: bool) -> (Router<SharedState>, utoipa::openapi::OpenApi) {
     routes.split_for_parts()
 }
 
-pub fn router(state: SharedState) -> Router {
+/// The whole service: the API, the pages (`pages`, the web adapter's routes) and the
+/// middleware every answer goes through.
+pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
     let (api, document) = api(state.config.dev_mode);
     let document = Json(openapi::complete(document));
     api.route(
@@ -108,6 +110,7 @@ pub fn router(state: SharedState) -> Router {
     .route("/verify-email", get(email::verify_email_page))
     .route("/reset-password", get(recovery::reset_password_page))
     .merge(headers::static_files())
+    .merge(pages)
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
     .layer(axum::middleware::from_fn_with_state(

@@ -153,9 +153,9 @@ impl From<crate::application::login::LoggedIn> for SessionResponse {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn logout(
-    State(state): State<SharedState>,
+    State(services): State<Login>,
     Authenticated(session): Authenticated,
 ) -> Result<StatusCode, Problem> {
-    state.sessions.revoke(&session.token_hash).await?;
+    crate::application::login::logout(&services, &session).await?;
     Ok(StatusCode::NO_CONTENT)
 }

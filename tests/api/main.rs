@@ -30,3 +30,4 @@ mod schemas;
 mod secrets;
 mod sms;
 mod smtp;
+mod web;

@@ -1,0 +1,24 @@
+//! The web pages a person uses (ADR 0018): HTML rendered on the server from templates
+//! embedded in the binary, calling the same application use cases as the JSON API. They work
+//! without JavaScript.
+//!
+//! A browser session is the API's session token in an HttpOnly, SameSite=Lax cookie (Secure
+//! when the public URL is https); no token is ever in a URL or in script-readable storage.
+//! Every form carries a CSRF token bound to a random per-browser cookie; a POST without the
+//! right one is refused with 403 before anything runs. The security headers (CSP without
+//! inline script, `Referrer-Policy: no-referrer`, `Cache-Control: no-store`) come from the
+//! shared middleware (`http/headers.rs`). Texts come from the message catalogue, in the
+//! language of the `xuexin_lang` cookie or `Accept-Language` (zh-CN by default).
+
+mod page;
+mod pages;
+
+pub use page::{CSRF_COOKIE, SESSION_COOKIE};
+
+use crate::state::SharedState;
+use axum::Router;
+
+/// The pages and their static files, for `http::router` to serve with the API.
+pub fn router() -> Router<SharedState> {
+    pages::router().merge(page::static_files())
+}

@@ -1,0 +1,245 @@
+//! What every page is made of: the templates, the frame around a page, cookies, the CSRF
+//! binding, the browser's session.
+
+use crate::messages::{self, Language};
+use crate::security::{constant_time_eq, new_token};
+use crate::sessions::Session;
+use crate::state::SharedState;
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use minijinja::Environment;
+use serde::Serialize;
+use std::sync::LazyLock;
+
+pub const SESSION_COOKIE: &str = "xuexin_session";
+pub const CSRF_COOKIE: &str = "xuexin_csrf";
+pub use crate::http::language::{cookie, LANGUAGE_COOKIE};
+
+/// The templates, by name (compiled into the binary).
+pub const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("templates/base.html")),
+    ("login.html", include_str!("templates/login.html")),
+    ("account.html", include_str!("templates/account.html")),
+    ("refused.html", include_str!("templates/refused.html")),
+];
+
+static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    for (name, source) in TEMPLATES {
+        if let Err(error) = env.add_template(name, source) {
+            // A test renders every template, so this is a build that was never tested.
+            tracing::error!(template = name, error = %error, "a page template does not parse");
+        }
+    }
+    // `t("code")`: the catalogue's text in the request's language.
+    env.add_function("t", |code: &str| messages::text(code).to_string());
+    env
+});
+
+/// What every page shows around its content.
+#[derive(Serialize)]
+pub struct Chrome {
+    /// `zh-CN` or `en` (the `lang` of the page).
+    pub lang: &'static str,
+    /// The page's title (a catalogue text).
+    pub title: String,
+    /// The link that shows this page in the other language.
+    pub other_language_href: String,
+    pub other_language_tag: &'static str,
+    /// The other language's name, written in that language.
+    pub other_language_name: &'static str,
+    /// Whether someone is logged in (the header shows 退出).
+    pub logged_in: bool,
+    /// The CSRF token for the forms of the page.
+    pub csrf: String,
+}
+
+impl Chrome {
+    pub fn new(title_code: &str, path: &str, csrf: &Csrf, logged_in: bool) -> Self {
+        let language = messages::current();
+        let other = match language {
+            Language::Zh => Language::En,
+            Language::En => Language::Zh,
+        };
+        let back: String = form_urlencoded::byte_serialize(path.as_bytes()).collect();
+        Self {
+            lang: language.tag(),
+            title: messages::text(title_code).to_string(),
+            other_language_href: format!("/language?to={}&back={back}", other.tag()),
+            other_language_tag: other.tag(),
+            other_language_name: match other {
+                Language::Zh => messages::text("language.native.zh"),
+                Language::En => messages::text("language.native.en"),
+            },
+            logged_in,
+            csrf: csrf.token.clone(),
+        }
+    }
+}
+
+/// Renders `template` with `context`; a page that cannot be rendered is a 500 with a plain
+/// text, logged.
+pub fn render(status: StatusCode, template: &str, context: impl Serialize) -> Response {
+    let rendered = PAGES.get_template(template).and_then(|t| t.render(context));
+    match rendered {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(error) => {
+            tracing::error!(
+                template,
+                error = format!("{error:#}"),
+                "a page failed to render"
+            );
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                messages::text("internal_error"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `Set-Cookie` for one of ours: HttpOnly, SameSite=Lax, the whole site; Secure over https.
+/// `max_age` 0 removes it.
+pub fn set_cookie(state: &SharedState, name: &str, value: &str, max_age: u64) -> HeaderValue {
+    let secure = if state.config.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let text = format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The browser's CSRF binding: a random value in its own cookie, and the token the forms carry
+/// (a keyed digest of it, so the cookie alone does not make a token).
+pub struct Csrf {
+    binding: String,
+    token: String,
+    fresh: bool,
+}
+
+const CSRF_MAX_AGE: u64 = 30 * 24 * 3600;
+
+impl Csrf {
+    /// The browser's binding, or a new one to be set on the answer.
+    pub fn of(state: &SharedState, headers: &HeaderMap) -> Self {
+        let (binding, fresh) = match cookie(headers, CSRF_COOKIE) {
+            Some(value) => (value.to_string(), false),
+            None => (new_token(), true),
+        };
+        let token = state.digest.digest("web-csrf", binding.as_bytes());
+        Self {
+            binding,
+            token,
+            fresh,
+        }
+    }
+
+    /// Whether a form's token is this browser's (false without the cookie).
+    pub fn accepts(&self, form_token: &str) -> bool {
+        !self.fresh && constant_time_eq(self.token.as_bytes(), form_token.as_bytes())
+    }
+
+    /// Sets the binding cookie on `response` if it is new.
+    pub fn keep(&self, state: &SharedState, mut response: Response) -> Response {
+        if self.fresh {
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(state, CSRF_COOKIE, &self.binding, CSRF_MAX_AGE),
+            );
+        }
+        response
+    }
+}
+
+/// The session of the browser's session cookie, if it is still valid.
+pub async fn browser_session(state: &SharedState, headers: &HeaderMap) -> Option<Session> {
+    let token = cookie(headers, SESSION_COOKIE)?;
+    match state.sessions.authenticate(token).await {
+        Ok(session) => session,
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "could not read a browser session"
+            );
+            None
+        }
+    }
+}
+
+/// The 403 page of a form sent without this browser's CSRF token; nothing was done.
+pub fn refused(state: &SharedState, csrf: &Csrf, path: &str) -> Response {
+    let page = render(
+        StatusCode::FORBIDDEN,
+        "refused.html",
+        minijinja::context! {
+            chrome => Chrome::new("web.refused.title", path, csrf, false),
+        },
+    );
+    csrf.keep(state, page)
+}
+
+/// The pages' style sheet.
+pub fn static_files() -> Router<SharedState> {
+    Router::new().route(
+        "/static/web.css",
+        get(|| async {
+            (
+                [
+                    (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                    (header::CACHE_CONTROL, "public, max-age=3600"),
+                ],
+                include_str!("static/web.css"),
+            )
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses() {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        }
+    }
+
+    #[test]
+    fn templates_hold_no_text_of_their_own_and_only_codes_of_the_catalogue() {
+        for (name, source) in TEMPLATES {
+            assert!(
+                !source
+                    .chars()
+                    .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+                "{name} has Chinese text outside the catalogue"
+            );
+            for part in source.split("t(\"").skip(1) {
+                let code = part.split('"').next().unwrap_or("");
+                assert!(
+                    messages::has(code),
+                    "{name}: {code} is not in the catalogue"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn cookies_are_read_by_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; xuexin_session=tok; b="),
+        );
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("tok"));
+        assert_eq!(cookie(&headers, "b"), None);
+        assert_eq!(cookie(&headers, "c"), None);
+    }
+}

@@ -1,0 +1,320 @@
+//! The pages and their forms: login, the account overview, logout, the language switch.
+
+use super::page::{
+    browser_session, render, set_cookie, Chrome, Csrf, LANGUAGE_COOKIE, SESSION_COOKIE,
+};
+use crate::application::account::AccountManagement;
+use crate::application::login::{self, Login, LoginError};
+use crate::http::extract::RequestContext;
+use crate::messages::{self, Language};
+use crate::state::SharedState;
+use axum::extract::{Form, Query, State};
+use axum::http::header::{self, HeaderMap};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use xuexin_domain::values::Secret;
+use xuexin_domain::Actor;
+
+pub fn router() -> Router<SharedState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/logout", post(logout))
+        .route("/account", get(account_page))
+        .route("/language", get(choose_language))
+}
+
+/// `/`: the account for someone logged in, else the login page.
+async fn home(State(state): State<SharedState>, headers: HeaderMap) -> Response {
+    match browser_session(&state, &headers).await {
+        Some(_) => Redirect::to("/account").into_response(),
+        None => Redirect::to("/login").into_response(),
+    }
+}
+
+/// A field's error, shown under it and tied to it (`aria-describedby`).
+type FieldErrors = BTreeMap<&'static str, String>;
+
+#[derive(Serialize)]
+struct LoginView<'a> {
+    chrome: Chrome,
+    login: &'a str,
+    errors: FieldErrors,
+}
+
+fn login_form(
+    state: &SharedState,
+    csrf: &Csrf,
+    status: StatusCode,
+    login: &str,
+    errors: FieldErrors,
+) -> Response {
+    let page = render(
+        status,
+        "login.html",
+        LoginView {
+            chrome: Chrome::new("web.login.title", "/login", csrf, false),
+            login,
+            errors,
+        },
+    );
+    csrf.keep(state, page)
+}
+
+#[tracing::instrument(skip_all)]
+async fn login_page(State(state): State<SharedState>, headers: HeaderMap) -> Response {
+    if browser_session(&state, &headers).await.is_some() {
+        return Redirect::to("/account").into_response();
+    }
+    let csrf = Csrf::of(&state, &headers);
+    login_form(&state, &csrf, StatusCode::OK, "", FieldErrors::new())
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// Where each refusal of a login shows, and with what status.
+fn login_refusal(error: LoginError) -> (StatusCode, FieldErrors) {
+    let mut errors = FieldErrors::new();
+    let status = match error {
+        LoginError::Missing { login, password } => {
+            if login {
+                errors.insert("login", messages::text("login_required").into());
+            }
+            if password {
+                errors.insert("password", messages::text("password_required").into());
+            }
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        LoginError::InvalidCredentials | LoginError::NotLinked => {
+            errors.insert("password", messages::text("invalid_credentials").into());
+            StatusCode::UNAUTHORIZED
+        }
+        LoginError::Locked { .. } => {
+            errors.insert("password", messages::text("account_locked").into());
+            StatusCode::LOCKED
+        }
+        LoginError::RateLimited { .. } => {
+            errors.insert("password", messages::text("login_rate_limited").into());
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        LoginError::Busy => {
+            errors.insert("password", messages::text("overloaded").into());
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        LoginError::Internal(error) => {
+            tracing::error!(error = format!("{error:#}"), "login failed");
+            errors.insert("password", messages::text("internal_error").into());
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    (status, errors)
+}
+
+#[tracing::instrument(skip_all)]
+async fn login_submit(
+    State(state): State<SharedState>,
+    State(services): State<Login>,
+    headers: HeaderMap,
+    context: RequestContext,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let csrf = Csrf::of(&state, &headers);
+    if !csrf.accepts(&form.csrf) {
+        return super::page::refused(&state, &csrf, "/login");
+    }
+    let result = login::login(
+        &services,
+        &form.login,
+        Secret::new(form.password),
+        &context.metadata(Actor::Anonymous),
+    )
+    .await;
+    match result {
+        Ok(logged_in) => {
+            let max_age = state.config.session_ttl.as_secs();
+            let mut response = Redirect::to("/account").into_response();
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(&state, SESSION_COOKIE, &logged_in.token, max_age),
+            );
+            response
+        }
+        Err(error) => {
+            let (status, errors) = login_refusal(error);
+            login_form(&state, &csrf, status, form.login.trim(), errors)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// 退出: ends this browser's session.
+#[tracing::instrument(skip_all)]
+async fn logout(
+    State(state): State<SharedState>,
+    State(services): State<Login>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    let csrf = Csrf::of(&state, &headers);
+    if !csrf.accepts(&form.csrf) {
+        return super::page::refused(&state, &csrf, "/account");
+    }
+    if let Some(session) = browser_session(&state, &headers).await {
+        if let Err(error) = login::logout(&services, &session).await {
+            tracing::error!(error = format!("{error:#}"), "logout failed");
+        }
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, "", 0),
+    );
+    response
+}
+
+/// One line of the account overview.
+#[derive(Serialize)]
+struct Line {
+    label: &'static str,
+    value: String,
+}
+
+#[derive(Serialize)]
+struct AccountView {
+    chrome: Chrome,
+    name: String,
+    lines: Vec<Line>,
+}
+
+/// 账号管理: the account at a glance.
+#[tracing::instrument(skip_all)]
+async fn account_page(
+    State(state): State<SharedState>,
+    State(account): State<AccountManagement>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(session) = browser_session(&state, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let csrf = Csrf::of(&state, &headers);
+    let profile = match account.profile(&session).await {
+        Ok(Some(profile)) => profile,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "could not read the profile");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                messages::text("internal_error"),
+            )
+                .into_response();
+        }
+    };
+    let none = || messages::text("label.none").to_string();
+    let time = |t: Option<xuexin_domain::Timestamp>| {
+        t.map_or_else(none, crate::messenger::beijing_time)
+    };
+    let mut lines = vec![
+        Line {
+            label: messages::text("web.account.phone"),
+            value: profile.phone.clone().unwrap_or_else(none),
+        },
+        Line {
+            label: messages::text("web.account.document"),
+            value: format!(
+                "{} {}",
+                profile.document_type_label, profile.document_number
+            ),
+        },
+        Line {
+            label: messages::text("web.account.email"),
+            value: match &profile.email {
+                Some(email) => format!(
+                    "{} ({})",
+                    xuexin_domain::values::mask_email(email),
+                    messages::text(match profile.email_status {
+                        "verified" => "web.account.email_verified",
+                        _ => "web.account.email_pending",
+                    })
+                ),
+                None => none(),
+            },
+        },
+        Line {
+            label: messages::text("web.account.status"),
+            value: messages::text(match profile.status.as_str() {
+                "Locked" => "web.account.status_locked",
+                "PendingIdentityReview" => "web.account.status_pending_review",
+                "Deactivated" => "web.account.status_deactivated",
+                _ => "web.account.status_active",
+            })
+            .to_string(),
+        },
+        Line {
+            label: messages::text("web.account.registered_at"),
+            value: time(profile.registered_at),
+        },
+        Line {
+            label: messages::text("web.account.last_login_at"),
+            value: time(profile.last_login_at),
+        },
+    ];
+    if profile.role.is_some() {
+        lines.clear(); // a staff account has no personal details
+    }
+    let page = render(
+        StatusCode::OK,
+        "account.html",
+        AccountView {
+            chrome: Chrome::new("web.account.title", "/account", &csrf, true),
+            name: profile.name,
+            lines,
+        },
+    );
+    csrf.keep(&state, page)
+}
+
+#[derive(Deserialize)]
+struct LanguageQuery {
+    to: Option<String>,
+    back: Option<String>,
+}
+
+/// The language switch: remembers the language in a cookie and goes back to the page.
+async fn choose_language(
+    State(state): State<SharedState>,
+    Query(query): Query<LanguageQuery>,
+) -> Response {
+    let language = query
+        .to
+        .as_deref()
+        .and_then(Language::from_tag)
+        .unwrap_or_default();
+    // Only a path of this site: never an address elsewhere.
+    let back = query
+        .back
+        .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
+        .unwrap_or_else(|| "/".into());
+    let mut response = Redirect::to(&back).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, LANGUAGE_COOKIE, language.tag(), 365 * 24 * 3600),
+    );
+    response
+}
