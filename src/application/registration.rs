@@ -10,6 +10,7 @@
 //! so nothing after it can fail). Conscription offices register young people without an SMS
 //! code; their identities cannot be claimed by re-registration.
 
+use super::FieldRefusal;
 use crate::codes::CodeError;
 use crate::codes::SmsCodes;
 use crate::config::Limit;
@@ -33,8 +34,9 @@ use xuexin_domain::ids::{identity_id, LoginNameKind};
 use xuexin_domain::login_name::{LoginName, LoginNameCommand};
 use xuexin_domain::registration::{claims_for, registration_claims, RegistrationClaim};
 use xuexin_domain::values::{
-    mask_email, mask_phone, Document, DocumentSummary, Email, Password, PasswordStrength,
-    PersonName, Phone, Secret, SecurityQuestionAnswer,
+    mask_email, mask_phone, parse_security_questions, Document, DocumentError, DocumentSummary,
+    DocumentType, Email, Password, PasswordContext, PasswordStrength, PersonName, Phone,
+    PhoneError, Secret, SecurityQuestionAnswer,
 };
 use xuexin_domain::Clock;
 use xuexin_domain::{AccountId, Actor};
@@ -73,6 +75,141 @@ pub struct RegistrationForm {
     pub re_register: bool,
     /// 继续注册
     pub continue_registration: bool,
+}
+
+/// The registration form as typed (seed 001's fields), before it is checked. Every adapter
+/// fills this from its own request and gets every field's problem back at once.
+#[derive(Debug, Default)]
+pub struct RegistrationInput {
+    pub phone: String,
+    pub sms_code: String,
+    pub password: String,
+    pub password_confirmation: String,
+    pub name: String,
+    /// `resident_id_card`, `overseas_chinese_id_or_passport` or `other`.
+    pub document_type: String,
+    pub document_number: String,
+    /// Blank: none.
+    pub email: String,
+    /// None, or exactly three (question, answer).
+    pub security_questions: Vec<(String, String)>,
+    pub accept_terms: bool,
+    pub re_register: bool,
+    pub continue_registration: bool,
+}
+
+fn phone_refusal(error: PhoneError) -> FieldRefusal {
+    match error {
+        PhoneError::Empty => FieldRefusal::new("phone", "phone_required"),
+        PhoneError::Format => FieldRefusal::new("phone", "phone_format"),
+    }
+}
+
+fn document_refusal(error: DocumentError) -> FieldRefusal {
+    let code = match error {
+        DocumentError::Empty | DocumentError::Format => "id_number_format",
+        DocumentError::BirthDate => "id_number_birth_date",
+        DocumentError::Checksum => "id_number_checksum",
+    };
+    FieldRefusal::new("document_number", code)
+}
+
+/// Checks the whole form, collecting every field's problem.
+pub fn parse_registration(
+    clock: &dyn Clock,
+    input: RegistrationInput,
+) -> Result<RegistrationForm, Vec<FieldRefusal>> {
+    let mut errors = Vec::new();
+    let phone = Phone::parse(&input.phone)
+        .map_err(|e| errors.push(phone_refusal(e)))
+        .ok();
+    let sms_code = match input.sms_code.trim() {
+        "" => {
+            errors.push(FieldRefusal::new("sms_code", "sms_code_required"));
+            None
+        }
+        code => Some(Secret::new(code)),
+    };
+    let name = PersonName::parse(&input.name)
+        .map_err(|_| errors.push(FieldRefusal::new("name", "name_format")))
+        .ok();
+    let today = clock.now().date();
+    let document = match DocumentType::parse(&input.document_type) {
+        None => {
+            errors.push(FieldRefusal::new("document_type", "document_type_invalid"));
+            None
+        }
+        Some(kind) => Document::parse(kind, &input.document_number, today)
+            .map_err(|e| errors.push(document_refusal(e)))
+            .ok(),
+    };
+    let password = if input.password.is_empty() {
+        errors.push(FieldRefusal::new("password", "password_required"));
+        None
+    } else {
+        let context = PasswordContext {
+            phone: phone.as_ref(),
+            document_number: document.as_ref().map(Document::expose_number),
+            ..Default::default()
+        };
+        let parsed = Password::parse(&Secret::new(input.password.as_str()), &context)
+            .map_err(|e| {
+                errors.push(FieldRefusal::new(
+                    "password",
+                    super::account::password_code(e),
+                ))
+            })
+            .ok();
+        if input.password_confirmation != input.password {
+            errors.push(FieldRefusal::new(
+                "password_confirmation",
+                "password_mismatch",
+            ));
+        }
+        parsed
+    };
+    let email = match input.email.trim() {
+        "" => None,
+        raw => Email::parse(raw)
+            .map_err(|_| errors.push(FieldRefusal::new("email", "email_format")))
+            .ok(),
+    };
+    let security_questions = if input.security_questions.is_empty() {
+        Vec::new()
+    } else {
+        let pairs: Vec<(String, Secret)> = input
+            .security_questions
+            .into_iter()
+            .map(|(question, answer)| (question, Secret::new(answer)))
+            .collect();
+        parse_security_questions(&pairs)
+            .map_err(|_| {
+                errors.push(FieldRefusal::new(
+                    "security_questions",
+                    "security_questions_invalid",
+                ))
+            })
+            .unwrap_or_default()
+    };
+    if !input.accept_terms {
+        errors.push(FieldRefusal::new("accept_terms", "terms_not_accepted"));
+    }
+    match (phone, sms_code, password, name, document, errors.is_empty()) {
+        (Some(phone), Some(sms_code), Some(password), Some(name), Some(document), true) => {
+            Ok(RegistrationForm {
+                phone: Some(phone),
+                sms_code: Some(sms_code),
+                password,
+                name,
+                document,
+                email,
+                security_questions,
+                re_register: input.re_register,
+                continue_registration: input.continue_registration,
+            })
+        }
+        _ => Err(errors),
+    }
 }
 
 pub struct RegistrationResult {

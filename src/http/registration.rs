@@ -4,7 +4,7 @@ use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
 use super::names::{AccountStatusName, DocumentTypeName, PasswordLevel};
 use crate::application::registration::{
-    register, Conflict, Registration, RegistrationError, RegistrationForm,
+    parse_registration, register, Conflict, Registration, RegistrationError, RegistrationInput,
 };
 use crate::problem::{code_problem, FieldError, Problem};
 use crate::state::SharedState;
@@ -15,10 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use xuexin_domain::values::{
-    parse_security_questions, Document, DocumentError, DocumentType, Email, Password,
-    PasswordContext, PasswordStrength, PersonName, Phone, PhoneError, Secret,
-};
+use xuexin_domain::values::{Password, PasswordContext, PasswordStrength, Phone, Secret};
 use xuexin_domain::Actor;
 
 impl FromRef<SharedState> for Registration {
@@ -164,26 +161,6 @@ pub struct RegistrationResponse {
     pub email_verification_sent_to: Option<String>,
 }
 
-fn required(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
-fn phone_error(error: PhoneError) -> FieldError {
-    match error {
-        PhoneError::Empty => FieldError::new("phone", "phone_required"),
-        PhoneError::Format => FieldError::new("phone", "phone_format"),
-    }
-}
-
-fn document_error(error: DocumentError) -> FieldError {
-    let code = match error {
-        DocumentError::Empty | DocumentError::Format => "id_number_format",
-        DocumentError::BirthDate => "id_number_birth_date",
-        DocumentError::Checksum => "id_number_checksum",
-    };
-    FieldError::new("document_number", code)
-}
-
 /// A password the rules refuse, at its field (the code from `application::account`).
 pub fn password_error(
     field: &str,
@@ -192,105 +169,27 @@ pub fn password_error(
     FieldError::new(field, crate::application::account::password_code(error))
 }
 
-/// Parses the whole form, collecting every field's problem.
-fn parse_form(
-    clock: &dyn xuexin_domain::Clock,
-    body: RegistrationRequest,
-) -> Result<RegistrationForm, Problem> {
-    let mut errors = Vec::new();
-    let phone = Phone::parse(body.phone.as_deref().unwrap_or(""))
-        .map_err(|e| errors.push(phone_error(e)))
-        .ok();
-    let sms_code = match required(&body.sms_code) {
-        Some(code) => Some(Secret::new(code)),
-        None => {
-            errors.push(FieldError::new("sms_code", "sms_code_required"));
-            None
-        }
-    };
-    let name = PersonName::parse(body.name.as_deref().unwrap_or(""))
-        .map_err(|_| errors.push(FieldError::new("name", "name_format")))
-        .ok();
-    let today = clock.now().date();
-    let document = match body.document_type.as_deref().and_then(DocumentType::parse) {
-        None => {
-            errors.push(FieldError::new("document_type", "document_type_invalid"));
-            None
-        }
-        Some(kind) => Document::parse(kind, body.document_number.as_deref().unwrap_or(""), today)
-            .map_err(|e| errors.push(document_error(e)))
-            .ok(),
-    };
-    let password = match body.password.as_deref() {
-        None | Some("") => {
-            errors.push(FieldError::new("password", "password_required"));
-            None
-        }
-        Some(raw) => {
-            let context = PasswordContext {
-                phone: phone.as_ref(),
-                document_number: document.as_ref().map(Document::expose_number),
-                ..Default::default()
-            };
-            let parsed = Password::parse(&Secret::new(raw), &context)
-                .map_err(|e| errors.push(password_error("password", e)))
-                .ok();
-            if body.password_confirmation.as_deref() != Some(raw) {
-                errors.push(FieldError::new(
-                    "password_confirmation",
-                    "password_mismatch",
-                ));
-            }
-            parsed
-        }
-    };
-    let email = match required(&body.email) {
-        None => None,
-        Some(raw) => Email::parse(raw)
-            .map_err(|_| errors.push(FieldError::new("email", "email_format")))
-            .ok(),
-    };
-    let security_questions = match &body.security_questions {
-        None => Vec::new(),
-        Some(items) if items.is_empty() => Vec::new(),
-        Some(items) => {
-            let pairs: Vec<(String, Secret)> = items
-                .iter()
-                .map(|item| {
-                    (
-                        item.question.clone().unwrap_or_default(),
-                        Secret::new(item.answer.clone().unwrap_or_default()),
-                    )
-                })
-                .collect();
-            parse_security_questions(&pairs)
-                .map_err(|_| {
-                    errors.push(FieldError::new(
-                        "security_questions",
-                        "security_questions_invalid",
-                    ))
-                })
+impl From<RegistrationRequest> for RegistrationInput {
+    fn from(body: RegistrationRequest) -> Self {
+        Self {
+            phone: body.phone.unwrap_or_default(),
+            sms_code: body.sms_code.unwrap_or_default(),
+            password: body.password.unwrap_or_default(),
+            password_confirmation: body.password_confirmation.unwrap_or_default(),
+            name: body.name.unwrap_or_default(),
+            document_type: body.document_type.unwrap_or_default(),
+            document_number: body.document_number.unwrap_or_default(),
+            email: body.email.unwrap_or_default(),
+            security_questions: body
+                .security_questions
                 .unwrap_or_default()
+                .into_iter()
+                .map(|q| (q.question.unwrap_or_default(), q.answer.unwrap_or_default()))
+                .collect(),
+            accept_terms: body.accept_terms == Some(true),
+            re_register: body.re_register == Some(true),
+            continue_registration: body.continue_registration == Some(true),
         }
-    };
-    if body.accept_terms != Some(true) {
-        errors.push(FieldError::new("accept_terms", "terms_not_accepted"));
-    }
-    match (phone, sms_code, password, name, document, errors.is_empty()) {
-        (Some(phone), Some(sms_code), Some(password), Some(name), Some(document), true) => {
-            Ok(RegistrationForm {
-                phone: Some(phone),
-                sms_code: Some(sms_code),
-                password,
-                name,
-                document,
-                email,
-                security_questions,
-                re_register: body.re_register == Some(true),
-                continue_registration: body.continue_registration == Some(true),
-            })
-        }
-        _ => Err(Problem::validation(errors)),
     }
 }
 
@@ -320,7 +219,8 @@ pub async fn create_registration(
     context: RequestContext,
     ApiJson(body): ApiJson<RegistrationRequest>,
 ) -> Result<(StatusCode, Json<RegistrationResponse>), Problem> {
-    let form = parse_form(registration.clock.as_ref(), body)?;
+    let form = parse_registration(registration.clock.as_ref(), body.into())
+        .map_err(super::account::invalid_fields)?;
     let result = register(&registration, form, &context.metadata(Actor::Anonymous))
         .await
         .map_err(registration_problem)?;

@@ -227,9 +227,8 @@ async fn account_page(
         }
     };
     let none = || messages::text("label.none").to_string();
-    let time = |t: Option<xuexin_domain::Timestamp>| {
-        t.map_or_else(none, crate::messenger::beijing_time)
-    };
+    let time =
+        |t: Option<xuexin_domain::Timestamp>| t.map_or_else(none, crate::messenger::beijing_time);
     let mut lines = vec![
         Line {
             label: messages::text("web.account.phone"),
