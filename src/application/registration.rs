@@ -114,6 +114,19 @@ fn document_refusal(error: DocumentError) -> FieldRefusal {
     FieldRefusal::new("document_number", code)
 }
 
+/// 免费获取: sends the registration code to `phone` (limited per phone and per client).
+#[tracing::instrument(skip_all)]
+pub async fn send_code(
+    services: &Registration,
+    phone: &Phone,
+    client_ip: Option<&str>,
+) -> Result<crate::codes::SentCode, CodeError> {
+    services
+        .codes
+        .send(phone, crate::codes::CodePurpose::Register, client_ip)
+        .await
+}
+
 /// Checks the whole form, collecting every field's problem.
 pub fn parse_registration(
     clock: &dyn Clock,
@@ -278,6 +291,27 @@ pub struct Conflict {
 }
 
 impl Conflict {
+    /// The refusal worded for the person, naming the holder (masked) where the seeds do.
+    pub fn message(&self) -> String {
+        let worded = match (self.code, &self.holder) {
+            ("id_number_protected", Some(_)) => "id_number_protected_by",
+            ("email_bound", Some(_)) => "email_bound_by",
+            (code, _) => return crate::messages::text(code).to_string(),
+        };
+        crate::messages::format(
+            worded,
+            &[
+                ("holder", self.holder.as_deref().unwrap_or("")),
+                ("office", self.office.as_deref().unwrap_or("")),
+            ],
+        )
+    }
+
+    /// Whether the message names something beyond the code's own text.
+    pub fn names_holder(&self) -> bool {
+        self.holder.is_some() && matches!(self.code, "id_number_protected" | "email_bound")
+    }
+
     fn new(field: &'static str, code: &'static str, actions: &'static [&'static str]) -> Self {
         Self {
             field,

@@ -48,19 +48,10 @@ pub fn registration_problem(error: RegistrationError) -> Problem {
 /// it).
 fn conflict_field(conflict: &Conflict) -> FieldError {
     let mut field = FieldError::new(conflict.field, conflict.code).with_actions(conflict.actions);
+    if conflict.names_holder() {
+        field = field.with_message(conflict.message());
+    }
     if let Some(holder) = &conflict.holder {
-        let office = conflict.office.as_deref().unwrap_or("");
-        let worded = match conflict.code {
-            "id_number_protected" => Some("id_number_protected_by"),
-            "email_bound" => Some("email_bound_by"),
-            _ => None,
-        };
-        if let Some(key) = worded {
-            field = field.with_message(crate::messages::format(
-                key,
-                &[("holder", holder), ("office", office)],
-            ));
-        }
         field = field.with_holder(holder.clone());
     }
     field

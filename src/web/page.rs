@@ -24,6 +24,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("templates/login.html")),
     ("account.html", include_str!("templates/account.html")),
     ("refused.html", include_str!("templates/refused.html")),
+    ("register.html", include_str!("templates/register.html")),
+    ("registered.html", include_str!("templates/registered.html")),
 ];
 
 static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {

@@ -26,6 +26,10 @@ pub fn router() -> Router<SharedState> {
         .route("/logout", post(logout))
         .route("/account", get(account_page))
         .route("/language", get(choose_language))
+        .route(
+            "/register",
+            get(super::register::register_page).post(super::register::register_submit),
+        )
 }
 
 /// `/`: the account for someone logged in, else the login page.

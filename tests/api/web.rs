@@ -306,7 +306,139 @@ async fn the_pages_switch_to_english_with_one_click_and_stay_there(backend: Back
     assert_eq!(away.location(), "/");
 }
 
+/// The registration form as a person fills it in.
+fn registration_form<'a>(
+    csrf: &'a str,
+    person: &'a Person,
+    code: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("action", "register"),
+        ("phone", &person.phone),
+        ("sms_code", code),
+        ("password", &person.password),
+        ("password_confirmation", &person.password),
+        ("name", &person.name),
+        ("document_type", "resident_id_card"),
+        ("document_number", &person.document_number),
+        ("email", &person.email),
+        ("accept_terms", "on"),
+    ]
+}
+
+async fn a_person_registers_through_the_form_with_the_code_from_the_sms(backend: Backend) {
+    // The taken-phone case asks for a second code for the same phone within the minute.
+    let app = spawn_app_with(backend, relaxed_limits).await;
+    let mut browser = Browser::new(&app);
+    let page = browser.get("/register").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    // Seed 001's fields, in its order, each with its label.
+    let order = [
+        "for=\"phone\">手机号",
+        "for=\"sms_code\">校验码",
+        "for=\"password\">密码",
+        "for=\"password_confirmation\">密码确认",
+        "for=\"name\">姓名",
+        "for=\"document_type\">证件类型",
+        "for=\"document_number\">证件号码",
+        "for=\"email\">安全邮箱",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|label| page.body.find(label).unwrap_or_else(|| panic!("{label}")))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "field order {at:?}");
+    assert!(page.body.contains("免费获取"));
+    assert!(page.body.contains("中国大陆地区用户推荐设置居民身份证"));
+    let csrf = page.csrf();
+    let person = Person::random();
+
+    // 免费获取 without JavaScript: the form comes back with the phone kept and a notice.
+    let sent = browser
+        .post(
+            "/register",
+            &[
+                ("csrf", &csrf),
+                ("action", "send_code"),
+                ("phone", &person.phone),
+                ("name", &person.name),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert!(sent.body.contains("校验码已发送至"), "{}", sent.body);
+    assert!(sent.body.contains(&format!("value=\"{}\"", person.phone)));
+    assert!(sent.body.contains(&format!("value=\"{}\"", person.name)));
+    let code = app.latest_code(&person.phone).await;
+
+    // A refused form: every error at its field, nothing written, no password echoed.
+    let events = app.event_count().await;
+    let mut bad = registration_form(&csrf, &person, &code);
+    bad.retain(|(k, _)| *k != "password_confirmation" && *k != "accept_terms");
+    bad.push(("password_confirmation", "Other-Pass-9!"));
+    let bad_id = format!("{}0", &person.document_number[..17]);
+    for pair in bad.iter_mut() {
+        if pair.0 == "document_number" {
+            pair.1 = &bad_id;
+        }
+    }
+    let refused = browser.post("/register", &bad).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    for field in ["password_confirmation", "document_number", "accept_terms"] {
+        assert!(
+            refused.body.contains(&format!("id=\"{field}-error\"")),
+            "{field}: {}",
+            refused.body
+        );
+        assert!(refused
+            .body
+            .contains(&format!("aria-describedby=\"{field}-error")));
+    }
+    assert!(refused.body.contains("两次输入的密码不一致"));
+    assert!(
+        !refused.body.contains(&person.password),
+        "a password was echoed"
+    );
+    assert_eq!(
+        app.event_count().await,
+        events,
+        "a refused form wrote something"
+    );
+
+    let done = browser
+        .post("/register", &registration_form(&csrf, &person, &code))
+        .await;
+    assert_eq!(done.status, StatusCode::CREATED, "{}", done.body);
+    assert!(done.body.contains("帐号注册成功!"));
+    let masked = format!("{}****{}", &person.phone[..3], &person.phone[7..]);
+    assert!(done.body.contains(&masked), "{}", done.body);
+    assert!(done.body.contains("发送了一封验证邮件"));
+    assert!(!done.body.contains(&person.email), "the e-mail unmasked");
+    // The account works: log in with the form.
+    app.login_ok(&person.phone, &person.password).await;
+
+    // The phone again: 用该手机号登录 / 用手机找回密码 / 继续注册? at the phone.
+    let mut other = Person::random();
+    other.phone = person.phone.clone();
+    let code = app.registration_code(&other.phone).await;
+    let taken = browser
+        .post("/register", &registration_form(&csrf, &other, &code))
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
+    assert!(taken.body.contains("id=\"phone-error\""));
+    assert!(taken.body.contains("用该手机号登录"));
+    assert!(taken.body.contains("name=\"continue_registration\""));
+    assert!(taken.body.contains("选择继续注册旧帐号将不可用"));
+}
+
 on_both_backends!(
+    a_person_registers_through_the_form_with_the_code_from_the_sms,
     the_login_page_logs_in_with_a_form_and_keeps_the_session_in_an_httponly_cookie,
     a_form_without_this_browsers_csrf_token_is_refused_and_does_nothing,
     the_pages_switch_to_english_with_one_click_and_stay_there,
