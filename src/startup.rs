@@ -266,6 +266,7 @@ impl Runtime {
             sessions: sessions.clone(),
             login: login.clone(),
             account: account.clone(),
+            captchas_per_ip: config.limits.captchas_per_ip,
         };
         let registration = Registration {
             store: store.clone(),

@@ -86,6 +86,26 @@ pub struct Recovery {
     pub login: Login,
     /// What a change of password sets off (tickets and codes retired).
     pub account: AccountManagement,
+    /// New captchas per client address.
+    pub captchas_per_ip: crate::config::Limit,
+}
+
+/// 图片验证码: a new captcha (five minutes, one attempt), limited per client address.
+#[tracing::instrument(skip_all)]
+pub async fn new_captcha(
+    state: &Recovery,
+    client_ip: Option<&str>,
+) -> Result<crate::captcha::NewCaptcha, RecoveryError> {
+    if let Some(ip) = client_ip {
+        if let Err(exceeded) = state
+            .limiter
+            .hit(&format!("captcha-ip:{ip}"), state.captchas_per_ip)
+            .await?
+        {
+            return Err(too_often("captcha_rate_limited", exceeded.retry_after));
+        }
+    }
+    Ok(state.captchas.create().await?)
 }
 
 /// Why a recovery step was refused.

@@ -90,22 +90,9 @@ pub async fn new_captcha(
     State(state): State<SharedState>,
     context: RequestContext,
 ) -> Result<(StatusCode, Json<CaptchaResponse>), Problem> {
-    if let Some(ip) = &context.client_ip {
-        if let Err(exceeded) = state
-            .limiter
-            .hit(
-                &format!("captcha-ip:{ip}"),
-                state.config.limits.captchas_per_ip,
-            )
-            .await?
-        {
-            return Err(Problem::rate_limited(
-                "captcha_rate_limited",
-                exceeded.retry_after,
-            ));
-        }
-    }
-    let captcha = state.captchas.create().await?;
+    let captcha = recovery::new_captcha(&state.recovery, context.client_ip.as_deref())
+        .await
+        .map_err(recovery_problem)?;
     Ok((
         StatusCode::CREATED,
         Json(CaptchaResponse {
