@@ -12,6 +12,7 @@
 
 mod page;
 mod pages;
+mod recover;
 mod register;
 
 pub use page::{CSRF_COOKIE, SESSION_COOKIE};

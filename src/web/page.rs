@@ -26,6 +26,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("refused.html", include_str!("templates/refused.html")),
     ("register.html", include_str!("templates/register.html")),
     ("registered.html", include_str!("templates/registered.html")),
+    ("recover.html", include_str!("templates/recover.html")),
 ];
 
 static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {

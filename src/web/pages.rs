@@ -27,6 +27,10 @@ pub fn router() -> Router<SharedState> {
         .route("/account", get(account_page))
         .route("/language", get(choose_language))
         .route(
+            "/recover",
+            get(super::recover::recover_page).post(super::recover::recover_submit),
+        )
+        .route(
             "/register",
             get(super::register::register_page).post(super::register::register_submit),
         )

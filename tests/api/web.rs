@@ -39,11 +39,17 @@ impl Page {
 
     /// The value of the hidden CSRF field of the page's forms.
     fn csrf(&self) -> String {
+        self.hidden("csrf")
+    }
+
+    /// The value of the (first) hidden field `name`.
+    fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
         let at = self
             .body
-            .find("name=\"csrf\" value=\"")
-            .expect("a CSRF field on the page");
-        let rest = &self.body[at + "name=\"csrf\" value=\"".len()..];
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no field {name} on the page: {}", self.body));
+        let rest = &self.body[at + marker.len()..];
         rest[..rest.find('"').unwrap()].to_string()
     }
 }
@@ -377,7 +383,13 @@ async fn a_person_registers_through_the_form_with_the_code_from_the_sms(backend:
     let mut bad = registration_form(&csrf, &person, &code);
     bad.retain(|(k, _)| *k != "password_confirmation" && *k != "accept_terms");
     bad.push(("password_confirmation", "Other-Pass-9!"));
-    let bad_id = format!("{}0", &person.document_number[..17]);
+    // A wrong check character.
+    let wrong_check = if person.document_number.ends_with('0') {
+        "1"
+    } else {
+        "0"
+    };
+    let bad_id = format!("{}{wrong_check}", &person.document_number[..17]);
     for pair in bad.iter_mut() {
         if pair.0 == "document_number" {
             pair.1 = &bad_id;
@@ -437,7 +449,146 @@ async fn a_person_registers_through_the_form_with_the_code_from_the_sms(backend:
     assert!(taken.body.contains("选择继续注册旧帐号将不可用"));
 }
 
+async fn a_forgotten_password_is_reset_by_sms_through_the_pages(backend: Backend) {
+    let app = spawn_app_with(backend, relaxed_limits).await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    let mut browser = Browser::new(&app);
+    let login = browser.get("/login").await;
+    assert!(login.body.contains("href=\"/recover\">找回密码</a>"));
+
+    let start = browser.get("/recover").await;
+    assert_eq!(start.status, StatusCode::OK, "{}", start.body);
+    assert!(start.body.contains("src=\"data:image/png;base64,"));
+    let csrf = start.csrf();
+    // A wrong captcha: at its field, and a new captcha.
+    let captcha = start.hidden("captcha_id");
+    let wrong = browser
+        .post(
+            "/recover",
+            &[
+                ("csrf", &csrf),
+                ("step", "start"),
+                ("username", &person.phone),
+                ("captcha_id", &captcha),
+                ("captcha_answer", "WRONG"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.body
+    );
+    assert!(
+        wrong.body.contains("id=\"captcha_answer-error\""),
+        "{}",
+        wrong.body
+    );
+    let captcha = wrong.hidden("captcha_id");
+    let answer = app.outbox(&captcha).await[0]["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let methods = browser
+        .post(
+            "/recover",
+            &[
+                ("csrf", &csrf),
+                ("step", "start"),
+                ("username", &person.phone),
+                ("captcha_id", &captcha),
+                ("captcha_answer", &answer),
+            ],
+        )
+        .await;
+    assert_eq!(methods.status, StatusCode::OK, "{}", methods.body);
+    let masked = format!("{}****{}", &person.phone[..3], &person.phone[7..]);
+    assert!(
+        methods
+            .body
+            .contains(&format!("通过手机 {masked} 接收校验码")),
+        "{}",
+        methods.body
+    );
+    assert!(
+        !methods.body.contains("密保问题"),
+        "a method the account has not bound"
+    );
+
+    let ticket = methods.hidden("ticket");
+    let sent = browser
+        .post(
+            "/recover",
+            &[("csrf", &csrf), ("step", "send_sms"), ("ticket", &ticket)],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let code = app.latest_code(&person.phone).await;
+    let bad = browser
+        .post(
+            "/recover",
+            &[
+                ("csrf", &csrf),
+                ("step", "verify_sms"),
+                ("ticket", &ticket),
+                ("sms_code", "000000"),
+            ],
+        )
+        .await;
+    assert!(bad.body.contains("id=\"sms_code-error\""), "{}", bad.body);
+    let reset = browser
+        .post(
+            "/recover",
+            &[
+                ("csrf", &csrf),
+                ("step", "verify_sms"),
+                ("ticket", &ticket),
+                ("sms_code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.body);
+    let token = reset.hidden("ticket");
+    let mismatch = browser
+        .post(
+            "/recover",
+            &[
+                ("csrf", &csrf),
+                ("step", "reset"),
+                ("ticket", &token),
+                ("password", "Brand-New-Pass-7"),
+                ("password_confirmation", "Other-Pass-7"),
+            ],
+        )
+        .await;
+    assert_eq!(mismatch.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(mismatch.body.contains("id=\"password_confirmation-error\""));
+    assert!(app.events_of_type("PasswordReset").await.is_empty());
+    let done = browser
+        .post(
+            "/recover",
+            &[
+                ("csrf", &csrf),
+                ("step", "reset"),
+                ("ticket", &token),
+                ("password", "Brand-New-Pass-7"),
+                ("password_confirmation", "Brand-New-Pass-7"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("密码重置成功"));
+    app.login_ok(&person.phone, "Brand-New-Pass-7").await;
+    assert_eq!(
+        app.login(&person.phone, &person.password).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 on_both_backends!(
+    a_forgotten_password_is_reset_by_sms_through_the_pages,
     a_person_registers_through_the_form_with_the_code_from_the_sms,
     the_login_page_logs_in_with_a_form_and_keeps_the_session_in_an_httponly_cookie,
     a_form_without_this_browsers_csrf_token_is_refused_and_does_nothing,

@@ -1,0 +1,289 @@
+//! 找回密码 (seed 002): the username and a captcha, then only the ways the account has bound
+//! (SMS here; e-mail and security questions are listed), the code, a new password, and
+//! 密码重置成功. The tickets travel in hidden fields of POSTed forms, never in a URL.
+
+use super::page::{render, Chrome, Csrf};
+use crate::application::recovery::{self, RecoveryError};
+use crate::codes::CodeError;
+use crate::http::extract::RequestContext;
+use crate::messages;
+use crate::state::SharedState;
+use axum::extract::{Form, State};
+use axum::http::header::HeaderMap;
+use axum::http::StatusCode;
+use axum::response::Response;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use xuexin_domain::Actor;
+
+#[derive(Serialize, Default)]
+struct Captcha {
+    id: String,
+    /// A `data:` URL (the CSP allows `img-src data:`).
+    image: String,
+}
+
+#[derive(Serialize, Default)]
+struct MethodView {
+    method: &'static str,
+    label: String,
+}
+
+/// The one page of the flow, at one of its steps: `start`, `methods`, `sms`, `reset`, `done`.
+#[derive(Serialize)]
+struct RecoverView {
+    chrome: Chrome,
+    step: &'static str,
+    username: String,
+    captcha: Captcha,
+    ticket: String,
+    methods: Vec<MethodView>,
+    sent_to: String,
+    errors: BTreeMap<String, String>,
+    alert: Option<String>,
+}
+
+impl RecoverView {
+    fn new(step: &'static str, csrf: &Csrf) -> Self {
+        Self {
+            chrome: Chrome::new("web.recover.title", "/recover", csrf, false),
+            step,
+            username: String::new(),
+            captcha: Captcha::default(),
+            ticket: String::new(),
+            methods: Vec::new(),
+            sent_to: String::new(),
+            errors: BTreeMap::new(),
+            alert: None,
+        }
+    }
+}
+
+fn show(state: &SharedState, csrf: &Csrf, status: StatusCode, view: RecoverView) -> Response {
+    csrf.keep(state, render(status, "recover.html", view))
+}
+
+/// Where a refusal shows, and its status.
+fn refusal(error: RecoveryError, view: &mut RecoverView) -> StatusCode {
+    let mut at = |field: &str, code: &str| {
+        view.errors
+            .insert(field.to_string(), messages::text(code).to_string());
+    };
+    match error {
+        RecoveryError::Invalid(refusals) => {
+            for r in refusals {
+                view.errors
+                    .entry(r.field.clone())
+                    .or_insert_with(|| messages::text(r.code).to_string());
+            }
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        RecoveryError::Code(CodeError::Invalid { .. }) => {
+            at("sms_code", "sms_code_invalid");
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        RecoveryError::Code(CodeError::TooManyAttempts) => {
+            at("sms_code", "sms_code_attempts");
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        RecoveryError::Code(CodeError::RateLimited(_)) => {
+            view.alert = Some(messages::text("sms_rate_limited").into());
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        RecoveryError::RateLimited { code, .. } => {
+            view.alert = Some(messages::text(code).into());
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        RecoveryError::TicketInvalid => {
+            view.alert = Some(messages::text("recovery_token_invalid").into());
+            StatusCode::BAD_REQUEST
+        }
+        RecoveryError::MethodUnavailable => {
+            view.alert = Some(messages::text("recovery_method_unavailable").into());
+            StatusCode::CONFLICT
+        }
+        RecoveryError::Busy => {
+            view.alert = Some(messages::text("overloaded").into());
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        other => {
+            tracing::error!(error = %other, "a recovery step failed");
+            view.alert = Some(messages::text("internal_error").into());
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+/// The first step with a fresh captcha.
+async fn start_step(
+    state: &SharedState,
+    csrf: &Csrf,
+    context: &RequestContext,
+    mut view: RecoverView,
+    status: StatusCode,
+) -> Response {
+    view.step = "start";
+    match recovery::new_captcha(&state.recovery, context.client_ip.as_deref()).await {
+        Ok(captcha) => {
+            view.captcha = Captcha {
+                id: captcha.id,
+                image: format!(
+                    "data:image/png;base64,{}",
+                    base64::engine::general_purpose::STANDARD.encode(&captcha.png)
+                ),
+            };
+            show(state, csrf, status, view)
+        }
+        Err(error) => {
+            let status = refusal(error, &mut view);
+            show(state, csrf, status, view)
+        }
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn recover_page(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    context: RequestContext,
+) -> Response {
+    let csrf = Csrf::of(&state, &headers);
+    let view = RecoverView::new("start", &csrf);
+    start_step(&state, &csrf, &context, view, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct RecoverForm {
+    #[serde(default)]
+    csrf: String,
+    /// `start`, `send_sms`, `verify_sms` or `reset`.
+    #[serde(default)]
+    step: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    captcha_id: String,
+    #[serde(default)]
+    captcha_answer: String,
+    #[serde(default)]
+    ticket: String,
+    #[serde(default)]
+    sms_code: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirmation: String,
+}
+
+fn method_label(method: &str, target: Option<&str>) -> String {
+    let code = match method {
+        "sms" => "web.recover.by_sms",
+        "email" => "web.recover.by_email",
+        _ => "web.recover.by_questions",
+    };
+    messages::format(code, &[("target", target.unwrap_or(""))])
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn recover_submit(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    context: RequestContext,
+    Form(form): Form<RecoverForm>,
+) -> Response {
+    let csrf = Csrf::of(&state, &headers);
+    if !csrf.accepts(&form.csrf) {
+        return super::page::refused(&state, &csrf, "/recover");
+    }
+    let services = &state.recovery;
+    let ip = context.client_ip.as_deref();
+    let mut view = RecoverView::new("start", &csrf);
+    match form.step.as_str() {
+        "send_sms" => {
+            view.ticket = form.ticket.clone();
+            match recovery::send_sms_code(services, Some(&form.ticket), ip).await {
+                Ok(sent) => {
+                    view.step = "sms";
+                    view.sent_to = sent.sent_to;
+                    show(&state, &csrf, StatusCode::OK, view)
+                }
+                Err(error) => {
+                    view.step = "methods";
+                    let status = refusal(error, &mut view);
+                    show(&state, &csrf, status, view)
+                }
+            }
+        }
+        "verify_sms" => {
+            match recovery::verify_sms_code(services, Some(&form.ticket), Some(&form.sms_code))
+                .await
+            {
+                Ok(allowed) => {
+                    view.step = "reset";
+                    view.ticket = allowed.reset_token;
+                    show(&state, &csrf, StatusCode::OK, view)
+                }
+                Err(error) => {
+                    view.step = "sms";
+                    view.ticket = form.ticket.clone();
+                    let status = refusal(error, &mut view);
+                    show(&state, &csrf, status, view)
+                }
+            }
+        }
+        "reset" => {
+            let done = recovery::reset(
+                services,
+                Some(&form.ticket),
+                Some(&form.password),
+                Some(&form.password_confirmation),
+                &context.metadata(Actor::Anonymous),
+            )
+            .await;
+            match done {
+                Ok(_) => {
+                    view.step = "done";
+                    show(&state, &csrf, StatusCode::OK, view)
+                }
+                Err(error) => {
+                    view.step = "reset";
+                    view.ticket = form.ticket.clone();
+                    let status = refusal(error, &mut view);
+                    show(&state, &csrf, status, view)
+                }
+            }
+        }
+        _ => {
+            let started = recovery::start(
+                services,
+                Some(&form.username),
+                Some(&form.captcha_id),
+                Some(&form.captcha_answer),
+                ip,
+            )
+            .await;
+            match started {
+                Ok(started) => {
+                    view.step = "methods";
+                    view.username = started.username;
+                    view.ticket = started.ticket.unwrap_or_default();
+                    view.methods = started
+                        .methods
+                        .iter()
+                        .map(|m| MethodView {
+                            method: m.method,
+                            label: method_label(m.method, m.target.as_deref()),
+                        })
+                        .collect();
+                    show(&state, &csrf, StatusCode::OK, view)
+                }
+                Err(error) => {
+                    view.username = form.username.trim().to_string();
+                    let status = refusal(error, &mut view);
+                    start_step(&state, &csrf, &context, view, status).await
+                }
+            }
+        }
+    }
+}
