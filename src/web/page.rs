@@ -27,6 +27,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("register.html", include_str!("templates/register.html")),
     ("registered.html", include_str!("templates/registered.html")),
     ("recover.html", include_str!("templates/recover.html")),
+    (
+        "find_username.html",
+        include_str!("templates/find_username.html"),
+    ),
 ];
 
 static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {

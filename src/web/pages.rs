@@ -27,6 +27,10 @@ pub fn router() -> Router<SharedState> {
         .route("/account", get(account_page))
         .route("/language", get(choose_language))
         .route(
+            "/find-username",
+            get(super::recover::find_username_page).post(super::recover::find_username_submit),
+        )
+        .route(
             "/recover",
             get(super::recover::recover_page).post(super::recover::recover_submit),
         )

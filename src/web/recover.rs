@@ -287,3 +287,124 @@ pub async fn recover_submit(
         }
     }
 }
+
+/// 找回用户名: 证件号码 + 姓名 + 图片验证码 → the masked username and a 找回密码 link.
+#[derive(Serialize)]
+struct FindView {
+    chrome: Chrome,
+    name: String,
+    document_number: String,
+    captcha: Captcha,
+    /// The masked username once found; the outcome's message.
+    username: Option<String>,
+    message: Option<String>,
+    errors: BTreeMap<String, String>,
+    alert: Option<String>,
+}
+
+async fn find_form(
+    state: &SharedState,
+    csrf: &Csrf,
+    context: &RequestContext,
+    mut view: FindView,
+    status: StatusCode,
+) -> Response {
+    match recovery::new_captcha(&state.recovery, context.client_ip.as_deref()).await {
+        Ok(captcha) => {
+            view.captcha = Captcha {
+                id: captcha.id,
+                image: format!(
+                    "data:image/png;base64,{}",
+                    base64::engine::general_purpose::STANDARD.encode(&captcha.png)
+                ),
+            };
+            csrf.keep(state, render(status, "find_username.html", view))
+        }
+        Err(error) => {
+            let mut shown = RecoverView::new("start", csrf);
+            let status = refusal(error, &mut shown);
+            view.alert = shown.alert;
+            csrf.keep(state, render(status, "find_username.html", view))
+        }
+    }
+}
+
+fn find_view(csrf: &Csrf) -> FindView {
+    FindView {
+        chrome: Chrome::new("web.find_username.title", "/find-username", csrf, false),
+        name: String::new(),
+        document_number: String::new(),
+        captcha: Captcha::default(),
+        username: None,
+        message: None,
+        errors: BTreeMap::new(),
+        alert: None,
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn find_username_page(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    context: RequestContext,
+) -> Response {
+    let csrf = Csrf::of(&state, &headers);
+    find_form(&state, &csrf, &context, find_view(&csrf), StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct FindForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    document_number: String,
+    #[serde(default)]
+    captcha_id: String,
+    #[serde(default)]
+    captcha_answer: String,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn find_username_submit(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    context: RequestContext,
+    Form(form): Form<FindForm>,
+) -> Response {
+    let csrf = Csrf::of(&state, &headers);
+    if !csrf.accepts(&form.csrf) {
+        return super::page::refused(&state, &csrf, "/find-username");
+    }
+    let found = recovery::find_username(
+        &state.recovery,
+        Some(&form.name),
+        Some(&form.document_number),
+        Some(&form.captcha_id),
+        Some(&form.captcha_answer),
+        context.client_ip.as_deref(),
+    )
+    .await;
+    let mut view = find_view(&csrf);
+    view.name = form.name.trim().to_string();
+    view.document_number = form.document_number.trim().to_string();
+    match found {
+        Ok(found) if found.found => {
+            view.username = found.username;
+            view.message = Some(messages::text("username_found").into());
+            csrf.keep(&state, render(StatusCode::OK, "find_username.html", view))
+        }
+        Ok(_) => {
+            view.alert = Some(messages::text("username_not_matched").into());
+            find_form(&state, &csrf, &context, view, StatusCode::OK).await
+        }
+        Err(error) => {
+            let mut shown = RecoverView::new("start", &csrf);
+            let status = refusal(error, &mut shown);
+            view.errors = shown.errors;
+            view.alert = shown.alert;
+            find_form(&state, &csrf, &context, view, status).await
+        }
+    }
+}

@@ -587,7 +587,98 @@ async fn a_forgotten_password_is_reset_by_sms_through_the_pages(backend: Backend
     );
 }
 
+/// The answer of a captcha, from the captured outbox (dev mode reveals it).
+async fn captcha_answer(app: &TestApp, id: &str) -> String {
+    app.outbox(id).await[0]["body"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn a_forgotten_username_is_found_by_id_number_name_and_captcha(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    let mut browser = Browser::new(&app);
+    let login = browser.get("/login").await;
+    assert!(login
+        .body
+        .contains("href=\"/find-username\">找回用户名</a>"));
+    let page = browser.get("/find-username").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let csrf = page.csrf();
+    let mut captcha = page.hidden("captcha_id");
+
+    // The wrong name: 证件号码和姓名不符合, and a fresh captcha.
+    let answer = captcha_answer(&app, &captcha).await;
+    let wrong = browser
+        .post(
+            "/find-username",
+            &[
+                ("csrf", &csrf),
+                ("name", "李四"),
+                ("document_number", &person.document_number),
+                ("captcha_id", &captcha),
+                ("captcha_answer", &answer),
+            ],
+        )
+        .await;
+    assert!(
+        wrong.body.contains("证件号码和姓名不符合"),
+        "{}",
+        wrong.body
+    );
+    captcha = wrong.hidden("captcha_id");
+    let answer = captcha_answer(&app, &captcha).await;
+    let found = browser
+        .post(
+            "/find-username",
+            &[
+                ("csrf", &csrf),
+                ("name", &person.name),
+                ("document_number", &person.document_number),
+                ("captcha_id", &captcha),
+                ("captcha_answer", &answer),
+            ],
+        )
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    let masked = format!("{}****{}", &person.phone[..3], &person.phone[7..]);
+    assert!(
+        found.body.contains(&format!("<strong>{masked}</strong>")),
+        "{}",
+        found.body
+    );
+    assert!(found.body.contains("href=\"/recover\""));
+
+    // Repeated failures: 请求被取消，不能频繁使用该功能.
+    let mut last = String::new();
+    for _ in 0..8 {
+        let page = browser.get("/find-username").await;
+        let id = page.hidden("captcha_id");
+        let answer = captcha_answer(&app, &id).await;
+        last = browser
+            .post(
+                "/find-username",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "李四"),
+                    ("document_number", &person.document_number),
+                    ("captcha_id", &id),
+                    ("captcha_answer", &answer),
+                ],
+            )
+            .await
+            .body;
+        if last.contains("请求被取消，不能频繁使用该功能") {
+            break;
+        }
+    }
+    assert!(last.contains("请求被取消，不能频繁使用该功能"), "{last}");
+}
+
 on_both_backends!(
+    a_forgotten_username_is_found_by_id_number_name_and_captcha,
     a_forgotten_password_is_reset_by_sms_through_the_pages,
     a_person_registers_through_the_form_with_the_code_from_the_sms,
     the_login_page_logs_in_with_a_form_and_keeps_the_session_in_an_httponly_cookie,
