@@ -3,7 +3,7 @@
 //! Sensitive changes ask for the current password again; after a change of password, phone,
 //! e-mail or name, the account's other sessions end. Reviewers decide resident-ID name changes.
 
-use super::error::ProblemDocument;
+use super::error::{invalid_fields, ProblemDocument};
 use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
 use super::names::ChangeStatusName;
 use super::registration::SecurityQuestionInput;
@@ -87,16 +87,6 @@ impl FromRef<SharedState> for AccountManagement {
     fn from_ref(state: &SharedState) -> Self {
         state.account.clone()
     }
-}
-
-/// Fields refused, at their fields (422).
-pub fn invalid_fields(refusals: Vec<FieldRefusal>) -> Problem {
-    Problem::validation(
-        refusals
-            .iter()
-            .map(|r| FieldError::new(&r.field, r.code))
-            .collect(),
-    )
 }
 
 /// Account management's refusals as the API answers them (the one place they are mapped).

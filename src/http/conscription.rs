@@ -41,7 +41,7 @@ pub fn office_problem(error: OfficeError) -> Problem {
         OfficeError::NotFromOffice => {
             Problem::new(ProblemKind::Forbidden, "account_not_from_office")
         }
-        OfficeError::Invalid(refusals) => super::account::invalid_fields(refusals),
+        OfficeError::Invalid(refusals) => super::error::invalid_fields(refusals),
         OfficeError::Refused(error) => account_problem(error),
         OfficeError::Busy => Problem::overloaded(std::time::Duration::from_secs(1)),
         OfficeError::Internal(error) => Problem::internal(error),

@@ -1,6 +1,7 @@
 //! `application/problem+json` (RFC 9457) with the service's `code`, Chinese `message` and
 //! per-field `errors`. 5xx causes are logged here and never sent.
 
+use crate::application::FieldRefusal;
 use crate::problem::{FieldError, Problem, ProblemKind};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -83,4 +84,14 @@ impl IntoResponse for Problem {
         }
         response
     }
+}
+
+/// Fields refused, at their fields (422).
+pub fn invalid_fields(refusals: Vec<FieldRefusal>) -> Problem {
+    Problem::validation(
+        refusals
+            .iter()
+            .map(|r| FieldError::new(&r.field, r.code))
+            .collect(),
+    )
 }

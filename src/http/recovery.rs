@@ -21,7 +21,7 @@ use xuexin_domain::Actor;
 /// Recovery's refusals as the API answers them (the one place they are mapped).
 pub fn recovery_problem(error: RecoveryError) -> Problem {
     match error {
-        RecoveryError::Invalid(refusals) => super::account::invalid_fields(refusals),
+        RecoveryError::Invalid(refusals) => super::error::invalid_fields(refusals),
         RecoveryError::RateLimited { code, retry_after } => {
             Problem::rate_limited(code, retry_after)
         }

@@ -211,7 +211,7 @@ pub async fn create_registration(
     ApiJson(body): ApiJson<RegistrationRequest>,
 ) -> Result<(StatusCode, Json<RegistrationResponse>), Problem> {
     let form = parse_registration(registration.clock.as_ref(), body.into())
-        .map_err(super::account::invalid_fields)?;
+        .map_err(super::error::invalid_fields)?;
     let result = register(&registration, form, &context.metadata(Actor::Anonymous))
         .await
         .map_err(registration_problem)?;
