@@ -31,6 +31,17 @@ pub struct NewCaptcha {
     pub expires_at: Timestamp,
 }
 
+impl NewCaptcha {
+    /// The image as a `data:` URL, for an `<img>` (the CSP allows `img-src data:`).
+    pub fn data_url(&self) -> String {
+        use base64::Engine;
+        format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(&self.png)
+        )
+    }
+}
+
 #[derive(Clone)]
 pub struct Captchas {
     db: Db,

@@ -198,6 +198,14 @@ impl Records {
         })
     }
 
+    async fn views(&self, rows: Vec<RecordRow>) -> Result<Vec<RecordView>, RecordsError> {
+        let mut views = Vec::with_capacity(rows.len());
+        for row in rows {
+            views.push(self.view(row).await?);
+        }
+        Ok(views)
+    }
+
     /// My record archive: every record bound to my account.
     #[tracing::instrument(skip_all)]
     pub async fn archive(&self, session: &Session) -> Result<Vec<RecordView>, RecordsError> {
@@ -207,11 +215,7 @@ impl Records {
         let rows = records::for_account(&self.db, &session.account_id.to_string())
             .await
             .map_err(anyhow::Error::from)?;
-        let mut views = Vec::with_capacity(rows.len());
-        for row in rows {
-            views.push(self.view(row).await?);
-        }
-        Ok(views)
+        self.views(rows).await
     }
 
     /// One record, for whoever may read it.
@@ -269,10 +273,6 @@ impl Records {
         let rows = records::pending_corrections(&self.db, province)
             .await
             .map_err(anyhow::Error::from)?;
-        let mut views = Vec::with_capacity(rows.len());
-        for row in rows {
-            views.push(self.view(row).await?);
-        }
-        Ok(views)
+        self.views(rows).await
     }
 }

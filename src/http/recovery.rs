@@ -11,7 +11,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Html;
 use axum::Json;
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -96,11 +95,8 @@ pub async fn new_captcha(
     Ok((
         StatusCode::CREATED,
         Json(CaptchaResponse {
+            image: captcha.data_url(),
             captcha_id: captcha.id,
-            image: format!(
-                "data:image/png;base64,{}",
-                base64::engine::general_purpose::STANDARD.encode(&captcha.png)
-            ),
             expires_at: captcha.expires_at.to_rfc3339(),
         }),
     ))

@@ -12,7 +12,6 @@ use axum::extract::{Form, State};
 use axum::http::header::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use xuexin_domain::Actor;
@@ -127,11 +126,8 @@ async fn start_step(
     match recovery::new_captcha(&state.recovery, context.client_ip.as_deref()).await {
         Ok(captcha) => {
             view.captcha = Captcha {
+                image: captcha.data_url(),
                 id: captcha.id,
-                image: format!(
-                    "data:image/png;base64,{}",
-                    base64::engine::general_purpose::STANDARD.encode(&captcha.png)
-                ),
             };
             show(state, csrf, status, view)
         }
@@ -312,11 +308,8 @@ async fn find_form(
     match recovery::new_captcha(&state.recovery, context.client_ip.as_deref()).await {
         Ok(captcha) => {
             view.captcha = Captcha {
+                image: captcha.data_url(),
                 id: captcha.id,
-                image: format!(
-                    "data:image/png;base64,{}",
-                    base64::engine::general_purpose::STANDARD.encode(&captcha.png)
-                ),
             };
             csrf.keep(state, render(status, "find_username.html", view))
         }
