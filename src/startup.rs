@@ -235,6 +235,7 @@ impl Runtime {
             clock: clock.clone(),
             limiter: limiter.clone(),
             deferred: deferred.clone(),
+            reads: reads.clone(),
             account_services: account_services.clone(),
             resends_per_ip: config.limits.email_resend_per_ip,
             resends_per_address: config.limits.email_resend_per_account,

@@ -4,8 +4,9 @@
 use crate::config::Limit;
 use crate::deferred::{DeferredQueue, Kind};
 use crate::messenger::{consume_email_token, VERIFY_EMAIL};
+use crate::projector::{ReadYourWrites, WaitError};
 use crate::ratelimit::RateLimiter;
-use crate::store::{CommandMetadata, Db, EventStore, ExecuteError};
+use crate::store::{log, CommandMetadata, Db, EventStore, ExecuteError};
 use std::sync::Arc;
 use std::time::Duration;
 use xuexin_domain::account::{Account, AccountCommand, AccountError, AccountServices};
@@ -22,6 +23,9 @@ pub struct EmailVerification {
     pub clock: Arc<dyn Clock>,
     pub limiter: RateLimiter,
     pub deferred: DeferredQueue,
+    /// The login index is read at the log's head: a resend right after registering finds the
+    /// address the registration has just bound.
+    pub reads: ReadYourWrites,
     pub account_services: AccountServices,
     /// Resends per client address.
     pub resends_per_ip: Limit,
@@ -78,6 +82,15 @@ impl EmailVerification {
             return Err(EmailError::RateLimited {
                 retry_after: exceeded.retry_after,
             });
+        }
+        // Waited for (boundedly) whatever the address: known or not, the request costs the same.
+        match self
+            .reads
+            .wait(&[login_index::NAME], log::head(&self.db).await?)
+            .await
+        {
+            Ok(()) | Err(WaitError::Timeout | WaitError::AheadOfLog) => {}
+            Err(WaitError::Store(error)) => return Err(EmailError::Internal(error)),
         }
         let key = login_name_key(LoginNameKind::Email, email.as_str());
         let account = login_index::lookup(&self.db, &key)
