@@ -77,6 +77,8 @@ pub struct CodeTicket {
 
 pub struct SentCode {
     pub expires_at: Timestamp,
+    /// How long until this phone may be sent another code (the per-phone interval).
+    pub resend_after: Duration,
 }
 
 #[derive(Clone)]
@@ -189,7 +191,16 @@ impl SmsCodes {
             let _ = db_execute!(&self.db, "DELETE FROM sms_codes WHERE id = $1", &id);
             return Err(CodeError::Gateway(error));
         }
-        Ok(SentCode { expires_at })
+        let interval = self.limits.sms_per_phone_interval;
+        Ok(SentCode {
+            expires_at,
+            // Only a limit of one a window makes the next send wait a whole window.
+            resend_after: if interval.max <= 1 {
+                interval.window
+            } else {
+                Duration::ZERO
+            },
+        })
     }
 
     /// Whether `code` is a live code for this phone and purpose. A wrong guess counts against

@@ -289,6 +289,8 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("web.register.get_code", "免费获取", "Get a code (free)"),
     ("web.register.code_sent", "校验码已发送至 {phone}，24小时内有效", "A verification code was sent to {phone}; it is valid for 24 hours"),
     ("web.register.password", "密码", "Password"),
+    ("web.register.strength", "密码强度：", "Password strength: "),
+    ("web.register.resend_in", "{seconds}秒后重新获取", "Get another in {seconds} s"),
     ("web.register.password_hint", "密码由6-30位的英文字母、数字和特殊字符组成, 请使用强度较高的密码", "6-30 letters, digits and special characters; please choose a strong password"),
     ("web.register.password_confirmation", "密码确认", "Confirm the password"),
     ("web.register.name", "姓名", "Name"),

@@ -190,20 +190,38 @@ pub fn refused(state: &SharedState, csrf: &Csrf, path: &str) -> Response {
     csrf.keep(state, page)
 }
 
-/// The pages' style sheet.
+/// The pages' style sheet and their script (the pages work without it).
 pub fn static_files() -> Router<SharedState> {
-    Router::new().route(
-        "/static/web.css",
-        get(|| async {
+    fn asset(
+        content_type: &'static str,
+        body: &'static str,
+    ) -> axum::routing::MethodRouter<SharedState> {
+        get(move || async move {
             (
                 [
-                    (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                    (header::CONTENT_TYPE, content_type),
                     (header::CACHE_CONTROL, "public, max-age=3600"),
                 ],
-                include_str!("static/web.css"),
+                body,
             )
-        }),
-    )
+        })
+    }
+    Router::new()
+        .route(
+            "/static/web.css",
+            asset("text/css; charset=utf-8", include_str!("static/web.css")),
+        )
+        .route(
+            "/static/icon.svg",
+            asset("image/svg+xml", include_str!("static/icon.svg")),
+        )
+        .route(
+            "/static/web.js",
+            asset(
+                "text/javascript; charset=utf-8",
+                include_str!("static/web.js"),
+            ),
+        )
 }
 
 #[cfg(test)]

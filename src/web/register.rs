@@ -81,6 +81,9 @@ struct RegisterView<'a> {
     /// The choices a held phone or ID number offers (继续注册, 我要重新注册).
     phone_taken: bool,
     id_taken: bool,
+    resend_after: u64,
+    /// The meter's words, by the level the script computes (弱/中/强/非常强).
+    strength_labels: BTreeMap<&'static str, &'static str>,
 }
 
 /// What is written back into the form (no password, no answer).
@@ -115,6 +118,8 @@ struct Outcome {
     alert: Option<String>,
     phone_taken: bool,
     id_taken: bool,
+    /// Seconds until 免费获取 may be pressed again (the page's script counts them down).
+    resend_after: u64,
 }
 
 impl Outcome {
@@ -126,6 +131,7 @@ impl Outcome {
             alert: None,
             phone_taken: false,
             id_taken: false,
+            resend_after: 0,
         }
     }
 }
@@ -164,6 +170,16 @@ fn page(state: &SharedState, csrf: &Csrf, form: &RegisterForm, outcome: Outcome)
         alert: outcome.alert,
         phone_taken: outcome.phone_taken,
         id_taken: outcome.id_taken,
+        resend_after: outcome.resend_after,
+        strength_labels: [
+            ("weak", "strength.weak"),
+            ("medium", "strength.medium"),
+            ("strong", "strength.strong"),
+            ("very_strong", "strength.very_strong"),
+        ]
+        .into_iter()
+        .map(|(level, code)| (level, messages::text(code)))
+        .collect(),
     };
     let response = render(outcome.status, "register.html", view);
     csrf.keep(state, response)
@@ -183,7 +199,12 @@ pub async fn register_page(State(state): State<SharedState>, headers: HeaderMap)
 /// A code refusal at the code's field (or the whole form for the gateway and the store).
 fn code_refusal(error: CodeError, outcome: &mut Outcome) {
     let (field, code) = match error {
-        CodeError::RateLimited(_) => ("sms_code", "sms_rate_limited"),
+        CodeError::RateLimited(exceeded) => {
+            // A wait of minutes is counted down; the daily limit's hours are only said.
+            let wait = exceeded.retry_after.as_secs().max(1);
+            outcome.resend_after = if wait <= 300 { wait } else { 0 };
+            ("sms_code", "sms_rate_limited")
+        }
         CodeError::Invalid { .. } => ("sms_code", "sms_code_invalid"),
         CodeError::TooManyAttempts => ("sms_code", "sms_code_attempts"),
         CodeError::Gateway(error) => {
@@ -236,7 +257,8 @@ pub async fn register_submit(
                     .insert("phone".into(), messages::text(code).into());
             }
             Ok(phone) => match send_code(&services, &phone, context.client_ip.as_deref()).await {
-                Ok(_) => {
+                Ok(sent) => {
+                    outcome.resend_after = sent.resend_after.as_secs();
                     outcome.notice = Some(messages::format(
                         "web.register.code_sent",
                         &[("phone", &phone.masked())],

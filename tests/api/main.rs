@@ -5,6 +5,7 @@ mod helpers;
 
 mod account;
 mod audit;
+mod browser;
 mod cli;
 mod crash;
 mod db_roles;
