@@ -8,7 +8,6 @@ use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::state::SharedState;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
-use axum::response::Html;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -140,10 +139,4 @@ pub async fn confirm_verification(
         email: verified.email,
         position: verified.position,
     }))
-}
-
-/// The page the mail links to: it posts the token to the API when the person clicks, so that
-/// mail scanners following the link do not use it up.
-pub async fn verify_email_page() -> Html<&'static str> {
-    Html(include_str!("verify_email.html"))
 }

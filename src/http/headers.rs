@@ -82,15 +82,6 @@ pub fn static_files() -> Router<SharedState> {
             get(|| async { asset("text/css; charset=utf-8", include_str!("static/page.css")) }),
         )
         .route(
-            "/static/verify-email.js",
-            get(|| async {
-                asset(
-                    "text/javascript; charset=utf-8",
-                    include_str!("static/verify-email.js"),
-                )
-            }),
-        )
-        .route(
             "/static/reset-password.js",
             get(|| async {
                 asset(

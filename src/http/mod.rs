@@ -107,7 +107,6 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
         get(move || async move { document.clone() }),
     )
     .route("/healthz", get(health))
-    .route("/verify-email", get(email::verify_email_page))
     .route("/reset-password", get(recovery::reset_password_page))
     .merge(headers::static_files())
     .merge(pages)

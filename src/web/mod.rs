@@ -10,6 +10,7 @@
 //! shared middleware (`http/headers.rs`). Texts come from the message catalogue, in the
 //! language of the `xuexin_lang` cookie or `Accept-Language` (zh-CN by default).
 
+mod email;
 mod page;
 mod pages;
 mod recover;

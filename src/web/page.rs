@@ -26,6 +26,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("refused.html", include_str!("templates/refused.html")),
     ("register.html", include_str!("templates/register.html")),
     ("registered.html", include_str!("templates/registered.html")),
+    (
+        "verify_email.html",
+        include_str!("templates/verify_email.html"),
+    ),
     ("recover.html", include_str!("templates/recover.html")),
     (
         "find_username.html",

@@ -27,6 +27,11 @@ pub fn router() -> Router<SharedState> {
         .route("/account", get(account_page))
         .route("/language", get(choose_language))
         .route(
+            "/verify-email",
+            get(super::email::verify_page).post(super::email::verify_submit),
+        )
+        .route("/verify-email/resend", post(super::email::resend_submit))
+        .route(
             "/find-username",
             get(super::recover::find_username_page).post(super::recover::find_username_submit),
         )
@@ -211,6 +216,10 @@ struct Line {
 #[derive(Serialize)]
 struct AccountView {
     chrome: Chrome,
+    /// 邮箱绑定成功, once after the address was verified in this browser.
+    notice: Option<&'static str>,
+    /// The security e-mail waits for its link: 重新发送激活邮件.
+    email_pending: bool,
     name: String,
     lines: Vec<Line>,
 }
@@ -226,6 +235,17 @@ async fn account_page(
         return Redirect::to("/login").into_response();
     };
     let csrf = Csrf::of(&state, &headers);
+    // Never a view older than the login that opened the session (as `GET /api/v1/me`); past
+    // the bounded wait the page shows what there is.
+    if session.staff.is_none() {
+        if let Err(error) = state
+            .reads
+            .wait(&[xuexin_projections::account_view::NAME], session.position)
+            .await
+        {
+            tracing::warn!(error = %error, "the account view lags the session");
+        }
+    }
     let profile = match account.profile(&session).await {
         Ok(Some(profile)) => profile,
         Ok(None) => return Redirect::to("/login").into_response(),
@@ -289,15 +309,27 @@ async fn account_page(
     if profile.role.is_some() {
         lines.clear(); // a staff account has no personal details
     }
-    let page = render(
+    let email_bound = profile.email_status == "verified"
+        && crate::http::language::cookie(&headers, super::email::EMAIL_BOUND_COOKIE).is_some();
+    let mut page = render(
         StatusCode::OK,
         "account.html",
         AccountView {
             chrome: Chrome::new("web.account.title", "/account", &csrf, true),
+            notice: email_bound.then(|| messages::text("web.account.email_bound")),
+            email_pending: profile.role.is_none()
+                && profile.email.is_some()
+                && profile.email_status != "verified",
             name: profile.name,
             lines,
         },
     );
+    if email_bound {
+        page.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(&state, super::email::EMAIL_BOUND_COOKIE, "", 0),
+        );
+    }
     csrf.keep(&state, page)
 }
 

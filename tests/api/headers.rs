@@ -42,7 +42,9 @@ async fn pages_allow_only_their_own_files_and_no_framing(backend: Backend) {
             assert_eq!(served.headers["x-content-type-options"], "nosniff");
             let kind = served.headers["content-type"].to_str().unwrap();
             assert!(
-                kind.starts_with("text/css") || kind.starts_with("text/javascript"),
+                kind.starts_with("text/css")
+                    || kind.starts_with("text/javascript")
+                    || kind == "image/svg+xml",
                 "{file}: {kind}"
             );
         }

@@ -677,7 +677,111 @@ async fn a_forgotten_username_is_found_by_id_number_name_and_captcha(backend: Ba
     assert!(last.contains("请求被取消，不能频繁使用该功能"), "{last}");
 }
 
+async fn verified(app: &TestApp, account_id: &str) -> usize {
+    app.event_types(account_id)
+        .await
+        .iter()
+        .filter(|t| *t == "EmailVerified")
+        .count()
+}
+
+/// 安全邮箱验证 (seed 001, 第四步 and 第五步): the link opens a page; only its button verifies;
+/// a bad token is refused with nothing written; the next 账号管理 says 邮箱绑定成功 once.
+async fn the_mail_link_opens_a_page_whose_button_verifies_and_the_next_login_says_so(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    let account_id = app.register_ok(&person).await;
+    let token = app.verification_token(&person.email).await;
+    let mut browser = Browser::new(&app);
+
+    let landing = browser.get(&format!("/verify-email?token={token}")).await;
+    assert_eq!(landing.status, StatusCode::OK, "{}", landing.body);
+    assert!(landing.body.contains("完成验证"), "{}", landing.body);
+    assert_eq!(landing.hidden("token"), token);
+    assert_eq!(
+        verified(&app, &account_id).await,
+        0,
+        "opening the link verifies nothing"
+    );
+
+    let csrf = landing.csrf();
+    // Before the link is used, 账号管理 offers 重新发送激活邮件, to the account's own address.
+    let login = [
+        ("csrf", csrf.as_str()),
+        ("login", person.phone.as_str()),
+        ("password", person.password.as_str()),
+    ];
+    assert_eq!(
+        browser.post("/login", &login).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let pending = browser.get("/account").await;
+    assert!(
+        pending.body.contains("重新发送激活邮件"),
+        "{}",
+        pending.body
+    );
+    let resent = browser
+        .post("/verify-email/resend", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(resent.status, StatusCode::OK, "{}", resent.body);
+    let masked = xuexin_domain::values::mask_email(&person.email);
+    assert!(resent.body.contains(&masked), "{}", resent.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.outbox(&person.email).await.len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no second mail");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let forged = browser
+        .post("/verify-email", &[("csrf", "forged"), ("token", &token)])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let wrong = browser
+        .post(
+            "/verify-email",
+            &[("csrf", &csrf), ("token", "not-a-token")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(
+        wrong.body.contains("验证链接无效或已过期"),
+        "{}",
+        wrong.body
+    );
+    assert_eq!(verified(&app, &account_id).await, 0);
+
+    let done = browser
+        .post("/verify-email", &[("csrf", &csrf), ("token", &token)])
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(
+        done.body.contains(&format!("邮箱 {masked} 验证成功")),
+        "{}",
+        done.body
+    );
+    assert_eq!(verified(&app, &account_id).await, 1);
+
+    let logged_in = browser.post("/login", &login).await;
+    assert_eq!(
+        logged_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        logged_in.body
+    );
+    let account = browser.get("/account").await;
+    assert!(account.body.contains("邮箱绑定成功"), "{}", account.body);
+    let again = browser.get("/account").await;
+    assert!(
+        !again.body.contains("邮箱绑定成功"),
+        "the notice shows once"
+    );
+}
+
 on_both_backends!(
+    the_mail_link_opens_a_page_whose_button_verifies_and_the_next_login_says_so,
     a_forgotten_username_is_found_by_id_number_name_and_captcha,
     a_forgotten_password_is_reset_by_sms_through_the_pages,
     a_person_registers_through_the_form_with_the_code_from_the_sms,

@@ -207,11 +207,29 @@ try {
     await layout(page, "registered");
   });
 
+  await step("the mail's link verifies the e-mail with one press", async () => {
+    let link = null;
+    for (let i = 0; i < 100 && !link; i++) {
+      link = (await outbox(first.email))
+        .map((m) => /\/verify-email\?token=[A-Za-z0-9_-]+/.exec(m.body || ""))
+        .find(Boolean);
+      if (!link) await new Promise((r) => setTimeout(r, 50));
+    }
+    check(link, `no verification mail reached ${first.email}`);
+    await page.goto(`${base}${link[0]}`);
+    check((await text(page, "h1")) === "学信网 CHSI 邮箱验证", "the landing page");
+    await audit(page, "/verify-email");
+    await layout(page, "verify-email");
+    await Promise.all([page.waitForURL(`${base}/verify-email`), page.click("button.primary")]);
+    check((await text(page, ".notice")).includes("验证成功"), "the address is verified");
+  });
+
   await step("the login page and the account page", async () => {
     await page.goto(`${base}/login`);
     await audit(page, "/login");
     await layout(page, "login");
     await login(page, first);
+    check((await text(page, ".notice")) === "邮箱绑定成功", "the next login says 邮箱绑定成功");
     await audit(page, "/account");
     await layout(page, "account");
   });
