@@ -23,6 +23,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("account.html", include_str!("templates/account.html")),
+    (
+        "account_log.html",
+        include_str!("templates/account_log.html"),
+    ),
     ("refused.html", include_str!("templates/refused.html")),
     ("register.html", include_str!("templates/register.html")),
     ("registered.html", include_str!("templates/registered.html")),

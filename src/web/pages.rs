@@ -25,6 +25,7 @@ pub fn router() -> Router<SharedState> {
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
         .route("/account", get(account_page))
+        .route("/account/log", get(account_log_page))
         .route("/language", get(choose_language))
         .route(
             "/verify-email",
@@ -360,4 +361,63 @@ async fn choose_language(
         set_cookie(&state, LANGUAGE_COOKIE, language.tag(), 365 * 24 * 3600),
     );
     response
+}
+
+#[derive(Serialize)]
+struct LogLine {
+    time: String,
+    summary: String,
+    actor: String,
+}
+
+#[derive(Serialize)]
+struct AccountLogView {
+    chrome: Chrome,
+    entries: Vec<LogLine>,
+}
+
+/// 账号日志: the account's history, newest first, in the page's language.
+#[tracing::instrument(skip_all)]
+async fn account_log_page(
+    State(state): State<SharedState>,
+    State(account): State<AccountManagement>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(session) = browser_session(&state, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    if session.staff.is_some() {
+        return Redirect::to("/account").into_response();
+    }
+    let csrf = Csrf::of(&state, &headers);
+    let history = match account.history(session.account_id.clone()).await {
+        Ok(history) => history,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "could not read the history");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                messages::text("internal_error"),
+            )
+                .into_response();
+        }
+    };
+    let entries = history
+        .into_iter()
+        .rev()
+        .map(|entry| LogLine {
+            time: xuexin_domain::Timestamp::parse_rfc3339(&entry.time)
+                .map_or(entry.time, crate::messenger::beijing_time),
+            summary: entry.summary,
+            actor: entry.actor_label,
+        })
+        .collect();
+    let page = render(
+        StatusCode::OK,
+        "account_log.html",
+        AccountLogView {
+            chrome: Chrome::new("web.log.title", "/account/log", &csrf, true),
+            entries,
+        },
+    );
+    csrf.keep(&state, page)
 }

@@ -780,7 +780,59 @@ async fn the_mail_link_opens_a_page_whose_button_verifies_and_the_next_login_say
     );
 }
 
+/// 账号日志: the history after logging in, newest first, in the page's language; nobody else's.
+async fn the_account_log_lists_the_changes_newest_first_in_the_pages_language(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    let mut browser = Browser::new(&app);
+    let anonymous = browser.get("/account/log").await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.location(), "/login");
+
+    let csrf = browser.get("/login").await.csrf();
+    let login = [
+        ("csrf", csrf.as_str()),
+        ("login", person.phone.as_str()),
+        ("password", person.password.as_str()),
+    ];
+    assert_eq!(
+        browser.post("/login", &login).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert!(browser
+        .get("/account")
+        .await
+        .body
+        .contains("href=\"/account/log\""));
+    let log = browser.get("/account/log").await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    assert_eq!(log.headers["cache-control"], "no-store");
+    let registered = log
+        .body
+        .find("<td>注册成功</td>")
+        .expect("注册成功 in the log");
+    let logged_in = log.body.find("<td>登录成功").expect("登录成功 in the log");
+    assert!(logged_in < registered, "newest first: {}", log.body);
+    assert!(log.body.contains("<td>本人</td>"), "{}", log.body);
+    assert!(!log.body.contains(&person.phone), "phones masked");
+
+    browser.get("/language?to=en&back=%2F").await;
+    let english = browser.get("/account/log").await;
+    assert!(
+        english.body.contains("<h1>Account log</h1>"),
+        "{}",
+        english.body
+    );
+    assert!(
+        english.body.contains("<td>Registered</td>"),
+        "{}",
+        english.body
+    );
+}
+
 on_both_backends!(
+    the_account_log_lists_the_changes_newest_first_in_the_pages_language,
     the_mail_link_opens_a_page_whose_button_verifies_and_the_next_login_says_so,
     a_forgotten_username_is_found_by_id_number_name_and_captcha,
     a_forgotten_password_is_reset_by_sms_through_the_pages,

@@ -232,6 +232,12 @@ try {
     check((await text(page, ".notice")) === "邮箱绑定成功", "the next login says 邮箱绑定成功");
     await audit(page, "/account");
     await layout(page, "account");
+    await Promise.all([page.waitForURL(`${base}/account/log`), page.click("a[href='/account/log']")]);
+    check((await text(page, "h1")) === "账号日志", "账号日志 opens from 账号管理");
+    check((await page.locator("table.log tbody tr").count()) >= 2, "the log lists the changes");
+    await audit(page, "/account/log");
+    await layout(page, "account-log");
+    await page.goto(`${base}/account`);
   });
 
   await step("English, and back", async () => {
