@@ -390,7 +390,7 @@ async fn account_log_page(
         return Redirect::to("/account").into_response();
     }
     let csrf = Csrf::of(&state, &headers);
-    let history = match account.history(session.account_id.clone()).await {
+    let history = match account.history(session.account_id).await {
         Ok(history) => history,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "could not read the history");
