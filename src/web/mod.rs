@@ -11,6 +11,7 @@
 //! language of the `xuexin_lang` cookie or `Accept-Language` (zh-CN by default).
 
 mod email;
+mod manage;
 mod page;
 mod pages;
 mod recover;

@@ -27,6 +27,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "account_log.html",
         include_str!("templates/account_log.html"),
     ),
+    (
+        "account_phone.html",
+        include_str!("templates/account_phone.html"),
+    ),
     ("refused.html", include_str!("templates/refused.html")),
     ("register.html", include_str!("templates/register.html")),
     ("registered.html", include_str!("templates/registered.html")),
@@ -198,6 +202,54 @@ pub fn refused(state: &SharedState, csrf: &Csrf, path: &str) -> Response {
     csrf.keep(state, page)
 }
 
+/// How a form shows a refused SMS code: its status, the message's code, whether it sits at the
+/// code's field (else above the form: the gateway or the store failed), and the seconds the
+/// 免费获取 countdown waits.
+pub struct CodeRefusal {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub at_field: bool,
+    pub resend_after: u64,
+}
+
+pub fn code_refusal(error: crate::codes::CodeError) -> CodeRefusal {
+    use crate::codes::CodeError;
+    let at_field = |status, code| CodeRefusal {
+        status,
+        code,
+        at_field: true,
+        resend_after: 0,
+    };
+    match error {
+        CodeError::RateLimited(exceeded) => {
+            // A wait of minutes is counted down; the daily limit's hours are only said.
+            let wait = exceeded.retry_after.as_secs().max(1);
+            CodeRefusal {
+                resend_after: if wait <= 300 { wait } else { 0 },
+                ..at_field(StatusCode::TOO_MANY_REQUESTS, "sms_rate_limited")
+            }
+        }
+        CodeError::Invalid { .. } => at_field(StatusCode::UNPROCESSABLE_ENTITY, "sms_code_invalid"),
+        CodeError::TooManyAttempts => {
+            at_field(StatusCode::UNPROCESSABLE_ENTITY, "sms_code_attempts")
+        }
+        CodeError::Gateway(error) => {
+            tracing::error!(error = format!("{error:#}"), "the SMS gateway failed");
+            CodeRefusal {
+                at_field: false,
+                ..at_field(StatusCode::SERVICE_UNAVAILABLE, "sms_gateway_unavailable")
+            }
+        }
+        CodeError::Store(error) => {
+            tracing::error!(error = format!("{error:#}"), "the code store failed");
+            CodeRefusal {
+                at_field: false,
+                ..at_field(StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+            }
+        }
+    }
+}
+
 /// The pages' style sheet and their script (the pages work without it).
 pub fn static_files() -> Router<SharedState> {
     fn asset(
@@ -235,6 +287,18 @@ pub fn static_files() -> Router<SharedState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_template_file_is_compiled_in() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/web/templates");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().to_string();
+            assert!(
+                TEMPLATES.iter().any(|(known, _)| *known == name),
+                "{name} is not in TEMPLATES"
+            );
+        }
+    }
 
     #[test]
     fn every_template_parses() {

@@ -26,6 +26,10 @@ pub fn router() -> Router<SharedState> {
         .route("/logout", post(logout))
         .route("/account", get(account_page))
         .route("/account/log", get(account_log_page))
+        .route(
+            "/account/phone",
+            get(super::manage::phone_page).post(super::manage::phone_submit),
+        )
         .route("/language", get(choose_language))
         .route(
             "/verify-email",

@@ -198,36 +198,15 @@ pub async fn register_page(State(state): State<SharedState>, headers: HeaderMap)
 
 /// A code refusal at the code's field (or the whole form for the gateway and the store).
 fn code_refusal(error: CodeError, outcome: &mut Outcome) {
-    let (field, code) = match error {
-        CodeError::RateLimited(exceeded) => {
-            // A wait of minutes is counted down; the daily limit's hours are only said.
-            let wait = exceeded.retry_after.as_secs().max(1);
-            outcome.resend_after = if wait <= 300 { wait } else { 0 };
-            ("sms_code", "sms_rate_limited")
-        }
-        CodeError::Invalid { .. } => ("sms_code", "sms_code_invalid"),
-        CodeError::TooManyAttempts => ("sms_code", "sms_code_attempts"),
-        CodeError::Gateway(error) => {
-            tracing::error!(error = format!("{error:#}"), "the SMS gateway failed");
-            outcome.status = StatusCode::SERVICE_UNAVAILABLE;
-            outcome.alert = Some(messages::text("sms_gateway_unavailable").into());
-            return;
-        }
-        CodeError::Store(error) => {
-            tracing::error!(error = format!("{error:#}"), "the code store failed");
-            outcome.status = StatusCode::INTERNAL_SERVER_ERROR;
-            outcome.alert = Some(messages::text("internal_error").into());
-            return;
-        }
-    };
-    outcome.status = if code == "sms_rate_limited" {
-        StatusCode::TOO_MANY_REQUESTS
+    let refusal = super::page::code_refusal(error);
+    outcome.status = refusal.status;
+    outcome.resend_after = refusal.resend_after;
+    let text = messages::text(refusal.code).to_string();
+    if refusal.at_field {
+        outcome.errors.insert("sms_code".into(), text);
     } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    outcome
-        .errors
-        .insert(field.into(), messages::text(code).into());
+        outcome.alert = Some(text);
+    }
 }
 
 #[tracing::instrument(skip_all)]

@@ -21,6 +21,7 @@ async fn the_pages_work_in_a_real_browser(backend: Backend) {
                 "email": person.email,
                 "password": person.password,
                 "strength": strength_of(&person.password).as_str(),
+                "new_phone": random_phone(),
             })
         })
         .collect();

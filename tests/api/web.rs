@@ -831,7 +831,103 @@ async fn the_account_log_lists_the_changes_newest_first_in_the_pages_language(ba
     );
 }
 
+/// 更换手机号 through the form: a wrong password or code is refused at its field with nothing
+/// written; then the new phone logs in and the old one does not.
+async fn the_phone_is_changed_with_the_current_password_and_the_new_phones_code(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    let account_id = app.register_ok(&person).await;
+    let mut browser = Browser::new(&app);
+    assert_eq!(browser.get("/account/phone").await.location(), "/login");
+    let csrf = browser.get("/login").await.csrf();
+    let login = [
+        ("csrf", csrf.as_str()),
+        ("login", person.phone.as_str()),
+        ("password", person.password.as_str()),
+    ];
+    assert_eq!(
+        browser.post("/login", &login).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let form = browser.get("/account/phone").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains("更换手机号"));
+
+    let new_phone = random_phone();
+    let sent = browser
+        .post(
+            "/account/phone",
+            &[
+                ("csrf", &csrf),
+                ("action", "send_code"),
+                ("phone", &new_phone),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert!(sent.body.contains("校验码已发送至"), "{}", sent.body);
+    let code = app.latest_code(&new_phone).await;
+    let before = app.event_types(&account_id).await.len();
+
+    let wrong_password = [
+        ("csrf", csrf.as_str()),
+        ("action", "change"),
+        ("current_password", "Wrong-Pass-1!"),
+        ("phone", new_phone.as_str()),
+        ("sms_code", code.as_str()),
+    ];
+    let refused = browser.post("/account/phone", &wrong_password).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(refused
+        .body
+        .contains("<p class=\"error\" id=\"current_password-error\">当前密码错误</p>"));
+    let wrong_code = [
+        ("csrf", csrf.as_str()),
+        ("action", "change"),
+        ("current_password", person.password.as_str()),
+        ("phone", new_phone.as_str()),
+        ("sms_code", "000000"),
+    ];
+    let refused = browser.post("/account/phone", &wrong_code).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("id=\"sms_code-error\""),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        app.event_types(&account_id).await.len(),
+        before,
+        "nothing written"
+    );
+
+    let right = [
+        ("csrf", csrf.as_str()),
+        ("action", "change"),
+        ("current_password", person.password.as_str()),
+        ("phone", new_phone.as_str()),
+        ("sms_code", code.as_str()),
+    ];
+    let done = browser.post("/account/phone", &right).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let masked = format!("{}****{}", &new_phone[..3], &new_phone[7..]);
+    assert!(
+        done.body.contains(&format!("手机号已更换为 {masked}")),
+        "{}",
+        done.body
+    );
+    app.login_ok(&new_phone, &person.password).await;
+    let old = app.login(&person.phone, &person.password).await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED, "{}", old.text);
+}
+
 on_both_backends!(
+    the_phone_is_changed_with_the_current_password_and_the_new_phones_code,
     the_account_log_lists_the_changes_newest_first_in_the_pages_language,
     the_mail_link_opens_a_page_whose_button_verifies_and_the_next_login_says_so,
     a_forgotten_username_is_found_by_id_number_name_and_captcha,

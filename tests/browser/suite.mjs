@@ -7,7 +7,8 @@
 // Run by tests/api/browser.rs, which starts the service and passes:
 //   XUEXIN_URL     the service's address
 //   XUEXIN_PEOPLE  JSON: two people to register ({phone, name, document_number, email,
-//                  password, strength}); strength is the domain's score of the password
+//                  password, strength, new_phone}); strength is the domain's score of the
+//                  password, new_phone the number 更换手机号 moves to
 //   CHROMIUM       the browser (default /usr/bin/chromium)
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -238,6 +239,23 @@ try {
     await audit(page, "/account/log");
     await layout(page, "account-log");
     await page.goto(`${base}/account`);
+  });
+
+  await step("更换手机号 from 账号管理, with the new phone's code", async () => {
+    await Promise.all([page.waitForURL(`${base}/account/phone`), page.click("a[href='/account/phone']")]);
+    await audit(page, "/account/phone");
+    await page.fill("#current_password", first.password);
+    await page.fill("#phone", first.new_phone);
+    await Promise.all([page.waitForURL(`${base}/account/phone`), page.click("#send-code")]);
+    check(await page.locator("#send-code").isDisabled(), "the countdown runs here too");
+    await page.fill("#current_password", first.password);
+    await page.fill("#sms_code", await smsCode(first.new_phone));
+    await Promise.all([page.waitForURL(`${base}/account/phone`), page.click("button[value=change]")]);
+    const masked = `${first.new_phone.slice(0, 3)}****${first.new_phone.slice(7)}`;
+    check((await text(page, ".notice")).includes(masked), "the page names the new phone");
+    await layout(page, "account-phone-done");
+    await page.goto(`${base}/account`);
+    check((await text(page, "main")).includes(masked), "账号管理 shows the new phone");
   });
 
   await step("English, and back", async () => {
