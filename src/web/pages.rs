@@ -254,14 +254,7 @@ async fn account_page(
     let profile = match account.profile(&session).await {
         Ok(Some(profile)) => profile,
         Ok(None) => return Redirect::to("/login").into_response(),
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "could not read the profile");
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                messages::text("internal_error"),
-            )
-                .into_response();
-        }
+        Err(error) => return read_failed(error, "the profile"),
     };
     let none = || messages::text("label.none").to_string();
     let time =
@@ -396,14 +389,7 @@ async fn account_log_page(
     let csrf = Csrf::of(&state, &headers);
     let history = match account.history(session.account_id).await {
         Ok(history) => history,
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "could not read the history");
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                messages::text("internal_error"),
-            )
-                .into_response();
-        }
+        Err(error) => return read_failed(error, "the history"),
     };
     let entries = history
         .into_iter()
@@ -424,4 +410,18 @@ async fn account_log_page(
         },
     );
     csrf.keep(&state, page)
+}
+
+/// A read the page needs failed: logged, and the catalogue's 系统错误 in its place.
+fn read_failed(error: anyhow::Error, what: &str) -> Response {
+    tracing::error!(
+        error = format!("{error:#}"),
+        what,
+        "a page could not read its data"
+    );
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        messages::text("internal_error"),
+    )
+        .into_response()
 }
