@@ -155,6 +155,7 @@ async fn run(
         actor,
         request_id: payload.request_id,
         client_ip: payload.client_ip,
+        user_agent: None,
     };
     match worker
         .store

@@ -16,6 +16,27 @@ pub struct Sessions {
     ttl: Duration,
 }
 
+/// One of an account's live sessions, as 账号管理 lists them.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// A public name of the session (never the token or its stored hash).
+    pub id: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The session the listing was asked from.
+    pub current: bool,
+}
+
+/// The public id of a session: a digest of its stored hash, so neither can be derived from it.
+pub fn public_id(stored_hash: &str) -> String {
+    token_hash(&format!("session-id:{stored_hash}"))[..20].to_string()
+}
+
+/// The longest User-Agent kept with a session.
+const USER_AGENT_MAX: usize = 256;
+
 #[derive(Debug, Clone)]
 pub struct NewSession {
     pub token: String,
@@ -91,14 +112,15 @@ impl Sessions {
         position: i64,
         staff: Option<&StaffProfile>,
         pending_review: bool,
+        user_agent: Option<&str>,
     ) -> anyhow::Result<NewSession> {
         let token = new_token();
         let now = self.clock.now();
         let expires_at = now.plus_millis(self.ttl.as_millis() as i64);
         db_execute!(
             &self.db,
-            "INSERT INTO sessions (token_hash, account_id, created_at, expires_at, client_ip, position, role, scope, pending_review)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO sessions (token_hash, account_id, created_at, expires_at, client_ip, position, role, scope, pending_review, user_agent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             token_hash(&token),
             account_id.to_string(),
             now.millis(),
@@ -108,6 +130,11 @@ impl Sessions {
             staff.map(|s| s.role.as_str()),
             staff.and_then(|s| s.scope.as_deref()),
             i64::from(pending_review),
+            user_agent.map(|agent| agent
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(USER_AGENT_MAX)
+                .collect::<String>()),
         )
         .context("failed to store a session")?;
         Ok(NewSession { token, expires_at })
@@ -185,6 +212,64 @@ impl Sessions {
         )
         .context("failed to revoke sessions")?;
         Ok(revoked)
+    }
+
+    /// The account's live sessions, newest first; `current` marks the one of `token_hash`.
+    #[tracing::instrument(skip_all)]
+    pub async fn list(
+        &self,
+        account_id: AccountId,
+        token_hash: &str,
+    ) -> anyhow::Result<Vec<SessionInfo>> {
+        type Row = (String, i64, i64, Option<String>, Option<String>);
+        let rows: Vec<Row> = on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT token_hash, created_at, expires_at, client_ip, user_agent FROM sessions
+                 WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2
+                 ORDER BY created_at DESC",
+            )
+            .bind(account_id.to_string())
+            .bind(self.clock.now().millis())
+            .fetch_all(pool)
+            .await
+            .context("failed to list sessions")?
+        });
+        Ok(rows
+            .into_iter()
+            .map(
+                |(hash, created_at, expires_at, client_ip, user_agent)| SessionInfo {
+                    id: public_id(&hash),
+                    created_at: Timestamp::from_millis(created_at),
+                    expires_at: Timestamp::from_millis(expires_at),
+                    client_ip,
+                    user_agent,
+                    current: hash == token_hash,
+                },
+            )
+            .collect())
+    }
+
+    /// Ends the account's live session whose public id is `id`; false when it has none such.
+    #[tracing::instrument(skip_all)]
+    pub async fn revoke_by_id(&self, account_id: AccountId, id: &str) -> anyhow::Result<bool> {
+        let hashes: Vec<(String,)> = on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT token_hash FROM sessions
+                 WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+            )
+            .bind(account_id.to_string())
+            .bind(self.clock.now().millis())
+            .fetch_all(pool)
+            .await
+            .context("failed to read sessions")?
+        });
+        match hashes.into_iter().find(|(hash,)| public_id(hash) == id) {
+            Some((hash,)) => {
+                self.revoke(&hash).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     pub async fn revoke(&self, token_hash: &str) -> anyhow::Result<()> {

@@ -176,6 +176,7 @@ impl Writer {
             actor: Actor::Account(id.clone()),
             request_id: uuid::Uuid::new_v4().to_string(),
             client_ip: None,
+            user_agent: None,
         };
         let phone = Phone::parse(&phone(i))
             .map_err(|e| anyhow::anyhow!("bad generated phone: {e:?}"))?
@@ -230,6 +231,7 @@ impl Writer {
                 actor: Actor::Anonymous,
                 request_id: uuid::Uuid::new_v4().to_string(),
                 client_ip: None,
+                user_agent: None,
             };
             self.push::<Account>(
                 &id,

@@ -373,6 +373,7 @@ pub async fn open_session(
             committed.position.unwrap_or(0),
             committed.aggregate.staff(),
             committed.aggregate.status() == Some(AccountStatus::PendingIdentityReview),
+            request.user_agent.as_deref(),
         )
         .await?;
     Ok(LoggedIn {
@@ -443,4 +444,117 @@ pub async fn external_login(
 #[tracing::instrument(skip_all)]
 pub async fn logout(services: &Login, session: &crate::sessions::Session) -> anyhow::Result<()> {
     services.sessions.revoke(&session.token_hash).await
+}
+
+/// One of the account's sessions, as 账号管理 lists it.
+pub struct SessionView {
+    pub id: String,
+    /// The browser and system, as far as the User-Agent tells (else the catalogue's 未知设备).
+    pub device: String,
+    pub client_ip: Option<String>,
+    pub created_at: xuexin_domain::Timestamp,
+    pub expires_at: xuexin_domain::Timestamp,
+    /// The session that asked.
+    pub current: bool,
+}
+
+/// A short name of the device a User-Agent describes: `Chrome · Windows`.
+pub fn device_of(user_agent: Option<&str>) -> String {
+    let Some(agent) = user_agent.filter(|a| !a.trim().is_empty()) else {
+        return crate::messages::text("label.unknown_device").to_string();
+    };
+    let has = |needle: &str| agent.contains(needle);
+    // Order matters: Edge and WeChat also say Chrome, Chrome also says Safari.
+    let browser = [
+        ("MicroMessenger", "WeChat"),
+        ("AlipayClient", "Alipay"),
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("HeadlessChrome", "Chromium"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| has(needle))
+    .map(|(_, name)| name);
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| has(needle))
+    .map(|(_, name)| name);
+    match (browser, system) {
+        (Some(browser), Some(system)) => format!("{browser} · {system}"),
+        (Some(one), None) | (None, Some(one)) => one.to_string(),
+        (None, None) => agent.chars().take(40).collect(),
+    }
+}
+
+/// The account's live sessions, newest first.
+#[tracing::instrument(skip_all)]
+pub async fn sessions(
+    services: &Login,
+    session: &crate::sessions::Session,
+) -> anyhow::Result<Vec<SessionView>> {
+    let listed = services
+        .sessions
+        .list(session.account_id, &session.token_hash)
+        .await?;
+    Ok(listed
+        .into_iter()
+        .map(|info| SessionView {
+            device: device_of(info.user_agent.as_deref()),
+            id: info.id,
+            client_ip: info.client_ip,
+            created_at: info.created_at,
+            expires_at: info.expires_at,
+            current: info.current,
+        })
+        .collect())
+}
+
+/// 退出 one session of the account (this one too, which is logging out); false when the
+/// account has no live session of that id.
+#[tracing::instrument(skip_all)]
+pub async fn end_session(
+    services: &Login,
+    session: &crate::sessions::Session,
+    id: &str,
+) -> anyhow::Result<bool> {
+    services.sessions.revoke_by_id(session.account_id, id).await
+}
+
+/// 退出其他会话: every session of the account but this one; how many ended.
+#[tracing::instrument(skip_all)]
+pub async fn end_other_sessions(
+    services: &Login,
+    session: &crate::sessions::Session,
+) -> anyhow::Result<u64> {
+    services
+        .sessions
+        .revoke_others(session.account_id, &session.token_hash)
+        .await
+}
+
+#[cfg(test)]
+mod device_tests {
+    use super::device_of;
+
+    #[test]
+    fn a_user_agent_is_named_by_its_browser_and_system() {
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+        assert_eq!(device_of(Some(chrome)), "Chrome · Windows");
+        let wechat = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 MicroMessenger/8.0.40";
+        assert_eq!(device_of(Some(wechat)), "WeChat · iOS");
+        let edge = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 Chrome/120.0 Safari/537.36 Edg/120.0";
+        assert_eq!(device_of(Some(edge)), "Edge · macOS");
+        assert_eq!(device_of(Some("curl/8.5.0")), "curl");
+        assert_eq!(device_of(None), "未知设备");
+    }
 }

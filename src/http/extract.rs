@@ -263,6 +263,7 @@ where
 pub struct RequestContext {
     pub request_id: String,
     pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 impl RequestContext {
@@ -271,6 +272,7 @@ impl RequestContext {
             actor,
             request_id: self.request_id.clone(),
             client_ip: self.client_ip.clone(),
+            user_agent: self.user_agent.clone(),
         }
     }
 }
@@ -306,9 +308,15 @@ where
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         Ok(Self {
             request_id,
             client_ip: forwarded.or(socket),
+            user_agent,
         })
     }
 }

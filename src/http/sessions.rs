@@ -1,7 +1,7 @@
 //! Logging in and out.
 
 use super::error::ProblemDocument;
-use super::extract::{ApiJson, Authenticated, RequestContext};
+use super::extract::{ApiJson, ApiPath, Authenticated, RequestContext};
 use super::names::{AccountStatusName, BearerName, StaffRoleName};
 use crate::application::login::{login, Login, LoginError};
 use crate::problem::{FieldError, Problem, ProblemKind};
@@ -57,6 +57,9 @@ pub fn router() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
         .routes(routes!(create_session))
         .routes(routes!(logout))
+        .routes(routes!(list_sessions))
+        .routes(routes!(end_session))
+        .routes(routes!(end_other_sessions))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -158,4 +161,106 @@ pub async fn logout(
 ) -> Result<StatusCode, Problem> {
     crate::application::login::logout(&services, &session).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionDocument {
+    /// Names the session in `DELETE /api/v1/me/sessions/{session_id}` (never its token).
+    pub session_id: String,
+    /// The browser and system, from the User-Agent it logged in with: `Chrome · Windows`.
+    pub device: String,
+    pub client_ip: Option<String>,
+    pub created_at: String,
+    pub expires_at: String,
+    /// The session this request was made in.
+    pub current: bool,
+}
+
+/// My sessions (账号管理 → 登录设备): every live session of the account, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/sessions",
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account's live sessions", body = Vec<SessionDocument>),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "The account waits for identity review", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn list_sessions(
+    State(services): State<Login>,
+    Authenticated(session): Authenticated,
+) -> Result<Json<Vec<SessionDocument>>, Problem> {
+    let listed = crate::application::login::sessions(&services, &session).await?;
+    Ok(Json(
+        listed
+            .into_iter()
+            .map(|s| SessionDocument {
+                session_id: s.id,
+                device: s.device,
+                client_ip: s.client_ip,
+                created_at: s.created_at.to_rfc3339(),
+                expires_at: s.expires_at.to_rfc3339(),
+                current: s.current,
+            })
+            .collect(),
+    ))
+}
+
+/// End one of my sessions (退出): its token stops working at once. Ending the current session
+/// is logging out.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/sessions/{session_id}",
+    tag = "sessions",
+    security(("bearer" = [])),
+    params(("session_id" = String, Path, description = "From `GET /api/v1/me/sessions`")),
+    responses(
+        (status = 204, description = "The session has ended"),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "The account waits for identity review", body = ProblemDocument),
+        (status = 404, description = "The account has no live session of that id", body = ProblemDocument),
+        (status = 422, description = "A control character in the path", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn end_session(
+    State(services): State<Login>,
+    Authenticated(session): Authenticated,
+    ApiPath(session_id): ApiPath<String>,
+) -> Result<StatusCode, Problem> {
+    if crate::application::login::end_session(&services, &session, &session_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Problem::new(ProblemKind::NotFound, "session_not_found"))
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EndedSessions {
+    /// How many sessions ended.
+    pub ended: u64,
+}
+
+/// End all my other sessions (退出其他设备): every session of the account but this one.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/other-sessions",
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The other sessions have ended", body = EndedSessions),
+        (status = 401, description = "Not logged in", body = ProblemDocument),
+        (status = 403, description = "The account waits for identity review", body = ProblemDocument),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn end_other_sessions(
+    State(services): State<Login>,
+    Authenticated(session): Authenticated,
+) -> Result<Json<EndedSessions>, Problem> {
+    let ended = crate::application::login::end_other_sessions(&services, &session).await?;
+    Ok(Json(EndedSessions { ended }))
 }

@@ -23,12 +23,14 @@ use xuexin_projections::{db_execute, on_db, Db};
 pub const SNAPSHOT_SCHEMA_VERSION: i64 = 2;
 const MAX_ATTEMPTS: u32 = 60;
 
-/// Who and what caused a command; stored in every event's metadata.
+/// Who and what caused a command; stored in every event's metadata (all but the User-Agent,
+/// which only a session opened by the command keeps, to name its device).
 #[derive(Clone, Debug)]
 pub struct CommandMetadata {
     pub actor: Actor,
     pub request_id: String,
     pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 impl CommandMetadata {
@@ -37,6 +39,7 @@ impl CommandMetadata {
             actor: Actor::System(process.to_string()),
             request_id: uuid::Uuid::new_v4().to_string(),
             client_ip: None,
+            user_agent: None,
         }
     }
 }

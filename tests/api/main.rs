@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod crash;
 mod db_roles;
+mod devices;
 mod edge;
 mod email;
 mod global_order;
