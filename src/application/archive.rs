@@ -57,6 +57,51 @@ pub struct RecordView {
     pub version: i64,
 }
 
+/// A record field's label in the request's language (`name` → 姓名 / Name).
+pub fn field_label(key: &str) -> &'static str {
+    let key = match key {
+        "id_number_masked" | "id_number_digest" => "id_number",
+        other => other,
+    };
+    let code = format!("record_field.{key}");
+    if messages::has(&code) {
+        messages::text(&code)
+    } else {
+        xuexin_domain::record::fields::header_of(key)
+    }
+}
+
+/// One line of 学籍信息变更记录: a field a correction changed.
+pub struct CorrectionLine {
+    pub label: &'static str,
+    pub before: String,
+    pub after: String,
+    pub at: Timestamp,
+}
+
+impl RecordView {
+    /// 学籍信息变更记录: every field the record's corrections changed, oldest first.
+    pub fn correction_lines(&self) -> Vec<CorrectionLine> {
+        self.changes
+            .iter()
+            .filter(|change| change.change_type == "corrected")
+            .flat_map(|change| {
+                let at = Timestamp::from_millis(change.at);
+                change.details["changes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(move |line| CorrectionLine {
+                        label: field_label(line["field"].as_str().unwrap_or("")),
+                        before: line["before"].as_str().unwrap_or("").to_string(),
+                        after: line["after"].as_str().unwrap_or("").to_string(),
+                        at,
+                    })
+            })
+            .collect()
+    }
+}
+
 fn check_label(check: CheckType) -> &'static str {
     messages::text(match check {
         CheckType::EnrolmentCheck => "check.enrolment_check",
@@ -135,7 +180,7 @@ impl Records {
             .iter()
             .map(|column| FieldView {
                 key: column.key,
-                label: column.header,
+                label: field_label(column.key),
                 value: if column.key == "id_number" {
                     field("id_number_masked")
                 } else {

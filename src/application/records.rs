@@ -48,6 +48,37 @@ pub enum RecordsError {
     Internal(#[from] anyhow::Error),
 }
 
+/// A check conclusion as a person typed it: the check (`enrolment_check`, …), `correct` or
+/// `wrong`, and for `wrong` the correction (1–500 characters). Refusals name their field.
+pub fn parse_conclusion(
+    check_type: &str,
+    conclusion: &str,
+    correction: &str,
+) -> Result<(CheckType, Conclusion), Vec<super::FieldRefusal>> {
+    let mut refusals = Vec::new();
+    let check_type = CheckType::parse(check_type.trim());
+    if check_type.is_none() {
+        refusals.push(super::FieldRefusal::new("check_type", "check_type_invalid"));
+    }
+    let correction = correction.trim();
+    let conclusion = match conclusion.trim() {
+        "correct" => Some(Conclusion::Correct),
+        "wrong" if !correction.is_empty() && correction.chars().count() <= 500 => {
+            Some(Conclusion::Wrong {
+                correction: correction.to_string(),
+            })
+        }
+        _ => {
+            refusals.push(super::FieldRefusal::new("conclusion", "conclusion_invalid"));
+            None
+        }
+    };
+    match (check_type, conclusion) {
+        (Some(check_type), Some(conclusion)) => Ok((check_type, conclusion)),
+        _ => Err(refusals),
+    }
+}
+
 /// A correction's decision by a provincial authority.
 #[derive(Clone, Copy, Debug)]
 pub enum Decision {

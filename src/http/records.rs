@@ -2,12 +2,12 @@
 //! check conclusions; a school's import, photos and unchecked list; the provincial
 //! authority's corrections.
 
-use super::error::ProblemDocument;
+use super::error::{invalid_fields, ProblemDocument};
 use super::extract::{ApiJson, Authenticated, RequestContext, WaitFor};
 use super::names::{CheckTypeName, ConclusionName, RecordKindName, ReportFormat};
 use crate::application::archive::{unchecked_csv, RecordView};
 use crate::application::import::{import_file, ImportError, ImportReport, Phase};
-use crate::application::records::{Decision, Records, RecordsError};
+use crate::application::records::{parse_conclusion, Decision, Records, RecordsError};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::sessions::Session;
@@ -25,7 +25,7 @@ use std::io::Write;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use xuexin_domain::record::{CheckType, Conclusion, PhotoKind, RecordError};
+use xuexin_domain::record::{CheckType, PhotoKind, RecordError};
 use xuexin_domain::roles::StaffRole;
 use xuexin_domain::Timestamp;
 use xuexin_projections::records::{self, Change};
@@ -367,25 +367,12 @@ pub async fn record_conclusion(
     ApiJson(body): ApiJson<ConclusionRequest>,
 ) -> Result<(StatusCode, Json<CommandResponse>), Problem> {
     session.require_person()?;
-    let mut errors = Vec::new();
-    let check_type = body.check_type.as_deref().and_then(CheckType::parse);
-    if check_type.is_none() {
-        errors.push(FieldError::new("check_type", "check_type_invalid"));
-    }
-    let correction = body.correction.unwrap_or_default().trim().to_string();
-    let conclusion = match body.conclusion.as_deref() {
-        Some("correct") => Some(Conclusion::Correct),
-        Some("wrong") if !correction.is_empty() && correction.chars().count() <= 500 => {
-            Some(Conclusion::Wrong { correction })
-        }
-        _ => {
-            errors.push(FieldError::new("conclusion", "conclusion_invalid"));
-            None
-        }
-    };
-    let (Some(check_type), Some(conclusion)) = (check_type, conclusion) else {
-        return Err(Problem::validation(errors));
-    };
+    let (check_type, conclusion) = parse_conclusion(
+        body.check_type.as_deref().unwrap_or(""),
+        body.conclusion.as_deref().unwrap_or(""),
+        body.correction.as_deref().unwrap_or(""),
+    )
+    .map_err(invalid_fields)?;
     let position = records
         .record_conclusion(
             &session,

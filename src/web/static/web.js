@@ -74,3 +74,10 @@ document.addEventListener("DOMContentLoaded", () => {
   const again = document.getElementById("password_confirmation");
   if (password && again && again.dataset.mismatch) confirmation(password, again);
 });
+
+// 打印个人学信档案: the print style sheet lays the archive out on A4; without the script the
+// browser's own print command does the same.
+for (const button of document.querySelectorAll("[data-print]")) {
+  button.hidden = false;
+  button.addEventListener("click", () => window.print());
+}
