@@ -107,6 +107,34 @@ pub enum RecordsProof {
     Unknown,
 }
 
+impl RecordsProof {
+    /// The proof a form names: `enrolment` (在校生) or `degree` (毕业生), with that kind's
+    /// fields; anything else matches nothing.
+    pub fn new(
+        kind: &str,
+        school_name: &str,
+        student_number: &str,
+        enrolment_year: Option<i64>,
+        level: &str,
+        certificate_number: &str,
+        graduation_year: Option<i64>,
+    ) -> Self {
+        match kind.trim() {
+            "enrolment" => Self::Enrolment {
+                school_name: school_name.trim().to_string(),
+                student_number: student_number.trim().to_string(),
+                enrolment_year,
+                level: level.trim().to_string(),
+            },
+            "degree" => Self::Degree {
+                certificate_number: certificate_number.trim().to_string(),
+                graduation_year,
+            },
+            _ => Self::Unknown,
+        }
+    }
+}
+
 /// A step of the claim: its log position and whether it approved the claim.
 pub struct ClaimStep {
     pub position: Option<i64>,
@@ -123,7 +151,82 @@ fn step(committed: &Committed<Identity>) -> ClaimStep {
     }
 }
 
+/// A classmate-assistance request as the claimant sees it.
+pub struct AssistStatus {
+    pub request_id: String,
+    /// `pending`, `confirmed` or `declined`.
+    pub status: &'static str,
+    pub day: String,
+}
+
+/// The duplicate-ID claim as its claimant sees it (证件号码重复: status and proofs tried).
+pub struct ClaimView {
+    /// `open` (证件重复，待核验), `approved`, `closed` (another claim won), `withdrawn`, or
+    /// `none` (this account holds its identity and claims nothing).
+    pub status: &'static str,
+    /// The document number, masked.
+    pub document_number: String,
+    /// How many approvals by enrolment or degree information are left for this ID number.
+    pub record_proofs_left: u32,
+    /// Manual review: `pending`, `rejected` (upload again) or `approved`.
+    pub manual_review: Option<&'static str>,
+    pub manual_review_reason: Option<String>,
+    pub liveness_failures: u32,
+    /// After three failed real-person checks, only manual review is left.
+    pub manual_review_required: bool,
+    pub classmate_requests: Vec<AssistStatus>,
+}
+
 impl IdentityClaims {
+    /// The claim of the session's account, as its claimant sees it.
+    pub async fn claim_view(&self, session: &Session) -> Result<ClaimView, ClaimError> {
+        use xuexin_domain::identity::{ReviewStatus, MAX_RECORD_PROOF_APPROVALS};
+        let mine = self.my_identity(session).await?;
+        let claim = mine.identity.claim(session.account_id);
+        let (manual_review, manual_review_reason) = match claim.and_then(|c| c.review.clone()) {
+            Some((ReviewStatus::Pending, _)) => (Some("pending"), None),
+            Some((ReviewStatus::Rejected, reason)) => (Some("rejected"), reason),
+            Some((ReviewStatus::Approved, _)) => (Some("approved"), None),
+            None => (None, None),
+        };
+        Ok(ClaimView {
+            status: match claim.map(|c| c.status) {
+                None => "none",
+                Some(ClaimStatus::Open) => "open",
+                Some(ClaimStatus::Approved) => "approved",
+                Some(ClaimStatus::Closed) => "closed",
+                Some(ClaimStatus::Withdrawn) => "withdrawn",
+            },
+            document_number: mine
+                .identity
+                .document()
+                .map(|d| d.masked.clone())
+                .unwrap_or_default(),
+            record_proofs_left: MAX_RECORD_PROOF_APPROVALS
+                .saturating_sub(mine.identity.record_proof_approvals()),
+            manual_review,
+            manual_review_reason,
+            liveness_failures: claim.map_or(0, |c| c.liveness_failures),
+            manual_review_required: claim.is_some_and(|c| c.manual_review_required),
+            classmate_requests: claim
+                .map(|c| {
+                    c.assist_requests
+                        .iter()
+                        .map(|r| AssistStatus {
+                            request_id: r.request_id.clone(),
+                            status: match r.confirmed {
+                                None => "pending",
+                                Some(true) => "confirmed",
+                                Some(false) => "declined",
+                            },
+                            day: r.day.iso(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+
     /// The identity of the session's account.
     pub async fn my_identity(&self, session: &Session) -> Result<MyIdentity, ClaimError> {
         if session.staff.is_some() {

@@ -8,9 +8,7 @@ use super::names::{
     AssistStatusName, ClaimStatusName, DocumentTypeName, LivenessResultName, RecordKindName,
     ReviewStatusName,
 };
-use crate::application::identity::{
-    ClaimError, ClaimUnderReview, IdentityClaims, MyIdentity, RecordsProof,
-};
+use crate::application::identity::{ClaimError, ClaimUnderReview, IdentityClaims, RecordsProof};
 use crate::gateways::liveness::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::http::extract::{ApiBytes, ApiPath, ApiQuery};
 use crate::problem::{FieldError, Problem, ProblemKind};
@@ -27,9 +25,7 @@ use std::time::Duration;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use xuexin_domain::identity::{
-    ClaimStatus, IdentityError, ReviewStatus, MAX_RECORD_PROOF_APPROVALS,
-};
+use xuexin_domain::identity::IdentityError;
 use xuexin_domain::roles::StaffRole;
 use xuexin_domain::values::Phone;
 use xuexin_domain::AccountId;
@@ -65,14 +61,6 @@ fn identity_problem(error: ExecuteError<IdentityError>) -> Problem {
         ExecuteError::Contention => Problem::overloaded(Duration::from_secs(1)),
         ExecuteError::Store(error) => Problem::internal(error),
     }
-}
-
-async fn my_identity(state: &SharedState, session: &Session) -> Result<MyIdentity, Problem> {
-    state
-        .identity
-        .my_identity(session)
-        .await
-        .map_err(claim_problem)
 }
 
 impl FromRef<SharedState> for IdentityClaims {
@@ -157,55 +145,28 @@ pub struct ClaimDocument {
     )
 )]
 pub async fn get_claim(
-    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
     Authenticated(session): Authenticated,
 ) -> Result<Json<ClaimDocument>, Problem> {
-    let mine = my_identity(&state, &session).await?;
-    let claim = mine.identity.claim(session.account_id);
-    let status = match claim.map(|c| c.status) {
-        None => "none",
-        Some(ClaimStatus::Open) => "open",
-        Some(ClaimStatus::Approved) => "approved",
-        Some(ClaimStatus::Closed) => "closed",
-        Some(ClaimStatus::Withdrawn) => "withdrawn",
-    };
-    let (review, reason) = match claim.and_then(|c| c.review.clone()) {
-        Some((ReviewStatus::Pending, _)) => (Some("pending"), None),
-        Some((ReviewStatus::Rejected, reason)) => (Some("rejected"), reason),
-        Some((ReviewStatus::Approved, _)) => (Some("approved"), None),
-        None => (None, None),
-    };
+    let view = claims.claim_view(&session).await.map_err(claim_problem)?;
     Ok(Json(ClaimDocument {
-        status: status.to_string(),
-        document_number: mine
-            .identity
-            .document()
-            .map(|d| d.masked.clone())
-            .unwrap_or_default(),
+        status: view.status.to_string(),
+        document_number: view.document_number,
         holder_hint: crate::messages::text("id_number_held").to_string(),
-        record_proofs_left: MAX_RECORD_PROOF_APPROVALS
-            .saturating_sub(mine.identity.record_proof_approvals()),
-        manual_review: review.map(str::to_string),
-        manual_review_reason: reason,
-        liveness_failures: claim.map_or(0, |c| c.liveness_failures),
-        manual_review_required: claim.is_some_and(|c| c.manual_review_required),
-        classmate_requests: claim
-            .map(|c| {
-                c.assist_requests
-                    .iter()
-                    .map(|r| AssistRequestDocument {
-                        request_id: r.request_id.clone(),
-                        status: match r.confirmed {
-                            None => "pending",
-                            Some(true) => "confirmed",
-                            Some(false) => "declined",
-                        }
-                        .to_string(),
-                        day: r.day.iso(),
-                    })
-                    .collect()
+        record_proofs_left: view.record_proofs_left,
+        manual_review: view.manual_review.map(str::to_string),
+        manual_review_reason: view.manual_review_reason,
+        liveness_failures: view.liveness_failures,
+        manual_review_required: view.manual_review_required,
+        classmate_requests: view
+            .classmate_requests
+            .into_iter()
+            .map(|r| AssistRequestDocument {
+                request_id: r.request_id,
+                status: r.status.to_string(),
+                day: r.day,
             })
-            .unwrap_or_default(),
+            .collect(),
     }))
 }
 
@@ -260,20 +221,16 @@ pub async fn prove_by_records(
     context: RequestContext,
     ApiJson(body): ApiJson<RecordsProofRequest>,
 ) -> Result<Json<ClaimCommandResponse>, Problem> {
-    let text = |v: &Option<String>| v.as_deref().unwrap_or("").trim().to_string();
-    let proof = match body.kind.as_deref() {
-        Some("enrolment") => RecordsProof::Enrolment {
-            school_name: text(&body.school_name),
-            student_number: text(&body.student_number),
-            enrolment_year: body.enrolment_year,
-            level: text(&body.level),
-        },
-        Some("degree") => RecordsProof::Degree {
-            certificate_number: text(&body.certificate_number),
-            graduation_year: body.graduation_year,
-        },
-        _ => RecordsProof::Unknown,
-    };
+    let text = |v: &Option<String>| v.as_deref().unwrap_or("").to_string();
+    let proof = RecordsProof::new(
+        &text(&body.kind),
+        &text(&body.school_name),
+        &text(&body.student_number),
+        body.enrolment_year,
+        &text(&body.level),
+        &text(&body.certificate_number),
+        body.graduation_year,
+    );
     let step = claims
         .prove_by_records(&session, &proof, &context.metadata(session.actor()))
         .await

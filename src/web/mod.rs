@@ -10,12 +10,15 @@
 //! shared middleware (`http/headers.rs`). Texts come from the message catalogue, in the
 //! language of the `xuexin_lang` cookie or `Accept-Language` (zh-CN by default).
 
+mod archive;
 mod email;
+mod identity;
 mod manage;
 mod page;
 mod pages;
 mod recover;
 mod register;
+mod sessions;
 
 pub use page::{CSRF_COOKIE, SESSION_COOKIE};
 

@@ -21,6 +21,7 @@ pub use crate::http::language::{cookie, LANGUAGE_COOKIE};
 /// The templates, by name (compiled into the binary).
 pub const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
+    ("forms.html", include_str!("templates/forms.html")),
     ("login.html", include_str!("templates/login.html")),
     ("account.html", include_str!("templates/account.html")),
     (
@@ -30,6 +31,20 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     (
         "account_phone.html",
         include_str!("templates/account_phone.html"),
+    ),
+    (
+        "account_sessions.html",
+        include_str!("templates/account_sessions.html"),
+    ),
+    ("archive.html", include_str!("templates/archive.html")),
+    (
+        "archive_bind.html",
+        include_str!("templates/archive_bind.html"),
+    ),
+    ("identity.html", include_str!("templates/identity.html")),
+    (
+        "identity_records.html",
+        include_str!("templates/identity_records.html"),
     ),
     ("refused.html", include_str!("templates/refused.html")),
     ("register.html", include_str!("templates/register.html")),
@@ -248,6 +263,20 @@ pub fn code_refusal(error: crate::codes::CodeError) -> CodeRefusal {
             }
         }
     }
+}
+
+/// A read the page needs failed: logged, and the catalogue's 系统错误 in its place.
+pub fn read_failed(error: anyhow::Error, what: &str) -> Response {
+    tracing::error!(
+        error = format!("{error:#}"),
+        what,
+        "a page could not read its data"
+    );
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        messages::text("internal_error"),
+    )
+        .into_response()
 }
 
 /// The pages' style sheet and their script (the pages work without it).

@@ -1,7 +1,7 @@
 //! The pages and their forms: login, the account overview, logout, the language switch.
 
 use super::page::{
-    browser_session, render, set_cookie, Chrome, Csrf, LANGUAGE_COOKIE, SESSION_COOKIE,
+    browser_session, read_failed, render, set_cookie, Chrome, Csrf, LANGUAGE_COOKIE, SESSION_COOKIE,
 };
 use crate::application::account::AccountManagement;
 use crate::application::login::{self, Login, LoginError};
@@ -27,8 +27,24 @@ pub fn router() -> Router<SharedState> {
         .route("/account", get(account_page))
         .route("/account/log", get(account_log_page))
         .route(
+            "/account/sessions",
+            get(super::sessions::sessions_page).post(super::sessions::sessions_submit),
+        )
+        .route(
             "/account/phone",
             get(super::manage::phone_page).post(super::manage::phone_submit),
+        )
+        .route("/archive", get(super::archive::archive))
+        .route("/archive/check", post(super::archive::check_submit))
+        .route(
+            "/archive/bind",
+            get(super::archive::bind_form).post(super::archive::bind_submit),
+        )
+        .route("/archive/photo/{record}/{kind}", get(super::archive::photo))
+        .route("/identity", get(super::identity::claim_page))
+        .route(
+            "/identity/records",
+            get(super::identity::records_form).post(super::identity::records_submit),
         )
         .route("/language", get(choose_language))
         .route(
@@ -225,6 +241,8 @@ struct AccountView {
     notice: Option<&'static str>,
     /// The security e-mail waits for its link: 重新发送激活邮件.
     email_pending: bool,
+    /// The account re-registered with a held ID number: 解决身份证号重复的问题.
+    pending_review: bool,
     name: String,
     lines: Vec<Line>,
 }
@@ -318,6 +336,7 @@ async fn account_page(
             email_pending: profile.role.is_none()
                 && profile.email.is_some()
                 && profile.email_status != "verified",
+            pending_review: profile.status == "PendingIdentityReview",
             name: profile.name,
             lines,
         },
@@ -410,18 +429,4 @@ async fn account_log_page(
         },
     );
     csrf.keep(&state, page)
-}
-
-/// A read the page needs failed: logged, and the catalogue's 系统错误 in its place.
-fn read_failed(error: anyhow::Error, what: &str) -> Response {
-    tracing::error!(
-        error = format!("{error:#}"),
-        what,
-        "a page could not read its data"
-    );
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        messages::text("internal_error"),
-    )
-        .into_response()
 }

@@ -11,9 +11,10 @@ use xuexin_domain::values::password::strength_of;
 
 async fn the_pages_work_in_a_real_browser(backend: Backend) {
     let app = spawn_app(backend).await;
-    let people: Vec<_> = (0..2)
-        .map(|_| {
-            let person = Person::random();
+    let persons: Vec<Person> = (0..2).map(|_| Person::random()).collect();
+    let people: Vec<_> = persons
+        .iter()
+        .map(|person| {
             json!({
                 "phone": person.phone,
                 "name": person.name,
@@ -25,6 +26,40 @@ async fn the_pages_work_in_a_real_browser(backend: Backend) {
             })
         })
         .collect();
+    // The school reports the first person's enrolment (学信档案 shows it once they register)
+    // and that of someone already registered, whose ID number the claimant then re-registers
+    // with and proves by that enrolment (证件号码重复).
+    let holder = Person::random();
+    app.register_ok(&holder).await;
+    app.add_school("99003", "西部师范大学", "四川").await;
+    let registrar = app.staff_token("registrar", Some("99003")).await;
+    let imported = app
+        .import(
+            &registrar,
+            "99003",
+            csv(
+                ENROLMENT_HEADER,
+                &[
+                    enrolment_row(&persons[0], "2200300301", "软件221"),
+                    enrolment_row(&holder, "2200300302", "软件221"),
+                ],
+            ),
+            false,
+        )
+        .await;
+    assert!(imported.status.is_success(), "{}", imported.text);
+    let claimant = Person::random();
+    let claimant = json!({
+        "phone": claimant.phone,
+        "name": claimant.name,
+        "password": claimant.password,
+        "email": claimant.email,
+        "document_number": holder.document_number,
+        "school_name": "西部师范大学",
+        "student_number": "2200300302",
+        "enrolment_year": "2022",
+        "level": "本科",
+    });
     let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         suite.join("node_modules/playwright-core").exists(),
@@ -35,7 +70,8 @@ async fn the_pages_work_in_a_real_browser(backend: Backend) {
         .arg("suite.mjs")
         .current_dir(&suite)
         .env("XUEXIN_URL", &app.address)
-        .env("XUEXIN_PEOPLE", serde_json::to_string(&people).unwrap());
+        .env("XUEXIN_PEOPLE", serde_json::to_string(&people).unwrap())
+        .env("XUEXIN_CLAIMANT", claimant.to_string());
     // Screenshots come from the SQLite run only (one set is enough).
     if backend == Backend::Postgres {
         command.env_remove("XUEXIN_SCREENS");

@@ -122,6 +122,19 @@ impl<'a> Browser<'a> {
             .unwrap();
         self.keep(response).await
     }
+
+    /// Logs in through the login form; answers the CSRF token of this browser's forms.
+    async fn log_in(&mut self, login: &str, password: &str) -> String {
+        let csrf = self.get("/login").await.csrf();
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("login", login),
+            ("password", password),
+        ];
+        let answer = self.post("/login", &form).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        csrf
+    }
 }
 
 async fn the_login_page_logs_in_with_a_form_and_keeps_the_session_in_an_httponly_cookie(
@@ -790,16 +803,7 @@ async fn the_account_log_lists_the_changes_newest_first_in_the_pages_language(ba
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
     assert_eq!(anonymous.location(), "/login");
 
-    let csrf = browser.get("/login").await.csrf();
-    let login = [
-        ("csrf", csrf.as_str()),
-        ("login", person.phone.as_str()),
-        ("password", person.password.as_str()),
-    ];
-    assert_eq!(
-        browser.post("/login", &login).await.status,
-        StatusCode::SEE_OTHER
-    );
+    browser.log_in(&person.phone, &person.password).await;
     assert!(browser
         .get("/account")
         .await
@@ -839,16 +843,7 @@ async fn the_phone_is_changed_with_the_current_password_and_the_new_phones_code(
     let account_id = app.register_ok(&person).await;
     let mut browser = Browser::new(&app);
     assert_eq!(browser.get("/account/phone").await.location(), "/login");
-    let csrf = browser.get("/login").await.csrf();
-    let login = [
-        ("csrf", csrf.as_str()),
-        ("login", person.phone.as_str()),
-        ("password", person.password.as_str()),
-    ];
-    assert_eq!(
-        browser.post("/login", &login).await.status,
-        StatusCode::SEE_OTHER
-    );
+    let csrf = browser.log_in(&person.phone, &person.password).await;
     let form = browser.get("/account/phone").await;
     assert_eq!(form.status, StatusCode::OK, "{}", form.body);
     assert!(form.body.contains("更换手机号"));
@@ -926,7 +921,124 @@ async fn the_phone_is_changed_with_the_current_password_and_the_new_phones_code(
     assert_eq!(old.status, StatusCode::UNAUTHORIZED, "{}", old.text);
 }
 
+async fn the_archive_shows_the_record_in_the_pages_language_and_takes_a_conclusion(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    app.add_school("99003", "西部师范大学", "四川").await;
+    let registrar = app.staff_token("registrar", Some("99003")).await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    let imported = app
+        .import(
+            &registrar,
+            "99003",
+            csv(
+                ENROLMENT_HEADER,
+                &[enrolment_row(&person, "2200300401", "软件221")],
+            ),
+            false,
+        )
+        .await;
+    assert!(imported.status.is_success(), "{}", imported.text);
+    app.settle_bindings().await;
+
+    let mut browser = Browser::new(&app);
+    assert_eq!(browser.get("/archive").await.location(), "/login");
+    let csrf = browser.log_in(&person.phone, &person.password).await;
+    let archive = browser.get("/archive").await;
+    assert_eq!(archive.status, StatusCode::OK, "{}", archive.body);
+    assert!(archive.body.contains("本科-西部师范大学-软件工程"));
+    assert!(
+        archive.body.contains("<dt>学号</dt><dd>2200300401</dd>"),
+        "{}",
+        archive.body
+    );
+    assert!(
+        !archive.body.contains(&person.document_number),
+        "the ID number is masked"
+    );
+    assert_eq!(archive.headers["cache-control"], "no-store");
+    let record = archive.hidden("record");
+
+    // A refused conclusion writes nothing and says why at the field.
+    let events = app.event_count().await;
+    let refused = browser
+        .post(
+            "/archive/check",
+            &[
+                ("csrf", csrf.as_str()),
+                ("record", record.as_str()),
+                ("check_type", "enrolment_check"),
+                ("conclusion", "wrong"),
+                ("correction", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("id=\"conclusion-error\""),
+        "{}",
+        refused.body
+    );
+    assert_eq!(app.event_count().await, events);
+
+    let checked = browser
+        .post(
+            "/archive/check",
+            &[
+                ("csrf", csrf.as_str()),
+                ("record", record.as_str()),
+                ("check_type", "enrolment_check"),
+                ("conclusion", "wrong"),
+                ("correction", "班级应为软件222"),
+            ],
+        )
+        .await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.body);
+    assert!(checked
+        .body
+        .contains("学籍信息有误，正确的应为：班级应为软件222"));
+    assert_eq!(app.events_of_type("RecordChecked").await.len(), 1);
+
+    browser.get("/language?to=en&back=%2Farchive").await;
+    let english = browser.get("/archive").await;
+    assert!(
+        english
+            .body
+            .contains("<dt>Student number</dt><dd>2200300401</dd>"),
+        "{}",
+        english.body
+    );
+    assert!(english.body.contains("Record archive"));
+}
+
+async fn the_account_forms_refuse_a_post_without_this_browsers_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    let mut browser = Browser::new(&app);
+    browser.log_in(&person.phone, &person.password).await;
+    let events = app.event_count().await;
+    for path in [
+        "/archive/check",
+        "/archive/bind",
+        "/identity/records",
+        "/account/sessions",
+    ] {
+        let refused = browser
+            .post(path, &[("csrf", "forged"), ("session", "others")])
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(refused.body.contains("页面已过期"), "{path}");
+    }
+    assert_eq!(app.event_count().await, events);
+    assert_eq!(browser.get("/account").await.status, StatusCode::OK);
+}
+
 on_both_backends!(
+    the_archive_shows_the_record_in_the_pages_language_and_takes_a_conclusion,
+    the_account_forms_refuse_a_post_without_this_browsers_token,
     the_phone_is_changed_with_the_current_password_and_the_new_phones_code,
     the_account_log_lists_the_changes_newest_first_in_the_pages_language,
     the_mail_link_opens_a_page_whose_button_verifies_and_the_next_login_says_so,

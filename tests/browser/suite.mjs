@@ -9,6 +9,10 @@
 //   XUEXIN_PEOPLE  JSON: two people to register ({phone, name, document_number, email,
 //                  password, strength, new_phone}); strength is the domain's score of the
 //                  password, new_phone the number 更换手机号 moves to
+//   XUEXIN_CLAIMANT JSON: someone who re-registers with a held ID number ({phone, name,
+//                  password, email, document_number}) and the enrolment that proves it
+//                  ({school_name, student_number, enrolment_year, level}); the school has
+//                  reported the first person's enrolment too
 //   CHROMIUM       the browser (default /usr/bin/chromium)
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -16,13 +20,14 @@ import { join } from "node:path";
 
 const base = process.env.XUEXIN_URL;
 const people = JSON.parse(process.env.XUEXIN_PEOPLE || "[]");
+const claimant = JSON.parse(process.env.XUEXIN_CLAIMANT || "null");
 const screens = process.env.XUEXIN_SCREENS || "";
 const axeSource = readFileSync(
   new URL("./node_modules/axe-core/axe.min.js", import.meta.url),
   "utf8",
 );
-if (!base || people.length < 2) {
-  console.error("suite: XUEXIN_URL and two XUEXIN_PEOPLE are needed");
+if (!base || people.length < 2 || !claimant) {
+  console.error("suite: XUEXIN_URL, two XUEXIN_PEOPLE and XUEXIN_CLAIMANT are needed");
   process.exit(2);
 }
 if (screens) mkdirSync(screens, { recursive: true });
@@ -140,9 +145,9 @@ async function register(page, person, withScript) {
   check(heading === "帐号注册成功!", `registered: ${heading}\n${await text(page, "main")}`);
 }
 
-async function login(page, person) {
+async function login(page, person, login = person.phone) {
   await page.goto(`${base}/login`);
-  await page.fill("#login", person.phone);
+  await page.fill("#login", login);
   await page.fill("#password", person.password);
   await Promise.all([page.waitForURL(`${base}/account`), page.click("button.primary")]);
   check((await text(page, "h1")) === "账号管理", "the account page opens after login");
@@ -241,6 +246,76 @@ try {
     await page.goto(`${base}/account`);
   });
 
+  await step("学信档案: the record, a check conclusion, the print sheet", async () => {
+    // The school's file came first; the record joins the account once the binder has run.
+    for (let i = 0; i < 50; i++) {
+      await page.goto(`${base}/archive`);
+      if ((await page.locator("article.record").count()) > 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    check((await text(page, "h1")).includes("学信档案"), "the archive opens");
+    const record = page.locator("article.record").first();
+    check((await record.locator("h2").innerText()).includes("本科-西部师范大学-软件工程"), "the record's title");
+    const sheet = await record.locator("dl.sheet").innerText();
+    check(sheet.includes("学号") && sheet.includes("2200300301"), `the sheet shows the student number: ${sheet}`);
+    const masked = `${first.document_number.slice(0, 2)}**************${first.document_number.slice(16)}`;
+    check(sheet.includes(masked) && !sheet.includes(first.document_number), "the ID number is masked");
+    check((await record.locator("figure").count()) === 2, "the admission and degree photos have their places");
+    await audit(page, "/archive");
+    await layout(page, "archive");
+    // A refused conclusion: "wrong" without the correction.
+    await record.locator("input[value=wrong]").check();
+    await Promise.all([page.waitForURL(`${base}/archive/check`), record.locator("button.primary").click()]);
+    check((await text(page, "#conclusion-error")).length > 0, "the conclusion's error shows at its field");
+    await page.locator("article.record").first().locator("input[value=correct]").check();
+    await Promise.all([
+      page.waitForURL(`${base}/archive/check`),
+      page.locator("article.record").first().locator("button.primary").click(),
+    ]);
+    check((await text(page, ".notice")) === "核对结论已提交", "the conclusion is recorded");
+    check(
+      (await text(page, "table.checks")).includes("学籍信息已核对，正确无误"),
+      "the check table shows the conclusion",
+    );
+    // The print preview: 个人学信档案 on A4, without the page's frame and forms.
+    await page.emulateMedia({ media: "print" });
+    check(await page.locator("h1 .print-only").isVisible(), "the sheet's title prints");
+    check(!(await page.locator("header.top").isVisible()), "the site's header does not print");
+    check(await page.locator(".signature").first().isVisible(), "the signature lines print");
+    if (screens) {
+      await page.screenshot({ path: join(screens, "archive-print.png"), fullPage: true });
+    }
+    const pdf = await page.pdf({ format: "A4" });
+    check(pdf.length > 1000, "the archive prints to A4");
+    await page.emulateMedia({ media: "screen" });
+    await page.goto(`${base}/archive/bind`);
+    await audit(page, "/archive/bind");
+    await layout(page, "archive-bind");
+    await Promise.all([page.waitForURL(`${base}/archive/bind`), page.click("button.primary")]);
+    check((await page.getAttribute("#certificate_number", "aria-invalid")) === "true", "an empty bind form is refused at its fields");
+  });
+
+  await step("登录设备: another session is signed out from here", async () => {
+    const elsewhere = await browser.newContext({ locale: "zh-CN", userAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 MicroMessenger/8.0.40" });
+    const phone = await open(elsewhere);
+    await login(phone, first);
+    await page.goto(`${base}/account`);
+    await Promise.all([page.waitForURL(`${base}/account/sessions`), page.click("a[href='/account/sessions']")]);
+    const rows = page.locator("table.sessions tbody tr");
+    check((await rows.count()) >= 2, "both sessions are listed");
+    check((await text(page, "table.sessions")).includes("WeChat · iOS"), "the other device is named");
+    await audit(page, "/account/sessions");
+    await layout(page, "account-sessions");
+    const other = page.locator("table.sessions tbody tr:not(.current)").filter({ hasText: "WeChat" });
+    await Promise.all([page.waitForURL(`${base}/account/sessions`), other.locator("button").click()]);
+    check((await text(page, ".notice")).includes("1"), "one session was signed out");
+    check(!(await text(page, "table.sessions")).includes("WeChat"), "the other device is gone from the list");
+    await phone.goto(`${base}/account`);
+    check(phone.url().endsWith("/login"), `the other device must log in again: ${phone.url()}`);
+    await elsewhere.close();
+    await page.goto(`${base}/account`);
+  });
+
   await step("更换手机号 from 账号管理, with the new phone's code", async () => {
     await Promise.all([page.waitForURL(`${base}/account/phone`), page.click("a[href='/account/phone']")]);
     await audit(page, "/account/phone");
@@ -282,6 +357,57 @@ try {
     await page.goto(`${base}/find-username`);
     await audit(page, "/find-username");
     await layout(page, "find-username");
+  });
+
+  await step("证件号码重复: re-register with a held ID number and prove it by enrolment", async () => {
+    const other = await browser.newContext({ locale: "zh-CN" });
+    const tab = await open(other);
+    await tab.goto(`${base}/register`);
+    await tab.fill("#phone", claimant.phone);
+    await Promise.all([tab.waitForURL(`${base}/register`), tab.click("#send-code")]);
+    const fill = async () => {
+      await tab.fill("#password", claimant.password);
+      await tab.fill("#password_confirmation", claimant.password);
+    };
+    await tab.fill("#sms_code", await smsCode(claimant.phone));
+    await fill();
+    await tab.fill("#name", claimant.name);
+    await tab.selectOption("#document_type", "resident_id_card");
+    await tab.fill("#document_number", claimant.document_number);
+    await tab.check("#accept_terms");
+    await Promise.all([tab.waitForURL(`${base}/register`), tab.click("button[value=register]")]);
+    check(await tab.locator("#id-choices").isVisible(), "a held ID number offers 我要重新注册");
+    await tab.check("input[name=re_register]");
+    await fill();
+    await Promise.all([tab.waitForURL(`${base}/register`), tab.click("button[value=register]")]);
+    check((await text(tab, "h1")) === "帐号注册成功!", `re-registered: ${await text(tab, "main")}`);
+    await login(tab, claimant);
+    await Promise.all([tab.waitForURL(`${base}/identity`), tab.click("a[href='/identity']")]);
+    check((await text(tab, "table")).includes("证件重复，待核验"), "the claim waits for a proof");
+    await audit(tab, "/identity");
+    await layout(tab, "identity");
+    await Promise.all([tab.waitForURL(`${base}/identity/records`), tab.click("a[href='/identity/records']")]);
+    await audit(tab, "/identity/records");
+    await layout(tab, "identity-records");
+    await tab.fill("#school_name", claimant.school_name);
+    await tab.fill("#student_number", "0000000000");
+    await tab.fill("#enrolment_year", claimant.enrolment_year);
+    await tab.selectOption("#level", claimant.level);
+    await Promise.all([tab.waitForURL(`${base}/identity/records`), tab.click("button.primary")]);
+    check((await text(tab, "#school_name-error")) === "学籍或学历信息核对不正确", "a wrong student number is refused at the form");
+    await tab.fill("#student_number", claimant.student_number);
+    await Promise.all([tab.waitForURL(`${base}/identity/records`), tab.click("button.primary")]);
+    check((await text(tab, ".notice")).includes("核对正确"), "the proof is accepted");
+    check((await text(tab, "table")).includes("审核通过"), "the claim is approved");
+    // The account turns Active when the identity-transfer manager has run (issue 20).
+    let active = false;
+    for (let i = 0; i < 50 && !active; i++) {
+      await tab.goto(`${base}/account`);
+      active = (await text(tab, "dl.facts")).includes("正常");
+      if (!active) await new Promise((r) => setTimeout(r, 100));
+    }
+    check(active, "the account is active now");
+    await other.close();
   });
 
   await step("everything works without JavaScript", async () => {
