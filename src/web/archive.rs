@@ -4,7 +4,7 @@
 //! and a print style sheet that lays 个人学信档案 out on A4. Same use cases as
 //! `/api/v1/me/records`.
 
-use super::page::{browser_session, read_failed, render, Chrome, Csrf};
+use super::page::{browser_session, form_session, read_failed, render, Chrome, Csrf};
 use crate::application::archive::RecordView;
 use crate::application::records::{parse_conclusion, Records, RecordsError};
 use crate::http::extract::RequestContext;
@@ -305,12 +305,9 @@ pub async fn check_submit(
     context: RequestContext,
     Form(form): Form<CheckForm>,
 ) -> Response {
-    let csrf = Csrf::of(&state, &headers);
-    if !csrf.accepts(&form.csrf) {
-        return super::page::refused(&state, &csrf, "/archive");
-    }
-    let Some(session) = browser_session(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
+    let (csrf, session) = match form_session(&state, &headers, &form.csrf, "/archive").await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let mut said = Said::nothing();
     said.form_record = form.record.clone();
@@ -442,12 +439,9 @@ pub async fn bind_submit(
     context: RequestContext,
     Form(form): Form<BindForm>,
 ) -> Response {
-    let csrf = Csrf::of(&state, &headers);
-    if !csrf.accepts(&form.csrf) {
-        return super::page::refused(&state, &csrf, "/archive/bind");
-    }
-    let Some(session) = browser_session(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
+    let (csrf, session) = match form_session(&state, &headers, &form.csrf, "/archive/bind").await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let mut errors = FieldErrors::new();
     for (field, value) in [

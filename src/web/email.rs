@@ -1,7 +1,7 @@
 //! 安全邮箱验证 in the browser: the mail's link opens a page whose button confirms the token (a
 //! GET alone never verifies: mail scanners open links), and 重新发送激活邮件 from 账号管理. The next visit to 账号管理 says 邮箱绑定成功 (seed 001, 第五步).
 
-use super::page::{browser_session, render, set_cookie, Chrome, Csrf};
+use super::page::{form_session, render, set_cookie, Chrome, Csrf};
 use crate::application::account::AccountManagement;
 use crate::application::email::{EmailError, EmailVerification};
 use crate::http::extract::RequestContext;
@@ -129,13 +129,11 @@ pub async fn resend_submit(
     context: RequestContext,
     Form(form): Form<ResendForm>,
 ) -> Response {
-    let csrf = Csrf::of(&state, &headers);
-    if !csrf.accepts(&form.csrf) {
-        return super::page::refused(&state, &csrf, "/verify-email/resend");
-    }
-    let Some(session) = browser_session(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
-    };
+    let (csrf, session) =
+        match form_session(&state, &headers, &form.csrf, "/verify-email/resend").await {
+            Ok(found) => found,
+            Err(answer) => return answer,
+        };
     let address = match account.profile(&session).await {
         Ok(Some(profile)) if profile.email_status != "verified" => {
             profile.email.as_deref().and_then(|e| Email::parse(e).ok())

@@ -2,7 +2,7 @@
 //! / 日志状态 / 审核失败原因), the ways to prove the identity, and 提供学籍或者学历信息 with its
 //! 在校生 and 毕业生 forms. Same use cases as `/api/v1/identity/claim…`.
 
-use super::page::{browser_session, read_failed, render, Chrome, Csrf};
+use super::page::{browser_session, form_session, read_failed, render, Chrome, Csrf};
 use crate::application::identity::{ClaimError, IdentityClaims, RecordsProof};
 use crate::http::extract::RequestContext;
 use crate::messages;
@@ -202,13 +202,11 @@ pub async fn records_submit(
     context: RequestContext,
     Form(form): Form<RecordsForm>,
 ) -> Response {
-    let csrf = Csrf::of(&state, &headers);
-    if !csrf.accepts(&form.csrf) {
-        return super::page::refused(&state, &csrf, "/identity/records");
-    }
-    let Some(session) = browser_session(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
-    };
+    let (csrf, session) =
+        match form_session(&state, &headers, &form.csrf, "/identity/records").await {
+            Ok(found) => found,
+            Err(answer) => return answer,
+        };
     let degree = form.kind == "degree";
     let required: &[(&'static str, &String)] = if degree {
         &[

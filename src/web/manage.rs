@@ -1,7 +1,7 @@
 //! 账号管理's changes in the browser: 更换手机号 (the current password, the new phone and the
 //! code sent to it), on the same use cases as `PATCH /api/v1/me/phone`.
 
-use super::page::{browser_session, code_refusal, render, Chrome, Csrf};
+use super::page::{browser_session, code_refusal, form_session, render, Chrome, Csrf};
 use crate::application::account::{AccountManagement, ManageError};
 use crate::http::extract::RequestContext;
 use crate::messages;
@@ -174,12 +174,9 @@ pub async fn phone_submit(
     context: RequestContext,
     Form(form): Form<PhoneForm>,
 ) -> Response {
-    let csrf = Csrf::of(&state, &headers);
-    if !csrf.accepts(&form.csrf) {
-        return super::page::refused(&state, &csrf, "/account/phone");
-    }
-    let Some(session) = browser_session(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
+    let (csrf, session) = match form_session(&state, &headers, &form.csrf, "/account/phone").await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let Ok(phone) = Phone::parse(&form.phone) else {
         let code = if form.phone.trim().is_empty() {

@@ -217,6 +217,24 @@ pub fn refused(state: &SharedState, csrf: &Csrf, path: &str) -> Response {
     csrf.keep(state, page)
 }
 
+/// A logged-in form's first steps: this browser's CSRF token, then its session. `Err` is the
+/// answer instead: the 403 page (nothing was done) or the way to the login page.
+pub async fn form_session(
+    state: &SharedState,
+    headers: &HeaderMap,
+    token: &str,
+    path: &str,
+) -> Result<(Csrf, Session), Response> {
+    let csrf = Csrf::of(state, headers);
+    if !csrf.accepts(token) {
+        return Err(refused(state, &csrf, path));
+    }
+    match browser_session(state, headers).await {
+        Some(session) => Ok((csrf, session)),
+        None => Err(axum::response::Redirect::to("/login").into_response()),
+    }
+}
+
 /// How a form shows a refused SMS code: its status, the message's code, whether it sits at the
 /// code's field (else above the form: the gateway or the store failed), and the seconds the
 /// 免费获取 countdown waits.

@@ -1,7 +1,7 @@
 //! 登录设备: the account's sessions (device, address, time), and 退出 for one of them or for
 //! all the others, on the same use cases as `GET /api/v1/me/sessions` and its DELETEs.
 
-use super::page::{browser_session, read_failed, render, Chrome, Csrf};
+use super::page::{browser_session, form_session, read_failed, render, Chrome, Csrf};
 use crate::application::login::{self, Login};
 use crate::messages;
 use crate::state::SharedState;
@@ -90,13 +90,11 @@ pub async fn sessions_submit(
     headers: HeaderMap,
     Form(form): Form<EndForm>,
 ) -> Response {
-    let csrf = Csrf::of(&state, &headers);
-    if !csrf.accepts(&form.csrf) {
-        return super::page::refused(&state, &csrf, "/account/sessions");
-    }
-    let Some(session) = browser_session(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
-    };
+    let (csrf, session) =
+        match form_session(&state, &headers, &form.csrf, "/account/sessions").await {
+            Ok(found) => found,
+            Err(answer) => return answer,
+        };
     let ended = if form.session == "others" {
         login::end_other_sessions(&services, &session).await
     } else {
