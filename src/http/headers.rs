@@ -9,9 +9,7 @@ use crate::state::SharedState;
 use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderValue};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::response::Response;
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
@@ -61,33 +59,4 @@ pub async fn security_headers(
         );
     }
     response
-}
-
-fn asset(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-/// The pages' style sheet and scripts (a CSP without 'unsafe-inline' needs them as files).
-pub fn static_files() -> Router<SharedState> {
-    Router::new()
-        .route(
-            "/static/page.css",
-            get(|| async { asset("text/css; charset=utf-8", include_str!("static/page.css")) }),
-        )
-        .route(
-            "/static/reset-password.js",
-            get(|| async {
-                asset(
-                    "text/javascript; charset=utf-8",
-                    include_str!("static/reset-password.js"),
-                )
-            }),
-        )
 }

@@ -107,8 +107,6 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
         get(move || async move { document.clone() }),
     )
     .route("/healthz", get(health))
-    .route("/reset-password", get(recovery::reset_password_page))
-    .merge(headers::static_files())
     .merge(pages)
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)

@@ -9,7 +9,6 @@ use crate::problem::{code_problem, FieldError, Problem, ProblemKind};
 use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Html;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -541,9 +540,4 @@ pub async fn reset_password(
         // Seed 002: 密码重置成功.
         message: crate::messages::text("password_reset_done").into(),
     }))
-}
-
-/// The page the reset mail links to: a form that posts the token and the new password.
-pub async fn reset_password_page() -> Html<&'static str> {
-    Html(include_str!("reset_password.html"))
 }

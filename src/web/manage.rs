@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 use xuexin_domain::values::{Phone, Secret};
 use xuexin_domain::Actor;
 
+/// The phone page's fields; a refusal of another goes to the phone.
+const PHONE_FIELDS: &[&str] = &["current_password", "sms_code", "phone"];
+
 #[derive(Default, Deserialize)]
 pub struct PhoneForm {
     #[serde(default)]
@@ -44,17 +47,17 @@ struct PhoneView<'a> {
     done: bool,
 }
 
-struct Outcome {
-    status: StatusCode,
-    errors: BTreeMap<&'static str, &'static str>,
-    notice: Option<String>,
-    alert: Option<&'static str>,
+pub(super) struct Outcome {
+    pub(super) status: StatusCode,
+    pub(super) errors: BTreeMap<&'static str, &'static str>,
+    pub(super) notice: Option<String>,
+    pub(super) alert: Option<&'static str>,
     resend_after: u64,
-    done: bool,
+    pub(super) done: bool,
 }
 
 impl Outcome {
-    fn new(status: StatusCode) -> Self {
+    pub(super) fn new(status: StatusCode) -> Self {
         Self {
             status,
             errors: BTreeMap::new(),
@@ -65,23 +68,25 @@ impl Outcome {
         }
     }
 
-    fn at(status: StatusCode, field: &'static str, code: &'static str) -> Self {
+    pub(super) fn at(status: StatusCode, field: &'static str, code: &'static str) -> Self {
         let mut outcome = Self::new(status);
         outcome.errors.insert(field, messages::text(code));
         outcome
     }
 
-    /// Account management's refusals, each at its field where it has one.
-    fn refused(error: ManageError) -> Self {
+    /// Account management's refusals, each at its field where the page has it (`fields`; the
+    /// last is where the others go).
+    pub(super) fn refused(error: ManageError, fields: &[&'static str]) -> Self {
+        let main = fields.last().copied().unwrap_or("current_password");
         match error {
             ManageError::Invalid(refusals) => {
                 let mut outcome = Self::new(StatusCode::UNPROCESSABLE_ENTITY);
                 for refusal in refusals {
-                    let field = match refusal.field.as_str() {
-                        "current_password" => "current_password",
-                        "sms_code" => "sms_code",
-                        _ => "phone",
-                    };
+                    let field = fields
+                        .iter()
+                        .copied()
+                        .find(|f| *f == refusal.field)
+                        .unwrap_or(main);
                     outcome
                         .errors
                         .entry(field)
@@ -99,7 +104,7 @@ impl Outcome {
                 "current_password",
                 "current_password_rate_limited",
             ),
-            ManageError::Taken { code, .. } => Self::at(StatusCode::CONFLICT, "phone", code),
+            ManageError::Taken { code, .. } => Self::at(StatusCode::CONFLICT, main, code),
             ManageError::Code(error) => {
                 let refusal = code_refusal(error);
                 let mut outcome = Self::new(refusal.status);
@@ -129,7 +134,7 @@ impl Outcome {
                 outcome
             }
             ManageError::Refused(ExecuteError::Store(error)) | ManageError::Internal(error) => {
-                tracing::error!(error = format!("{error:#}"), "a phone change failed");
+                tracing::error!(error = format!("{error:#}"), "an account change failed");
                 let mut outcome = Self::new(StatusCode::INTERNAL_SERVER_ERROR);
                 outcome.alert = Some(messages::text("internal_error"));
                 outcome
@@ -201,7 +206,7 @@ pub async fn phone_submit(
                 ));
                 outcome
             }
-            Err(error) => Outcome::refused(error),
+            Err(error) => Outcome::refused(error, PHONE_FIELDS),
         };
         return page(&state, &csrf, &form, outcome);
     }
@@ -234,7 +239,7 @@ pub async fn phone_submit(
             ));
             outcome
         }
-        Err(error) => Outcome::refused(error),
+        Err(error) => Outcome::refused(error, PHONE_FIELDS),
     };
     page(&state, &csrf, &form, outcome)
 }

@@ -11,6 +11,7 @@
 //! language of the `xuexin_lang` cookie or `Accept-Language` (zh-CN by default).
 
 mod archive;
+mod changes;
 mod email;
 mod identity;
 mod manage;

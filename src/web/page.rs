@@ -46,6 +46,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "identity_records.html",
         include_str!("templates/identity_records.html"),
     ),
+    (
+        "account_change.html",
+        include_str!("templates/account_change.html"),
+    ),
     ("refused.html", include_str!("templates/refused.html")),
     ("register.html", include_str!("templates/register.html")),
     ("registered.html", include_str!("templates/registered.html")),

@@ -27,6 +27,10 @@ pub fn router() -> Router<SharedState> {
         .route("/account", get(account_page))
         .route("/account/log", get(account_log_page))
         .route(
+            "/account/change/{what}",
+            get(super::changes::change_page).post(super::changes::change_submit),
+        )
+        .route(
             "/account/sessions",
             get(super::sessions::sessions_page).post(super::sessions::sessions_submit),
         )
@@ -56,6 +60,7 @@ pub fn router() -> Router<SharedState> {
             "/find-username",
             get(super::recover::find_username_page).post(super::recover::find_username_submit),
         )
+        .route("/reset-password", get(super::recover::reset_link_page))
         .route(
             "/recover",
             get(super::recover::recover_page).post(super::recover::recover_submit),

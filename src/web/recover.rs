@@ -1,6 +1,8 @@
 //! 找回密码 (seed 002): the username and a captcha, then only the ways the account has bound
-//! (SMS here; e-mail and security questions are listed), the code, a new password, and
-//! 密码重置成功. The tickets travel in hidden fields of POSTed forms, never in a URL.
+//! (a code by SMS; a link to the security e-mail after the name and document number; the
+//! security questions), a new password, and 密码重置成功. The tickets travel in hidden fields
+//! of POSTed forms, never in a URL; only the mailed link carries its token, and its page posts
+//! it on.
 
 use super::page::{render, Chrome, Csrf};
 use crate::application::recovery::{self, RecoveryError};
@@ -29,7 +31,8 @@ struct MethodView {
     label: String,
 }
 
-/// The one page of the flow, at one of its steps: `start`, `methods`, `sms`, `reset`, `done`.
+/// The one page of the flow, at one of its steps: `start`, `methods`, `sms`, `email`,
+/// `email_sent`, `questions`, `reset`, `done`.
 #[derive(Serialize)]
 struct RecoverView {
     chrome: Chrome,
@@ -39,6 +42,10 @@ struct RecoverView {
     ticket: String,
     methods: Vec<MethodView>,
     sent_to: String,
+    /// The security questions to answer, in order.
+    questions: Vec<String>,
+    /// What the e-mail form keeps after a refusal.
+    name: String,
     errors: BTreeMap<String, String>,
     alert: Option<String>,
 }
@@ -53,6 +60,8 @@ impl RecoverView {
             ticket: String::new(),
             methods: Vec::new(),
             sent_to: String::new(),
+            questions: Vec::new(),
+            name: String::new(),
             errors: BTreeMap::new(),
             alert: None,
         }
@@ -105,6 +114,18 @@ fn refusal(error: RecoveryError, view: &mut RecoverView) -> StatusCode {
         RecoveryError::Busy => {
             view.alert = Some(messages::text("overloaded").into());
             StatusCode::SERVICE_UNAVAILABLE
+        }
+        RecoveryError::IdentityMismatch => {
+            at("document_number", "recovery_identity_mismatch");
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        RecoveryError::AnswersWrong { .. } => {
+            at("answers", "security_answers_wrong");
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        RecoveryError::QuestionsClosed { .. } => {
+            view.alert = Some(messages::text("security_questions_closed").into());
+            StatusCode::LOCKED
         }
         other => {
             tracing::error!(error = %other, "a recovery step failed");
@@ -170,6 +191,30 @@ pub struct RecoverForm {
     password: String,
     #[serde(default)]
     password_confirmation: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    document_number: String,
+    #[serde(default)]
+    answer1: String,
+    #[serde(default)]
+    answer2: String,
+    #[serde(default)]
+    answer3: String,
+}
+
+/// `GET /reset-password?token=…`, where the reset mail links: the new-password step with the
+/// link's token in the form (it is checked, and used up, when the form is sent).
+#[tracing::instrument(skip_all)]
+pub async fn reset_link_page(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    axum::extract::Query(link): axum::extract::Query<BTreeMap<String, String>>,
+) -> Response {
+    let csrf = Csrf::of(&state, &headers);
+    let mut view = RecoverView::new("reset", &csrf);
+    view.ticket = link.get("token").cloned().unwrap_or_default();
+    show(&state, &csrf, StatusCode::OK, view)
 }
 
 fn method_label(method: &str, target: Option<&str>) -> String {
@@ -206,6 +251,74 @@ pub async fn recover_submit(
                 }
                 Err(error) => {
                     view.step = "methods";
+                    let status = refusal(error, &mut view);
+                    show(&state, &csrf, status, view)
+                }
+            }
+        }
+        "email" => {
+            view.step = "email";
+            view.ticket = form.ticket.clone();
+            show(&state, &csrf, StatusCode::OK, view)
+        }
+        "send_email" => {
+            let sent = recovery::request_email_link(
+                services,
+                Some(&form.ticket),
+                Some(&form.name),
+                Some(&form.document_number),
+                &context.metadata(Actor::Anonymous),
+            )
+            .await;
+            view.ticket = form.ticket.clone();
+            match sent {
+                Ok((address, _)) => {
+                    view.step = "email_sent";
+                    view.sent_to = address;
+                    show(&state, &csrf, StatusCode::OK, view)
+                }
+                Err(error) => {
+                    view.step = "email";
+                    view.name = form.name.trim().to_string();
+                    let status = refusal(error, &mut view);
+                    show(&state, &csrf, status, view)
+                }
+            }
+        }
+        "questions" | "answer_questions" => {
+            view.ticket = form.ticket.clone();
+            let questions = match recovery::questions(services, Some(&form.ticket)).await {
+                Ok(questions) => questions,
+                Err(error) => {
+                    view.step = "methods";
+                    let status = refusal(error, &mut view);
+                    return show(&state, &csrf, status, view);
+                }
+            };
+            view.step = "questions";
+            view.questions = questions;
+            if form.step == "questions" {
+                return show(&state, &csrf, StatusCode::OK, view);
+            }
+            let answers: Vec<String> = [&form.answer1, &form.answer2, &form.answer3]
+                .into_iter()
+                .take(view.questions.len())
+                .cloned()
+                .collect();
+            match recovery::answer_questions(
+                services,
+                Some(&form.ticket),
+                &answers,
+                &context.metadata(Actor::Anonymous),
+            )
+            .await
+            {
+                Ok(allowed) => {
+                    view.step = "reset";
+                    view.ticket = allowed.reset_token;
+                    show(&state, &csrf, StatusCode::OK, view)
+                }
+                Err(error) => {
                     let status = refusal(error, &mut view);
                     show(&state, &csrf, status, view)
                 }

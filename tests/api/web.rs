@@ -1036,7 +1036,197 @@ async fn the_account_forms_refuse_a_post_without_this_browsers_token(backend: Ba
     assert_eq!(browser.get("/account").await.status, StatusCode::OK);
 }
 
+impl Browser<'_> {
+    /// 找回密码's first step for `username`, the captcha answered: the ways page.
+    async fn start_recovery(&mut self, app: &TestApp, username: &str) -> (String, Page) {
+        let start = self.get("/recover").await;
+        let csrf = start.csrf();
+        let captcha = start.hidden("captcha_id");
+        let answer = captcha_answer(app, &captcha).await;
+        let ways = self
+            .post(
+                "/recover",
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("step", "start"),
+                    ("username", username),
+                    ("captcha_id", captcha.as_str()),
+                    ("captcha_answer", answer.as_str()),
+                ],
+            )
+            .await;
+        assert_eq!(ways.status, StatusCode::OK, "{}", ways.body);
+        (csrf, ways)
+    }
+}
+
+async fn a_password_is_recovered_by_the_security_questions_and_by_the_emailed_link(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    let token = app.verification_token(&person.email).await;
+    let verified = app
+        .post(
+            "/api/v1/email-verifications/confirm",
+            &serde_json::json!({"token": token}),
+        )
+        .await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.text);
+
+    // 设置密保问题 in 账号管理: the current password first.
+    let mut browser = Browser::new(&app);
+    let csrf = browser.log_in(&person.phone, &person.password).await;
+    let questions = |current: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("current_password", current.to_string()),
+            ("question1", "我的小学".to_string()),
+            ("answer1", "实验小学".to_string()),
+            ("question2", "我的城市".to_string()),
+            ("answer2", "成都".to_string()),
+            ("question3", "我的宠物".to_string()),
+            ("answer3", "花花".to_string()),
+        ]
+    };
+    let events = app.event_count().await;
+    let form = questions("wrong-password");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = browser.post("/account/change/questions", &form).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(refused.body.contains("id=\"current_password-error\""));
+    assert_eq!(
+        app.event_count().await,
+        events,
+        "a refused change writes nothing"
+    );
+    let right = questions("");
+    let mut right: Vec<(&str, &str)> = right.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    right[1].1 = &person.password;
+    let set = browser.post("/account/change/questions", &right).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert!(set.body.contains("密保问题设置成功"));
+
+    // 找回密码 by the security questions.
+    let mut stranger = Browser::new(&app);
+    let (csrf, ways) = stranger.start_recovery(&app, &person.phone).await;
+    assert!(ways.body.contains("回答密保问题"), "{}", ways.body);
+    let ticket = ways.hidden("ticket");
+    let asked = stranger
+        .post(
+            "/recover",
+            &[("csrf", &csrf), ("step", "questions"), ("ticket", &ticket)],
+        )
+        .await;
+    assert!(asked.body.contains("我的城市"), "{}", asked.body);
+    let wrong = stranger
+        .post(
+            "/recover",
+            &[
+                ("csrf", &csrf),
+                ("step", "answer_questions"),
+                ("ticket", &ticket),
+                ("answer1", "实验小学"),
+                ("answer2", "重庆"),
+                ("answer3", "花花"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        wrong.body.contains("id=\"answers-error\""),
+        "{}",
+        wrong.body
+    );
+    let allowed = stranger
+        .post(
+            "/recover",
+            &[
+                ("csrf", &csrf),
+                ("step", "answer_questions"),
+                ("ticket", &ticket),
+                ("answer1", "实验小学"),
+                ("answer2", "成都"),
+                ("answer3", "花花"),
+            ],
+        )
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.body);
+    let reset_ticket = allowed.hidden("ticket");
+    let done = stranger
+        .post(
+            "/recover",
+            &[
+                ("csrf", &csrf),
+                ("step", "reset"),
+                ("ticket", &reset_ticket),
+                ("password", "Questions-Pass-9"),
+                ("password_confirmation", "Questions-Pass-9"),
+            ],
+        )
+        .await;
+    assert!(done.body.contains("密码重置成功"), "{}", done.body);
+    app.login_ok(&person.phone, "Questions-Pass-9").await;
+
+    // 找回密码 by the security e-mail: the name and ID number, then the mailed link.
+    let (csrf, ways) = stranger.start_recovery(&app, &person.phone).await;
+    let ticket = ways.hidden("ticket");
+    let mismatch = stranger
+        .post(
+            "/recover",
+            &[
+                ("csrf", &csrf),
+                ("step", "send_email"),
+                ("ticket", &ticket),
+                ("name", "别人"),
+                ("document_number", &person.document_number),
+            ],
+        )
+        .await;
+    assert_eq!(mismatch.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(mismatch.body.contains("id=\"document_number-error\""));
+    let sent = stranger
+        .post(
+            "/recover",
+            &[
+                ("csrf", &csrf),
+                ("step", "send_email"),
+                ("ticket", &ticket),
+                ("name", &person.name),
+                ("document_number", &person.document_number),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert!(sent.body.contains("系统已经将重置链接发送到你的邮箱"));
+    let link = app
+        .link_token(&person.email, "/reset-password?token=")
+        .await;
+    let mut mail_reader = Browser::new(&app);
+    let landing = mail_reader
+        .get(&format!("/reset-password?token={link}"))
+        .await;
+    assert_eq!(landing.status, StatusCode::OK, "{}", landing.body);
+    assert_eq!(landing.hidden("ticket"), link);
+    let done = mail_reader
+        .post(
+            "/recover",
+            &[
+                ("csrf", &landing.csrf()),
+                ("step", "reset"),
+                ("ticket", &link),
+                ("password", "Mailed-Pass-10"),
+                ("password_confirmation", "Mailed-Pass-10"),
+            ],
+        )
+        .await;
+    assert!(done.body.contains("密码重置成功"), "{}", done.body);
+    app.login_ok(&person.phone, "Mailed-Pass-10").await;
+}
+
 on_both_backends!(
+    a_password_is_recovered_by_the_security_questions_and_by_the_emailed_link,
     the_archive_shows_the_record_in_the_pages_language_and_takes_a_conclusion,
     the_account_forms_refuse_a_post_without_this_browsers_token,
     the_phone_is_changed_with_the_current_password_and_the_new_phones_code,

@@ -88,6 +88,21 @@ async function outbox(to) {
   return response.json();
 }
 
+/** The code of the newest text to reach `phone` once it has more than `seen` messages (the
+ *  outbox lists the newest first). */
+async function newCode(phone, seen) {
+  for (let i = 0; i < 100; i++) {
+    const messages = await outbox(phone);
+    const found = messages
+      .slice(0, messages.length - seen)
+      .map((m) => /校验码是(\d{6})/.exec(m.body || ""))
+      .find(Boolean);
+    if (found) return found[1];
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no new code reached ${phone}`);
+}
+
 async function smsCode(phone) {
   for (let i = 0; i < 100; i++) {
     const found = (await outbox(phone))
@@ -333,6 +348,31 @@ try {
     check((await text(page, "main")).includes(masked), "账号管理 shows the new phone");
   });
 
+  await step("修改密码, 修改安全邮箱, 修改姓名 and 设置密保问题 from 账号管理", async () => {
+    for (const what of ["password", "email", "name", "questions"]) {
+      await page.goto(`${base}/account`);
+      await Promise.all([
+        page.waitForURL(`${base}/account/change/${what}`),
+        page.click(`a[href='/account/change/${what}']`),
+      ]);
+      await audit(page, `/account/change/${what}`);
+      await layout(page, `account-change-${what}`);
+    }
+    // 设置密保问题: a wrong current password is refused at its field, then it works.
+    for (const n of [1, 2, 3]) {
+      await page.fill(`#question${n}`, `问题${n}`);
+      await page.fill(`#answer${n}`, `答案${n}`);
+    }
+    await page.fill("#current_password", "not-the-password");
+    await Promise.all([page.waitForURL(`${base}/account/change/questions`), page.click("button.primary")]);
+    check((await text(page, "#current_password-error")).length > 0, "a wrong current password shows at its field");
+    for (const n of [1, 2, 3]) await page.fill(`#answer${n}`, `答案${n}`);
+    await page.fill("#current_password", first.password);
+    await Promise.all([page.waitForURL(`${base}/account/change/questions`), page.click("button.primary")]);
+    check((await text(page, ".notice")) === "密保问题设置成功", "the questions are set");
+    await page.goto(`${base}/account`);
+  });
+
   await step("English, and back", async () => {
     await Promise.all([page.waitForURL(/\/account$/), page.click("a[hreflang=en]")]);
     check((await page.getAttribute("html", "lang")) === "en", "the page is in English");
@@ -349,11 +389,35 @@ try {
     check(page.url().includes("/login"), `the account page asks for a login again: ${page.url()}`);
   });
 
-  await step("recovery and find-username pages", async () => {
+  await step("找回密码 by SMS: the captcha, only the bound ways, the code, a new password", async () => {
     await page.goto(`${base}/recover`);
     check((await page.locator("img.captcha").count()) === 1, "the captcha image shows");
     await audit(page, "/recover");
     await layout(page, "recover");
+    await page.fill("#username", first.new_phone);
+    const captcha = await page.getAttribute("input[name=captcha_id]", "value");
+    await page.fill("#captcha_answer", (await outbox(captcha))[0].body);
+    await Promise.all([page.waitForURL(`${base}/recover`), page.click("button.primary")]);
+    const ways = await text(page, "ul.methods");
+    check(ways.includes("接收校验码") && ways.includes("密保问题"), `the bound ways: ${ways}`);
+    check(ways.includes("安全邮箱"), "the verified e-mail is a way too");
+    await audit(page, "/recover (ways)");
+    await layout(page, "recover-methods");
+    const seen = (await outbox(first.new_phone)).length;
+    await Promise.all([page.waitForURL(`${base}/recover`), page.click("ul.methods button >> nth=0")]);
+    await page.fill("#sms_code", await newCode(first.new_phone, seen));
+    await Promise.all([page.waitForURL(`${base}/recover`), page.click("button.primary")]);
+    const renewed = `${first.password}-New`;
+    await page.fill("#password", renewed);
+    await page.fill("#password_confirmation", renewed);
+    await Promise.all([page.waitForURL(`${base}/recover`), page.click("button.primary")]);
+    check((await text(page, ".notice")) === "密码重置成功", "密码重置成功");
+    await layout(page, "recover-done");
+    await login(page, { ...first, password: renewed }, first.new_phone);
+    await page.click("header button.link");
+  });
+
+  await step("find-username page", async () => {
     await page.goto(`${base}/find-username`);
     await audit(page, "/find-username");
     await layout(page, "find-username");
