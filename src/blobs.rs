@@ -47,15 +47,21 @@ pub async fn read_image(body: axum::body::Body) -> Result<Vec<u8>, Problem> {
     Ok(kept)
 }
 
-/// Checks an uploaded image: not empty, not too large, JPEG or PNG by its bytes.
-pub fn check_image(bytes: &[u8]) -> Result<&'static str, Problem> {
+/// An uploaded image's type (`image/jpeg`, `image/png`), or the code of why it is refused:
+/// empty, too large, or neither JPEG nor PNG by its bytes.
+pub fn image_type(bytes: &[u8]) -> Result<&'static str, &'static str> {
     if bytes.is_empty() {
-        return Err(Problem::new(ProblemKind::BadRequest, "image_empty"));
+        return Err("image_empty");
     }
     if bytes.len() > MAX_IMAGE_BYTES {
-        return Err(Problem::new(ProblemKind::BadRequest, "image_too_large"));
+        return Err("image_too_large");
     }
-    sniff_image(bytes).ok_or_else(|| Problem::new(ProblemKind::BadRequest, "image_type"))
+    sniff_image(bytes).ok_or("image_type")
+}
+
+/// Checks an uploaded image for the API: a 400 with the refusal's code.
+pub fn check_image(bytes: &[u8]) -> Result<&'static str, Problem> {
+    image_type(bytes).map_err(|code| Problem::new(ProblemKind::BadRequest, code))
 }
 
 /// Stores the bytes (once per content) and returns their reference.

@@ -309,3 +309,476 @@ pub async fn records_submit(
         }
     }
 }
+
+/// A claim refusal as a page shows it: status, and the text (at `field` when it has one).
+fn claim_refusal(error: ClaimError) -> (StatusCode, Option<&'static str>, &'static str) {
+    match error {
+        ClaimError::ClassmateNotFound => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("phone"),
+            messages::text("classmate_not_found"),
+        ),
+        ClaimError::ProofMismatch => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            messages::text("record_proof_mismatch"),
+        ),
+        ClaimError::RateLimited { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            None,
+            messages::text("record_proof_rate_limited"),
+        ),
+        ClaimError::Refused(ExecuteError::Domain(error)) => {
+            (StatusCode::CONFLICT, None, messages::text(error.code()))
+        }
+        ClaimError::Refused(ExecuteError::Contention) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            messages::text("overloaded"),
+        ),
+        ClaimError::NotOpen | ClaimError::NoClaim => {
+            (StatusCode::CONFLICT, None, messages::text("claim_not_open"))
+        }
+        ClaimError::LivenessExhausted => (
+            StatusCode::CONFLICT,
+            None,
+            messages::text("liveness_exhausted"),
+        ),
+        ClaimError::LivenessUnavailable(source) => {
+            if let Some(source) = source {
+                tracing::warn!(
+                    error = format!("{source:#}"),
+                    "the real-person check failed"
+                );
+            }
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                messages::text("liveness_unavailable"),
+            )
+        }
+        ClaimError::NotFound => (StatusCode::NOT_FOUND, None, messages::text("not_found")),
+        ClaimError::NotAPerson => (StatusCode::FORBIDDEN, None, messages::text("forbidden")),
+        other => {
+            tracing::error!(error = format!("{other:#}"), "an identity page failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                messages::text("internal_error"),
+            )
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Invitation {
+    day: String,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct ProofPage<'a> {
+    chrome: Chrome,
+    /// `classmates`, `photo` or `liveness`.
+    proof: &'a str,
+    name: &'a str,
+    phone: &'a str,
+    invitations: Vec<Invitation>,
+    /// Manual review: 待审核 / 审核失败 (with the reason) / 审核通过, if a photo was sent.
+    review: Option<&'static str>,
+    review_reason: Option<String>,
+    manual_review_required: bool,
+    errors: FieldErrors,
+    notice: Option<&'static str>,
+    alert: Option<&'static str>,
+}
+
+fn assist_label(status: &str) -> &'static str {
+    messages::text(match status {
+        "confirmed" => "web.identity.assist_confirmed",
+        "declined" => "web.identity.assist_declined",
+        _ => "web.identity.assist_pending",
+    })
+}
+
+struct Shown<'a> {
+    status: StatusCode,
+    name: &'a str,
+    phone: &'a str,
+    errors: FieldErrors,
+    notice: Option<&'static str>,
+    alert: Option<&'static str>,
+}
+
+impl Shown<'_> {
+    fn plain() -> Self {
+        Self {
+            status: StatusCode::OK,
+            name: "",
+            phone: "",
+            errors: FieldErrors::new(),
+            notice: None,
+            alert: None,
+        }
+    }
+}
+
+async fn proof_page(
+    state: &SharedState,
+    claims: &IdentityClaims,
+    csrf: &Csrf,
+    session: &Session,
+    proof: &'static str,
+    shown: Shown<'_>,
+) -> Response {
+    let view = match claims.claim_view(session).await {
+        Ok(view) => view,
+        Err(ClaimError::NotAPerson | ClaimError::NoClaim) => {
+            return Redirect::to("/account").into_response()
+        }
+        Err(error) => return read_failed(anyhow::anyhow!("{error:#}"), "the claim"),
+    };
+    let page = ProofPage {
+        chrome: Chrome::new(
+            &format!("web.identity.{proof}_title"),
+            &format!("/identity/{proof}"),
+            csrf,
+            true,
+        ),
+        proof,
+        name: shown.name,
+        phone: shown.phone,
+        invitations: view
+            .classmate_requests
+            .iter()
+            .map(|r| Invitation {
+                day: r.day.clone(),
+                status: assist_label(r.status),
+            })
+            .collect(),
+        review: view.manual_review.map(|r| status_label("open", Some(r))),
+        review_reason: view.manual_review_reason,
+        manual_review_required: view.manual_review_required,
+        errors: shown.errors,
+        notice: shown.notice,
+        alert: shown.alert,
+    };
+    csrf.keep(state, render(shown.status, "identity_proof.html", page))
+}
+
+async fn proof_form(
+    state: SharedState,
+    claims: IdentityClaims,
+    headers: HeaderMap,
+    proof: &'static str,
+) -> Response {
+    let Some(session) = browser_session(&state, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let csrf = Csrf::of(&state, &headers);
+    proof_page(&state, &claims, &csrf, &session, proof, Shown::plain()).await
+}
+
+/// 大学同班同学协助: the invitation form and the invitations sent.
+#[tracing::instrument(skip_all)]
+pub async fn classmates_form(
+    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
+    headers: HeaderMap,
+) -> Response {
+    proof_form(state, claims, headers, "classmates").await
+}
+
+/// 人工审核: the sample, the requirements, the upload and its state.
+#[tracing::instrument(skip_all)]
+pub async fn photo_form(
+    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
+    headers: HeaderMap,
+) -> Response {
+    proof_form(state, claims, headers, "photo").await
+}
+
+/// 实人验证: the way to the provider's check.
+#[tracing::instrument(skip_all)]
+pub async fn liveness_form(
+    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
+    headers: HeaderMap,
+) -> Response {
+    proof_form(state, claims, headers, "liveness").await
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    phone: String,
+}
+
+/// 大学同班同学协助: invite a verified classmate by name and phone (5 a day).
+#[tracing::instrument(skip_all)]
+pub async fn invite_submit(
+    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
+    headers: HeaderMap,
+    context: RequestContext,
+    Form(form): Form<InviteForm>,
+) -> Response {
+    let (csrf, session) =
+        match form_session(&state, &headers, &form.csrf, "/identity/classmates").await {
+            Ok(found) => found,
+            Err(answer) => return answer,
+        };
+    let mut shown = Shown::plain();
+    shown.name = form.name.trim();
+    shown.phone = form.phone.trim();
+    if shown.name.is_empty() {
+        shown.errors.insert("name", messages::text("required"));
+    }
+    let phone = xuexin_domain::values::Phone::parse(&form.phone).ok();
+    if phone.is_none() {
+        shown.errors.insert("phone", messages::text("phone_format"));
+    }
+    if shown.errors.is_empty() {
+        let metadata = context.metadata(session.actor());
+        match claims
+            .invite_classmate(&session, shown.name, phone.as_ref(), &metadata)
+            .await
+        {
+            Ok(_) => shown.notice = Some(messages::text("web.identity.invited")),
+            Err(error) => {
+                let (status, field, text) = claim_refusal(error);
+                shown.status = status;
+                match field {
+                    Some(field) => {
+                        shown.errors.insert(field, text);
+                    }
+                    None => shown.alert = Some(text),
+                }
+            }
+        }
+    } else {
+        shown.status = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    proof_page(&state, &claims, &csrf, &session, "classmates", shown).await
+}
+
+/// 人工审核: the photo holding the ID document, uploaded (multipart) with the form's token.
+#[tracing::instrument(skip_all)]
+pub async fn photo_submit(
+    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
+    headers: HeaderMap,
+    context: RequestContext,
+    mut multipart: axum::extract::Multipart,
+) -> Response {
+    let mut token = String::new();
+    let mut bytes = Vec::new();
+    let mut too_large = false;
+    while let Ok(Some(field)) = multipart.next_field().await {
+        match field.name() {
+            Some("csrf") => token = field.text().await.unwrap_or_default(),
+            Some("photo") => match field.bytes().await {
+                Ok(read) => bytes = read.to_vec(),
+                Err(_) => too_large = true,
+            },
+            _ => {}
+        }
+    }
+    let (csrf, session) = match form_session(&state, &headers, &token, "/identity/photo").await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let mut shown = Shown::plain();
+    let checked = if too_large {
+        Err("image_too_large")
+    } else {
+        crate::blobs::image_type(&bytes)
+    };
+    match checked {
+        Err(code) => {
+            shown.status = StatusCode::UNPROCESSABLE_ENTITY;
+            shown.errors.insert("photo", messages::text(code));
+        }
+        Ok(content_type) => {
+            let metadata = context.metadata(session.actor());
+            match claims
+                .request_manual_review(&session, &bytes, content_type, &metadata)
+                .await
+            {
+                Ok(position) => {
+                    if let Some(position) = position {
+                        let _ = state
+                            .reads
+                            .wait(&[xuexin_projections::identity_claims::NAME], position)
+                            .await;
+                    }
+                    shown.notice = Some(messages::text("web.identity.photo_sent"));
+                }
+                Err(error) => {
+                    let (status, _, text) = claim_refusal(error);
+                    shown.status = status;
+                    shown.alert = Some(text);
+                }
+            }
+        }
+    }
+    proof_page(&state, &claims, &csrf, &session, "photo", shown).await
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// 实人验证: starts a check with the provider and sends the person there.
+#[tracing::instrument(skip_all)]
+pub async fn liveness_submit(
+    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
+    headers: HeaderMap,
+    context: RequestContext,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let (csrf, session) =
+        match form_session(&state, &headers, &form.csrf, "/identity/liveness").await {
+            Ok(found) => found,
+            Err(answer) => return answer,
+        };
+    let metadata = context.metadata(session.actor());
+    match claims.start_liveness(&session, &metadata).await {
+        Ok((_, verify_url)) => Redirect::to(&verify_url).into_response(),
+        Err(error) => {
+            let (status, _, text) = claim_refusal(error);
+            let mut shown = Shown::plain();
+            shown.status = status;
+            shown.alert = Some(text);
+            proof_page(&state, &claims, &csrf, &session, "liveness", shown).await
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct InboxRow {
+    id: String,
+    from_name: String,
+    from_phone: String,
+    time: String,
+    status: &'static str,
+    pending: bool,
+}
+
+#[derive(Serialize)]
+struct InboxPage {
+    chrome: Chrome,
+    requests: Vec<InboxRow>,
+    notice: Option<&'static str>,
+    alert: Option<&'static str>,
+}
+
+async fn inbox_page(
+    state: &SharedState,
+    claims: &IdentityClaims,
+    csrf: &Csrf,
+    session: &Session,
+    status: StatusCode,
+    notice: Option<&'static str>,
+    alert: Option<&'static str>,
+) -> Response {
+    let requests = match claims.assist_inbox(session).await {
+        Ok(requests) => requests,
+        Err(error) => return read_failed(anyhow::anyhow!("{error:#}"), "the inbox"),
+    };
+    let page = InboxPage {
+        chrome: Chrome::new("web.inbox.title", "/inbox", csrf, true),
+        requests: requests
+            .into_iter()
+            .map(|r| InboxRow {
+                pending: r.status == "pending",
+                status: assist_label(&r.status),
+                id: r.request_id,
+                from_name: r.from_name,
+                from_phone: r.from_phone.unwrap_or_default(),
+                time: crate::messenger::beijing_time(r.created_at),
+            })
+            .collect(),
+        notice,
+        alert,
+    };
+    csrf.keep(state, render(status, "inbox.html", page))
+}
+
+/// 收件箱: the classmates' requests to confirm them.
+#[tracing::instrument(skip_all)]
+pub async fn inbox(
+    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(session) = browser_session(&state, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let csrf = Csrf::of(&state, &headers);
+    inbox_page(&state, &claims, &csrf, &session, StatusCode::OK, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct AnswerForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    request: String,
+    /// `yes` (是) or `no` (否).
+    #[serde(default)]
+    answer: String,
+}
+
+/// 是 / 否 to a classmate's request.
+#[tracing::instrument(skip_all)]
+pub async fn inbox_answer(
+    State(state): State<SharedState>,
+    State(claims): State<IdentityClaims>,
+    headers: HeaderMap,
+    context: RequestContext,
+    Form(form): Form<AnswerForm>,
+) -> Response {
+    let (csrf, session) = match form_session(&state, &headers, &form.csrf, "/inbox").await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let metadata = context.metadata(session.actor());
+    let confirm = form.answer == "yes";
+    match claims
+        .answer_assist(&session, form.request.clone(), confirm, &metadata)
+        .await
+    {
+        Ok(step) => {
+            if let Some(position) = step.position {
+                let _ = state
+                    .reads
+                    .wait(&[xuexin_projections::identity_claims::NAME], position)
+                    .await;
+            }
+            let notice = messages::text("web.inbox.answered");
+            inbox_page(
+                &state,
+                &claims,
+                &csrf,
+                &session,
+                StatusCode::OK,
+                Some(notice),
+                None,
+            )
+            .await
+        }
+        Err(error) => {
+            let (status, _, text) = claim_refusal(error);
+            inbox_page(&state, &claims, &csrf, &session, status, None, Some(text)).await
+        }
+    }
+}

@@ -50,6 +50,11 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "account_change.html",
         include_str!("templates/account_change.html"),
     ),
+    (
+        "identity_proof.html",
+        include_str!("templates/identity_proof.html"),
+    ),
+    ("inbox.html", include_str!("templates/inbox.html")),
     ("refused.html", include_str!("templates/refused.html")),
     ("register.html", include_str!("templates/register.html")),
     ("registered.html", include_str!("templates/registered.html")),

@@ -50,6 +50,22 @@ pub fn router() -> Router<SharedState> {
             "/identity/records",
             get(super::identity::records_form).post(super::identity::records_submit),
         )
+        .route(
+            "/identity/classmates",
+            get(super::identity::classmates_form).post(super::identity::invite_submit),
+        )
+        .route(
+            "/identity/photo",
+            get(super::identity::photo_form).post(super::identity::photo_submit),
+        )
+        .route(
+            "/identity/liveness",
+            get(super::identity::liveness_form).post(super::identity::liveness_submit),
+        )
+        .route(
+            "/inbox",
+            get(super::identity::inbox).post(super::identity::inbox_answer),
+        )
         .route("/language", get(choose_language))
         .route(
             "/verify-email",

@@ -107,6 +107,43 @@ impl<'a> Browser<'a> {
         self.keep(response).await
     }
 
+    /// A `multipart/form-data` form with text fields and one file, as a file input sends it.
+    async fn post_file(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, &[u8]),
+    ) -> Page {
+        let boundary = "xuexin-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        let (name, filename, bytes) = file;
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let response = self
+            .client
+            .post(format!("{}{path}", self.app.address))
+            .header(COOKIE, self.cookie_header())
+            .header(
+                CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep(response).await
+    }
+
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
@@ -1225,7 +1262,128 @@ async fn a_password_is_recovered_by_the_security_questions_and_by_the_emailed_li
     app.login_ok(&person.phone, "Mailed-Pass-10").await;
 }
 
+async fn a_classmate_confirms_in_the_inbox_and_a_photo_goes_to_manual_review(backend: Backend) {
+    let app = spawn_app_with(backend, relaxed_limits).await;
+    app.add_school("99003", "西部师范大学", "四川").await;
+    let registrar = app.staff_token("registrar", Some("99003")).await;
+    let (holder, classmate) = (Person::random(), Person::random());
+    let rows = [
+        enrolment_row(&holder, "2200300501", "软件227"),
+        enrolment_row(&classmate, "2200300502", "软件227"),
+    ];
+    app.import(&registrar, "99003", csv(ENROLMENT_HEADER, &rows), false)
+        .await;
+    app.register_ok(&holder).await;
+    app.register_ok(&classmate).await;
+    let claimant = crate::identity::same_person(&holder);
+    app.re_register(&claimant).await;
+    app.settle_bindings().await;
+
+    let mut browser = Browser::new(&app);
+    let csrf = browser.log_in(&claimant.phone, &claimant.password).await;
+    let account = browser.get("/account").await;
+    assert!(
+        account.body.contains("href=\"/identity\""),
+        "{}",
+        account.body
+    );
+
+    // 人工审核: a file that is not an image is refused at its field and writes nothing.
+    let events = app.event_count().await;
+    let form = browser.get("/identity/photo").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains("enctype=\"multipart/form-data\""));
+    let refused = browser
+        .post_file(
+            "/identity/photo",
+            &[("csrf", &csrf)],
+            ("photo", "id.txt", b"not an image"),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("id=\"photo-error\""),
+        "{}",
+        refused.body
+    );
+    assert_eq!(app.event_count().await, events);
+    let forged = browser
+        .post_file(
+            "/identity/photo",
+            &[("csrf", "forged")],
+            ("photo", "id.jpg", &jpeg()),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let sent = browser
+        .post_file(
+            "/identity/photo",
+            &[("csrf", &csrf)],
+            ("photo", "id.jpg", &jpeg()),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert!(sent.body.contains("照片已上传"), "{}", sent.body);
+    assert!(sent.body.contains("待审核"), "{}", sent.body);
+    assert_eq!(app.events_of_type("ManualReviewRequested").await.len(), 1);
+
+    // 大学同班同学协助: a wrong name is refused at the phone; the classmate then says 是.
+    let wrong = browser
+        .post(
+            "/identity/classmates",
+            &[
+                ("csrf", &csrf),
+                ("name", "别人"),
+                ("phone", &classmate.phone),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.body.contains("id=\"phone-error\""), "{}", wrong.body);
+    let invited = browser
+        .post(
+            "/identity/classmates",
+            &[
+                ("csrf", &csrf),
+                ("name", &classmate.name),
+                ("phone", &classmate.phone),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::OK, "{}", invited.body);
+    assert!(invited.body.contains("等待确认"), "{}", invited.body);
+
+    let mut other = Browser::new(&app);
+    let their_csrf = other.log_in(&classmate.phone, &classmate.password).await;
+    let mut inbox = other.get("/inbox").await;
+    for _ in 0..100 {
+        if inbox.body.contains("name=\"request\"") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        inbox = other.get("/inbox").await;
+    }
+    assert!(inbox.body.contains(&claimant.name), "{}", inbox.body);
+    let request = inbox.hidden("request");
+    let answered = other
+        .post(
+            "/inbox",
+            &[
+                ("csrf", &their_csrf),
+                ("request", &request),
+                ("answer", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.body);
+    assert!(answered.body.contains("已确认"), "{}", answered.body);
+    assert_eq!(app.events_of_type("IdentityTransferred").await.len(), 1);
+    let claim = browser.get("/identity").await;
+    assert!(claim.body.contains("审核通过"), "{}", claim.body);
+}
+
 on_both_backends!(
+    a_classmate_confirms_in_the_inbox_and_a_photo_goes_to_manual_review,
     a_password_is_recovered_by_the_security_questions_and_by_the_emailed_link,
     the_archive_shows_the_record_in_the_pages_language_and_takes_a_conclusion,
     the_account_forms_refuse_a_post_without_this_browsers_token,

@@ -258,6 +258,10 @@ try {
     check((await page.locator("table.log tbody tr").count()) >= 2, "the log lists the changes");
     await audit(page, "/account/log");
     await layout(page, "account-log");
+    await page.goto(`${base}/inbox`);
+    check((await text(page, "h1")) === "收件箱", "the classmates' inbox");
+    await audit(page, "/inbox");
+    await layout(page, "inbox");
     await page.goto(`${base}/account`);
   });
 
@@ -450,6 +454,12 @@ try {
     check((await text(tab, "table")).includes("证件重复，待核验"), "the claim waits for a proof");
     await audit(tab, "/identity");
     await layout(tab, "identity");
+    for (const proof of ["classmates", "photo", "liveness"]) {
+      await tab.goto(`${base}/identity/${proof}`);
+      await audit(tab, `/identity/${proof}`);
+      await layout(tab, `identity-${proof}`);
+    }
+    await tab.goto(`${base}/identity`);
     await Promise.all([tab.waitForURL(`${base}/identity/records`), tab.click("a[href='/identity/records']")]);
     await audit(tab, "/identity/records");
     await layout(tab, "identity-records");
