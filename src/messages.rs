@@ -560,6 +560,16 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("web.inbox.question", "是否为您的同班同学？", "Your classmate?"),
     ("web.inbox.answered", "已回复", "Your answer is recorded"),
     ("web.account.inbox", "收件箱", "Inbox"),
+    ("web.login.other_ways", "其他登录方式", "Other ways to log in"),
+    ("web.login.with_wechat", "微信登录", "Log in with WeChat"),
+    ("web.login.with_alipay", "支付宝登录", "Log in with Alipay"),
+    ("web.external.title", "第三方账号登录", "External login"),
+    ("web.external.back_to_login", "返回登录", "Back to the login"),
+    ("web.account.platforms", "第三方账号", "External logins"),
+    ("web.account.platform_bound", "已绑定", "bound"),
+    ("web.account.platform_unbound", "未绑定", "not bound"),
+    ("web.account.bind", "绑定", "Bind"),
+    ("web.account.unbind", "解除绑定", "Unbind"),
     ("web.sessions.ended", "已退出 {count} 个登录设备", "{count} session(s) signed out"),
 ];
 

@@ -187,7 +187,7 @@ impl Runtime {
         let reveal_captchas =
             config.dev_mode || matches!(config.sms, crate::config::SmsGatewayConfig::Capture);
         let captchas = Captchas::new(db.clone(), digest.clone(), clock.clone(), reveal_captchas);
-        let oauth = crate::oauth::Providers {
+        let oauth = Arc::new(crate::oauth::Providers {
             wechat: config
                 .wechat
                 .clone()
@@ -198,7 +198,7 @@ impl Runtime {
                 .clone()
                 .map(crate::oauth::Alipay::new)
                 .transpose()?,
-        };
+        });
         let deferred_wake = Arc::new(Notify::new());
         let deferred = DeferredQueue {
             db: db.clone(),
@@ -281,6 +281,14 @@ impl Runtime {
             registrations_per_ip: config.limits.registrations_per_ip,
             saga_stale_after: config.saga_stale_after,
         };
+        let external = crate::application::external::ExternalLogins {
+            db: db.clone(),
+            clock: clock.clone(),
+            providers: oauth,
+            login: login.clone(),
+            account: account.clone(),
+            public_url: config.public_url.clone(),
+        };
         let state = Arc::new(AppState {
             registration,
             account,
@@ -306,7 +314,7 @@ impl Runtime {
             task_wakes,
             liveness,
             captchas,
-            oauth,
+            external,
         });
         Ok(Self {
             state,

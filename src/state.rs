@@ -57,8 +57,8 @@ pub struct AppState {
     /// The real-person check provider, when configured.
     pub liveness: Option<Arc<crate::gateways::liveness::LivenessProvider>>,
     pub captchas: Captchas,
-    /// WeChat and Alipay login, as configured.
-    pub oauth: crate::oauth::Providers,
+    /// WeChat and Alipay login flows (`application::external`).
+    pub external: crate::application::external::ExternalLogins,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -10,6 +10,7 @@ pub mod account;
 pub mod account_log;
 pub mod archive;
 pub mod email;
+pub mod external;
 pub mod identity;
 pub mod import;
 pub mod login;

@@ -6,13 +6,14 @@ use super::error::ProblemDocument;
 use super::extract::{ApiJson, RequestContext};
 use super::names::{OAuthPurpose, OAuthResult};
 use super::sessions::SessionResponse;
+use crate::application::external::{ExternalError, ExternalLogins, Finished};
 use crate::http::extract::{ApiPath, ApiQuery};
-use crate::oauth::{ExchangeError, Provider, Purpose, BROWSER_COOKIE, STATE_SECONDS};
+use crate::oauth::{ExchangeError, Purpose, BROWSER_COOKIE, STATE_SECONDS};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::security::new_token;
 use crate::sessions::Session;
 use crate::state::{AppState, SharedState};
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use xuexin_domain::{AccountId, Actor};
+use xuexin_domain::Actor;
 
 pub fn router() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
@@ -29,16 +30,26 @@ pub fn router() -> OpenApiRouter<SharedState> {
         .routes(routes!(callback))
 }
 
-fn provider_of(state: &AppState, raw: &str) -> Result<Provider, Problem> {
-    let provider = Provider::parse(raw)
-        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "provider_invalid"))?;
-    if !state.oauth.configured(provider) {
-        return Err(Problem::new(
-            ProblemKind::NotFound,
-            "oauth_provider_unavailable",
-        ));
+/// The external-login flows' refusals as the API answers them (the one place they are mapped).
+pub fn external_problem(error: ExternalError) -> Problem {
+    match error {
+        ExternalError::ProviderInvalid => Problem::new(ProblemKind::NotFound, "provider_invalid"),
+        ExternalError::ProviderUnavailable => {
+            Problem::new(ProblemKind::NotFound, "oauth_provider_unavailable")
+        }
+        ExternalError::StateInvalid => Problem::new(ProblemKind::BadRequest, "oauth_state_invalid"),
+        ExternalError::Denied => Problem::new(ProblemKind::BadRequest, "oauth_denied"),
+        ExternalError::Exchange(error) => exchange_problem(error),
+        ExternalError::Login(error) => super::sessions::login_problem(error),
+        ExternalError::Manage(error) => super::account::manage_problem(error),
+        ExternalError::Internal(error) => Problem::internal(error),
     }
-    Ok(provider)
+}
+
+impl FromRef<SharedState> for ExternalLogins {
+    fn from_ref(state: &SharedState) -> Self {
+        state.external.clone()
+    }
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -68,14 +79,6 @@ async fn optional_session(
         Some(token) => Ok(state.sessions.authenticate(token).await?),
         None => Ok(None),
     }
-}
-
-fn redirect_uri(state: &AppState, provider: Provider) -> String {
-    format!(
-        "{}/api/v1/oauth/{}/callback",
-        state.config.public_url.trim_end_matches('/'),
-        provider.as_str()
-    )
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -115,8 +118,14 @@ pub async fn authorize(
     headers: HeaderMap,
     ApiJson(body): ApiJson<AuthorizeRequest>,
 ) -> Result<Response, Problem> {
-    let provider = provider_of(&state, &provider)?;
-    let purpose = Purpose::parse(body.purpose.as_deref().unwrap_or("login"))
+    let provider = state
+        .external
+        .provider(&provider)
+        .map_err(external_problem)?;
+    let purpose = body
+        .purpose
+        .as_deref()
+        .and_then(Purpose::parse)
         .ok_or_else(|| Problem::validation(vec![FieldError::new("purpose", "purpose_invalid")]))?;
     let account = match purpose {
         Purpose::Login => None,
@@ -131,23 +140,18 @@ pub async fn authorize(
                     "identity_review_pending",
                 ));
             }
-            Some(session.account_id.to_string())
+            Some(session.account_id)
         }
     };
     let browser = cookie_value(&headers, BROWSER_COOKIE).unwrap_or_else(new_token);
-    let (flow_state, expires_at) = crate::oauth::new_state(
-        &state.db,
-        provider,
-        purpose,
-        account.as_deref(),
-        &browser,
-        state.clock.now(),
-    )
-    .await?;
-    let authorize_url = state
-        .oauth
-        .authorize_url(provider, &redirect_uri(&state, provider), &flow_state)
-        .ok_or_else(|| Problem::new(ProblemKind::NotFound, "oauth_provider_unavailable"))?;
+    let return_path = format!("/api/v1/oauth/{}/callback", provider.as_str());
+    let started = state
+        .external
+        .start(provider, purpose, account, &browser, &return_path)
+        .await
+        .map_err(external_problem)?;
+    let (authorize_url, flow_state, expires_at) =
+        (started.authorize_url, started.state, started.expires_at);
     let secure = if state.config.public_url.starts_with("https://") {
         "; Secure"
     } else {
@@ -223,84 +227,49 @@ fn exchange_problem(error: ExchangeError) -> Problem {
 )]
 #[tracing::instrument(skip_all, fields(provider = %provider))]
 pub async fn callback(
-    State(state): State<SharedState>,
+    State(external): State<ExternalLogins>,
     ApiPath(provider): ApiPath<String>,
     ApiQuery(query): ApiQuery<CallbackQuery>,
     headers: HeaderMap,
     context: RequestContext,
 ) -> Result<(StatusCode, Json<CallbackResponse>), Problem> {
-    let provider = provider_of(&state, &provider)?;
-    let invalid_state = || Problem::new(ProblemKind::BadRequest, "oauth_state_invalid");
-    let flow_state = query
-        .state
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(invalid_state)?;
-    let browser = cookie_value(&headers, BROWSER_COOKIE).ok_or_else(invalid_state)?;
-    let now = state.clock.now();
-    // The state is used up first: a code cannot be tried twice on one flow.
-    let (purpose, account) =
-        crate::oauth::take_state(&state.db, provider, flow_state, &browser, now)
-            .await?
-            .ok_or_else(invalid_state)?;
-    let code = query
-        .code
-        .as_deref()
-        .or(query.auth_code.as_deref())
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| Problem::new(ProblemKind::BadRequest, "oauth_denied"))?;
-    let subject = state
-        .oauth
-        .exchange(provider, code, now)
+    let provider = external.provider(&provider).map_err(external_problem)?;
+    let browser = cookie_value(&headers, BROWSER_COOKIE);
+    let code = query.code.as_deref().or(query.auth_code.as_deref());
+    let finished = external
+        .finish(
+            provider,
+            query.state.as_deref(),
+            browser.as_deref(),
+            code,
+            &context.metadata(Actor::Anonymous),
+        )
         .await
-        .map_err(exchange_problem)?;
-    match purpose {
-        Purpose::Login => {
-            let logged_in = crate::application::login::external_login(
-                &state.login,
-                provider,
-                &subject,
-                &context.metadata(Actor::Anonymous),
-            )
-            .await
-            .map_err(super::sessions::login_problem)?;
-            Ok((
-                StatusCode::CREATED,
-                Json(CallbackResponse {
-                    result: "logged_in".into(),
-                    provider: provider.as_str().into(),
-                    message: crate::messages::format(
-                        "external_login_succeeded",
-                        &[("provider", provider.label())],
-                    ),
-                    session: Some(SessionResponse::from(logged_in)),
-                }),
-            ))
-        }
-        Purpose::Bind => {
-            let account_id = account
-                .as_deref()
-                .and_then(AccountId::parse)
-                .ok_or_else(invalid_state)?;
-            let metadata = context.metadata(Actor::Account(account_id.to_string()));
-            state
-                .account
-                .link_external_login(account_id, provider, &subject, &metadata)
-                .await
-                .map_err(super::account::manage_problem)?;
-            Ok((
-                StatusCode::OK,
-                Json(CallbackResponse {
-                    result: "linked".into(),
-                    provider: provider.as_str().into(),
-                    message: crate::messages::format(
-                        "external_login_bound",
-                        &[("provider", provider.label())],
-                    ),
-                    session: None,
-                }),
-            ))
-        }
+        .map_err(external_problem)?;
+    match finished {
+        Finished::LoggedIn(logged_in) => Ok((
+            StatusCode::CREATED,
+            Json(CallbackResponse {
+                result: "logged_in".into(),
+                provider: provider.as_str().into(),
+                message: crate::messages::format(
+                    "external_login_succeeded",
+                    &[("provider", provider.label())],
+                ),
+                session: Some(SessionResponse::from(logged_in)),
+            }),
+        )),
+        Finished::Linked(provider) => Ok((
+            StatusCode::OK,
+            Json(CallbackResponse {
+                result: "linked".into(),
+                provider: provider.as_str().into(),
+                message: crate::messages::format(
+                    "external_login_bound",
+                    &[("provider", provider.label())],
+                ),
+                session: None,
+            }),
+        )),
     }
 }

@@ -13,6 +13,7 @@
 mod archive;
 mod changes;
 mod email;
+mod external;
 mod identity;
 mod manage;
 mod page;

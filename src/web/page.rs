@@ -55,6 +55,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/identity_proof.html"),
     ),
     ("inbox.html", include_str!("templates/inbox.html")),
+    ("external.html", include_str!("templates/external.html")),
     ("refused.html", include_str!("templates/refused.html")),
     ("register.html", include_str!("templates/register.html")),
     ("registered.html", include_str!("templates/registered.html")),

@@ -24,6 +24,10 @@ pub fn router() -> Router<SharedState> {
         .route("/", get(home))
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
+        .route("/login/{provider}", post(super::external::login_with))
+        .route("/oauth/{provider}/callback", get(super::external::callback))
+        .route("/account/bind/{provider}", post(super::external::bind))
+        .route("/account/unbind/{provider}", post(super::external::unbind))
         .route("/account", get(account_page))
         .route("/account/log", get(account_log_page))
         .route(
@@ -103,6 +107,8 @@ struct LoginView<'a> {
     chrome: Chrome,
     login: &'a str,
     errors: FieldErrors,
+    /// 微信登录 / 支付宝登录: the platforms configured here.
+    platforms: Vec<(&'static str, &'static str)>,
 }
 
 fn login_form(
@@ -119,6 +125,13 @@ fn login_form(
             chrome: Chrome::new("web.login.title", "/login", csrf, false),
             login,
             errors,
+            platforms: super::external::configured(&state.external)
+                .into_iter()
+                .map(|(key, _)| {
+                    let code = format!("web.login.with_{key}");
+                    (key, messages::text(&code))
+                })
+                .collect(),
         },
     );
     csrf.keep(state, page)
@@ -264,6 +277,8 @@ struct AccountView {
     email_pending: bool,
     /// The account re-registered with a held ID number: 解决身份证号重复的问题.
     pending_review: bool,
+    /// WeChat and Alipay: (key, name, bound) for each platform configured or bound.
+    platforms: Vec<(&'static str, &'static str, bool)>,
     name: String,
     lines: Vec<Line>,
 }
@@ -358,6 +373,22 @@ async fn account_page(
                 && profile.email.is_some()
                 && profile.email_status != "verified",
             pending_review: profile.status == "PendingIdentityReview",
+            platforms: [
+                crate::oauth::Provider::WeChat,
+                crate::oauth::Provider::Alipay,
+            ]
+            .into_iter()
+            .map(|p| {
+                let bound = profile.linked_providers.iter().any(|l| l == p.as_str());
+                (p.as_str(), p.label(), bound)
+            })
+            .filter(|(key, _, bound)| {
+                *bound
+                    || super::external::configured(&state.external)
+                        .iter()
+                        .any(|(k, _)| k == key)
+            })
+            .collect(),
             name: profile.name,
             lines,
         },

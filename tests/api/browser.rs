@@ -10,7 +10,12 @@ use std::path::Path;
 use xuexin_domain::values::password::strength_of;
 
 async fn the_pages_work_in_a_real_browser(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // WeChat and Alipay stand-ins, so the login page and 账号管理 show their buttons.
+    let platforms = crate::oauth::stand_ins().await;
+    let app = spawn_app_with(backend, |config| {
+        crate::oauth::configure_providers(&platforms, config)
+    })
+    .await;
     let persons: Vec<Person> = (0..2).map(|_| Person::random()).collect();
     let people: Vec<_> = persons
         .iter()

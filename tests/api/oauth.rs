@@ -57,7 +57,7 @@ pub(crate) struct StandIns {
 
 impl StandIns {
     /// The user scans and agrees: the platform hands the browser this code for `subject`.
-    fn authorize(&self, subject: &str) -> String {
+    pub(crate) fn authorize(&self, subject: &str) -> String {
         let code = uuid::Uuid::new_v4().simple().to_string();
         self.platform
             .codes

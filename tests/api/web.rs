@@ -1382,7 +1382,110 @@ async fn a_classmate_confirms_in_the_inbox_and_a_photo_goes_to_manual_review(bac
     assert!(claim.body.contains("审核通过"), "{}", claim.body);
 }
 
+/// The `state` of a platform's authorization address.
+fn flow_state(location: &str) -> String {
+    let query = location.split_once('?').map_or("", |(_, q)| q);
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_else(|| panic!("no state in {location}"))
+}
+
+async fn wechat_binds_from_the_account_page_then_logs_in_from_the_login_page(backend: Backend) {
+    let platforms = crate::oauth::stand_ins().await;
+    let app = spawn_app_with(backend, |config| {
+        relaxed_limits(config);
+        crate::oauth::configure_providers(&platforms, config);
+    })
+    .await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    let mut browser = Browser::new(&app);
+    let csrf = browser.log_in(&person.phone, &person.password).await;
+    let account = browser.get("/account").await;
+    assert!(
+        account.body.contains("action=\"/account/bind/wechat\""),
+        "{}",
+        account.body
+    );
+
+    let to_wechat = browser
+        .post("/account/bind/wechat", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        to_wechat.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        to_wechat.body
+    );
+    let location = to_wechat.location().to_string();
+    assert!(location.contains("/connect/qrconnect"), "{location}");
+    assert!(
+        location.contains("redirect_uri=") && location.contains("%2Foauth%2Fwechat%2Fcallback"),
+        "the platform sends the browser back to the page: {location}"
+    );
+    let state = flow_state(&location);
+    let code = platforms.authorize("wx-web-subject");
+    let bound = browser
+        .get(&format!("/oauth/wechat/callback?code={code}&state={state}"))
+        .await;
+    assert_eq!(bound.status, StatusCode::OK, "{}", bound.body);
+    assert!(bound.body.contains("微信账号绑定成功"), "{}", bound.body);
+    let replayed = browser
+        .get(&format!("/oauth/wechat/callback?code={code}&state={state}"))
+        .await;
+    assert_eq!(replayed.status, StatusCode::BAD_REQUEST);
+    assert!(
+        replayed.body.contains("登录请求已过期或无效"),
+        "{}",
+        replayed.body
+    );
+
+    // Another browser: 微信登录 on the login page.
+    let mut phone = Browser::new(&app);
+    let login = phone.get("/login").await;
+    assert!(login.body.contains("微信登录"), "{}", login.body);
+    let to_wechat = phone
+        .post("/login/wechat", &[("csrf", &login.csrf())])
+        .await;
+    assert_eq!(to_wechat.status, StatusCode::SEE_OTHER);
+    let state = flow_state(to_wechat.location());
+    let code = platforms.authorize("wx-web-subject");
+    let back = phone
+        .get(&format!("/oauth/wechat/callback?code={code}&state={state}"))
+        .await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    assert_eq!(back.location(), "/account");
+    let mine = phone.get("/account").await;
+    assert_eq!(mine.status, StatusCode::OK);
+    assert!(mine.body.contains(&person.name), "{}", mine.body);
+
+    // A state started in one browser does not finish in another.
+    let started = phone
+        .post("/login/wechat", &[("csrf", &login.csrf())])
+        .await;
+    let state = flow_state(started.location());
+    let mut stranger = Browser::new(&app);
+    let code = platforms.authorize("wx-web-subject");
+    let stolen = stranger
+        .get(&format!("/oauth/wechat/callback?code={code}&state={state}"))
+        .await;
+    assert_eq!(stolen.status, StatusCode::BAD_REQUEST);
+    assert!(stolen.set_cookie("xuexin_session").is_none());
+
+    let unbound = browser
+        .post("/account/unbind/wechat", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(unbound.status, StatusCode::OK, "{}", unbound.body);
+    assert!(
+        unbound.body.contains("已解除绑定微信账号"),
+        "{}",
+        unbound.body
+    );
+}
+
 on_both_backends!(
+    wechat_binds_from_the_account_page_then_logs_in_from_the_login_page,
     a_classmate_confirms_in_the_inbox_and_a_photo_goes_to_manual_review,
     a_password_is_recovered_by_the_security_questions_and_by_the_emailed_link,
     the_archive_shows_the_record_in_the_pages_language_and_takes_a_conclusion,

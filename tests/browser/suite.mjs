@@ -247,6 +247,8 @@ try {
 
   await step("the login page and the account page", async () => {
     await page.goto(`${base}/login`);
+    check((await text(page, ".platforms")).includes("微信登录"), "the login page offers 微信登录");
+    check((await text(page, ".platforms")).includes("支付宝登录"), "and 支付宝登录");
     await audit(page, "/login");
     await layout(page, "login");
     await login(page, first);
