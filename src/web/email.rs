@@ -181,3 +181,62 @@ pub async fn resend_submit(
         }
     }
 }
+
+#[derive(Deserialize)]
+pub struct AddressForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// 重新发送激活邮件 to an address typed on the page (the registration form's e-mail, or the
+/// success page's): the same use case and limits as the API's anonymous resend, and the same
+/// answer whether or not the address waits for activation.
+#[tracing::instrument(skip_all)]
+pub async fn send_to_address(
+    State(state): State<SharedState>,
+    State(email): State<EmailVerification>,
+    headers: HeaderMap,
+    context: RequestContext,
+    Form(form): Form<AddressForm>,
+) -> Response {
+    let csrf = Csrf::of(&state, &headers);
+    if !csrf.accepts(&form.csrf) {
+        return super::page::refused(&state, &csrf, "/verify-email/send");
+    }
+    let Ok(address) = Email::parse(form.email.trim()) else {
+        let message = Some(messages::text("email_format").to_string());
+        return page(
+            &state,
+            &csrf,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "refused",
+            "",
+            message,
+        );
+    };
+    match email
+        .resend(&address, &context.metadata(Actor::Anonymous))
+        .await
+    {
+        Ok(()) => {
+            let message = messages::format(
+                "web.verify.resent_if_waiting",
+                &[("email", &mask_email(address.as_str()))],
+            );
+            page(&state, &csrf, StatusCode::OK, "sent", "", Some(message))
+        }
+        Err(EmailError::RateLimited { .. }) => {
+            let message = Some(messages::text("email_rate_limited").to_string());
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            page(&state, &csrf, status, "refused", "", message)
+        }
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "could not resend a mail");
+            let message = Some(messages::text("internal_error").to_string());
+            let status = StatusCode::INTERNAL_SERVER_ERROR;
+            page(&state, &csrf, status, "refused", "", message)
+        }
+    }
+}

@@ -76,6 +76,7 @@ pub fn router() -> Router<SharedState> {
             get(super::email::verify_page).post(super::email::verify_submit),
         )
         .route("/verify-email/resend", post(super::email::resend_submit))
+        .route("/verify-email/send", post(super::email::send_to_address))
         .route(
             "/find-username",
             get(super::recover::find_username_page).post(super::recover::find_username_submit),

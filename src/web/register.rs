@@ -81,6 +81,7 @@ struct RegisterView<'a> {
     /// The choices a held phone or ID number offers (继续注册, 我要重新注册).
     phone_taken: bool,
     id_taken: bool,
+    email_conflict: Option<&'static str>,
     resend_after: u64,
     /// The meter's words, by the level the script computes (弱/中/强/非常强).
     strength_labels: BTreeMap<&'static str, &'static str>,
@@ -118,6 +119,9 @@ struct Outcome {
     alert: Option<String>,
     phone_taken: bool,
     id_taken: bool,
+    /// The e-mail's conflict (`email_taken`, `email_pending_activation`, `email_bound`): the
+    /// page offers what the seed does for it.
+    email_conflict: Option<&'static str>,
     /// Seconds until 免费获取 may be pressed again (the page's script counts them down).
     resend_after: u64,
 }
@@ -131,6 +135,7 @@ impl Outcome {
             alert: None,
             phone_taken: false,
             id_taken: false,
+            email_conflict: None,
             resend_after: 0,
         }
     }
@@ -170,6 +175,7 @@ fn page(state: &SharedState, csrf: &Csrf, form: &RegisterForm, outcome: Outcome)
         alert: outcome.alert,
         phone_taken: outcome.phone_taken,
         id_taken: outcome.id_taken,
+        email_conflict: outcome.email_conflict,
         resend_after: outcome.resend_after,
         strength_labels: [
             ("weak", "strength.weak"),
@@ -302,6 +308,9 @@ pub async fn register_submit(
                     for conflict in &conflicts {
                         outcome.phone_taken |= conflict.code == "phone_taken";
                         outcome.id_taken |= conflict.code == "id_number_taken";
+                        if conflict.field == "email" {
+                            outcome.email_conflict = Some(conflict.code);
+                        }
                         outcome
                             .errors
                             .insert(conflict.field.to_string(), conflict.message());

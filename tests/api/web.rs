@@ -1484,7 +1484,63 @@ async fn wechat_binds_from_the_account_page_then_logs_in_from_the_login_page(bac
     );
 }
 
+async fn an_e_mail_waiting_for_activation_offers_the_activation_mail_again(backend: Backend) {
+    let app = spawn_app_with(backend, relaxed_limits).await;
+    let first = Person::random();
+    app.register_ok(&first).await;
+    app.verification_token(&first.email).await;
+    let mails = app.outbox(&first.email).await.len();
+
+    // Someone registers with the same address, still waiting for its link.
+    let mut browser = Browser::new(&app);
+    let csrf = browser.get("/register").await.csrf();
+    let second = Person {
+        email: first.email.clone(),
+        ..Person::random()
+    };
+    let code = app.registration_code(&second.phone).await;
+    let refused = browser
+        .post("/register", &registration_form(&csrf, &second, &code))
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused.body.contains("该邮箱已经注册，正在等待激活"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("formaction=\"/verify-email/send\""));
+
+    let resent = browser
+        .post(
+            "/verify-email/send",
+            &[("csrf", &csrf), ("email", &first.email)],
+        )
+        .await;
+    assert_eq!(resent.status, StatusCode::OK, "{}", resent.body);
+    assert!(resent.body.contains("正在等待激活"), "{}", resent.body);
+    // An address nobody registered gets the same page.
+    let unknown = browser
+        .post(
+            "/verify-email/send",
+            &[("csrf", &csrf), ("email", "nobody-at-all@example.com")],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::OK);
+    app.settle_queued().await;
+    let mut more = app.outbox(&first.email).await.len();
+    for _ in 0..100 {
+        if more > mails {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        more = app.outbox(&first.email).await.len();
+    }
+    assert_eq!(more, mails + 1, "the activation mail went again");
+    assert!(app.outbox("nobody-at-all@example.com").await.is_empty());
+}
+
 on_both_backends!(
+    an_e_mail_waiting_for_activation_offers_the_activation_mail_again,
     wechat_binds_from_the_account_page_then_logs_in_from_the_login_page,
     a_classmate_confirms_in_the_inbox_and_a_photo_goes_to_manual_review,
     a_password_is_recovered_by_the_security_questions_and_by_the_emailed_link,
