@@ -15,6 +15,7 @@ use xuexin_domain::identity::Identity;
 use xuexin_domain::login_name::LoginName;
 use xuexin_domain::record::StudentRecord;
 use xuexin_domain::school::School;
+use xuexin_domain::support::SupportTicket;
 use xuexin_domain::Timestamp;
 use xuexin_projections::{on_db, Db};
 
@@ -279,6 +280,7 @@ pub async fn as_of(
         "LoginName" => fold::<LoginName>(&events)?,
         "StudentRecord" => fold::<StudentRecord>(&events)?,
         "School" => fold::<School>(&events)?,
+        "SupportTicket" => fold::<SupportTicket>(&events)?,
         _ => return Ok(None),
     };
     Ok(Some(AsOf {

@@ -59,6 +59,8 @@ fn aggregate_id_schema(aggregate_type: &str) -> Value {
                              "description": "UUIDv5 of the document type and the keyed digest of the number"}),
         "LoginName" => json!({"type": "string", "pattern": UUID_PATTERN,
                               "description": "UUIDv5 of <kind>:<value>"}),
+        "SupportTicket" => json!({"type": "string", "pattern": UUID_PATTERN,
+                                  "description": "The ticket id (a random UUID)"}),
         "StudentRecord" => json!({"type": "string", "pattern": UUID_PATTERN,
                                   "description": "UUIDv5 of enrolment:<school>:<student number> or degree:<certificate number>"}),
         _ => json!({"type": "string", "minLength": 1}),

@@ -289,7 +289,14 @@ impl Runtime {
             account: account.clone(),
             public_url: config.public_url.clone(),
         };
+        let support = crate::application::support::Support {
+            store: store.clone(),
+            db: db.clone(),
+            clock: clock.clone(),
+            limiter: limiter.clone(),
+        };
         let state = Arc::new(AppState {
+            support,
             registration,
             account,
             email,

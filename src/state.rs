@@ -57,6 +57,8 @@ pub struct AppState {
     /// The real-person check provider, when configured.
     pub liveness: Option<Arc<crate::gateways::liveness::LivenessProvider>>,
     pub captchas: Captchas,
+    /// 问题反馈's services (`application::support`).
+    pub support: crate::application::support::Support,
     /// WeChat and Alipay login flows (`application::external`).
     pub external: crate::application::external::ExternalLogins,
 }

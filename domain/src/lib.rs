@@ -14,6 +14,7 @@ pub mod registration;
 pub mod roles;
 pub mod schema;
 pub mod school;
+pub mod support;
 pub mod time;
 pub mod upcast;
 pub mod values;

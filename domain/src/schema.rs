@@ -12,6 +12,7 @@ use crate::identity::Identity;
 use crate::login_name::LoginName;
 use crate::record::StudentRecord;
 use crate::school::School;
+use crate::support::SupportTicket;
 use cqrs_es::Aggregate;
 use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
@@ -34,12 +35,13 @@ pub struct EventSchema {
 }
 
 /// Every aggregate type the store holds.
-pub const AGGREGATE_TYPES: [&str; 5] = [
+pub const AGGREGATE_TYPES: [&str; 6] = [
     Account::TYPE,
     Identity::TYPE,
     LoginName::TYPE,
     School::TYPE,
     StudentRecord::TYPE,
+    SupportTicket::TYPE,
 ];
 
 /// The schema of every event type of every aggregate, in declaration order.
@@ -49,6 +51,7 @@ pub fn catalog() -> Vec<EventSchema> {
     all.extend(of::<LoginName>());
     all.extend(of::<School>());
     all.extend(of::<StudentRecord>());
+    all.extend(of::<SupportTicket>());
     all
 }
 

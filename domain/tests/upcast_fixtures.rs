@@ -16,6 +16,7 @@ use xuexin_domain::identity::IdentityEvent;
 use xuexin_domain::login_name::LoginNameEvent;
 use xuexin_domain::record::RecordEvent;
 use xuexin_domain::school::SchoolEvent;
+use xuexin_domain::support::SupportEvent;
 use xuexin_domain::upcast::{self, current_version};
 
 struct Fixture {
@@ -108,6 +109,7 @@ fn every_fixture_upcasts_and_decodes_into_the_current_type() {
             "LoginName" => read::<LoginNameEvent>(fixture),
             "School" => read::<SchoolEvent>(fixture),
             "StudentRecord" => read::<RecordEvent>(fixture),
+            "SupportTicket" => read::<SupportEvent>(fixture),
             other => panic!("{name}: unknown aggregate type {other}"),
         };
         let current = current_version(&fixture.aggregate_type, &fixture.event_type);
@@ -197,6 +199,7 @@ fn an_older_payload_is_not_the_current_shape() {
             "Identity" => reencoded::<IdentityEvent>(&fixture.payload),
             "LoginName" => reencoded::<LoginNameEvent>(&fixture.payload),
             "School" => reencoded::<SchoolEvent>(&fixture.payload),
+            "SupportTicket" => reencoded::<SupportEvent>(&fixture.payload),
             _ => reencoded::<RecordEvent>(&fixture.payload),
         };
         assert_ne!(

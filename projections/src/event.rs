@@ -7,6 +7,7 @@ use xuexin_domain::identity::{Identity, IdentityEvent};
 use xuexin_domain::login_name::{LoginName, LoginNameEvent};
 use xuexin_domain::record::{RecordEvent, StudentRecord};
 use xuexin_domain::school::{School, SchoolEvent};
+use xuexin_domain::support::{SupportEvent, SupportTicket};
 use xuexin_domain::Timestamp;
 
 use cqrs_es::Aggregate;
@@ -71,6 +72,9 @@ impl StoredEvent {
                 DomainEventKind::Record(Deserialize::deserialize(&self.payload)?)
             }
             School::TYPE => DomainEventKind::School(Deserialize::deserialize(&self.payload)?),
+            SupportTicket::TYPE => {
+                DomainEventKind::Support(Deserialize::deserialize(&self.payload)?)
+            }
             _ => DomainEventKind::Other,
         })
     }
@@ -83,6 +87,7 @@ pub enum DomainEventKind {
     LoginName(LoginNameEvent),
     Record(RecordEvent),
     School(SchoolEvent),
+    Support(SupportEvent),
     /// An aggregate this build does not read (added by a later version, or not a projection's
     /// concern).
     Other,

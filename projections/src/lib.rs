@@ -11,6 +11,7 @@ pub mod login_index;
 pub mod projection;
 pub mod records;
 pub mod registration_sagas;
+pub mod support;
 pub mod tasks;
 pub mod transfers;
 
@@ -28,5 +29,6 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(binder::RecordBinder),
         std::sync::Arc::new(identity_claims::IdentityClaims),
         std::sync::Arc::new(transfers::IdentityTransfers),
+        std::sync::Arc::new(support::SupportTickets),
     ]
 }

@@ -20,6 +20,7 @@ pub mod records;
 pub mod recovery;
 pub mod registration;
 pub mod staff;
+pub mod support;
 
 /// A value of the request refused at its field.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,6 +21,7 @@ pub mod recovery;
 pub mod registration;
 pub mod sessions;
 pub mod sms;
+pub mod support;
 
 use crate::problem::{Problem, ProblemKind};
 use crate::state::SharedState;
@@ -58,6 +59,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "records", description = "学籍学历"),
         (name = "identity", description = "证件号码重复核验"),
         (name = "conscription", description = "征兵办公室"),
+        (name = "support", description = "问题反馈"),
         (name = "audit", description = "审计 (auditors)"),
         (name = "dev", description = "Development only"),
     )
@@ -86,6 +88,7 @@ pub fn api(dev_mode: bool) -> (Router<SharedState>, utoipa::openapi::OpenApi) {
         .merge(me::router())
         .merge(account::router())
         .merge(oauth::router())
+        .merge(support::router())
         .merge(audit::router())
         .merge(recovery::router())
         .merge(records::router())

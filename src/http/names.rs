@@ -160,6 +160,15 @@ pub enum AssistStatusName {
     Declined,
 }
 
+/// A support ticket's state: 待处理, 已回复, 已关闭.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketStatusName {
+    Open,
+    Answered,
+    Closed,
+}
+
 /// What a change of the account did.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -257,6 +266,20 @@ mod tests {
         let mut with_none = documented.clone();
         with_none.push(String::new());
         assert_eq!(values::<AccountDocumentType>(), with_none);
+    }
+
+    #[test]
+    fn ticket_statuses_are_the_domains() {
+        use xuexin_domain::support::TicketStatus;
+        let domain: Vec<String> = [
+            TicketStatus::Open,
+            TicketStatus::Answered,
+            TicketStatus::Closed,
+        ]
+        .iter()
+        .map(|s| s.as_str().to_string())
+        .collect();
+        assert_eq!(values::<TicketStatusName>(), domain);
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod pages;
 mod recover;
 mod register;
 mod sessions;
+mod support;
 
 pub use page::{CSRF_COOKIE, SESSION_COOKIE};
 

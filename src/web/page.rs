@@ -56,6 +56,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("inbox.html", include_str!("templates/inbox.html")),
     ("external.html", include_str!("templates/external.html")),
+    ("support.html", include_str!("templates/support.html")),
     ("refused.html", include_str!("templates/refused.html")),
     ("register.html", include_str!("templates/register.html")),
     ("registered.html", include_str!("templates/registered.html")),

@@ -8,7 +8,7 @@ use crate::application::login::{self, Login, LoginError};
 use crate::http::extract::RequestContext;
 use crate::messages::{self, Language};
 use crate::state::SharedState;
-use axum::extract::{Form, Query, State};
+use axum::extract::{DefaultBodyLimit, Form, Query, State};
 use axum::http::header::{self, HeaderMap};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -60,7 +60,23 @@ pub fn router() -> Router<SharedState> {
         )
         .route(
             "/identity/photo",
-            get(super::identity::photo_form).post(super::identity::photo_submit),
+            get(super::identity::photo_form)
+                .post(super::identity::photo_submit)
+                .layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
+        )
+        .route(
+            "/support",
+            get(super::support::support_page)
+                .post(super::support::file_ticket)
+                .layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
+        )
+        .route(
+            "/support/{ticket}/close",
+            post(super::support::close_ticket),
+        )
+        .route(
+            "/support/{ticket}/screenshot",
+            get(super::support::screenshot),
         )
         .route(
             "/identity/liveness",
@@ -91,6 +107,10 @@ pub fn router() -> Router<SharedState> {
             get(super::register::register_page).post(super::register::register_submit),
         )
 }
+
+/// The forms that carry an image (a photo, a screenshot): the image's 2 MB and the form's
+/// other fields. Every other request keeps the API's 64 KiB.
+const UPLOAD_LIMIT: usize = crate::blobs::MAX_IMAGE_BYTES + 64 * 1024;
 
 /// `/`: the account for someone logged in, else the login page.
 async fn home(State(state): State<SharedState>, headers: HeaderMap) -> Response {

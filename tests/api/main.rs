@@ -32,4 +32,5 @@ mod schemas;
 mod secrets;
 mod sms;
 mod smtp;
+mod support;
 mod web;

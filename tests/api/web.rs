@@ -1539,7 +1539,126 @@ async fn an_e_mail_waiting_for_activation_offers_the_activation_mail_again(backe
     assert!(app.outbox("nobody-at-all@example.com").await.is_empty());
 }
 
+async fn a_problem_report_with_a_screenshot_is_filed_answered_and_closed_in_the_pages(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    let mut browser = Browser::new(&app);
+    let csrf = browser.log_in(&person.phone, &person.password).await;
+    let form = browser.get("/support").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains("enctype=\"multipart/form-data\""));
+
+    // No description: refused at its field, nothing written.
+    let events = app.event_count().await;
+    let refused = browser
+        .post_file(
+            "/support",
+            &[
+                ("csrf", &csrf),
+                ("username", &person.phone),
+                ("description", ""),
+            ],
+            ("screenshot", "page.png", b""),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("id=\"description-error\""),
+        "{}",
+        refused.body
+    );
+    assert_eq!(app.event_count().await, events);
+    // A screenshot that is no image: refused at its field.
+    let not_image = browser
+        .post_file(
+            "/support",
+            &[
+                ("csrf", &csrf),
+                ("username", &person.phone),
+                ("description", "无法登录"),
+            ],
+            ("screenshot", "page.txt", b"text"),
+        )
+        .await;
+    assert!(
+        not_image.body.contains("id=\"screenshot-error\""),
+        "{}",
+        not_image.body
+    );
+    assert_eq!(app.event_count().await, events);
+
+    let filed = browser
+        .post_file(
+            "/support",
+            &[
+                ("csrf", &csrf),
+                ("username", &person.phone),
+                ("description", "注册时提示手机号已经被注册"),
+            ],
+            ("screenshot", "page.jpg", &jpeg()),
+        )
+        .await;
+    assert_eq!(filed.status, StatusCode::OK, "{}", filed.body);
+    assert!(filed.body.contains("问题反馈已提交"), "{}", filed.body);
+    assert!(filed.body.contains("待处理"));
+    let opened = app.events_of_type("TicketOpened").await;
+    assert_eq!(opened.len(), 1);
+    let ticket = opened[0].0.clone();
+    assert!(opened[0].1["TicketOpened"]["screenshot"]["sha256"].is_string());
+    let shot = browser.get(&format!("/support/{ticket}/screenshot")).await;
+    assert_eq!(shot.status, StatusCode::OK);
+    assert_eq!(shot.headers["content-type"], "image/jpeg");
+    let mut stranger = Browser::new(&app);
+    let other = Person::random();
+    app.register_ok(&other).await;
+    stranger.log_in(&other.phone, &other.password).await;
+    assert_eq!(
+        stranger
+            .get(&format!("/support/{ticket}/screenshot"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    let admin = app.staff_token("administrator", None).await;
+    let answered = app
+        .post_authorized(
+            &format!("/api/v1/support-tickets/{ticket}/answers"),
+            &admin,
+            &serde_json::json!({"answer": "请使用“继续注册”解除旧账号的手机号。"}),
+        )
+        .await;
+    assert_eq!(answered.status, StatusCode::CREATED, "{}", answered.text);
+    let mut page = browser.get("/support").await;
+    for _ in 0..100 {
+        if page.body.contains("已回复") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        page = browser.get("/support").await;
+    }
+    assert!(
+        page.body.contains("请使用“继续注册”解除旧账号的手机号。"),
+        "{}",
+        page.body
+    );
+    let closed = browser
+        .post(&format!("/support/{ticket}/close"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
+    assert!(closed.body.contains("已关闭"), "{}", closed.body);
+}
+
 on_both_backends!(
+    a_problem_report_with_a_screenshot_is_filed_answered_and_closed_in_the_pages,
     an_e_mail_waiting_for_activation_offers_the_activation_mail_again,
     wechat_binds_from_the_account_page_then_logs_in_from_the_login_page,
     a_classmate_confirms_in_the_inbox_and_a_photo_goes_to_manual_review,

@@ -379,6 +379,26 @@ try {
     await page.goto(`${base}/account`);
   });
 
+  await step("问题反馈: a report with a screenshot, and its state", async () => {
+    await page.goto(`${base}/account`);
+    await Promise.all([page.waitForURL(`${base}/support`), page.click("a[href='/support']")]);
+    await audit(page, "/support");
+    await page.fill("#username", first.phone);
+    await page.setInputFiles("#screenshot", {
+      name: "page.png",
+      mimeType: "image/png",
+      buffer: await page.screenshot({ clip: { x: 0, y: 0, width: 200, height: 120 } }),
+    });
+    await page.fill("#description", "注册时提示手机号已经被注册");
+    await Promise.all([page.waitForURL(`${base}/support`), page.click("form.support-form button.primary")]);
+    check((await text(page, ".notice")).includes("问题反馈已提交"), "the report is filed");
+    check((await text(page, "article.ticket")).includes("待处理"), "it waits for an answer");
+    check((await page.locator("article.ticket a[href$='/screenshot']").count()) === 1, "with its screenshot");
+    await audit(page, "/support with a ticket");
+    await layout(page, "support");
+    await page.goto(`${base}/account`);
+  });
+
   await step("English, and back", async () => {
     await Promise.all([page.waitForURL(/\/account$/), page.click("a[hreflang=en]")]);
     check((await page.getAttribute("html", "lang")) === "en", "the page is in English");
