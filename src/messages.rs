@@ -595,6 +595,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("web.support.answer", "客服回复", "Answer"),
     ("web.support.view_screenshot", "查看截图", "View the screenshot"),
     ("web.support.close", "问题已解决，关闭", "Solved: close it"),
+    ("web.register.forgot_account", "如果您忘记了注册信息，可以尝试", "If you forgot the account you registered, try"),
     ("web.sessions.ended", "已退出 {count} 个登录设备", "{count} session(s) signed out"),
 ];
 
