@@ -115,6 +115,9 @@ async function smsCode(phone) {
 }
 
 const text = (page, selector) => page.locator(selector).first().innerText();
+// Every click that submits a form or follows a link is paired with waitForNavigation (the next
+// navigation, to that address): a form posted back to its own address would satisfy a plain
+// URL check before its answer has loaded.
 
 async function step(name, run) {
   const started = Date.now();
@@ -127,7 +130,7 @@ async function step(name, run) {
 async function register(page, person, withScript) {
   await page.goto(`${base}/register`);
   await page.fill("#phone", person.phone);
-  await Promise.all([page.waitForURL(`${base}/register`), page.click("#send-code")]);
+  await Promise.all([page.waitForNavigation({ url: `${base}/register` }), page.click("#send-code")]);
   const notice = await text(page, ".notice");
   check(
     notice.includes(`${person.phone.slice(0, 3)}****${person.phone.slice(7)}`),
@@ -153,7 +156,7 @@ async function register(page, person, withScript) {
   await page.fill("#email", person.email);
   await page.check("#accept_terms");
   await Promise.all([
-    page.waitForURL(`${base}/register`),
+    page.waitForNavigation({ url: `${base}/register` }),
     page.click("button[value=register]"),
   ]);
   const heading = await text(page, "h1");
@@ -164,7 +167,7 @@ async function login(page, person, login = person.phone) {
   await page.goto(`${base}/login`);
   await page.fill("#login", login);
   await page.fill("#password", person.password);
-  await Promise.all([page.waitForURL(`${base}/account`), page.click("button.primary")]);
+  await Promise.all([page.waitForNavigation({ url: `${base}/account` }), page.click("button.primary")]);
   check((await text(page, "h1")) === "账号管理", "the account page opens after login");
   check((await text(page, ".greeting")).includes(person.name), "the account page names the person");
 }
@@ -211,7 +214,7 @@ try {
 
   await step("a refused form shows each error beside its field", async () => {
     await page.goto(`${base}/register`);
-    await Promise.all([page.waitForURL(`${base}/register`), page.click("button[value=register]")]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/register` }), page.click("button[value=register]")]);
     check((await page.getAttribute("#phone", "aria-invalid")) === "true", "the phone is marked");
     check((await text(page, "#phone-error")).length > 0, "the phone's error is shown");
     check(
@@ -241,7 +244,7 @@ try {
     check((await text(page, "h1")) === "学信网 CHSI 邮箱验证", "the landing page");
     await audit(page, "/verify-email");
     await layout(page, "verify-email");
-    await Promise.all([page.waitForURL(`${base}/verify-email`), page.click("button.primary")]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/verify-email` }), page.click("button.primary")]);
     check((await text(page, ".notice")).includes("验证成功"), "the address is verified");
   });
 
@@ -255,7 +258,7 @@ try {
     check((await text(page, ".notice")) === "邮箱绑定成功", "the next login says 邮箱绑定成功");
     await audit(page, "/account");
     await layout(page, "account");
-    await Promise.all([page.waitForURL(`${base}/account/log`), page.click("a[href='/account/log']")]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/account/log` }), page.click("a[href='/account/log']")]);
     check((await text(page, "h1")) === "账号日志", "账号日志 opens from 账号管理");
     check((await page.locator("table.log tbody tr").count()) >= 2, "the log lists the changes");
     await audit(page, "/account/log");
@@ -286,11 +289,11 @@ try {
     await layout(page, "archive");
     // A refused conclusion: "wrong" without the correction.
     await record.locator("input[value=wrong]").check();
-    await Promise.all([page.waitForURL(`${base}/archive/check`), record.locator("button.primary").click()]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/archive/check` }), record.locator("button.primary").click()]);
     check((await text(page, "#conclusion-error")).length > 0, "the conclusion's error shows at its field");
     await page.locator("article.record").first().locator("input[value=correct]").check();
     await Promise.all([
-      page.waitForURL(`${base}/archive/check`),
+      page.waitForNavigation({ url: `${base}/archive/check` }),
       page.locator("article.record").first().locator("button.primary").click(),
     ]);
     check((await text(page, ".notice")) === "核对结论已提交", "the conclusion is recorded");
@@ -312,7 +315,7 @@ try {
     await page.goto(`${base}/archive/bind`);
     await audit(page, "/archive/bind");
     await layout(page, "archive-bind");
-    await Promise.all([page.waitForURL(`${base}/archive/bind`), page.click("button.primary")]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/archive/bind` }), page.click("button.primary")]);
     check((await page.getAttribute("#certificate_number", "aria-invalid")) === "true", "an empty bind form is refused at its fields");
   });
 
@@ -321,14 +324,14 @@ try {
     const phone = await open(elsewhere);
     await login(phone, first);
     await page.goto(`${base}/account`);
-    await Promise.all([page.waitForURL(`${base}/account/sessions`), page.click("a[href='/account/sessions']")]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/account/sessions` }), page.click("a[href='/account/sessions']")]);
     const rows = page.locator("table.sessions tbody tr");
     check((await rows.count()) >= 2, "both sessions are listed");
     check((await text(page, "table.sessions")).includes("WeChat · iOS"), "the other device is named");
     await audit(page, "/account/sessions");
     await layout(page, "account-sessions");
     const other = page.locator("table.sessions tbody tr:not(.current)").filter({ hasText: "WeChat" });
-    await Promise.all([page.waitForURL(`${base}/account/sessions`), other.locator("button").click()]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/account/sessions` }), other.locator("button").click()]);
     check((await text(page, ".notice")).includes("1"), "one session was signed out");
     check(!(await text(page, "table.sessions")).includes("WeChat"), "the other device is gone from the list");
     await phone.goto(`${base}/account`);
@@ -338,15 +341,15 @@ try {
   });
 
   await step("更换手机号 from 账号管理, with the new phone's code", async () => {
-    await Promise.all([page.waitForURL(`${base}/account/phone`), page.click("a[href='/account/phone']")]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/account/phone` }), page.click("a[href='/account/phone']")]);
     await audit(page, "/account/phone");
     await page.fill("#current_password", first.password);
     await page.fill("#phone", first.new_phone);
-    await Promise.all([page.waitForURL(`${base}/account/phone`), page.click("#send-code")]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/account/phone` }), page.click("#send-code")]);
     check(await page.locator("#send-code").isDisabled(), "the countdown runs here too");
     await page.fill("#current_password", first.password);
     await page.fill("#sms_code", await smsCode(first.new_phone));
-    await Promise.all([page.waitForURL(`${base}/account/phone`), page.click("button[value=change]")]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/account/phone` }), page.click("button[value=change]")]);
     const masked = `${first.new_phone.slice(0, 3)}****${first.new_phone.slice(7)}`;
     check((await text(page, ".notice")).includes(masked), "the page names the new phone");
     await layout(page, "account-phone-done");
@@ -358,7 +361,7 @@ try {
     for (const what of ["password", "email", "name", "questions"]) {
       await page.goto(`${base}/account`);
       await Promise.all([
-        page.waitForURL(`${base}/account/change/${what}`),
+        page.waitForNavigation({ url: `${base}/account/change/${what}` }),
         page.click(`a[href='/account/change/${what}']`),
       ]);
       await audit(page, `/account/change/${what}`);
@@ -370,18 +373,18 @@ try {
       await page.fill(`#answer${n}`, `答案${n}`);
     }
     await page.fill("#current_password", "not-the-password");
-    await Promise.all([page.waitForURL(`${base}/account/change/questions`), page.click("button.primary")]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/account/change/questions` }), page.click("button.primary")]);
     check((await text(page, "#current_password-error")).length > 0, "a wrong current password shows at its field");
     for (const n of [1, 2, 3]) await page.fill(`#answer${n}`, `答案${n}`);
     await page.fill("#current_password", first.password);
-    await Promise.all([page.waitForURL(`${base}/account/change/questions`), page.click("button.primary")]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/account/change/questions` }), page.click("button.primary")]);
     check((await text(page, ".notice")) === "密保问题设置成功", "the questions are set");
     await page.goto(`${base}/account`);
   });
 
   await step("问题反馈: a report with a screenshot, and its state", async () => {
     await page.goto(`${base}/account`);
-    await Promise.all([page.waitForURL(`${base}/support`), page.click("a[href='/support']")]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/support` }), page.click("a[href='/support']")]);
     await audit(page, "/support");
     await page.fill("#username", first.phone);
     await page.setInputFiles("#screenshot", {
@@ -390,7 +393,7 @@ try {
       buffer: await page.screenshot({ clip: { x: 0, y: 0, width: 200, height: 120 } }),
     });
     await page.fill("#description", "注册时提示手机号已经被注册");
-    await Promise.all([page.waitForURL(`${base}/support`), page.click("form.support-form button.primary")]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/support` }), page.click("form.support-form button.primary")]);
     check((await text(page, ".notice")).includes("问题反馈已提交"), "the report is filed");
     check((await text(page, "article.ticket")).includes("待处理"), "it waits for an answer");
     check((await page.locator("article.ticket a[href$='/screenshot']").count()) === 1, "with its screenshot");
@@ -400,12 +403,12 @@ try {
   });
 
   await step("English, and back", async () => {
-    await Promise.all([page.waitForURL(/\/account$/), page.click("a[hreflang=en]")]);
+    await Promise.all([page.waitForNavigation({ url: /\/account$/ }), page.click("a[hreflang=en]")]);
     check((await page.getAttribute("html", "lang")) === "en", "the page is in English");
     check((await text(page, "h1")) === "Account", "the English title");
     await audit(page, "/account in English");
     await layout(page, "account-en");
-    await Promise.all([page.waitForURL(/\/account$/), page.click("a[hreflang=zh-CN]")]);
+    await Promise.all([page.waitForNavigation({ url: /\/account$/ }), page.click("a[hreflang=zh-CN]")]);
     check((await page.getAttribute("html", "lang")) === "zh-CN", "back in Chinese");
   });
 
@@ -423,20 +426,20 @@ try {
     await page.fill("#username", first.new_phone);
     const captcha = await page.getAttribute("input[name=captcha_id]", "value");
     await page.fill("#captcha_answer", (await outbox(captcha))[0].body);
-    await Promise.all([page.waitForURL(`${base}/recover`), page.click("button.primary")]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/recover` }), page.click("button.primary")]);
     const ways = await text(page, "ul.methods");
     check(ways.includes("接收校验码") && ways.includes("密保问题"), `the bound ways: ${ways}`);
     check(ways.includes("安全邮箱"), "the verified e-mail is a way too");
     await audit(page, "/recover (ways)");
     await layout(page, "recover-methods");
     const seen = (await outbox(first.new_phone)).length;
-    await Promise.all([page.waitForURL(`${base}/recover`), page.click("ul.methods button >> nth=0")]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/recover` }), page.click("ul.methods button >> nth=0")]);
     await page.fill("#sms_code", await newCode(first.new_phone, seen));
-    await Promise.all([page.waitForURL(`${base}/recover`), page.click("button.primary")]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/recover` }), page.click("button.primary")]);
     const renewed = `${first.password}-New`;
     await page.fill("#password", renewed);
     await page.fill("#password_confirmation", renewed);
-    await Promise.all([page.waitForURL(`${base}/recover`), page.click("button.primary")]);
+    await Promise.all([page.waitForNavigation({ url: `${base}/recover` }), page.click("button.primary")]);
     check((await text(page, ".notice")) === "密码重置成功", "密码重置成功");
     await layout(page, "recover-done");
     await login(page, { ...first, password: renewed }, first.new_phone);
@@ -454,7 +457,7 @@ try {
     const tab = await open(other);
     await tab.goto(`${base}/register`);
     await tab.fill("#phone", claimant.phone);
-    await Promise.all([tab.waitForURL(`${base}/register`), tab.click("#send-code")]);
+    await Promise.all([tab.waitForNavigation({ url: `${base}/register` }), tab.click("#send-code")]);
     const fill = async () => {
       await tab.fill("#password", claimant.password);
       await tab.fill("#password_confirmation", claimant.password);
@@ -465,14 +468,14 @@ try {
     await tab.selectOption("#document_type", "resident_id_card");
     await tab.fill("#document_number", claimant.document_number);
     await tab.check("#accept_terms");
-    await Promise.all([tab.waitForURL(`${base}/register`), tab.click("button[value=register]")]);
+    await Promise.all([tab.waitForNavigation({ url: `${base}/register` }), tab.click("button[value=register]")]);
     check(await tab.locator("#id-choices").isVisible(), "a held ID number offers 我要重新注册");
     await tab.check("input[name=re_register]");
     await fill();
-    await Promise.all([tab.waitForURL(`${base}/register`), tab.click("button[value=register]")]);
+    await Promise.all([tab.waitForNavigation({ url: `${base}/register` }), tab.click("button[value=register]")]);
     check((await text(tab, "h1")) === "帐号注册成功!", `re-registered: ${await text(tab, "main")}`);
     await login(tab, claimant);
-    await Promise.all([tab.waitForURL(`${base}/identity`), tab.click("a[href='/identity']")]);
+    await Promise.all([tab.waitForNavigation({ url: `${base}/identity` }), tab.click("a[href='/identity']")]);
     check((await text(tab, "table")).includes("证件重复，待核验"), "the claim waits for a proof");
     await audit(tab, "/identity");
     await layout(tab, "identity");
@@ -482,17 +485,17 @@ try {
       await layout(tab, `identity-${proof}`);
     }
     await tab.goto(`${base}/identity`);
-    await Promise.all([tab.waitForURL(`${base}/identity/records`), tab.click("a[href='/identity/records']")]);
+    await Promise.all([tab.waitForNavigation({ url: `${base}/identity/records` }), tab.click("a[href='/identity/records']")]);
     await audit(tab, "/identity/records");
     await layout(tab, "identity-records");
     await tab.fill("#school_name", claimant.school_name);
     await tab.fill("#student_number", "0000000000");
     await tab.fill("#enrolment_year", claimant.enrolment_year);
     await tab.selectOption("#level", claimant.level);
-    await Promise.all([tab.waitForURL(`${base}/identity/records`), tab.click("button.primary")]);
+    await Promise.all([tab.waitForNavigation({ url: `${base}/identity/records` }), tab.click("button.primary")]);
     check((await text(tab, "#school_name-error")) === "学籍或学历信息核对不正确", "a wrong student number is refused at the form");
     await tab.fill("#student_number", claimant.student_number);
-    await Promise.all([tab.waitForURL(`${base}/identity/records`), tab.click("button.primary")]);
+    await Promise.all([tab.waitForNavigation({ url: `${base}/identity/records` }), tab.click("button.primary")]);
     check((await text(tab, ".notice")).includes("核对正确"), "the proof is accepted");
     check((await text(tab, "table")).includes("审核通过"), "the claim is approved");
     // The account turns Active when the identity-transfer manager has run (issue 20).
