@@ -142,6 +142,10 @@ pub struct Config {
     pub projector_poll: Duration,
     /// How long a node holds a claimed process task before another may retry it (after a crash).
     pub task_claim: Duration,
+    /// A wait before each process task: zero in service; tests and `scripts/check-readme
+    /// --slow-process-managers` make the process managers slow on purpose, to prove that reads
+    /// wait for their consequences (`?settled=`).
+    pub task_delay: Duration,
     /// How long an `Idempotency-Key` whose first request never finished (a crash) answers
     /// `409 idempotency_in_progress` before a repeat may take it over
     /// (`XUEXIN_IDEMPOTENCY_TAKEOVER_SECONDS`, default 300).
@@ -187,6 +191,7 @@ impl Default for Config {
             saga_stale_after: Duration::from_secs(30),
             projector_poll: Duration::from_millis(500),
             task_claim: Duration::from_secs(60),
+            task_delay: Duration::ZERO,
             idempotency_takeover: Duration::from_secs(300),
             idempotency_window: Duration::from_secs(24 * 3600),
             wechat: None,
@@ -331,6 +336,9 @@ impl Config {
         }
         if let Some(d) = env_seconds("XUEXIN_TASK_CLAIM_SECONDS")? {
             config.task_claim = d;
+        }
+        if let Some(millis) = env_parse::<u64>("XUEXIN_TASK_DELAY_MS")? {
+            config.task_delay = Duration::from_millis(millis);
         }
         if let Some(d) = env_seconds("XUEXIN_IDEMPOTENCY_TAKEOVER_SECONDS")? {
             config.idempotency_takeover = d;

@@ -156,6 +156,7 @@ async fn run(
         request_id: payload.request_id,
         client_ip: payload.client_ip,
         user_agent: None,
+        caused_by: None,
     };
     match worker
         .store

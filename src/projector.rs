@@ -296,10 +296,20 @@ impl ReadYourWrites {
     /// Returns once every named projection has applied `position`, or `Timeout`.
     #[tracing::instrument(skip(self))]
     pub async fn wait(&self, projections: &[&'static str], position: i64) -> Result<(), WaitError> {
+        let deadline = tokio::time::Instant::now() + self.max_wait;
+        self.wait_until(projections, position, deadline).await
+    }
+
+    /// `wait`, with the deadline given.
+    async fn wait_until(
+        &self,
+        projections: &[&'static str],
+        position: i64,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), WaitError> {
         if position <= 0 {
             return Ok(());
         }
-        let deadline = tokio::time::Instant::now() + self.max_wait;
         let target = loop {
             if let Some(target) = log::checkpoint_of(&self.db, position).await? {
                 break target;
@@ -344,4 +354,74 @@ impl ReadYourWrites {
         }
         Ok(())
     }
+
+    /// Returns once every consequence of the command that committed `position` has been
+    /// applied by `projections` (`?settled=`): the process managers have read it, every task
+    /// it led to is done, they have read what those tasks wrote (and so on down the chain),
+    /// and the projections have applied all of it. Bounded by the same wait as `wait`.
+    ///
+    /// A task belongs to the command when it descends from a position up to `position`
+    /// (`process_tasks.root_position`) and was queued from the minute before that position's
+    /// event on: an older task of another command that keeps failing does not hold it up.
+    #[tracing::instrument(skip(self))]
+    pub async fn settle(
+        &self,
+        projections: &[&'static str],
+        position: i64,
+    ) -> Result<(), WaitError> {
+        if position <= 0 {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + self.max_wait;
+        self.wait_until(PROCESS_MANAGERS, position, deadline)
+            .await?;
+        let since = log::time_of(&self.db, position)
+            .await?
+            .map_or(0, |at| at - 60_000);
+        let mut target = position;
+        loop {
+            let (pending, reached) = tasks_descending(&self.db, position, since).await?;
+            if pending > 0 {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(WaitError::Timeout);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            let reached = reached.max(target);
+            if reached == target {
+                break;
+            }
+            // The tasks wrote events: the process managers read them (they may queue more).
+            target = reached;
+            self.wait_until(PROCESS_MANAGERS, target, deadline).await?;
+        }
+        self.wait_until(projections, target, deadline).await
+    }
+}
+
+/// The process managers whose consequences `settle` waits for: the record binder, the
+/// identity transfers (deactivating old accounts, releasing login names) and the messenger
+/// (its outbox rows).
+pub const PROCESS_MANAGERS: &[&str] = &[
+    xuexin_projections::binder::NAME,
+    xuexin_projections::transfers::NAME,
+    "messenger_v1",
+];
+
+/// Of the tasks descending from a position up to `root` and queued since `since`: how many
+/// are still pending, and the newest position their commands committed.
+async fn tasks_descending(db: &Db, root: i64, since: i64) -> anyhow::Result<(i64, i64)> {
+    let (pending, reached): (Option<i64>, Option<i64>) = xuexin_projections::on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), MAX(result_position)
+             FROM process_tasks WHERE root_position <= $1 AND created_at >= $2",
+        )
+        .bind(root)
+        .bind(since)
+        .fetch_one(pool)
+        .await
+        .context("failed to read the process tasks")?
+    });
+    Ok((pending.unwrap_or(0), reached.unwrap_or(0)))
 }

@@ -83,6 +83,7 @@ impl AppState {
             store: self.store.clone(),
             account_services: self.account_services.clone(),
             task_claim: self.config.task_claim,
+            task_delay: self.config.task_delay,
         }
     }
 }

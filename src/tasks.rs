@@ -28,6 +28,8 @@ pub struct TaskRunner {
     pub store: std::sync::Arc<EventStore>,
     pub account_services: AccountServices,
     pub task_claim: std::time::Duration,
+    /// A wait before each task (zero in service; see `Config::task_delay`).
+    pub task_delay: std::time::Duration,
 }
 
 /// Fault points for crash tests, per task kind: before its command, and after the command
@@ -57,17 +59,22 @@ fn account(payload: &Value, key: &str) -> anyhow::Result<AccountId> {
         .with_context(|| format!("task payload {key} is not an id"))
 }
 
-fn done<E: std::fmt::Display>(result: Result<impl Sized, ExecuteError<E>>) -> anyhow::Result<()> {
-    result.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"))
+/// A task's command's outcome: the position it committed (none when it changed nothing).
+fn done<A: cqrs_es::Aggregate, E: std::fmt::Display>(
+    result: Result<crate::store::Committed<A>, ExecuteError<E>>,
+) -> anyhow::Result<Option<i64>> {
+    result
+        .map(|committed| committed.position)
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// One task, as its kind says.
+/// One task, as its kind says; answers the position its command committed, if any.
 async fn perform(
     state: &TaskRunner,
     kind: &str,
     payload: &Value,
     metadata: &CommandMetadata,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<i64>> {
     let services = &state.account_services;
     match kind {
         "record.bind" | "record.transfer" | "record.unbind" => {
@@ -92,7 +99,7 @@ async fn perform(
                 .await
             {
                 // A record that no longer exists has nothing to bind.
-                Err(ExecuteError::Domain(RecordError::NotFound)) => Ok(()),
+                Err(ExecuteError::Domain(RecordError::NotFound)) => Ok(None),
                 other => done(other),
             }
         }
@@ -144,6 +151,7 @@ async fn perform(
                 .await?
                 .aggregate;
             let mut names = Vec::new();
+            let mut last = None;
             if let Some(phone) = old.phone() {
                 names.push((LoginNameKind::Phone, phone.to_string()));
             }
@@ -152,7 +160,7 @@ async fn perform(
             }
             for (kind, value) in names {
                 // Releases only while the old account still holds it.
-                done(
+                let position = done(
                     state
                         .store
                         .execute::<LoginName>(
@@ -166,8 +174,9 @@ async fn perform(
                         )
                         .await,
                 )?;
+                last = last.max(position);
             }
-            Ok(())
+            Ok(last)
         }
         "login_name.release" => {
             let kind = LoginNameKind::parse(field(payload, "kind")?)
@@ -182,7 +191,7 @@ async fn perform(
                 .aggregate;
             let in_use = crate::login_names::account_uses(&current, kind, value);
             if in_use {
-                return Ok(());
+                return Ok(None);
             }
             // Releases only while this account still holds it.
             done(
@@ -207,9 +216,10 @@ async fn perform(
 /// Runs the tasks that are due; returns how many it attempted.
 pub async fn run_due(state: &TaskRunner) -> anyhow::Result<usize> {
     let now = state.clock.now().millis();
-    let due: Vec<(String, String, String, i64, i64)> = on_db!(&state.db, pool => {
+    type Due = (String, String, String, i64, i64, Option<i64>);
+    let due: Vec<Due> = on_db!(&state.db, pool => {
         sqlx::query_as(
-            "SELECT id, kind, payload, attempts, next_attempt_at FROM process_tasks
+            "SELECT id, kind, payload, attempts, next_attempt_at, root_position FROM process_tasks
              WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY created_at LIMIT 100",
         )
         .bind(now)
@@ -219,7 +229,7 @@ pub async fn run_due(state: &TaskRunner) -> anyhow::Result<usize> {
     });
     let mut attempted = 0;
     let claim_millis = state.task_claim.as_millis() as i64;
-    for (id, kind, payload, attempts, next_attempt_at) in due {
+    for (id, kind, payload, attempts, next_attempt_at, root_position) in due {
         let claimed = db_execute!(
             &state.db,
             "UPDATE process_tasks SET next_attempt_at = $3
@@ -233,26 +243,33 @@ pub async fn run_due(state: &TaskRunner) -> anyhow::Result<usize> {
         }
         let (before, after) = fault_points(&kind);
         crate::faults::hit(before);
-        let metadata = CommandMetadata::system(kind.split('.').next().unwrap_or("process-manager"));
+        if !state.task_delay.is_zero() {
+            tokio::time::sleep(state.task_delay).await;
+        }
+        let metadata = CommandMetadata {
+            caused_by: root_position,
+            ..CommandMetadata::system(kind.split('.').next().unwrap_or("process-manager"))
+        };
         let payload: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
         let result = perform(state, &kind, &payload, &metadata).await;
         crate::faults::hit(after);
-        let (status, error) = match &result {
-            Ok(()) => ("done", None),
+        let (status, error, committed) = match &result {
+            Ok(position) => ("done", None, *position),
             Err(error) => {
                 tracing::warn!(task = %id, error = format!("{error:#}"), "process task failed; will retry");
-                ("pending", Some(format!("{error:#}")))
+                ("pending", Some(format!("{error:#}")), None)
             }
         };
         let retry_at = state.clock.now().millis() + 1000 * (1i64 << attempts.clamp(0, 10));
         db_execute!(
             &state.db,
             "UPDATE process_tasks SET status = $2, attempts = attempts + 1, last_error = $3,
-                    next_attempt_at = $4 WHERE id = $1",
+                    next_attempt_at = $4, result_position = $5 WHERE id = $1",
             &id,
             status,
             error,
             retry_at,
+            committed,
         )?;
         attempted += 1;
     }

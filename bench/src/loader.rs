@@ -177,6 +177,7 @@ impl Writer {
             request_id: uuid::Uuid::new_v4().to_string(),
             client_ip: None,
             user_agent: None,
+            caused_by: None,
         };
         let phone = Phone::parse(&phone(i))
             .map_err(|e| anyhow::anyhow!("bad generated phone: {e:?}"))?
@@ -232,6 +233,7 @@ impl Writer {
                 request_id: uuid::Uuid::new_v4().to_string(),
                 client_ip: None,
                 user_agent: None,
+                caused_by: None,
             };
             self.push::<Account>(
                 &id,

@@ -2,6 +2,10 @@
 //! must be done (as rows here, exactly once per event); a worker loop in the service carries
 //! each task out as a command, with retries. Task ids are derived from the deciding event, so
 //! re-applying an event never queues a task twice.
+//!
+//! Each task remembers its root: the position of the command's event it descends from (the
+//! deciding event's `caused_by`, or the deciding event itself when a command wrote it), so a
+//! query can wait for every consequence of a command (`?settled=`).
 
 use crate::db::Tx;
 use crate::event::StoredEvent;
@@ -18,12 +22,23 @@ pub async fn queue(
 ) -> Result<(), ProjectionError> {
     tx_execute!(
         tx,
-        "INSERT INTO process_tasks (id, kind, payload, next_attempt_at, created_at)
-         VALUES ($1, $2, $3, 0, $4) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO process_tasks (id, kind, payload, next_attempt_at, created_at, root_position)
+         VALUES ($1, $2, $3, 0, $4, $5) ON CONFLICT (id) DO NOTHING",
         format!("{kind}:{subject}:{}:{}", event.aggregate_id, event.sequence),
         kind,
         payload.to_string(),
         event.time().millis(),
+        root_position(event),
     )?;
     Ok(())
+}
+
+/// The position of the command's event that `event` descends from: its `caused_by` when a
+/// process task wrote it, else its own.
+pub fn root_position(event: &StoredEvent) -> i64 {
+    event
+        .metadata
+        .get("caused_by")
+        .and_then(Value::as_i64)
+        .unwrap_or(event.position)
 }

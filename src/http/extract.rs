@@ -273,6 +273,7 @@ impl RequestContext {
             request_id: self.request_id.clone(),
             client_ip: self.client_ip.clone(),
             user_agent: self.user_agent.clone(),
+            caused_by: None,
         }
     }
 }
@@ -359,7 +360,19 @@ where
                 .any(|p| parts.uri.path().starts_with(p))
         {
             // Waiting for identity review: only verification answers, unless the review has
-            // ended since the login.
+            // ended since the login. A request that asks to read a command's consequences
+            // (`?settled=`, e.g. the approved proof's) first waits for them: the account turns
+            // Active through a process task.
+            let settled = parts.uri.query().and_then(|query| {
+                form_urlencoded::parse(query.as_bytes())
+                    .find(|(key, _)| key == "settled")
+                    .and_then(|(_, value)| value.parse::<i64>().ok())
+            });
+            if let Some(settled) = settled.filter(|p| *p > 0) {
+                if let Err(error) = state.reads.settle(&[], settled).await {
+                    tracing::debug!(error = %error, "the consequences did not settle in time");
+                }
+            }
             let account = state
                 .store
                 .load::<Account>(&session.account_id.to_string())
@@ -381,12 +394,18 @@ where
     }
 }
 
-/// `?position=N`: the log position a query must reflect (from a command's response).
+/// `?position=N`: the log position a query must reflect (from a command's response);
+/// `?settled=N`: also every consequence the process managers draw from it.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct WaitFor {
     /// Wait (boundedly) until this position is reflected; answers 503 `read_timeout` if not.
     pub position: Option<i64>,
+    /// Wait (boundedly) until the command that committed this position has settled: the
+    /// record binder, the identity transfers and the messenger have drawn its consequences
+    /// (a record bound, an old account deactivated, a mail queued), and this query's views
+    /// show them; 503 `read_timeout` if not.
+    pub settled: Option<i64>,
 }
 
 impl WaitFor {
@@ -401,6 +420,7 @@ impl WaitFor {
         let position = self.position.unwrap_or(0).max(session.position);
         WaitFor {
             position: Some(position),
+            settled: self.settled,
         }
         .wait(state, projections)
         .await
@@ -411,13 +431,20 @@ impl WaitFor {
         state: &SharedState,
         projections: &[&'static str],
     ) -> Result<(), Problem> {
-        let Some(position) = self.position else {
-            return Ok(());
-        };
-        if position < 0 {
+        if self.position.is_some_and(|p| p < 0) || self.settled.is_some_and(|p| p < 0) {
             return Err(Problem::new(ProblemKind::BadRequest, "position_invalid"));
         }
-        match state.reads.wait(projections, position).await {
+        let waited = match (self.position, self.settled) {
+            (None, None) => return Ok(()),
+            (position, None) => state.reads.wait(projections, position.unwrap_or(0)).await,
+            (position, Some(settled)) => {
+                match state.reads.wait(projections, position.unwrap_or(0)).await {
+                    Ok(()) => state.reads.settle(projections, settled).await,
+                    failed => failed,
+                }
+            }
+        };
+        match waited {
             Ok(()) => Ok(()),
             Err(crate::projector::WaitError::Timeout) => {
                 Err(Problem::overloaded(std::time::Duration::from_secs(1))

@@ -647,7 +647,10 @@ pub struct UncheckedQuery {
     /// `json` (default) or `csv`.
     #[param(value_type = Option<ReportFormat>)]
     pub format: Option<String>,
+    /// Wait (boundedly) until this position is reflected; 503 `read_timeout` if not.
     pub position: Option<i64>,
+    /// Wait (boundedly) until the command of this position has settled (see `WaitFor`).
+    pub settled: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -689,6 +692,7 @@ pub async fn unchecked_list(
         })?;
     WaitFor {
         position: query.position,
+        settled: query.settled,
     }
     .wait(&state, &[records::NAME])
     .await?;

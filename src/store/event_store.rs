@@ -31,6 +31,9 @@ pub struct CommandMetadata {
     pub request_id: String,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
+    /// For a process manager's command: the position of the command's event it descends from
+    /// (`caused_by` in the metadata; `?settled=` follows it).
+    pub caused_by: Option<i64>,
 }
 
 impl CommandMetadata {
@@ -40,6 +43,7 @@ impl CommandMetadata {
             request_id: uuid::Uuid::new_v4().to_string(),
             client_ip: None,
             user_agent: None,
+            caused_by: None,
         }
     }
 }
@@ -568,6 +572,9 @@ pub fn seal<A: Aggregate>(
     meta.insert("request_id".into(), metadata.request_id.clone().into());
     if let Some(ip) = &metadata.client_ip {
         meta.insert("client_ip".into(), ip.clone().into());
+    }
+    if let Some(root) = metadata.caused_by {
+        meta.insert("caused_by".into(), root.into());
     }
     meta.insert("time".into(), time.into());
     meta.insert("prev_hash".into(), prev_hash.into());

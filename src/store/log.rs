@@ -195,6 +195,28 @@ pub async fn checkpoint_of(db: &Db, position: i64) -> anyhow::Result<Option<Chec
     }))
 }
 
+/// When the event at `position` was recorded (Unix milliseconds), if there is one.
+pub async fn time_of(db: &Db, position: i64) -> anyhow::Result<Option<i64>> {
+    let found: Option<(String,)> = match db {
+        Db::Postgres(pool) => {
+            sqlx::query_as("SELECT metadata::text FROM events WHERE position = $1")
+                .bind(position)
+                .fetch_optional(pool)
+                .await
+                .context("failed to look up a position")?
+        }
+        Db::Sqlite(pool) => sqlx::query_as("SELECT metadata FROM events WHERE position = $1")
+            .bind(position)
+            .fetch_optional(pool)
+            .await
+            .context("failed to look up a position")?,
+    };
+    Ok(found.and_then(|(metadata,)| {
+        let metadata: serde_json::Value = serde_json::from_str(&metadata).ok()?;
+        xuexin_domain::Timestamp::parse_rfc3339(metadata["time"].as_str()?).map(|t| t.millis())
+    }))
+}
+
 /// The newest position in the log (0 when empty).
 pub async fn head(db: &Db) -> anyhow::Result<i64> {
     let (head,): (Option<i64>,) = on_db!(db, pool => {

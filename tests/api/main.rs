@@ -30,6 +30,7 @@ mod recovery;
 mod registration;
 mod schemas;
 mod secrets;
+mod settled;
 mod sms;
 mod smtp;
 mod support;
