@@ -182,11 +182,7 @@ impl Said {
 
 /// Waits (bounded) until the record views have applied `position`.
 async fn caught_up(state: &SharedState, position: Option<i64>) {
-    if let Some(position) = position {
-        if let Err(error) = state.reads.wait(&[record_views::NAME], position).await {
-            tracing::warn!(error = %error, "the record views lag a write");
-        }
-    }
+    super::page::reflect(state, &[record_views::NAME], position).await;
 }
 
 async fn archive_page(

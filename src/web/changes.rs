@@ -187,32 +187,41 @@ pub async fn change_submit(
                 &metadata,
             )
             .await
-            .map(|_| done(messages::text("password_changed").to_string())),
+            .map(|c| {
+                (
+                    done(messages::text("password_changed").to_string()),
+                    c.position,
+                )
+            }),
         Change::Email => match Email::parse(form.email.trim()) {
-            Err(_) if form.email.trim().is_empty() => Ok(Outcome::at(invalid, "email", "required")),
-            Err(_) => Ok(Outcome::at(invalid, "email", "email_format")),
+            Err(_) if form.email.trim().is_empty() => {
+                Ok((Outcome::at(invalid, "email", "required"), None))
+            }
+            Err(_) => Ok((Outcome::at(invalid, "email", "email_format"), None)),
             Ok(email) => account
                 .change_email(&session, current, &email, &metadata)
                 .await
-                .map(|_| {
-                    done(messages::format(
-                        "email_verification_sent",
-                        &[("email", email.as_str())],
-                    ))
+                .map(|c| {
+                    let notice =
+                        messages::format("email_verification_sent", &[("email", email.as_str())]);
+                    (done(notice), c.position)
                 }),
         },
         Change::Name => match PersonName::parse(&form.name) {
-            Err(_) => Ok(Outcome::at(invalid, "name", "name_format")),
+            Err(_) => Ok((Outcome::at(invalid, "name", "name_format"), None)),
             Ok(name) => {
                 let reason = Some(form.reason.trim()).filter(|r| !r.is_empty());
                 account
                     .change_name(&session, current, &name, reason, &metadata)
                     .await
                     .map(|outcome| match outcome {
-                        NameChanged::Changed(_) => done(messages::text("name_changed").to_string()),
-                        NameChanged::PendingReview { .. } => {
-                            done(messages::text("web.change.name.pending").to_string())
+                        NameChanged::Changed(c) => {
+                            (done(messages::text("name_changed").to_string()), c.position)
                         }
+                        NameChanged::PendingReview { position } => (
+                            done(messages::text("web.change.name.pending").to_string()),
+                            position,
+                        ),
                     })
             }
         },
@@ -226,18 +235,27 @@ pub async fn change_submit(
             .map(|(q, a)| (q.clone(), Secret::new(a.clone())))
             .collect();
             match parse_security_questions(&pairs) {
-                Err(_) => Ok(Outcome::at(
-                    invalid,
-                    "security_questions",
-                    "security_questions_invalid",
+                Err(_) => Ok((
+                    Outcome::at(invalid, "security_questions", "security_questions_invalid"),
+                    None,
                 )),
                 Ok(parsed) => account
                     .set_security_questions(&session, current, parsed, &metadata)
                     .await
-                    .map(|_| done(messages::text("security_questions_set").to_string())),
+                    .map(|position| {
+                        (
+                            done(messages::text("security_questions_set").to_string()),
+                            position,
+                        )
+                    }),
             }
         }
     };
-    let outcome = outcome.unwrap_or_else(|error| Outcome::refused(error, change.fields()));
+    let (outcome, position) = match outcome {
+        Ok(done) => done,
+        Err(error) => (Outcome::refused(error, change.fields()), None),
+    };
+    // 账号管理, opened next, shows the change.
+    super::page::reflect(&state, &[xuexin_projections::account_view::NAME], position).await;
     page(&state, &csrf, change, &form, outcome)
 }

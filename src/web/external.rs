@@ -240,12 +240,7 @@ pub async fn unbind(
         .await
     {
         Ok(position) => {
-            if let Some(position) = position {
-                let _ = state
-                    .reads
-                    .wait(&[xuexin_projections::account_view::NAME], position)
-                    .await;
-            }
+            super::page::reflect(&state, &[xuexin_projections::account_view::NAME], position).await;
             let message =
                 messages::format("external_login_unbound", &[("provider", provider.label())]);
             outcome(&state, &csrf, StatusCode::OK, message, "/account")

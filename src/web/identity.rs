@@ -247,12 +247,12 @@ pub async fn records_submit(
         Ok(step) => {
             if step.approved {
                 // The session's restriction ends with the claim (as the API's).
-                if let Some(position) = step.position {
-                    let _ = state
-                        .reads
-                        .wait(&[xuexin_projections::account_view::NAME], position)
-                        .await;
-                }
+                super::page::reflect(
+                    &state,
+                    &[xuexin_projections::account_view::NAME],
+                    step.position,
+                )
+                .await;
             }
             show_claim(
                 &state,
@@ -611,12 +611,12 @@ pub async fn photo_submit(
                 .await
             {
                 Ok(position) => {
-                    if let Some(position) = position {
-                        let _ = state
-                            .reads
-                            .wait(&[xuexin_projections::identity_claims::NAME], position)
-                            .await;
-                    }
+                    super::page::reflect(
+                        &state,
+                        &[xuexin_projections::identity_claims::NAME],
+                        position,
+                    )
+                    .await;
                     shown.notice = Some(messages::text("web.identity.photo_sent"));
                 }
                 Err(error) => {
@@ -758,12 +758,12 @@ pub async fn inbox_answer(
         .await
     {
         Ok(step) => {
-            if let Some(position) = step.position {
-                let _ = state
-                    .reads
-                    .wait(&[xuexin_projections::identity_claims::NAME], position)
-                    .await;
-            }
+            super::page::reflect(
+                &state,
+                &[xuexin_projections::identity_claims::NAME],
+                step.position,
+            )
+            .await;
             let notice = messages::text("web.inbox.answered");
             inbox_page(
                 &state,

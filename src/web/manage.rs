@@ -230,7 +230,14 @@ pub async fn phone_submit(
         )
         .await
     {
-        Ok(_) => {
+        Ok(changed) => {
+            // 账号管理, opened next, shows the new phone.
+            super::page::reflect(
+                &state,
+                &[xuexin_projections::account_view::NAME],
+                changed.position,
+            )
+            .await;
             let mut outcome = Outcome::new(StatusCode::OK);
             outcome.done = true;
             outcome.notice = Some(messages::format(

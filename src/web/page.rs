@@ -228,6 +228,16 @@ pub fn refused(state: &SharedState, csrf: &Csrf, path: &str) -> Response {
     csrf.keep(state, page)
 }
 
+/// Waits (boundedly) until `views` have applied `position`: a page shown right after a change
+/// reads what the change wrote. Past the bound the page shows what there is.
+pub async fn reflect(state: &SharedState, views: &[&'static str], position: Option<i64>) {
+    if let Some(position) = position {
+        if let Err(error) = state.reads.wait(views, position).await {
+            tracing::warn!(error = %error, "a view lags a write the page shows");
+        }
+    }
+}
+
 /// A logged-in form's first steps: this browser's CSRF token, then its session. `Err` is the
 /// answer instead: the 403 page (nothing was done) or the way to the login page.
 pub async fn form_session(

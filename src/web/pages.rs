@@ -318,13 +318,8 @@ async fn account_page(
     // Never a view older than the login that opened the session (as `GET /api/v1/me`); past
     // the bounded wait the page shows what there is.
     if session.staff.is_none() {
-        if let Err(error) = state
-            .reads
-            .wait(&[xuexin_projections::account_view::NAME], session.position)
-            .await
-        {
-            tracing::warn!(error = %error, "the account view lags the session");
-        }
+        let views = [xuexin_projections::account_view::NAME];
+        super::page::reflect(&state, &views, Some(session.position)).await;
     }
     let profile = match account.profile(&session).await {
         Ok(Some(profile)) => profile,

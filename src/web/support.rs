@@ -88,11 +88,7 @@ impl Said<'_> {
 }
 
 async fn caught_up(state: &SharedState, position: Option<i64>) {
-    if let Some(position) = position {
-        if let Err(error) = state.reads.wait(&[tickets::NAME], position).await {
-            tracing::warn!(error = %error, "the tickets view lags a write");
-        }
-    }
+    super::page::reflect(state, &[tickets::NAME], position).await;
 }
 
 async fn page(
