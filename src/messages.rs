@@ -596,6 +596,9 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("web.support.view_screenshot", "查看截图", "View the screenshot"),
     ("web.support.close", "问题已解决，关闭", "Solved: close it"),
     ("web.register.forgot_account", "如果您忘记了注册信息，可以尝试", "If you forgot the account you registered, try"),
+    ("web.external.going", "正在前往{provider}……", "Going on to {provider}…"),
+    ("web.external.continue", "继续", "Continue"),
+    ("web.identity.liveness_going", "正在前往实人验证……", "Going on to the real-person check…"),
     ("web.sessions.ended", "已退出 {count} 个登录设备", "{count} session(s) signed out"),
 ];
 

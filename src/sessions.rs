@@ -205,7 +205,7 @@ impl Sessions {
         let revoked = db_execute!(
             &self.db,
             "UPDATE sessions SET revoked_at = $2
-             WHERE account_id = $1 AND revoked_at IS NULL AND token_hash <> $3",
+             WHERE account_id = $1 AND revoked_at IS NULL AND token_hash <> $3 AND expires_at > $2",
             account_id.to_string(),
             self.clock.now().millis(),
             keep_token_hash,

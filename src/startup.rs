@@ -377,7 +377,8 @@ impl Application {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let background = self.spawn_background();
-        let router = crate::http::router(self.state.clone(), crate::web::router());
+        let router =
+            crate::http::router(self.state.clone(), crate::web::router(self.state.clone()));
         let addr = self.local_addr();
         tracing::info!(%addr, "listening");
         let shutdown = self.shutdown.clone();

@@ -132,8 +132,8 @@ impl SupportTicket {
     }
 }
 
-/// A text trimmed, non-empty and at most `max` characters.
-fn text(raw: &str, max: usize) -> Option<String> {
+/// A text trimmed, non-empty and at most `max` characters (the rule of every ticket text).
+pub fn text(raw: &str, max: usize) -> Option<String> {
     let trimmed = raw.trim();
     (!trimmed.is_empty() && trimmed.chars().count() <= max).then(|| trimmed.to_string())
 }

@@ -102,6 +102,16 @@ impl Support {
         if session.staff.is_some() {
             return Err(TicketError::Forbidden);
         }
+        // A refused form neither counts against the day's tickets nor stores its screenshot.
+        use xuexin_domain::support::{text, MAX_TEXT, MAX_USERNAME};
+        if text(username, MAX_USERNAME).is_none() {
+            return Err(refused(ExecuteError::Domain(SupportError::UsernameInvalid)));
+        }
+        if text(description, MAX_TEXT).is_none() {
+            return Err(refused(ExecuteError::Domain(
+                SupportError::DescriptionInvalid,
+            )));
+        }
         let bucket = format!("support-tickets:{}", session.account_id);
         if let Err(exceeded) = self.limiter.hit(&bucket, TICKETS_PER_DAY).await? {
             return Err(TicketError::RateLimited {

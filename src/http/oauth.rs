@@ -122,10 +122,7 @@ pub async fn authorize(
         .external
         .provider(&provider)
         .map_err(external_problem)?;
-    let purpose = body
-        .purpose
-        .as_deref()
-        .and_then(Purpose::parse)
+    let purpose = Purpose::parse(body.purpose.as_deref().unwrap_or("login"))
         .ok_or_else(|| Problem::validation(vec![FieldError::new("purpose", "purpose_invalid")]))?;
     let account = match purpose {
         Purpose::Login => None,

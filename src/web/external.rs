@@ -1,7 +1,7 @@
 //! 微信登录 / 支付宝登录 in the browser: the login page's buttons, 绑定 and 解除绑定 in 账号管理,
 //! and the page the platform sends the browser back to (`/oauth/{provider}/callback`). The
-//! flows are `application::external`'s, as for the API; the flow's browser cookie is scoped to
-//! `/oauth`.
+//! flows are `application::external`'s, as for the API; the flow's browser cookie is HttpOnly,
+//! SameSite=Lax and lives 10 minutes.
 
 use super::page::{form_session, render, set_cookie, Chrome, Csrf, SESSION_COOKIE};
 use crate::application::account::AccountManagement;
@@ -25,6 +25,24 @@ pub fn configured(external: &ExternalLogins) -> Vec<(&'static str, &'static str)
         .filter(|p| external.providers.configured(*p))
         .map(|p| (p.as_str(), p.label()))
         .collect()
+}
+
+#[derive(Serialize)]
+struct GoView<'a> {
+    chrome: Chrome,
+    url: &'a str,
+    message: String,
+}
+
+/// A page of this site that moves on to `url` elsewhere by itself, for a form whose answer
+/// leads off the site (the CSP's `form-action 'self'` keeps a POST from being redirected there).
+pub(super) fn go_to(state: &SharedState, csrf: &Csrf, url: &str, message: String) -> Response {
+    let view = GoView {
+        chrome: Chrome::new("web.external.title", "/login", csrf, false),
+        url,
+        message,
+    };
+    csrf.keep(state, render(StatusCode::OK, "external_go.html", view))
 }
 
 #[derive(Serialize)]
@@ -94,9 +112,20 @@ fn refusal(error: ExternalError) -> (StatusCode, String) {
     }
 }
 
-/// Sends the browser to the platform, with the flow's cookie.
-fn to_platform(state: &SharedState, browser: &str, fresh: bool, url: &str) -> Response {
-    let mut response = Redirect::to(url).into_response();
+/// Sends the browser on to the platform, with the flow's cookie. A form's POST may not be
+/// redirected to another site (the CSP's `form-action 'self'`, which Chromium applies to
+/// redirects), so the answer is a page of this site that moves on by itself (a meta refresh,
+/// not governed by `form-action`) and offers the link.
+fn to_platform(
+    state: &SharedState,
+    csrf: &Csrf,
+    browser: &str,
+    fresh: bool,
+    provider: Provider,
+    url: &str,
+) -> Response {
+    let message = messages::format("web.external.going", &[("provider", provider.label())]);
+    let mut response = go_to(state, csrf, url, message);
     if fresh {
         let secure = if state.config.public_url.starts_with("https://") {
             "; Secure"
@@ -104,7 +133,7 @@ fn to_platform(state: &SharedState, browser: &str, fresh: bool, url: &str) -> Re
             ""
         };
         let cookie = format!(
-            "{BROWSER_COOKIE}={browser}; Path=/oauth; Max-Age={STATE_SECONDS}; HttpOnly; SameSite=Lax{secure}"
+            "{BROWSER_COOKIE}={browser}; Path=/; Max-Age={STATE_SECONDS}; HttpOnly; SameSite=Lax{secure}"
         );
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(header::SET_COOKIE, value);
@@ -153,7 +182,14 @@ async fn start(
         .start(provider, purpose, account, &browser, &back)
         .await
     {
-        Ok(started) => to_platform(state, &browser, fresh, &started.authorize_url),
+        Ok(started) => to_platform(
+            state,
+            csrf,
+            &browser,
+            fresh,
+            provider,
+            &started.authorize_url,
+        ),
         Err(error) => {
             let (status, message) = refusal(error);
             outcome(state, csrf, status, message, next)

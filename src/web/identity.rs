@@ -245,23 +245,18 @@ pub async fn records_submit(
     let metadata = context.metadata(session.actor());
     match claims.prove_by_records(&session, &proof, &metadata).await {
         Ok(step) => {
-            if step.approved {
-                // The session's restriction ends with the claim (as the API's).
-                super::page::reflect(
-                    &state,
-                    &[xuexin_projections::account_view::NAME],
-                    step.position,
-                )
-                .await;
+            // The account turns Active through the identity transfers' tasks: the page waits
+            // for them (?settled= in the API's words).
+            if let (true, Some(position)) = (step.approved, step.position) {
+                let views = [xuexin_projections::account_view::NAME];
+                if let Err(error) = state.reads.settle(&views, position).await {
+                    tracing::warn!(error = %error, "an approval's consequences lag");
+                }
             }
-            show_claim(
-                &state,
-                &claims,
-                &csrf,
-                &session,
-                Some(messages::text("web.identity.approved")),
-            )
-            .await
+            let notice = step
+                .approved
+                .then(|| messages::text("web.identity.approved"));
+            show_claim(&state, &claims, &csrf, &session, notice).await
         }
         Err(error) => {
             let (status, field, text) = match error {
@@ -652,7 +647,10 @@ pub async fn liveness_submit(
         };
     let metadata = context.metadata(session.actor());
     match claims.start_liveness(&session, &metadata).await {
-        Ok((_, verify_url)) => Redirect::to(&verify_url).into_response(),
+        Ok((_, verify_url)) => {
+            let message = messages::text("web.identity.liveness_going").to_string();
+            super::external::go_to(&state, &csrf, &verify_url, message)
+        }
         Err(error) => {
             let (status, _, text) = claim_refusal(error);
             let mut shown = Shown::plain();
@@ -751,8 +749,16 @@ pub async fn inbox_answer(
         Ok(found) => found,
         Err(answer) => return answer,
     };
+    let confirm = match form.answer.as_str() {
+        "yes" => true,
+        "no" => false,
+        _ => {
+            let text = messages::text("validation_failed");
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return inbox_page(&state, &claims, &csrf, &session, status, None, Some(text)).await;
+        }
+    };
     let metadata = context.metadata(session.actor());
-    let confirm = form.answer == "yes";
     match claims
         .answer_assist(&session, form.request.clone(), confirm, &metadata)
         .await

@@ -28,7 +28,14 @@ pub use page::{CSRF_COOKIE, SESSION_COOKIE};
 use crate::state::SharedState;
 use axum::Router;
 
-/// The pages and their static files, for `http::router` to serve with the API.
-pub fn router() -> Router<SharedState> {
-    pages::router().merge(page::static_files())
+/// The pages and their static files, for `http::router` to serve with the API. An account
+/// waiting for identity review reaches only the pages of its review (as the API's
+/// `Authenticated` allows only the verification endpoints).
+pub fn router(state: SharedState) -> Router<SharedState> {
+    pages::router()
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            page::pending_review_guard,
+        ))
+        .merge(page::static_files())
 }

@@ -56,6 +56,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("inbox.html", include_str!("templates/inbox.html")),
     ("external.html", include_str!("templates/external.html")),
+    (
+        "external_go.html",
+        include_str!("templates/external_go.html"),
+    ),
     ("support.html", include_str!("templates/support.html")),
     ("refused.html", include_str!("templates/refused.html")),
     ("register.html", include_str!("templates/register.html")),
@@ -214,6 +218,69 @@ pub async fn browser_session(state: &SharedState, headers: &HeaderMap) -> Option
             None
         }
     }
+}
+
+/// The pages an account waiting for identity review may open: its account overview, the
+/// review's own pages, logging out and the pages anyone may open.
+const PENDING_REVIEW_PAGES: &[&str] = &[
+    "/",
+    "/account",
+    "/logout",
+    "/language",
+    "/login",
+    "/register",
+    "/recover",
+    "/reset-password",
+    "/find-username",
+];
+
+/// The same, for whole groups of pages.
+const PENDING_REVIEW_PREFIXES: &[&str] = &["/identity", "/verify-email"];
+
+/// Middleware of the pages: a browser whose session waits for identity review is sent to
+/// 证件号码重复 from every other page, until the review has ended (then the session is freed,
+/// as the API's `Authenticated` frees it).
+pub async fn pending_review_guard(
+    axum::extract::State(state): axum::extract::State<SharedState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    let allowed = PENDING_REVIEW_PAGES.contains(&path)
+        || PENDING_REVIEW_PREFIXES
+            .iter()
+            .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")));
+    if allowed {
+        return next.run(request).await;
+    }
+    let Some(session) = browser_session(&state, request.headers()).await else {
+        return next.run(request).await;
+    };
+    if !session.pending_review {
+        return next.run(request).await;
+    }
+    let still_pending = match state
+        .store
+        .load::<xuexin_domain::account::Account>(&session.account_id.to_string())
+        .await
+    {
+        Ok(loaded) => {
+            loaded.aggregate.status()
+                == Some(xuexin_domain::account::AccountStatus::PendingIdentityReview)
+        }
+        Err(error) => return read_failed(error, "the account of a pending session"),
+    };
+    if still_pending {
+        return axum::response::Redirect::to("/identity").into_response();
+    }
+    if let Err(error) = state
+        .sessions
+        .clear_pending_review(session.account_id)
+        .await
+    {
+        return read_failed(error, "freeing a reviewed session");
+    }
+    next.run(request).await
 }
 
 /// The 403 page of a form sent without this browser's CSRF token; nothing was done.

@@ -95,6 +95,18 @@ pub async fn sessions_submit(
             Ok(found) => found,
             Err(answer) => return answer,
         };
+    if form.session == crate::sessions::public_id(&session.token_hash) {
+        // 退出 for this very session: logging out.
+        if let Err(error) = login::logout(&services, &session).await {
+            return read_failed(error, "logging out");
+        }
+        let mut response = Redirect::to("/login").into_response();
+        response.headers_mut().append(
+            axum::http::header::SET_COOKIE,
+            super::page::set_cookie(&state, super::page::SESSION_COOKIE, "", 0),
+        );
+        return response;
+    }
     let ended = if form.session == "others" {
         login::end_other_sessions(&services, &session).await
     } else {
