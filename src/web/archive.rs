@@ -4,7 +4,7 @@
 //! and a print style sheet that lays 个人学信档案 out on A4. Same use cases as
 //! `/api/v1/me/records`.
 
-use super::page::{browser_session, form_session, read_failed, render, Chrome, Csrf};
+use super::page::{browser_session, form_session, page_session, read_failed, render, Chrome, Csrf};
 use crate::application::archive::RecordView;
 use crate::application::records::{parse_conclusion, Records, RecordsError};
 use crate::http::extract::RequestContext;
@@ -235,10 +235,10 @@ pub async fn archive(
     State(records): State<Records>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(session) = browser_session(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
+    let (csrf, session) = match page_session(&state, &headers).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
-    let csrf = Csrf::of(&state, &headers);
     // Never older than the login that opened the session.
     caught_up(&state, Some(session.position)).await;
     archive_page(&state, &records, &csrf, &session, Said::nothing()).await

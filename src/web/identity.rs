@@ -2,7 +2,7 @@
 //! / 日志状态 / 审核失败原因), the ways to prove the identity, and 提供学籍或者学历信息 with its
 //! 在校生 and 毕业生 forms. Same use cases as `/api/v1/identity/claim…`.
 
-use super::page::{browser_session, form_session, read_failed, render, Chrome, Csrf};
+use super::page::{browser_session, form_session, page_session, read_failed, render, Chrome, Csrf};
 use crate::application::identity::{ClaimError, IdentityClaims, RecordsProof};
 use crate::http::extract::RequestContext;
 use crate::messages;
@@ -50,10 +50,10 @@ pub async fn claim_page(
     State(claims): State<IdentityClaims>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(session) = browser_session(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
+    let (csrf, session) = match page_session(&state, &headers).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
-    let csrf = Csrf::of(&state, &headers);
     show_claim(&state, &claims, &csrf, &session, None).await
 }
 
@@ -467,10 +467,10 @@ async fn proof_form(
     headers: HeaderMap,
     proof: &'static str,
 ) -> Response {
-    let Some(session) = browser_session(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
+    let (csrf, session) = match page_session(&state, &headers).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
-    let csrf = Csrf::of(&state, &headers);
     proof_page(&state, &claims, &csrf, &session, proof, Shown::plain()).await
 }
 
@@ -718,10 +718,10 @@ pub async fn inbox(
     State(claims): State<IdentityClaims>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(session) = browser_session(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
+    let (csrf, session) = match page_session(&state, &headers).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
-    let csrf = Csrf::of(&state, &headers);
     inbox_page(&state, &claims, &csrf, &session, StatusCode::OK, None, None).await
 }
 

@@ -305,6 +305,18 @@ pub async fn reflect(state: &SharedState, views: &[&'static str], position: Opti
     }
 }
 
+/// A logged-in page's first step: the browser's session (else the way to the login page) and
+/// its CSRF binding for the page's forms.
+pub async fn page_session(
+    state: &SharedState,
+    headers: &HeaderMap,
+) -> Result<(Csrf, Session), Response> {
+    match browser_session(state, headers).await {
+        Some(session) => Ok((Csrf::of(state, headers), session)),
+        None => Err(axum::response::Redirect::to("/login").into_response()),
+    }
+}
+
 /// A logged-in form's first steps: this browser's CSRF token, then its session. `Err` is the
 /// answer instead: the 403 page (nothing was done) or the way to the login page.
 pub async fn form_session(

@@ -1,7 +1,8 @@
 //! The pages and their forms: login, the account overview, logout, the language switch.
 
 use super::page::{
-    browser_session, read_failed, render, set_cookie, Chrome, Csrf, LANGUAGE_COOKIE, SESSION_COOKIE,
+    browser_session, page_session, read_failed, render, set_cookie, Chrome, Csrf, LANGUAGE_COOKIE,
+    SESSION_COOKIE,
 };
 use crate::application::account::AccountManagement;
 use crate::application::login::{self, Login, LoginError};
@@ -311,10 +312,10 @@ async fn account_page(
     State(account): State<AccountManagement>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(session) = browser_session(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
+    let (csrf, session) = match page_session(&state, &headers).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
-    let csrf = Csrf::of(&state, &headers);
     // Never a view older than the login that opened the session (as `GET /api/v1/me`); past
     // the bounded wait the page shows what there is.
     if session.staff.is_none() {

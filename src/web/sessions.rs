@@ -1,7 +1,7 @@
 //! 登录设备: the account's sessions (device, address, time), and 退出 for one of them or for
 //! all the others, on the same use cases as `GET /api/v1/me/sessions` and its DELETEs.
 
-use super::page::{browser_session, form_session, read_failed, render, Chrome, Csrf};
+use super::page::{form_session, page_session, read_failed, render, Chrome, Csrf};
 use crate::application::login::{self, Login};
 use crate::messages;
 use crate::state::SharedState;
@@ -67,10 +67,10 @@ pub async fn sessions_page(
     State(services): State<Login>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(session) = browser_session(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
+    let (csrf, session) = match page_session(&state, &headers).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
-    let csrf = Csrf::of(&state, &headers);
     page(&state, &services, &csrf, &session, None).await
 }
 
