@@ -360,9 +360,10 @@ impl ReadYourWrites {
     /// it led to is done, they have read what those tasks wrote (and so on down the chain),
     /// and the projections have applied all of it. Bounded by the same wait as `wait`.
     ///
-    /// A task belongs to the command when it descends from a position up to `position`
-    /// (`process_tasks.root_position`) and was queued from the minute before that position's
-    /// event on: an older task of another command that keeps failing does not hold it up.
+    /// A task belongs to the command when it descends from the command's request
+    /// (`process_tasks.root_request`: the request id of the event that queued it, which a
+    /// task's own events carry on); another command's task, even one that keeps failing, does
+    /// not hold the read up.
     #[tracing::instrument(skip(self))]
     pub async fn settle(
         &self,
@@ -375,12 +376,12 @@ impl ReadYourWrites {
         let deadline = tokio::time::Instant::now() + self.max_wait;
         self.wait_until(PROCESS_MANAGERS, position, deadline)
             .await?;
-        let since = log::time_of(&self.db, position)
-            .await?
-            .map_or(0, |at| at - 60_000);
+        let Some(request) = log::request_of(&self.db, position).await? else {
+            return self.wait_until(projections, position, deadline).await;
+        };
         let mut target = position;
         loop {
-            let (pending, reached) = tasks_descending(&self.db, position, since).await?;
+            let (pending, reached) = tasks_descending(&self.db, &request).await?;
             if pending > 0 {
                 if tokio::time::Instant::now() >= deadline {
                     return Err(WaitError::Timeout);
@@ -409,16 +410,15 @@ pub const PROCESS_MANAGERS: &[&str] = &[
     "messenger_v1",
 ];
 
-/// Of the tasks descending from a position up to `root` and queued since `since`: how many
-/// are still pending, and the newest position their commands committed.
-async fn tasks_descending(db: &Db, root: i64, since: i64) -> anyhow::Result<(i64, i64)> {
+/// Of the tasks descending from the command of `request`: how many are still pending, and the
+/// newest position their commands committed.
+async fn tasks_descending(db: &Db, request: &str) -> anyhow::Result<(i64, i64)> {
     let (pending, reached): (Option<i64>, Option<i64>) = xuexin_projections::on_db!(db, pool => {
         sqlx::query_as(
             "SELECT SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), MAX(result_position)
-             FROM process_tasks WHERE root_position <= $1 AND created_at >= $2",
+             FROM process_tasks WHERE root_request = $1",
         )
-        .bind(root)
-        .bind(since)
+        .bind(request)
         .fetch_one(pool)
         .await
         .context("failed to read the process tasks")?

@@ -216,10 +216,19 @@ async fn perform(
 /// Runs the tasks that are due; returns how many it attempted.
 pub async fn run_due(state: &TaskRunner) -> anyhow::Result<usize> {
     let now = state.clock.now().millis();
-    type Due = (String, String, String, i64, i64, Option<i64>);
+    type Due = (
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        Option<i64>,
+        Option<String>,
+    );
     let due: Vec<Due> = on_db!(&state.db, pool => {
         sqlx::query_as(
-            "SELECT id, kind, payload, attempts, next_attempt_at, root_position FROM process_tasks
+            "SELECT id, kind, payload, attempts, next_attempt_at, root_position, root_request
+             FROM process_tasks
              WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY created_at LIMIT 100",
         )
         .bind(now)
@@ -229,7 +238,7 @@ pub async fn run_due(state: &TaskRunner) -> anyhow::Result<usize> {
     });
     let mut attempted = 0;
     let claim_millis = state.task_claim.as_millis() as i64;
-    for (id, kind, payload, attempts, next_attempt_at, root_position) in due {
+    for (id, kind, payload, attempts, next_attempt_at, root_position, root_request) in due {
         let claimed = db_execute!(
             &state.db,
             "UPDATE process_tasks SET next_attempt_at = $3
@@ -246,9 +255,13 @@ pub async fn run_due(state: &TaskRunner) -> anyhow::Result<usize> {
         if !state.task_delay.is_zero() {
             tokio::time::sleep(state.task_delay).await;
         }
+        // The task's events carry the request id of the command they descend from (a
+        // correlation id), and the position that started the chain.
+        let system = CommandMetadata::system(kind.split('.').next().unwrap_or("process-manager"));
         let metadata = CommandMetadata {
             caused_by: root_position,
-            ..CommandMetadata::system(kind.split('.').next().unwrap_or("process-manager"))
+            request_id: root_request.unwrap_or(system.request_id.clone()),
+            ..system
         };
         let payload: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
         let result = perform(state, &kind, &payload, &metadata).await;

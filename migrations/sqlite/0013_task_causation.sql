@@ -1,7 +1,10 @@
--- Read-your-writes through the process managers: a task remembers the position of the
--- command's event it descends from (root_position: the event that queued it, or that event's
--- own root when a task wrote it) and the position its own command committed
--- (result_position), so a query given ?settled=POSITION can wait for every consequence.
+-- Read-your-writes through the process managers. A task remembers the command it descends
+-- from: root_request, the request id of the command's events (the events a task writes carry
+-- it on, so a chain of tasks keeps it), and root_position, the position of the event that
+-- started the chain. It also records the position its own command committed
+-- (result_position), so a query given ?settled=POSITION waits for every consequence of the
+-- command at that position.
+ALTER TABLE process_tasks ADD COLUMN root_request TEXT;
 ALTER TABLE process_tasks ADD COLUMN root_position INTEGER;
 ALTER TABLE process_tasks ADD COLUMN result_position INTEGER;
-CREATE INDEX process_tasks_root_idx ON process_tasks (root_position);
+CREATE INDEX process_tasks_root_request_idx ON process_tasks (root_request);

@@ -3,9 +3,10 @@
 //! each task out as a command, with retries. Task ids are derived from the deciding event, so
 //! re-applying an event never queues a task twice.
 //!
-//! Each task remembers its root: the position of the command's event it descends from (the
-//! deciding event's `caused_by`, or the deciding event itself when a command wrote it), so a
-//! query can wait for every consequence of a command (`?settled=`).
+//! Each task remembers the command it descends from: the deciding event's request id (a task's
+//! own events carry the request id of the command they descend from, so a chain keeps it) and
+//! its root position (the deciding event's `caused_by`, or its own position when a command
+//! wrote it), so a query can wait for every consequence of a command (`?settled=`).
 
 use crate::db::Tx;
 use crate::event::StoredEvent;
@@ -22,13 +23,15 @@ pub async fn queue(
 ) -> Result<(), ProjectionError> {
     tx_execute!(
         tx,
-        "INSERT INTO process_tasks (id, kind, payload, next_attempt_at, created_at, root_position)
-         VALUES ($1, $2, $3, 0, $4, $5) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO process_tasks (id, kind, payload, next_attempt_at, created_at, root_position,
+             root_request)
+         VALUES ($1, $2, $3, 0, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
         format!("{kind}:{subject}:{}:{}", event.aggregate_id, event.sequence),
         kind,
         payload.to_string(),
         event.time().millis(),
         root_position(event),
+        event.metadata_str("request_id"),
     )?;
     Ok(())
 }

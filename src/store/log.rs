@@ -195,8 +195,8 @@ pub async fn checkpoint_of(db: &Db, position: i64) -> anyhow::Result<Option<Chec
     }))
 }
 
-/// When the event at `position` was recorded (Unix milliseconds), if there is one.
-pub async fn time_of(db: &Db, position: i64) -> anyhow::Result<Option<i64>> {
+/// The request id of the event at `position` (the command that wrote it), if there is one.
+pub async fn request_of(db: &Db, position: i64) -> anyhow::Result<Option<String>> {
     let found: Option<(String,)> = match db {
         Db::Postgres(pool) => {
             sqlx::query_as("SELECT metadata::text FROM events WHERE position = $1")
@@ -213,7 +213,7 @@ pub async fn time_of(db: &Db, position: i64) -> anyhow::Result<Option<i64>> {
     };
     Ok(found.and_then(|(metadata,)| {
         let metadata: serde_json::Value = serde_json::from_str(&metadata).ok()?;
-        xuexin_domain::Timestamp::parse_rfc3339(metadata["time"].as_str()?).map(|t| t.millis())
+        metadata["request_id"].as_str().map(str::to_string)
     }))
 }
 

@@ -58,11 +58,17 @@ async fn a_read_settled_on_an_import_shows_the_record_the_binder_bound(backend: 
     assert_eq!(settled.status, StatusCode::OK, "{}", settled.text);
     assert_eq!(settled.body["enrolment_count"], 1, "{}", settled.text);
 
-    // The binding names the import it descends from.
+    // The binding names the import it descends from: its position and its request.
     let bound = app.events_of_type("RecordBound").await;
     assert_eq!(bound.len(), 1);
     let caused_by = bound[0].2["caused_by"].as_i64().expect("caused_by");
     assert!(caused_by <= position && caused_by > 0, "{}", bound[0].2);
+    let registered = app.events_of_type("RecordRegistered").await;
+    assert_eq!(
+        bound[0].2["request_id"], registered[0].2["request_id"],
+        "the binder's event carries the import's request id"
+    );
+    assert!(bound[0].2["actor"].as_str().unwrap().starts_with("system:"));
 }
 
 async fn an_approved_proof_settles_into_an_active_account_and_a_closed_old_one(backend: Backend) {
