@@ -44,7 +44,12 @@ pub fn redact(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (key, inner) in map.iter_mut() {
-                if key == "password_hash" || key == "answer_hash" || key == "code_hash" {
+                // The second factor's nonce and recovery-code digests too: with the service's
+                // key they are the factor, and an auditor has no use for them.
+                if matches!(
+                    key.as_str(),
+                    "password_hash" | "answer_hash" | "code_hash" | "nonce" | "recovery_codes"
+                ) {
                     *inner = Value::String("[redacted]".into());
                 } else {
                     redact(inner);
@@ -179,6 +184,24 @@ pub async fn events(db: &Db, filter: &EventFilter) -> anyhow::Result<Vec<AuditEv
         .await
         .context("failed to read the audit log")?,
     };
+    Ok(rows.into_iter().map(into_audit_event).collect())
+}
+
+/// The latest `limit` events one actor caused, newest first (a staff member's own actions on
+/// the console's first page).
+#[tracing::instrument(skip(db), fields(backend = db.backend().as_str()))]
+pub async fn latest_by_actor(db: &Db, actor: &str, limit: i64) -> anyhow::Result<Vec<AuditEvent>> {
+    let rows: Vec<Row> = on_db!(db, pool => {
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM events WHERE metadata->>'actor' = $1
+             ORDER BY position DESC LIMIT $2"
+        ))
+        .bind(actor)
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(pool)
+        .await
+        .context("failed to read an actor's events")?
+    });
     Ok(rows.into_iter().map(into_audit_event).collect())
 }
 

@@ -178,10 +178,23 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Remove a staff member's second factor (a lost phone): their sessions end, and their
+    /// next login enrols a new one. Recorded as `SecondFactorReset` by `system:admin-cli`.
+    ResetFactor {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum DevCommand {
+    /// Print the current code of a TOTP secret, as an authenticator app shows it (for trying
+    /// a staff login from a shell; the secret is what `/api/v1/staff/second-factor` gives
+    /// the session enrolling).
+    Totp {
+        /// The base32 secret.
+        secret: String,
+    },
     /// Show SMS and mail the capture gateways kept, newest first.
     Outbox {
         /// Only messages to this phone or e-mail address.
@@ -267,23 +280,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let runtime = crate::startup::Runtime::open(Config::from_env()?).await?;
-            let code = xuexin_domain::school::parse_school_code(&code)
-                .ok_or_else(|| anyhow::anyhow!("a school code has 5 digits"))?;
-            runtime
-                .state
-                .store
-                .execute::<xuexin_domain::school::School>(
-                    &code,
-                    xuexin_domain::school::SchoolCommand::Register {
-                        code: code.clone(),
-                        name: name.clone(),
-                        province,
-                    },
-                    &(),
-                    &crate::store::CommandMetadata::system("admin-cli"),
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            crate::application::staff::add_school(
+                &runtime.state.account,
+                &code,
+                &name,
+                &province,
+                &crate::store::CommandMetadata::system("admin-cli"),
+            )
+            .await?;
             runtime.catch_up().await?;
             println!("school {code} {name} registered");
             runtime.state.db.close().await;
@@ -319,6 +323,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     scope,
                     password: xuexin_domain::values::Secret::new(password.clone()),
                 },
+                &crate::store::CommandMetadata::system("admin-cli"),
             )
             .await?;
             runtime.catch_up().await?;
@@ -326,6 +331,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if generated {
                 println!("password (shown once): {password}");
             }
+            println!(
+                "the first login at /staff/login enrols a second factor (an authenticator app)"
+            );
+            runtime.state.db.close().await;
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::ResetFactor { username },
+        } => {
+            let runtime = crate::startup::Runtime::open(Config::from_env()?).await?;
+            let name = xuexin_domain::roles::parse_staff_username(&username)
+                .ok_or_else(|| anyhow::anyhow!("{username} is not a staff username"))?;
+            let holder = runtime
+                .state
+                .store
+                .load::<xuexin_domain::login_name::LoginName>(
+                    &xuexin_domain::ids::login_name_id(
+                        xuexin_domain::ids::LoginNameKind::Staff,
+                        &name,
+                    )
+                    .to_string(),
+                )
+                .await?
+                .aggregate
+                .holder()
+                .ok_or_else(|| anyhow::anyhow!("no staff member is called {name}"))?;
+            runtime
+                .state
+                .account
+                .reset_factor(holder, &crate::store::CommandMetadata::system("admin-cli"))
+                .await
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            runtime.catch_up().await?;
+            println!("the second factor of {name} is reset; the next login enrols a new one");
             runtime.state.db.close().await;
             Ok(())
         }
@@ -400,6 +439,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let outcome = audit_command(&db, command).await;
             db.close().await;
             outcome
+        }
+        Command::Dev {
+            command: DevCommand::Totp { secret },
+        } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            let code = crate::application::factor::code_at(&secret, now)
+                .ok_or_else(|| anyhow::anyhow!("not a base32 TOTP secret of 16 bytes or more"))?;
+            println!("{code}");
+            Ok(())
         }
         Command::Dev {
             command:

@@ -146,6 +146,9 @@ pub struct Config {
     /// --slow-process-managers` make the process managers slow on purpose, to prove that reads
     /// wait for their consequences (`?settled=`).
     pub task_delay: Duration,
+    /// Public holidays and make-up working days (`XUEXIN_HOLIDAYS`, a file), for the
+    /// three-working-day promise the staff console measures reviews and tickets against.
+    pub calendar: crate::workdays::Calendar,
     /// How long an `Idempotency-Key` whose first request never finished (a crash) answers
     /// `409 idempotency_in_progress` before a repeat may take it over
     /// (`XUEXIN_IDEMPOTENCY_TAKEOVER_SECONDS`, default 300).
@@ -192,6 +195,7 @@ impl Default for Config {
             projector_poll: Duration::from_millis(500),
             task_claim: Duration::from_secs(60),
             task_delay: Duration::ZERO,
+            calendar: crate::workdays::Calendar::default(),
             idempotency_takeover: Duration::from_secs(300),
             idempotency_window: Duration::from_secs(24 * 3600),
             wechat: None,
@@ -336,6 +340,12 @@ impl Config {
         }
         if let Some(d) = env_seconds("XUEXIN_TASK_CLAIM_SECONDS")? {
             config.task_claim = d;
+        }
+        if let Some(path) = env("XUEXIN_HOLIDAYS") {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("XUEXIN_HOLIDAYS: cannot read {path}"))?;
+            config.calendar = crate::workdays::Calendar::parse(&text)
+                .map_err(|e| anyhow::anyhow!("XUEXIN_HOLIDAYS ({path}): {e}"))?;
         }
         if let Some(millis) = env_parse::<u64>("XUEXIN_TASK_DELAY_MS")? {
             config.task_delay = Duration::from_millis(millis);

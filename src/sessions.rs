@@ -54,6 +54,9 @@ pub struct Session {
     pub staff: Option<(StaffRole, Option<String>)>,
     /// Opened by an account waiting for identity review.
     pub pending_review: bool,
+    /// A staff session that has not passed its second factor yet: it reaches nothing staff
+    /// may do (issue 16).
+    pub factor_pending: bool,
 }
 
 impl Session {
@@ -73,12 +76,17 @@ impl Session {
         self.staff.as_ref().and_then(|(_, scope)| scope.as_deref())
     }
 
-    /// The scope, if the session is staff with one of `roles`; otherwise 403.
+    /// The scope, if the session is staff with one of `roles` and has passed its second
+    /// factor; otherwise 403 (`second_factor_required` before the factor).
     pub fn require_role(
         &self,
         roles: &[StaffRole],
     ) -> Result<Option<&str>, crate::problem::Problem> {
         match &self.staff {
+            Some(_) if self.factor_pending => Err(crate::problem::Problem::new(
+                crate::problem::ProblemKind::Forbidden,
+                "second_factor_required",
+            )),
             Some((role, scope)) if roles.contains(role) => Ok(scope.as_deref()),
             _ => Err(crate::problem::Problem::new(
                 crate::problem::ProblemKind::Forbidden,
@@ -119,8 +127,8 @@ impl Sessions {
         let expires_at = now.plus_millis(self.ttl.as_millis() as i64);
         db_execute!(
             &self.db,
-            "INSERT INTO sessions (token_hash, account_id, created_at, expires_at, client_ip, position, role, scope, pending_review, user_agent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO sessions (token_hash, account_id, created_at, expires_at, client_ip, position, role, scope, pending_review, user_agent, factor_pending)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             token_hash(&token),
             account_id.to_string(),
             now.millis(),
@@ -135,6 +143,8 @@ impl Sessions {
                 .filter(|c| !c.is_control())
                 .take(USER_AGENT_MAX)
                 .collect::<String>()),
+            // Every staff session starts before its second factor.
+            i64::from(staff.is_some()),
         )
         .context("failed to store a session")?;
         Ok(NewSession { token, expires_at })
@@ -144,10 +154,10 @@ impl Sessions {
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, token: &str) -> anyhow::Result<Option<Session>> {
         let hash = token_hash(token);
-        type Row = (String, i64, i64, Option<String>, Option<String>, i64);
+        type Row = (String, i64, i64, Option<String>, Option<String>, i64, i64);
         let row: Option<Row> = on_db!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT account_id, expires_at, position, role, scope, pending_review FROM sessions
+                "SELECT account_id, expires_at, position, role, scope, pending_review, factor_pending FROM sessions
                  WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
             )
             .bind(&hash)
@@ -156,8 +166,8 @@ impl Sessions {
             .await
             .context("failed to read a session")?
         });
-        Ok(
-            row.and_then(|(account_id, expires_at, position, role, scope, pending)| {
+        Ok(row.and_then(
+            |(account_id, expires_at, position, role, scope, pending, factor)| {
                 AccountId::parse(&account_id).map(|account_id| Session {
                     account_id,
                     token_hash: hash,
@@ -168,9 +178,21 @@ impl Sessions {
                         .and_then(StaffRole::parse)
                         .map(|role| (role, scope)),
                     pending_review: pending != 0,
+                    factor_pending: factor != 0,
                 })
-            }),
+            },
+        ))
+    }
+
+    /// The session passed its second factor.
+    pub async fn pass_factor(&self, token_hash: &str) -> anyhow::Result<()> {
+        db_execute!(
+            &self.db,
+            "UPDATE sessions SET factor_pending = 0 WHERE token_hash = $1",
+            token_hash,
         )
+        .context("failed to update a session")?;
+        Ok(())
     }
 
     /// The account's identity was verified: its sessions are no longer restricted.

@@ -225,7 +225,12 @@ fn write_of(event: &AccountEvent, at: i64) -> Write {
         | AccountEvent::SecurityAnswersFailed { .. }
         | AccountEvent::LanguageChosen { .. } => patch(Patch::default()),
         // Staff accounts have no personal profile to show.
-        AccountEvent::StaffAccountCreated { .. } => Write::Nothing,
+        AccountEvent::StaffAccountCreated { .. }
+        | AccountEvent::SecondFactorEnrolled { .. }
+        | AccountEvent::SecondFactorPassed { .. }
+        | AccountEvent::RecoveryCodeUsed { .. }
+        | AccountEvent::SecondFactorReset
+        | AccountEvent::StaffAccountDisabled { .. } => Write::Nothing,
         AccountEvent::NameChanged { .. }
         | AccountEvent::NameChangeRequested { .. }
         | AccountEvent::NameChangeRejected { .. }

@@ -532,6 +532,8 @@ pub struct UncheckedStudent {
     pub class_name: String,
     pub enrolment_year: i64,
     pub has_account: bool,
+    /// 专业 (from the record's fields).
+    pub major: String,
 }
 
 /// Enrolment records of a school (optionally one class or one grade) with no conclusion for
@@ -543,9 +545,10 @@ pub async fn unchecked(
     class_name: Option<&str>,
     grade: Option<i64>,
 ) -> sqlx::Result<Vec<UncheckedStudent>> {
-    let rows: Vec<(String, String, String, String, i64, Option<String>)> = on_db!(db, pool => {
+    type Row = (String, String, String, String, i64, Option<String>, String);
+    let rows: Vec<Row> = on_db!(db, pool => {
         sqlx::query_as(
-            "SELECT r.record_id, r.student_number, r.name, r.class_name, r.enrolment_year, r.account_id
+            "SELECT r.record_id, r.student_number, r.name, r.class_name, r.enrolment_year, r.account_id, r.fields
              FROM student_records_v1 r
              WHERE r.school_code = $1 AND r.kind = 'enrolment'
                AND ($3 IS NULL OR r.class_name = $3)
@@ -564,7 +567,8 @@ pub async fn unchecked(
     Ok(rows
         .into_iter()
         .map(
-            |(record_id, student_number, name, class_name, enrolment_year, account)| {
+            |(record_id, student_number, name, class_name, enrolment_year, account, fields)| {
+                let fields: serde_json::Value = serde_json::from_str(&fields).unwrap_or_default();
                 UncheckedStudent {
                     record_id,
                     student_number,
@@ -572,6 +576,7 @@ pub async fn unchecked(
                     class_name,
                     enrolment_year,
                     has_account: account.is_some(),
+                    major: fields["major"].as_str().unwrap_or_default().to_string(),
                 }
             },
         )
@@ -597,6 +602,23 @@ pub async fn school(db: &Db, code: &str) -> sqlx::Result<Option<SchoolRow>> {
         name,
         province,
     }))
+}
+
+/// Every school, by code.
+pub async fn schools(db: &Db) -> sqlx::Result<Vec<SchoolRow>> {
+    let rows: Vec<(String, String, String)> = on_db!(db, pool => {
+        sqlx::query_as("SELECT code, name, province FROM schools_v1 ORDER BY code")
+            .fetch_all(pool)
+            .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(code, name, province)| SchoolRow {
+            code,
+            name,
+            province,
+        })
+        .collect())
 }
 
 /// Degree records with a pending correction, in the schools of a province.

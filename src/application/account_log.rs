@@ -171,6 +171,16 @@ fn summarize(event: &AccountEvent) -> String {
             "history.external_login_unlinked",
             &[("provider", provider_label(provider))],
         ),
+        AccountEvent::SecondFactorEnrolled { .. } => line("history.second_factor_enrolled"),
+        AccountEvent::SecondFactorPassed { .. } => line("history.second_factor_passed"),
+        AccountEvent::RecoveryCodeUsed { remaining, .. } => with(
+            "history.recovery_code_used",
+            &[("count", &remaining.to_string())],
+        ),
+        AccountEvent::SecondFactorReset => line("history.second_factor_reset"),
+        AccountEvent::StaffAccountDisabled { reason } => {
+            with("history.staff_disabled", &[("reason", reason)])
+        }
         AccountEvent::LanguageChosen { language } => with(
             "history.language_chosen",
             &[("language", messages::text(language_label(*language)))],

@@ -23,7 +23,7 @@ pub const BATCH_ROWS: usize = 500;
 /// The report lists this many bad rows at most (the counts are always complete).
 pub const MAX_REPORTED_PROBLEMS: usize = 1000;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct RowProblem {
     /// Line number in the file (the header is line 1).
     pub line: u64,
@@ -31,7 +31,7 @@ pub struct RowProblem {
     pub reasons: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ImportReport {
     /// `enrolment` (学籍) or `degree` (学历), told from the headers.
     pub kind: String,

@@ -73,6 +73,9 @@ pub struct LoggedIn {
     pub account_id: AccountId,
     /// `Some(role)` for a staff account.
     pub role: Option<String>,
+    /// For a staff account, what the session must do before anything else: `enrol` a second
+    /// factor, or give its code (`required`).
+    pub second_factor: Option<&'static str>,
     pub token: String,
     pub expires_at: Timestamp,
     pub position: Option<i64>,
@@ -382,6 +385,13 @@ pub async fn open_session(
             .aggregate
             .staff()
             .map(|s| s.role.as_str().to_string()),
+        second_factor: committed.aggregate.staff().map(|_| {
+            if committed.aggregate.second_factor().is_some() {
+                "required"
+            } else {
+                "enrol"
+            }
+        }),
         token: session.token,
         expires_at: session.expires_at,
         position: committed.position,

@@ -11,6 +11,7 @@ pub mod account_log;
 pub mod archive;
 pub mod email;
 pub mod external;
+pub mod factor;
 pub mod identity;
 pub mod import;
 pub mod login;

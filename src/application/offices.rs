@@ -53,6 +53,134 @@ pub fn initial_password(
     }
 }
 
+/// What an office types for a young person: parsed into a registration (with the password
+/// generated when none was given: returned to be shown once), or the refusals by field.
+pub struct OfficeRegistration<'a> {
+    pub name: &'a str,
+    /// `resident_id_card` when absent.
+    pub document_type: Option<&'a str>,
+    pub document_number: &'a str,
+    pub phone: Option<&'a str>,
+    pub password: Option<String>,
+}
+
+impl OfficeRegistration<'_> {
+    pub fn parse(
+        self,
+        today: xuexin_domain::time::CivilDate,
+    ) -> Result<(super::registration::RegistrationForm, Option<String>), OfficeError> {
+        use xuexin_domain::values::{Document, DocumentType, PersonName};
+        let mut errors = Vec::new();
+        let name = PersonName::parse(self.name)
+            .map_err(|_| errors.push(FieldRefusal::new("name", "name_format")))
+            .ok();
+        let document = match self
+            .document_type
+            .filter(|t| !t.is_empty())
+            .map_or(Some(DocumentType::ResidentIdCard), DocumentType::parse)
+        {
+            None => {
+                errors.push(FieldRefusal::new("document_type", "document_type_invalid"));
+                None
+            }
+            Some(kind) => Document::parse(kind, self.document_number, today)
+                .map_err(|_| errors.push(FieldRefusal::new("document_number", "id_number_format")))
+                .ok(),
+        };
+        let phone = match self.phone.map(str::trim).filter(|p| !p.is_empty()) {
+            None => None,
+            Some(raw) => Phone::parse(raw)
+                .map_err(|_| errors.push(FieldRefusal::new("phone", "phone_format")))
+                .ok(),
+        };
+        let (Some(name), Some(document)) = (name, document) else {
+            return Err(OfficeError::Invalid(errors));
+        };
+        if !errors.is_empty() {
+            return Err(OfficeError::Invalid(errors));
+        }
+        let (password, generated) = {
+            let rules = PasswordContext {
+                phone: phone.as_ref(),
+                document_number: Some(document.expose_number()),
+                ..Default::default()
+            };
+            initial_password(self.password, &rules)?
+        };
+        Ok((
+            super::registration::RegistrationForm {
+                phone,
+                sms_code: None,
+                password,
+                name,
+                document,
+                email: None,
+                security_questions: Vec::new(),
+                re_register: false,
+                continue_registration: false,
+            },
+            generated,
+        ))
+    }
+}
+
+/// An account an office registered, as its list shows it.
+pub struct OfficeAccount {
+    pub account_id: String,
+    pub name: String,
+    /// Masked.
+    pub document: String,
+    /// Masked.
+    pub phone: Option<String>,
+    pub status: String,
+    pub registered_at: Option<String>,
+}
+
+/// The accounts `office` registered, newest first (at most 500).
+#[tracing::instrument(skip_all)]
+pub async fn office_accounts(
+    services: &AccountManagement,
+    office: &str,
+) -> anyhow::Result<Vec<OfficeAccount>> {
+    use xuexin_projections::on_db;
+    let rows: Vec<(String, Option<String>)> = on_db!(&services.db, pool => {
+        sqlx::query_as(
+            "SELECT aggregate_id, metadata->>'time' FROM events
+             WHERE event_type = 'RegistrationStarted'
+               AND metadata->>'actor' LIKE 'conscription_office:%'
+             ORDER BY position DESC LIMIT 2000",
+        )
+        .fetch_all(pool)
+        .await?
+    });
+    let mut accounts = Vec::new();
+    for (account_id, time) in rows {
+        let account = services.store.load::<Account>(&account_id).await?.aggregate;
+        let ours = matches!(
+            account.channel(),
+            Some(RegistrationChannel::ConscriptionOffice { office: o }) if o == office
+        );
+        if !ours {
+            continue;
+        }
+        accounts.push(OfficeAccount {
+            name: account.name().to_string(),
+            document: account
+                .document()
+                .map(|d| d.masked.clone())
+                .unwrap_or_default(),
+            phone: account.phone().map(xuexin_domain::values::mask_phone),
+            status: account.status().map_or("", |s| s.as_str()).to_string(),
+            registered_at: time,
+            account_id,
+        });
+        if accounts.len() == 500 {
+            break;
+        }
+    }
+    Ok(accounts)
+}
+
 impl AccountManagement {
     /// 协助修改密码: an office resets the password of an account it registered. Every session
     /// ends, a lockout is lifted, whatever could still reset the old password dies.

@@ -35,7 +35,7 @@ pub struct Profile {
     pub scope: Option<String>,
 }
 
-fn document_type_label(kind: &str) -> &'static str {
+pub fn document_type_label(kind: &str) -> &'static str {
     messages::text(match kind {
         "resident_id_card" => "document_type.resident_id_card",
         "overseas_chinese_id_or_passport" => "document_type.overseas_chinese_id_or_passport",

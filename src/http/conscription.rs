@@ -6,11 +6,11 @@ use super::extract::{ApiJson, Authenticated, RequestContext};
 use super::idempotency::{holds_secret, HoldsSecret};
 use super::names::DocumentTypeName;
 use crate::application::account::AccountManagement;
-use crate::application::offices::{initial_password, OfficeError};
-use crate::application::registration::{register_by_office, RegistrationForm};
+use crate::application::offices::{OfficeError, OfficeRegistration};
+use crate::application::registration::register_by_office;
 use crate::http::extract::ApiPath;
 use crate::problem::account_problem;
-use crate::problem::{FieldError, Problem, ProblemKind};
+use crate::problem::{Problem, ProblemKind};
 use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -20,7 +20,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use xuexin_domain::roles::StaffRole;
-use xuexin_domain::values::{Document, DocumentType, PasswordContext, PersonName, Phone};
 
 pub fn router() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
@@ -101,63 +100,15 @@ pub async fn create_account(
     ApiJson(body): ApiJson<OfficeAccountRequest>,
 ) -> Result<(StatusCode, SecretAnswer), Problem> {
     let office = office_of(&session)?;
-    let mut errors = Vec::new();
-    let name = PersonName::parse(body.name.as_deref().unwrap_or(""))
-        .map_err(|_| errors.push(FieldError::new("name", "name_format")))
-        .ok();
-    let kind = body
-        .document_type
-        .as_deref()
-        .map_or(Some(DocumentType::ResidentIdCard), DocumentType::parse);
-    let document = match kind {
-        None => {
-            errors.push(FieldError::new("document_type", "document_type_invalid"));
-            None
-        }
-        Some(kind) => Document::parse(
-            kind,
-            body.document_number.as_deref().unwrap_or(""),
-            state.clock.now().date(),
-        )
-        .map_err(|_| errors.push(FieldError::new("document_number", "id_number_format")))
-        .ok(),
-    };
-    let phone = match body
-        .phone
-        .as_deref()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        None => None,
-        Some(raw) => Phone::parse(raw)
-            .map_err(|_| errors.push(FieldError::new("phone", "phone_format")))
-            .ok(),
-    };
-    let (Some(name), Some(document)) = (name, document) else {
-        return Err(Problem::validation(errors));
-    };
-    if !errors.is_empty() {
-        return Err(Problem::validation(errors));
+    let (form, generated) = OfficeRegistration {
+        name: body.name.as_deref().unwrap_or(""),
+        document_type: body.document_type.as_deref(),
+        document_number: body.document_number.as_deref().unwrap_or(""),
+        phone: body.phone.as_deref(),
+        password: body.password,
     }
-    let (password, generated) = {
-        let rules = PasswordContext {
-            phone: phone.as_ref(),
-            document_number: Some(document.expose_number()),
-            ..Default::default()
-        };
-        initial_password(body.password, &rules).map_err(office_problem)?
-    };
-    let form = RegistrationForm {
-        phone,
-        sms_code: None,
-        password,
-        name,
-        document,
-        email: None,
-        security_questions: Vec::new(),
-        re_register: false,
-        continue_registration: false,
-    };
+    .parse(state.clock.now().date())
+    .map_err(office_problem)?;
     let result = register_by_office(
         &state.registration,
         form,

@@ -325,8 +325,12 @@ where
 /// What an account waiting for identity review may use.
 const VERIFICATION_PATHS: &[&str] = &["/api/v1/identity/", "/api/v1/logout"];
 
+/// What a staff session may use before its second factor.
+const SECOND_FACTOR_PATHS: &[&str] = &["/api/v1/staff/second-factor", "/api/v1/logout"];
+
 /// The logged-in account (from `Authorization: Bearer …`). An account waiting for identity
-/// review gets only the verification endpoints (403 `identity_review_pending` elsewhere).
+/// review gets only the verification endpoints (403 `identity_review_pending` elsewhere); a
+/// staff session before its second factor only the factor's (403 `second_factor_required`).
 pub struct Authenticated(pub Session);
 
 impl<S> FromRequestParts<S> for Authenticated
@@ -354,6 +358,16 @@ where
         let Some(mut session) = state.sessions.authenticate(token).await? else {
             return Err(Problem::new(ProblemKind::Unauthorized, "unauthenticated"));
         };
+        if session.factor_pending
+            && !SECOND_FACTOR_PATHS
+                .iter()
+                .any(|p| parts.uri.path().starts_with(p))
+        {
+            return Err(Problem::new(
+                ProblemKind::Forbidden,
+                "second_factor_required",
+            ));
+        }
         if session.pending_review
             && !VERIFICATION_PATHS
                 .iter()

@@ -8,6 +8,7 @@ pub mod dev;
 pub mod email;
 pub mod error;
 pub mod extract;
+pub mod factor;
 pub mod headers;
 pub mod idempotency;
 pub mod identity;
@@ -60,6 +61,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "identity", description = "证件号码重复核验"),
         (name = "conscription", description = "征兵办公室"),
         (name = "support", description = "问题反馈"),
+        (name = "staff", description = "工作人员：两步验证 (staff: the second factor)"),
         (name = "audit", description = "审计 (auditors)"),
         (name = "dev", description = "Development only"),
     )
@@ -85,6 +87,7 @@ pub fn api(dev_mode: bool) -> (Router<SharedState>, utoipa::openapi::OpenApi) {
         .merge(sms::router())
         .merge(email::router())
         .merge(sessions::router())
+        .merge(factor::router())
         .merge(me::router())
         .merge(account::router())
         .merge(oauth::router())

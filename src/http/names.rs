@@ -117,6 +117,23 @@ pub enum StaffRoleName {
     Administrator,
 }
 
+/// What a staff session must do before anything else.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SecondFactorStepName {
+    Enrol,
+    Required,
+}
+
+/// Where a staff session stands with its second factor.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SecondFactorStateName {
+    Enrol,
+    Required,
+    Passed,
+}
+
 /// The password meter's level.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -2,7 +2,7 @@
 
 use super::error::ProblemDocument;
 use super::extract::{ApiJson, ApiPath, Authenticated, RequestContext};
-use super::names::{AccountStatusName, BearerName, StaffRoleName};
+use super::names::{AccountStatusName, BearerName, SecondFactorStepName, StaffRoleName};
 use crate::application::login::{login, Login, LoginError};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::state::SharedState;
@@ -87,6 +87,11 @@ pub struct SessionResponse {
     /// `conscription_office`, `auditor` or `administrator`.
     #[schema(value_type = Option<StaffRoleName>)]
     pub role: Option<String>,
+    /// For staff: the session reaches nothing before its second factor. `enrol` (first
+    /// login, or after a reset: `GET /api/v1/staff/second-factor` gives the secret) or
+    /// `required` (`POST /api/v1/staff/second-factor` with a code).
+    #[schema(value_type = Option<SecondFactorStepName>)]
+    pub second_factor: Option<String>,
     /// Log position of this login; pass it as `?position=` to read your write.
     pub position: Option<i64>,
 }
@@ -138,6 +143,7 @@ impl From<crate::application::login::LoggedIn> for SessionResponse {
             account_id: logged_in.account_id.to_string(),
             status: logged_in.status,
             role: logged_in.role,
+            second_factor: logged_in.second_factor.map(str::to_string),
             position: logged_in.position,
         }
     }

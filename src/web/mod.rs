@@ -21,9 +21,11 @@ mod pages;
 mod recover;
 mod register;
 mod sessions;
+mod staff;
 mod support;
 
 pub use page::{CSRF_COOKIE, SESSION_COOKIE};
+pub use staff::PAGES as STAFF_PAGES;
 
 use crate::state::SharedState;
 use axum::Router;
@@ -33,9 +35,14 @@ use axum::Router;
 /// `Authenticated` allows only the verification endpoints).
 pub fn router(state: SharedState) -> Router<SharedState> {
     pages::router()
+        .merge(staff::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            page::pending_review_guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state,
-            page::pending_review_guard,
+            staff::factor_guard,
         ))
         .merge(page::static_files())
 }

@@ -73,6 +73,82 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "find_username.html",
         include_str!("templates/find_username.html"),
     ),
+    (
+        "staff_accounts.html",
+        include_str!("templates/staff_accounts.html"),
+    ),
+    ("staff_asof.html", include_str!("templates/staff_asof.html")),
+    (
+        "staff_audit.html",
+        include_str!("templates/staff_audit.html"),
+    ),
+    (
+        "staff_audit_account.html",
+        include_str!("templates/staff_audit_account.html"),
+    ),
+    ("staff_base.html", include_str!("templates/staff_base.html")),
+    (
+        "staff_chain.html",
+        include_str!("templates/staff_chain.html"),
+    ),
+    (
+        "staff_codes.html",
+        include_str!("templates/staff_codes.html"),
+    ),
+    (
+        "staff_conscripts.html",
+        include_str!("templates/staff_conscripts.html"),
+    ),
+    (
+        "staff_corrections.html",
+        include_str!("templates/staff_corrections.html"),
+    ),
+    (
+        "staff_factor.html",
+        include_str!("templates/staff_factor.html"),
+    ),
+    (
+        "staff_forbidden.html",
+        include_str!("templates/staff_forbidden.html"),
+    ),
+    ("staff_home.html", include_str!("templates/staff_home.html")),
+    (
+        "staff_import_report.html",
+        include_str!("templates/staff_import_report.html"),
+    ),
+    (
+        "staff_imports.html",
+        include_str!("templates/staff_imports.html"),
+    ),
+    (
+        "staff_login.html",
+        include_str!("templates/staff_login.html"),
+    ),
+    (
+        "staff_names.html",
+        include_str!("templates/staff_names.html"),
+    ),
+    (
+        "staff_review.html",
+        include_str!("templates/staff_review.html"),
+    ),
+    (
+        "staff_reviews.html",
+        include_str!("templates/staff_reviews.html"),
+    ),
+    (
+        "staff_schools.html",
+        include_str!("templates/staff_schools.html"),
+    ),
+    ("staff_slip.html", include_str!("templates/staff_slip.html")),
+    (
+        "staff_tickets.html",
+        include_str!("templates/staff_tickets.html"),
+    ),
+    (
+        "staff_unchecked.html",
+        include_str!("templates/staff_unchecked.html"),
+    ),
 ];
 
 static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {

@@ -249,7 +249,39 @@ async fn approval_with_a_crash_at(backend: Backend, fault: &str) {
     assert!(child.wait().unwrap().success());
     let (_, session) = service.login("rev-crash", "Reviewer-Crash-1!").await;
     let reviewer = session["token"].as_str().unwrap().to_string();
+    // The reviewer's second factor, as an authenticator app would give it.
+    let (_, factor) = service
+        .send(
+            reqwest::Client::new()
+                .get(format!("{}/api/v1/staff/second-factor", service.address))
+                .bearer_auth(&reviewer),
+        )
+        .await
+        .unwrap();
+    let secret = factor["secret"].as_str().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (status, enrolled) = service
+        .send(
+            reqwest::Client::new()
+                .post(format!(
+                    "{}/api/v1/staff/second-factor/enrolment",
+                    service.address
+                ))
+                .bearer_auth(&reviewer)
+                .json(&json!({"code": xuexin::application::factor::code_at(secret, now)})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{enrolled}");
+    let deadline = Instant::now() + Duration::from_secs(30);
     let identity_id = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the claim never reached the review queue"
+        );
         let (_, queue) = service
             .send(
                 reqwest::Client::new()

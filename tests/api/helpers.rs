@@ -725,7 +725,9 @@ impl TestApp {
     }
 
     /// Creates a staff account (as `xuexin admin create-staff` does) and logs it in.
-    pub async fn staff_token(&self, role: &str, scope: Option<&str>) -> String {
+    /// Creates a staff account (as `xuexin admin create-staff` does); its username and
+    /// password.
+    pub async fn create_staff(&self, role: &str, scope: Option<&str>) -> (String, String) {
         let username = format!("staff-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         let password = "Staff-Pass-2024!";
         xuexin::application::staff::create_staff(
@@ -737,13 +739,54 @@ impl TestApp {
                 scope: scope.map(str::to_string),
                 password: xuexin_domain::values::Secret::new(password),
             },
+            &xuexin::store::CommandMetadata::system("admin-cli"),
         )
         .await
         .unwrap();
+        (username, password.to_string())
+    }
+
+    /// A staff session of `role` that has enrolled and passed its second factor.
+    pub async fn staff_token(&self, role: &str, scope: Option<&str>) -> String {
+        let (username, password) = self.create_staff(role, scope).await;
+        let password = password.as_str();
         let response = self.login(&username, password).await;
         assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
         assert_eq!(response.body["role"], role);
-        response.body["token"].as_str().unwrap().to_string()
+        assert_eq!(response.body["second_factor"], "enrol");
+        let token = response.body["token"].as_str().unwrap().to_string();
+        self.enrol_factor(&token).await;
+        token
+    }
+
+    /// Enrols a staff session's second factor (as an authenticator app would, from the
+    /// secret the API gives); returns the secret and the recovery codes.
+    pub async fn enrol_factor(&self, token: &str) -> (String, Vec<String>) {
+        let state = self.get("/api/v1/staff/second-factor", Some(token)).await;
+        assert_eq!(state.status, StatusCode::OK, "{}", state.text);
+        assert_eq!(state.body["state"], "enrol");
+        let secret = state.body["secret"].as_str().unwrap().to_string();
+        let enrolled = self
+            .post_authorized(
+                "/api/v1/staff/second-factor/enrolment",
+                token,
+                &serde_json::json!({"code": self.totp(&secret, 0)}),
+            )
+            .await;
+        assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.text);
+        let codes = enrolled.body["recovery_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect();
+        (secret, codes)
+    }
+
+    /// The TOTP code of `secret` at the app's clock, `steps` 30-second steps from now.
+    pub fn totp(&self, secret: &str, steps: i64) -> String {
+        let seconds = self.state.clock.now().millis() / 1000 + steps * 30;
+        xuexin::application::factor::code_at(secret, seconds as u64).unwrap()
     }
 
     /// Uploads CSV bytes as a school import.

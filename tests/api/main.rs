@@ -12,6 +12,7 @@ mod db_roles;
 mod devices;
 mod edge;
 mod email;
+mod factor;
 mod global_order;
 mod headers;
 mod idempotency;

@@ -17,6 +17,26 @@ pub enum AccountCommand {
         profile: StaffProfile,
         password_hash: String,
     },
+    /// A staff member confirmed a TOTP enrolment with a code of `step` (checked by the
+    /// application against the secret `nonce` names).
+    EnrolSecondFactor {
+        nonce: String,
+        recovery_codes: Vec<String>,
+        step: u64,
+    },
+    /// A TOTP code of `step` was right; accepted only if later than the last one.
+    PassSecondFactor {
+        step: u64,
+    },
+    /// A recovery code (its keyed digest) instead of a TOTP code; each works once.
+    UseRecoveryCode {
+        digest: String,
+    },
+    /// An administrator (or the operator's CLI) removed the factor: the next login enrols.
+    ResetSecondFactor,
+    DisableStaffAccount {
+        reason: String,
+    },
     /// Ends the saga; `pending_identity_review` when the identity was only claimed.
     CompleteRegistration {
         pending_identity_review: bool,

@@ -34,7 +34,7 @@ impl Account {
         let status = self
             .require_status()
             .map_err(|_| AccountError::CannotLogIn)?;
-        if !status.can_log_in() {
+        if !status.can_log_in() || self.staff_disabled {
             return Err(AccountError::CannotLogIn);
         }
         // An e-mail is a login name only once verified (seed 001: 验证通过后可凭此邮箱…).

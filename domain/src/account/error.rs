@@ -37,6 +37,18 @@ pub enum AccountError {
     ExternalLoginNotLinked,
     #[error("the recovery token was issued before the last password change")]
     StaleRecoveryToken,
+    #[error("not a staff account")]
+    NotStaff,
+    #[error("a second factor is already enrolled")]
+    SecondFactorEnrolled,
+    #[error("no second factor is enrolled")]
+    SecondFactorNotEnrolled,
+    #[error("that code was already used")]
+    SecondFactorCodeUsed,
+    #[error("no such unused recovery code")]
+    RecoveryCodeInvalid,
+    #[error("the staff account is disabled")]
+    StaffDisabled,
 }
 
 impl From<HasherUnavailable> for AccountError {
@@ -66,6 +78,12 @@ impl AccountError {
             Self::ExternalLoginAlreadyLinked => "external_login_linked",
             Self::ExternalLoginNotLinked => "external_login_not_linked",
             Self::StaleRecoveryToken => "recovery_token_invalid",
+            Self::NotStaff => "not_staff",
+            Self::SecondFactorEnrolled => "second_factor_enrolled",
+            Self::SecondFactorNotEnrolled => "second_factor_not_enrolled",
+            Self::SecondFactorCodeUsed => "second_factor_invalid",
+            Self::RecoveryCodeInvalid => "second_factor_invalid",
+            Self::StaffDisabled => "staff_disabled",
         }
     }
 }

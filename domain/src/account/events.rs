@@ -226,6 +226,30 @@ pub enum AccountEvent {
         provider: String,
         subject: String,
     },
+    /// A staff member enrolled a TOTP second factor. The secret is never stored: with the
+    /// service's key the nonce derives it. The recovery codes are keyed digests.
+    SecondFactorEnrolled {
+        nonce: String,
+        recovery_codes: Vec<String>,
+        /// The time step of the code that confirmed the enrolment (it cannot be used again).
+        step: u64,
+    },
+    /// A staff login passed its second factor with the TOTP code of this time step.
+    SecondFactorPassed {
+        step: u64,
+    },
+    /// A staff login passed its second factor with a recovery code (it is used up).
+    RecoveryCodeUsed {
+        index: u32,
+        remaining: u32,
+    },
+    /// The factor was removed (an administrator, or the operator's CLI): the next login
+    /// enrols a new one.
+    SecondFactorReset,
+    /// An administrator disabled the staff account: it can no longer log in.
+    StaffAccountDisabled {
+        reason: String,
+    },
 }
 
 impl DomainEvent for AccountEvent {
@@ -259,6 +283,11 @@ impl DomainEvent for AccountEvent {
             Self::ExternalLoginLinked { .. } => "ExternalLoginLinked",
             Self::ExternalLoginUnlinked { .. } => "ExternalLoginUnlinked",
             Self::LanguageChosen { .. } => "LanguageChosen",
+            Self::SecondFactorEnrolled { .. } => "SecondFactorEnrolled",
+            Self::SecondFactorPassed { .. } => "SecondFactorPassed",
+            Self::RecoveryCodeUsed { .. } => "RecoveryCodeUsed",
+            Self::SecondFactorReset => "SecondFactorReset",
+            Self::StaffAccountDisabled { .. } => "StaffAccountDisabled",
         }
         .to_string()
     }

@@ -8,6 +8,7 @@ mod credentials;
 mod error;
 mod events;
 mod external;
+mod factor;
 mod profile;
 mod recovery;
 mod registration;
@@ -21,6 +22,7 @@ pub use events::{
     AccountEvent, AccountStatus, IdentityClaimMode, PhoneClaimMode, RegistrationChannel,
     RegistrationDetails, StaffProfile, StoredSecurityQuestion, UnlockReason,
 };
+pub use factor::SecondFactor;
 
 use crate::hashing::SecretHasher;
 use crate::time::{Clock, Timestamp};
@@ -101,6 +103,11 @@ pub struct Account {
     credential_generation: u32,
     #[serde(default)]
     language: Language,
+    /// A staff member's TOTP second factor, once enrolled.
+    #[serde(default)]
+    factor: Option<SecondFactor>,
+    #[serde(default)]
+    staff_disabled: bool,
 }
 
 /// Recovery by security questions closes for a day after this many failures in a row.
@@ -215,6 +222,22 @@ impl Aggregate for Account {
             } => {
                 self.create_staff_account(profile, password_hash, sink)
                     .await
+            }
+            AccountCommand::EnrolSecondFactor {
+                nonce,
+                recovery_codes,
+                step,
+            } => {
+                self.enrol_second_factor(nonce, recovery_codes, step, sink)
+                    .await
+            }
+            AccountCommand::PassSecondFactor { step } => self.pass_second_factor(step, sink).await,
+            AccountCommand::UseRecoveryCode { digest } => {
+                self.use_recovery_code(digest, sink).await
+            }
+            AccountCommand::ResetSecondFactor => self.reset_second_factor(sink).await,
+            AccountCommand::DisableStaffAccount { reason } => {
+                self.disable_staff_account(reason, sink).await
             }
             AccountCommand::CompleteRegistration {
                 pending_identity_review,
@@ -411,6 +434,11 @@ impl Aggregate for Account {
                 self.external_logins.remove(&provider);
             }
             AccountEvent::LanguageChosen { language } => self.language = language,
+            AccountEvent::SecondFactorEnrolled { .. }
+            | AccountEvent::SecondFactorPassed { .. }
+            | AccountEvent::RecoveryCodeUsed { .. }
+            | AccountEvent::SecondFactorReset
+            | AccountEvent::StaffAccountDisabled { .. } => self.apply_factor(&event),
         }
     }
 }

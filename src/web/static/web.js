@@ -81,3 +81,32 @@ for (const button of document.querySelectorAll("[data-print]")) {
   button.hidden = false;
   button.addEventListener("click", () => window.print());
 }
+
+// 上传学籍学历数据: with the script, the file goes up with a progress bar; the answer (the
+// report's page) is then opened. Without it the form posts as any other.
+for (const form of document.querySelectorAll("form[data-progress]")) {
+  const bar = document.getElementById(form.dataset.progress);
+  form.addEventListener("submit", (event) => {
+    if (!bar || !window.XMLHttpRequest || !form.checkValidity()) return;
+    event.preventDefault();
+    const request = new XMLHttpRequest();
+    request.open("POST", form.action);
+    bar.closest(".progress").hidden = false;
+    request.upload.addEventListener("progress", (progress) => {
+      if (progress.lengthComputable) bar.value = Math.round((100 * progress.loaded) / progress.total);
+    });
+    request.addEventListener("load", () => {
+      bar.value = 100;
+      const page = new URL(request.responseURL);
+      if (page.pathname !== new URL(form.action).pathname) {
+        window.location.assign(page.href);
+        return;
+      }
+      const answer = new DOMParser().parseFromString(request.responseText, "text/html");
+      document.body.replaceWith(answer.body);
+    });
+    request.addEventListener("error", () => form.submit());
+    form.querySelector("button[type=submit]").disabled = true;
+    request.send(new FormData(form));
+  });
+}
