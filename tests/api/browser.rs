@@ -89,4 +89,101 @@ async fn the_pages_work_in_a_real_browser(backend: Backend) {
     assert!(stdout.contains("browser: all passed"), "{stdout}");
 }
 
-on_both_backends!(the_pages_work_in_a_real_browser);
+/// The staff console in Chromium (`tests/browser/console.mjs`): one flow per role, with the
+/// work each needs prepared here through the API.
+async fn the_console_works_in_a_real_browser(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.add_school("99003", "西部师范大学", "四川").await;
+    let mut staff = serde_json::Map::new();
+    for (role, scope) in [
+        ("administrator", None),
+        ("reviewer", None),
+        ("registrar", Some("99003")),
+        ("provincial_authority", Some("四川")),
+        ("conscription_office", Some("甲县人民政府征兵办公室")),
+        ("auditor", None),
+    ] {
+        let (username, password) = app.create_staff(role, scope).await;
+        staff.insert(
+            role.into(),
+            json!({"username": username, "password": password}),
+        );
+    }
+    // A claim for the reviewer: someone re-registers with a held ID number.
+    let holder = Person::random();
+    app.register_ok(&holder).await;
+    let claimant = Person {
+        document_number: holder.document_number.clone(),
+        ..Person::random()
+    };
+    app.re_register(&claimant).await;
+    // A degree correction for the province: a registered degree reported again, changed.
+    let registrar = app.staff_token("registrar", Some("99003")).await;
+    let graduate = Person::random();
+    let certificate = certificate_number();
+    for major in ["软件工程", "计算机科学与技术"] {
+        let imported = app
+            .import(
+                &registrar,
+                "99003",
+                csv(DEGREE_HEADER, &[degree_row(&graduate, &certificate, major)]),
+                false,
+            )
+            .await;
+        assert!(imported.status.is_success(), "{}", imported.text);
+    }
+    // A ticket for the administrator.
+    let filer = Person::random();
+    app.register_ok(&filer).await;
+    let (token, _) = app.login_ok(&filer.phone, &filer.password).await;
+    let filed = app
+        .post_authorized(
+            "/api/v1/support-tickets",
+            &token,
+            &json!({"username": filer.phone, "description": "注册时提示手机号已经被注册"}),
+        )
+        .await;
+    assert!(filed.status.is_success(), "{}", filed.text);
+    // The registrar's file: one good row, one with a bad level (line 3).
+    let student = Person::random();
+    let upload = String::from_utf8(csv(
+        ENROLMENT_HEADER,
+        &[
+            enrolment_row(&student, "2200300401", "软件222"),
+            enrolment_row(&Person::random(), "2200300402", "软件222").replace("本科", "大专班"),
+        ],
+    ))
+    .unwrap();
+    let conscript = Person::random();
+    let work = json!({
+        "claimant": {"phone": claimant.phone, "password": claimant.password},
+        "filer": {"phone": filer.phone, "password": filer.password},
+        "conscript": {"name": conscript.name, "document_number": conscript.document_number},
+        "upload": upload,
+        "bad_line": 3,
+        "unchecked_name": student.name,
+        "correction": {"before": "软件工程", "after": "计算机科学与技术"},
+    });
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg("console.mjs")
+        .current_dir(&suite)
+        .env("XUEXIN_URL", &app.address)
+        .env("XUEXIN_STAFF", serde_json::Value::Object(staff).to_string())
+        .env("XUEXIN_WORK", work.to_string());
+    if backend == Backend::Postgres {
+        command.env_remove("XUEXIN_SCREENS");
+    }
+    let output = command.output().await.expect("node runs the console suite");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("console: all passed"), "{stdout}");
+}
+
+on_both_backends!(
+    the_pages_work_in_a_real_browser,
+    the_console_works_in_a_real_browser
+);

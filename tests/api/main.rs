@@ -7,6 +7,7 @@ mod account;
 mod audit;
 mod browser;
 mod cli;
+mod console;
 mod crash;
 mod db_roles;
 mod devices;

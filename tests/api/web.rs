@@ -8,27 +8,27 @@ use reqwest::StatusCode;
 use std::collections::BTreeMap;
 
 /// A browser: no redirects followed, cookies kept by hand.
-struct Browser<'a> {
+pub struct Browser<'a> {
     app: &'a TestApp,
     client: reqwest::Client,
     cookies: BTreeMap<String, String>,
 }
 
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub fn location(&self) -> &str {
         self.headers
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     }
 
-    fn set_cookie(&self, name: &str) -> Option<String> {
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
         self.headers
             .get_all(SET_COOKIE)
             .iter()
@@ -38,12 +38,12 @@ impl Page {
     }
 
     /// The value of the hidden CSRF field of the page's forms.
-    fn csrf(&self) -> String {
+    pub fn csrf(&self) -> String {
         self.hidden("csrf")
     }
 
     /// The value of the (first) hidden field `name`.
-    fn hidden(&self, name: &str) -> String {
+    pub fn hidden(&self, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
         let at = self
             .body
@@ -55,7 +55,7 @@ impl Page {
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub fn new(app: &'a TestApp) -> Self {
         Self {
             app,
             client: reqwest::Client::builder()
@@ -66,7 +66,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -74,7 +74,7 @@ impl<'a> Browser<'a> {
             .join("; ")
     }
 
-    async fn keep(&mut self, response: reqwest::Response) -> Page {
+    pub async fn keep(&mut self, response: reqwest::Response) -> Page {
         let status = response.status();
         let headers = response.headers().clone();
         for value in headers.get_all(SET_COOKIE) {
@@ -96,7 +96,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub async fn get(&mut self, path: &str) -> Page {
         let response = self
             .client
             .get(format!("{}{path}", self.app.address))
@@ -108,7 +108,7 @@ impl<'a> Browser<'a> {
     }
 
     /// A `multipart/form-data` form with text fields and one file, as a file input sends it.
-    async fn post_file(
+    pub async fn post_file(
         &mut self,
         path: &str,
         fields: &[(&str, &str)],
@@ -144,7 +144,7 @@ impl<'a> Browser<'a> {
         self.keep(response).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
@@ -161,7 +161,7 @@ impl<'a> Browser<'a> {
     }
 
     /// Logs in through the login form; answers the CSRF token of this browser's forms.
-    async fn log_in(&mut self, login: &str, password: &str) -> String {
+    pub async fn log_in(&mut self, login: &str, password: &str) -> String {
         let csrf = self.get("/login").await.csrf();
         let form = [
             ("csrf", csrf.as_str()),

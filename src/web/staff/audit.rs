@@ -83,6 +83,7 @@ struct Line {
     actor_history: Option<String>,
     aggregate_type: String,
     aggregate_id: String,
+    as_of: String,
     event_type: String,
 }
 
@@ -100,6 +101,12 @@ fn line(event: AuditEvent) -> Line {
         actor,
         actor_history,
         aggregate_type: event.aggregate_type,
+        as_of: format!(
+            "/staff/audit/as-of?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("aggregate_id", &event.aggregate_id)
+                .finish()
+        ),
         aggregate_id: event.aggregate_id,
         event_type: event.event_type,
     }

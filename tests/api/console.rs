@@ -1,0 +1,293 @@
+//! The staff console over HTTP (issue 16), as a browser without JavaScript uses it: the
+//! sign-in with its second factor, every page refused to the other roles and to students,
+//! and each scope (school, province, office) kept to itself. The browser suite drives the
+//! roles' work in Chromium.
+
+use crate::helpers::*;
+use crate::on_both_backends;
+use crate::web::{Browser, Page};
+use reqwest::StatusCode;
+use xuexin::web::STAFF_PAGES;
+use xuexin_domain::roles::StaffRole;
+
+/// The TOTP secret the enrolment page shows (grouped by four).
+fn secret_on(page: &Page) -> String {
+    let marker = "class=\"secret\">";
+    let at = page
+        .body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no secret on the page: {}", page.body));
+    let rest = &page.body[at + marker.len()..];
+    rest[..rest.find('<').unwrap()].replace(' ', "")
+}
+
+/// Signs a new staff member of `role` in through `/staff/login` and the enrolment of
+/// `/staff/factor`; the browser, its CSRF token and the recovery codes.
+pub async fn staff_browser<'a>(
+    app: &'a TestApp,
+    role: &str,
+    scope: Option<&str>,
+) -> (Browser<'a>, String, Vec<String>) {
+    let (username, password) = app.create_staff(role, scope).await;
+    let mut browser = Browser::new(app);
+    let csrf = browser.get("/staff/login").await.csrf();
+    let signed_in = browser
+        .post(
+            "/staff/login",
+            &[
+                ("csrf", &csrf),
+                ("username", &username),
+                ("password", &password),
+            ],
+        )
+        .await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    assert_eq!(signed_in.location(), "/staff/factor");
+    let enrol = browser.get("/staff/factor").await;
+    assert_eq!(enrol.status, StatusCode::OK);
+    let secret = secret_on(&enrol);
+    let qr = browser.get("/staff/factor/qr.svg").await;
+    assert!(qr.body.starts_with("<svg"), "{}", qr.body);
+    let codes = browser
+        .post(
+            "/staff/factor",
+            &[("csrf", &csrf), ("code", &app.totp(&secret, 0))],
+        )
+        .await;
+    assert_eq!(codes.status, StatusCode::OK, "{}", codes.body);
+    let recovery: Vec<String> = codes
+        .body
+        .split("<li><code>")
+        .skip(1)
+        .map(|part| part[..part.find('<').unwrap()].to_string())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    (browser, csrf, recovery)
+}
+
+async fn a_staff_member_reaches_the_console_only_through_the_second_factor(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (username, password) = app.create_staff("auditor", None).await;
+    let mut browser = Browser::new(&app);
+    // Not signed in: the console sends to its sign-in.
+    assert_eq!(browser.get("/staff/audit").await.location(), "/staff/login");
+    let csrf = browser.get("/staff/login").await.csrf();
+    // A person's phone does not sign in here, nor a wrong password.
+    let wrong = browser
+        .post(
+            "/staff/login",
+            &[
+                ("csrf", &csrf),
+                ("username", &username),
+                ("password", "nope-nope-1"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    browser
+        .post(
+            "/staff/login",
+            &[
+                ("csrf", &csrf),
+                ("username", &username),
+                ("password", &password),
+            ],
+        )
+        .await;
+    // Before the factor every other page leads back to it, the person's pages too.
+    for path in [
+        "/staff",
+        "/staff/audit",
+        "/account",
+        "/staff/audit/export.csv",
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(page.location(), "/staff/factor", "{path}");
+    }
+    let enrol = browser.get("/staff/factor").await;
+    let secret = secret_on(&enrol);
+    let refused = browser
+        .post("/staff/factor", &[("csrf", &csrf), ("code", "000000")])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.body.contains("aria-invalid=\"true\""));
+    let codes = browser
+        .post(
+            "/staff/factor",
+            &[("csrf", &csrf), ("code", &app.totp(&secret, 0))],
+        )
+        .await;
+    assert_eq!(codes.status, StatusCode::OK);
+    let home = browser.get("/staff").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("/staff/audit"), "{}", home.body);
+    // The enrolment is the staff member's first action on the console's first page.
+    assert!(home.body.contains("SecondFactorEnrolled"), "{}", home.body);
+
+    // The next sign-in asks for a code; a recovery code does too, once.
+    let recovery: Vec<String> = codes
+        .body
+        .split("<li><code>")
+        .skip(1)
+        .map(|part| part[..part.find('<').unwrap()].to_string())
+        .collect();
+    for attempt in 0..2 {
+        let mut again = Browser::new(&app);
+        let csrf = again.get("/staff/login").await.csrf();
+        again
+            .post(
+                "/staff/login",
+                &[
+                    ("csrf", &csrf),
+                    ("username", &username),
+                    ("password", &password),
+                ],
+            )
+            .await;
+        let ask = again.get("/staff/factor").await;
+        assert!(
+            !ask.body.contains("class=\"secret\""),
+            "no secret once enrolled"
+        );
+        let answer = again
+            .post("/staff/factor", &[("csrf", &csrf), ("code", &recovery[0])])
+            .await;
+        if attempt == 0 {
+            assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+            assert_eq!(answer.location(), "/staff");
+        } else {
+            assert_eq!(
+                answer.status,
+                StatusCode::UNAUTHORIZED,
+                "a recovery code works once"
+            );
+        }
+    }
+}
+
+async fn every_console_page_is_refused_to_the_other_roles_and_to_students(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.add_school("99003", "西部师范大学", "四川").await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    let mut student = Browser::new(&app);
+    student.log_in(&person.phone, &person.password).await;
+    let scopes = |role: StaffRole| match role {
+        StaffRole::Registrar => Some("99003"),
+        StaffRole::ProvincialAuthority => Some("四川"),
+        StaffRole::ConscriptionOffice => Some("成都市武侯区人民政府征兵办公室"),
+        _ => None,
+    };
+    let mut staff = Vec::new();
+    for role in StaffRole::ALL {
+        let (browser, _, _) = staff_browser(&app, role.as_str(), scopes(role)).await;
+        staff.push((role, browser));
+    }
+    for (path, roles) in STAFF_PAGES {
+        for (role, browser) in staff.iter_mut() {
+            let page = browser.get(path).await;
+            let expected = if roles.contains(role) {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(page.status, expected, "{path} as {}", role.as_str());
+        }
+        let page = student.get(path).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path} as a student");
+    }
+    // And forms: a student's and another role's POST change nothing.
+    let (role, browser) = &mut staff[0];
+    assert_eq!(*role, StaffRole::Reviewer);
+    let csrf = browser.get("/staff").await.csrf();
+    let refused = browser
+        .post(
+            "/staff/schools",
+            &[
+                ("csrf", &csrf),
+                ("code", "99011"),
+                ("name", "东部大学"),
+                ("province", "浙江"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.events_of_type("SchoolRegistered").await.len(), 1);
+}
+
+async fn each_scope_keeps_to_its_own_school_province_and_office(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.add_school("99003", "西部师范大学", "四川").await;
+    app.add_school("99011", "东部大学", "浙江").await;
+    let person = Person::random();
+    let rows = [enrolment_row(&person, "2022001", "软件2201")];
+    // The other school's registrar uploads a file; this one cannot read its report.
+    let (mut other, other_csrf, _) = staff_browser(&app, "registrar", Some("99011")).await;
+    let report = other
+        .post_file(
+            "/staff/imports",
+            &[("csrf", &other_csrf)],
+            ("file", "records.csv", &csv(ENROLMENT_HEADER, &rows)),
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::SEE_OTHER, "{}", report.body);
+    let report_path = report.location().to_string();
+    assert!(other.get(&report_path).await.body.contains("学校名称"));
+    let (mut ours, _, _) = staff_browser(&app, "registrar", Some("99003")).await;
+    assert_eq!(ours.get(&report_path).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        ours.get(&format!("{report_path}?format=csv")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // An office resets only the accounts it registered.
+    let (mut office, office_csrf, _) =
+        staff_browser(&app, "conscription_office", Some("甲县人民政府征兵办公室")).await;
+    let young = Person::random();
+    let slip = office
+        .post(
+            "/staff/conscripts",
+            &[
+                ("csrf", &office_csrf),
+                ("name", &young.name),
+                ("document_type", "resident_id_card"),
+                ("document_number", &young.document_number),
+                ("phone", ""),
+            ],
+        )
+        .await;
+    assert_eq!(slip.status, StatusCode::OK, "{}", slip.body);
+    let account = app.events_of_type("RegistrationStarted").await[0].0.clone();
+    let (mut stranger, stranger_csrf, _) =
+        staff_browser(&app, "conscription_office", Some("乙县人民政府征兵办公室")).await;
+    let refused = stranger
+        .post(
+            "/staff/conscripts/reset",
+            &[("csrf", &stranger_csrf), ("account", &account)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(app.events_of_type("PasswordReset").await.is_empty());
+    assert!(!stranger
+        .get("/staff/conscripts")
+        .await
+        .body
+        .contains(&young.name));
+    assert!(office
+        .get("/staff/conscripts")
+        .await
+        .body
+        .contains(&young.name));
+}
+
+on_both_backends!(
+    a_staff_member_reaches_the_console_only_through_the_second_factor,
+    every_console_page_is_refused_to_the_other_roles_and_to_students,
+    each_scope_keeps_to_its_own_school_province_and_office,
+);
