@@ -50,7 +50,13 @@ pub fn redact(value: &mut Value) {
                     key.as_str(),
                     "password_hash" | "answer_hash" | "code_hash" | "nonce" | "recovery_codes"
                 ) {
-                    *inner = Value::String("[redacted]".into());
+                    // A list stays a list (of redacted items), so messages keep their schema.
+                    match inner {
+                        Value::Array(items) => items
+                            .iter_mut()
+                            .for_each(|item| *item = Value::String("[redacted]".into())),
+                        _ => *inner = Value::String("[redacted]".into()),
+                    }
                 } else {
                     redact(inner);
                 }

@@ -174,6 +174,10 @@ pub enum AdminCommand {
         /// Shown in the staff member's profile.
         #[arg(long)]
         name: Option<String>,
+        /// A conscription office's telephone: people whose registration the office's accounts
+        /// protect are told to call it (请联系…协助修改密码).
+        #[arg(long)]
+        phone: Option<String>,
         /// Read the password from the first line of standard input instead of generating one.
         #[arg(long)]
         password_stdin: bool,
@@ -300,6 +304,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     role,
                     scope,
                     name,
+                    phone,
                     password_stdin,
                 },
         } => {
@@ -321,6 +326,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     username: username.clone(),
                     role,
                     scope,
+                    contact_phone: phone,
                     password: xuexin_domain::values::Secret::new(password.clone()),
                 },
                 &crate::store::CommandMetadata::system("admin-cli"),

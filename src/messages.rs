@@ -766,6 +766,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("web.staff.accounts.role", "角色", "Role"),
     ("web.staff.accounts.scope", "范围（院校代码、省份或征兵办公室名称）", "Scope (school code, province or office)"),
     ("web.staff.accounts.create", "创建", "Create"),
+    ("web.staff.accounts.phone", "联系电话（征兵办公室）", "Telephone (conscription offices)"),
     ("web.staff.accounts.created", "账号已创建，首次登录时须绑定动态口令。", "The account is created; its first sign-in enrols a second factor."),
     ("web.staff.accounts.password_once", "初始密码只显示这一次：", "The password, shown only this once:"),
     ("web.staff.accounts.password_notice", "密码已重置，该账号的所有登录已退出。", "The password was reset; every session of the account has ended."),

@@ -360,9 +360,15 @@ async fn refusal_error(
                 .await?
                 .aggregate;
             let masked = masked_username(&account);
+            // 请联系(县人民政府征兵办公室,电话): the office, and its telephone when known.
+            let phone = super::staff::office_phone(&services.db, &services.store, office).await?;
+            let office = match phone {
+                Some(phone) => format!("{office}，{phone}"),
+                None => office.clone(),
+            };
             return Ok(Conflict {
                 holder: Some(masked),
-                office: Some(office.clone()),
+                office: Some(office),
                 ..Conflict::new(
                     "document_number",
                     "id_number_protected",

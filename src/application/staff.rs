@@ -18,6 +18,8 @@ pub struct NewStaff {
     pub display_name: String,
     pub role: StaffRole,
     pub scope: Option<String>,
+    /// A conscription office's telephone (shown to people its registrations protect).
+    pub contact_phone: Option<String>,
     pub password: Secret,
 }
 
@@ -72,6 +74,10 @@ pub async fn create_staff(
                     display_name: new.display_name,
                     role: new.role,
                     scope: new.scope.map(|s| s.trim().to_string()),
+                    contact_phone: new
+                        .contact_phone
+                        .map(|p| p.trim().chars().take(40).collect::<String>())
+                        .filter(|p| !p.is_empty()),
                 },
                 password_hash,
             },
@@ -234,4 +240,34 @@ pub async fn reset_staff_password(
         .map_err(StaffError::Refused)?;
     services.sessions.revoke_all(id).await?;
     Ok(generated)
+}
+
+/// The telephone of conscription office `office`, if one of its staff accounts gives one.
+#[tracing::instrument(skip_all)]
+pub async fn office_phone(
+    db: &xuexin_projections::Db,
+    store: &crate::store::EventStore,
+    office: &str,
+) -> anyhow::Result<Option<String>> {
+    use xuexin_projections::on_db;
+    let rows: Vec<(String,)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT aggregate_id FROM events WHERE event_type = 'StaffAccountCreated'
+             ORDER BY position",
+        )
+        .fetch_all(pool)
+        .await?
+    });
+    for (account_id,) in rows {
+        let account = store.load::<Account>(&account_id).await?.aggregate;
+        if let Some(profile) = account.staff() {
+            if profile.role == StaffRole::ConscriptionOffice
+                && profile.scope.as_deref() == Some(office)
+                && profile.contact_phone.is_some()
+            {
+                return Ok(profile.contact_phone.clone());
+            }
+        }
+    }
+    Ok(None)
 }

@@ -286,7 +286,112 @@ async fn each_scope_keeps_to_its_own_school_province_and_office(backend: Backend
         .contains(&young.name));
 }
 
+/// The text of the element with `id` (a `<code>`), as the page shows it.
+fn code_by_id(page: &Page, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    let at = page
+        .body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no #{id} on the page: {}", page.body));
+    let rest = &page.body[at + marker.len()..];
+    rest[..rest.find('<').unwrap()].to_string()
+}
+
+async fn an_administrator_creates_an_office_whose_refusals_name_it_and_its_phone(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (mut admin, csrf, _) = staff_browser(&app, "administrator", None).await;
+    let office_name = "某县人民政府征兵办公室";
+    let created = admin
+        .post(
+            "/staff/accounts",
+            &[
+                ("csrf", &csrf),
+                ("username", "wuzhuang-bu"),
+                ("name", "武装部"),
+                ("role", "conscription_office"),
+                ("scope", office_name),
+                ("phone", "028-85000000"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let password = code_by_id(&created, "shown-password");
+    let event = &app.events_of_type("StaffAccountCreated").await[1];
+    assert!(event.2["actor"]
+        .as_str()
+        .unwrap()
+        .starts_with("administrator:"));
+
+    // The office signs in with the password shown once, enrols, registers a young person.
+    let mut office = Browser::new(&app);
+    let office_csrf = office.get("/staff/login").await.csrf();
+    office
+        .post(
+            "/staff/login",
+            &[
+                ("csrf", &office_csrf),
+                ("username", "wuzhuang-bu"),
+                ("password", &password),
+            ],
+        )
+        .await;
+    let secret = secret_on(&office.get("/staff/factor").await);
+    office
+        .post(
+            "/staff/factor",
+            &[("csrf", &office_csrf), ("code", &app.totp(&secret, 0))],
+        )
+        .await;
+    let young = Person::random();
+    let slip = office
+        .post(
+            "/staff/conscripts",
+            &[
+                ("csrf", &office_csrf),
+                ("name", &young.name),
+                ("document_type", "resident_id_card"),
+                ("document_number", &young.document_number),
+            ],
+        )
+        .await;
+    assert_eq!(slip.status, StatusCode::OK, "{}", slip.body);
+    let initial = code_by_id(&slip, "initial-password");
+    app.login_ok(&young.document_number, &initial).await;
+
+    // Registering that ID number again is refused naming the office and its phone.
+    let claimant = Person {
+        name: young.name.clone(),
+        document_number: young.document_number.clone(),
+        ..Person::random()
+    };
+    let refused = app
+        .register_with(&claimant, serde_json::json!({"re_register": true}))
+        .await;
+    assert_eq!(refused.code(), "id_number_protected");
+    let message = refused.body["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "请联系（{office_name}，028-85000000）协助修改密码"
+        )),
+        "{message}"
+    );
+
+    // Disabled, the office can no longer sign in; its session has ended.
+    let office_id = event.0.clone();
+    let disabled = admin
+        .post(
+            &format!("/staff/accounts/{office_id}/disable"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    assert_eq!(office.get("/staff").await.location(), "/staff/login");
+    let again = app.login("wuzhuang-bu", &password).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+}
+
 on_both_backends!(
+    an_administrator_creates_an_office_whose_refusals_name_it_and_its_phone,
     a_staff_member_reaches_the_console_only_through_the_second_factor,
     every_console_page_is_refused_to_the_other_roles_and_to_students,
     each_scope_keeps_to_its_own_school_province_and_office,

@@ -737,6 +737,7 @@ impl TestApp {
                 display_name: "测试人员".into(),
                 role: xuexin_domain::roles::StaffRole::parse(role).unwrap(),
                 scope: scope.map(str::to_string),
+                contact_phone: None,
                 password: xuexin_domain::values::Secret::new(password),
             },
             &xuexin::store::CommandMetadata::system("admin-cli"),

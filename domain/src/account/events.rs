@@ -107,6 +107,11 @@ pub struct StaffProfile {
     pub role: StaffRole,
     /// School code, province or office, for the roles that have one.
     pub scope: Option<String>,
+    /// A conscription office's telephone, which the refusal of a registration it protects
+    /// names (seed 001: 请联系(县人民政府征兵办公室,电话)协助修改密码). Absent in events
+    /// written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_phone: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -181,6 +181,7 @@ mod tests {
                 display_name: "Reviewer".into(),
                 role: StaffRole::Reviewer,
                 scope: None,
+                contact_phone: None,
             },
             password_hash: "x$pw".into(),
         }]

@@ -190,6 +190,8 @@ pub struct NewStaffForm {
     role: String,
     #[serde(default)]
     scope: String,
+    #[serde(default)]
+    phone: String,
 }
 
 /// A new staff account with a generated password (shown once).
@@ -230,6 +232,7 @@ pub async fn create_account(
                 .unwrap_or_else(|| username.clone()),
             role,
             scope: Some(form.scope.trim().to_string()).filter(|s| !s.is_empty()),
+            contact_phone: Some(form.phone.trim().to_string()).filter(|p| !p.is_empty()),
             password: Secret::new(password.clone()),
         },
         &context.metadata(staff.session.actor()),
