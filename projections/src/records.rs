@@ -312,7 +312,8 @@ impl RecordViews {
                      VALUES ($1, $2, $3, $4, $5, $6)
                      ON CONFLICT (record_id, check_type) DO UPDATE SET conclusion = excluded.conclusion,
                         correction = excluded.correction, account_id = excluded.account_id,
-                        checked_at = excluded.checked_at",
+                        checked_at = excluded.checked_at, answer = NULL, answer_accepted = NULL,
+                        answered_at = NULL",
                     id,
                     check_type.as_str(),
                     result,
@@ -326,6 +327,30 @@ impl RecordViews {
                     event,
                     "checked",
                     json!({"check_type": check_type.as_str(), "conclusion": result, "correction": correction}),
+                )
+                .await?;
+            }
+            RecordEvent::CorrectionRequestAnswered {
+                check_type,
+                accepted,
+                reason,
+            } => {
+                tx_execute!(
+                    tx,
+                    "UPDATE record_checks_v1 SET answer = $3, answer_accepted = $4, answered_at = $5
+                     WHERE record_id = $1 AND check_type = $2",
+                    id,
+                    check_type.as_str(),
+                    reason.clone(),
+                    i64::from(accepted),
+                    at,
+                )?;
+                bump_version(tx, event).await?;
+                record_history(
+                    tx,
+                    event,
+                    "answered",
+                    json!({"check_type": check_type.as_str(), "accepted": accepted, "reason": reason}),
                 )
                 .await?;
             }
@@ -499,13 +524,23 @@ pub struct CheckRow {
     pub conclusion: String,
     pub correction: Option<String>,
     pub checked_at: i64,
+    /// The school's answer to a 有误 conclusion: its reason and whether it was accepted.
+    pub answer: Option<(String, bool)>,
 }
 
 pub async fn checks(db: &Db, record_id: &str) -> sqlx::Result<Vec<CheckRow>> {
-    let rows: Vec<(String, String, Option<String>, i64)> = on_db!(db, pool => {
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        i64,
+        Option<String>,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = on_db!(db, pool => {
         sqlx::query_as(
-            "SELECT check_type, conclusion, correction, checked_at FROM record_checks_v1
-             WHERE record_id = $1 ORDER BY check_type",
+            "SELECT check_type, conclusion, correction, checked_at, answer, answer_accepted
+             FROM record_checks_v1 WHERE record_id = $1 ORDER BY check_type",
         )
         .bind(record_id)
         .fetch_all(pool)
@@ -514,11 +549,80 @@ pub async fn checks(db: &Db, record_id: &str) -> sqlx::Result<Vec<CheckRow>> {
     Ok(rows
         .into_iter()
         .map(
-            |(check_type, conclusion, correction, checked_at)| CheckRow {
+            |(check_type, conclusion, correction, checked_at, answer, accepted)| CheckRow {
                 check_type,
                 conclusion,
                 correction,
                 checked_at,
+                answer: answer.map(|reason| (reason, accepted == Some(1))),
+            },
+        )
+        .collect())
+}
+
+/// A student's 有误 conclusion waiting for the school's answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct CorrectionRequestRow {
+    pub record_id: String,
+    pub kind: String,
+    pub name: String,
+    pub student_number: String,
+    pub class_name: String,
+    pub check_type: String,
+    pub correction: String,
+    pub checked_at: i64,
+}
+
+/// The school's students' correction requests (有误 conclusions) not answered yet, oldest first.
+pub async fn correction_requests(
+    db: &Db,
+    school_code: &str,
+) -> sqlx::Result<Vec<CorrectionRequestRow>> {
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        i64,
+    );
+    let rows: Vec<Row> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT c.record_id, r.kind, r.name, r.student_number, r.class_name, c.check_type,
+                    c.correction, c.checked_at
+             FROM record_checks_v1 c JOIN student_records_v1 r ON r.record_id = c.record_id
+             WHERE r.school_code = $1 AND c.conclusion = 'wrong' AND c.answered_at IS NULL
+             ORDER BY c.checked_at LIMIT 500",
+        )
+        .bind(school_code)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                record_id,
+                kind,
+                name,
+                student_number,
+                class_name,
+                check_type,
+                correction,
+                checked_at,
+            )| {
+                CorrectionRequestRow {
+                    record_id,
+                    kind,
+                    name,
+                    student_number,
+                    class_name,
+                    check_type,
+                    correction: correction.unwrap_or_default(),
+                    checked_at,
+                }
             },
         )
         .collect())

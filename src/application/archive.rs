@@ -36,6 +36,8 @@ pub struct CheckView {
     pub conclusion: Option<String>,
     pub correction: Option<String>,
     pub checked_at: Option<Timestamp>,
+    /// The school's answer to a 有误 conclusion: its reason, and whether it was accepted.
+    pub answer: Option<(String, bool)>,
 }
 
 pub struct RecordView {
@@ -102,7 +104,7 @@ impl RecordView {
     }
 }
 
-fn check_label(check: CheckType) -> &'static str {
+pub fn check_label(check: CheckType) -> &'static str {
     messages::text(match check {
         CheckType::EnrolmentCheck => "check.enrolment_check",
         CheckType::AnnualRegistration2 => "check.annual_registration_2",
@@ -213,6 +215,7 @@ impl Records {
                     conclusion: found.map(|c| c.conclusion.clone()),
                     correction: found.and_then(|c| c.correction.clone()),
                     checked_at: found.map(|c| Timestamp::from_millis(c.checked_at)),
+                    answer: found.and_then(|c| c.answer.clone()),
                 }
             })
             .collect();

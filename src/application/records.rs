@@ -42,6 +42,9 @@ pub enum RecordsError {
     /// A decision without a reason (at `reason`).
     #[error("a reason is required")]
     ReasonRequired,
+    /// An accepted correction request without the field and its corrected value (at `value`).
+    #[error("the corrected field and value are required")]
+    CorrectionRequired,
     #[error("the record refused: {0}")]
     Refused(ExecuteError<RecordError>),
     #[error(transparent)]
@@ -248,6 +251,56 @@ impl Records {
             },
         };
         let committed = self.execute(record_id, command, metadata).await?;
+        Ok(committed.position)
+    }
+
+    /// A registrar answers a student's 有误 conclusion: accepted, the record's `field` becomes
+    /// `value` (an enrolment is corrected; a degree becomes a request for the province), or
+    /// rejected with `reason`, which the student reads.
+    #[allow(clippy::too_many_arguments)]
+    #[tracing::instrument(skip_all)]
+    pub async fn answer_correction_request(
+        &self,
+        school_code: &str,
+        record_id: &str,
+        check_type: CheckType,
+        accepted: bool,
+        reason: &str,
+        correction: Option<(&str, &str)>,
+        metadata: &CommandMetadata,
+    ) -> Result<Option<i64>, RecordsError> {
+        let reason = reason.trim().chars().take(500).collect::<String>();
+        if !accepted && reason.is_empty() {
+            return Err(RecordsError::ReasonRequired);
+        }
+        let record = self.record(record_id).await?;
+        if record.school_code() != school_code {
+            return Err(RecordsError::NotFound);
+        }
+        let fields = if accepted {
+            let (field, value) = correction
+                .map(|(f, v)| (f.trim(), v.trim()))
+                .filter(|(f, v)| !v.is_empty() && record.fields().contains_key(*f))
+                .ok_or(RecordsError::CorrectionRequired)?;
+            let mut fields = record.fields().clone();
+            fields.insert(field.to_string(), value.to_string());
+            Some(fields)
+        } else {
+            None
+        };
+        let committed = self
+            .execute(
+                record_id,
+                RecordCommand::AnswerCorrectionRequest {
+                    school_code: school_code.to_string(),
+                    check_type,
+                    accepted,
+                    reason,
+                    fields,
+                },
+                metadata,
+            )
+            .await?;
         Ok(committed.position)
     }
 }

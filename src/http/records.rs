@@ -70,6 +70,9 @@ pub fn records_problem(error: RecordsError) -> Problem {
         RecordsError::ReasonRequired => {
             Problem::validation(vec![FieldError::new("reason", "reason_required")])
         }
+        RecordsError::CorrectionRequired => {
+            Problem::validation(vec![FieldError::new("value", "correction_value_required")])
+        }
         RecordsError::Refused(error) => record_problem(error),
         RecordsError::Internal(error) => Problem::internal(error),
     }
@@ -92,6 +95,9 @@ fn record_problem(error: ExecuteError<RecordError>) -> Problem {
         ExecuteError::Domain(RecordError::Mismatch) => {
             Problem::new(ProblemKind::Conflict, "record_not_found")
         }
+        ExecuteError::Domain(
+            error @ (RecordError::NoCorrectionRequest | RecordError::NothingCorrected),
+        ) => Problem::new(ProblemKind::Conflict, error.code()),
         ExecuteError::Contention => Problem::overloaded(std::time::Duration::from_secs(1)),
         ExecuteError::Store(error) => Problem::internal(error),
     }

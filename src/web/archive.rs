@@ -41,6 +41,8 @@ struct Check {
     label: &'static str,
     /// The conclusion as the sheet words it, or 未核对.
     conclusion: String,
+    /// The school's answer to a 有误 conclusion (学校答复：…).
+    answer: Option<String>,
     time: String,
 }
 
@@ -138,6 +140,16 @@ fn record(view: RecordView) -> Record {
             .map(|c| Check {
                 label: c.label,
                 conclusion: conclusion_text(c.conclusion.as_deref(), c.correction.as_deref()),
+                answer: c.answer.map(|(reason, accepted)| {
+                    messages::format(
+                        if accepted {
+                            "web.archive.answer_accepted"
+                        } else {
+                            "web.archive.answer_rejected"
+                        },
+                        &[("reason", &reason)],
+                    )
+                }),
                 time: c.checked_at.map(time).unwrap_or_default(),
             })
             .collect(),
@@ -259,7 +271,7 @@ pub struct CheckForm {
 }
 
 /// A refusal of the records use cases: its status, and the text above the form.
-fn refusal(error: RecordsError) -> (StatusCode, &'static str) {
+pub(super) fn refusal(error: RecordsError) -> (StatusCode, &'static str) {
     match error {
         RecordsError::NotFound | RecordsError::NoPhoto => {
             (StatusCode::NOT_FOUND, messages::text("record_not_found"))
@@ -274,6 +286,10 @@ fn refusal(error: RecordsError) -> (StatusCode, &'static str) {
         RecordsError::ReasonRequired => (
             StatusCode::UNPROCESSABLE_ENTITY,
             messages::text("reason_required"),
+        ),
+        RecordsError::CorrectionRequired => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            messages::text("correction_value_required"),
         ),
         RecordsError::Refused(ExecuteError::Domain(error)) => {
             (StatusCode::CONFLICT, messages::text(error.code()))

@@ -104,6 +104,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/staff_corrections.html"),
     ),
     (
+        "staff_correction_requests.html",
+        include_str!("templates/staff_correction_requests.html"),
+    ),
+    (
         "staff_factor.html",
         include_str!("templates/staff_factor.html"),
     ),

@@ -390,7 +390,154 @@ async fn an_administrator_creates_an_office_whose_refusals_name_it_and_its_phone
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
 }
 
+/// Posts the correction-request form: `decision` `accept` (class_name becomes `value`) or
+/// `reject`.
+async fn answer_request(
+    browser: &mut Browser<'_>,
+    csrf: &str,
+    record: &str,
+    decision: &str,
+    value: &str,
+    reason: &str,
+) -> Page {
+    browser
+        .post(
+            "/staff/correction-requests",
+            &[
+                ("csrf", csrf),
+                ("record", record),
+                ("check_type", "enrolment_check"),
+                ("decision", decision),
+                ("field", "class_name"),
+                ("value", value),
+                ("reason", reason),
+            ],
+        )
+        .await
+}
+
+async fn a_registrar_answers_a_students_correction_request_and_the_student_reads_it(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    app.add_school("99003", "西部师范大学", "四川").await;
+    app.add_school("99011", "东部大学", "浙江").await;
+    let registrar = app.staff_token("registrar", Some("99003")).await;
+    let student = Person::random();
+    app.import(
+        &registrar,
+        "99003",
+        csv(
+            ENROLMENT_HEADER,
+            &[enrolment_row(&student, "2200300501", "软件223")],
+        ),
+        false,
+    )
+    .await;
+    let (token, _) = app.register_and_login(&student).await;
+    app.settle_bindings().await;
+    let record_id = app.my_records(&token, 0).await.body["records"][0]["record_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let conclude = |correction: &'static str| {
+        let body = serde_json::json!({"check_type": "enrolment_check", "conclusion": "wrong", "correction": correction});
+        let path = format!("/api/v1/me/records/{record_id}/checks");
+        let token = token.clone();
+        let app = &app;
+        async move { app.post_authorized(&path, &token, &body).await }
+    };
+    let said = conclude("班级应为软件221").await;
+    assert!(said.status.is_success(), "{}", said.text);
+    let position = said.body["position"].as_i64().unwrap_or(0);
+
+    let (mut school, csrf, _) = staff_browser(&app, "registrar", Some("99003")).await;
+    let (mut other, other_csrf, _) = staff_browser(&app, "registrar", Some("99011")).await;
+    app.state
+        .reads
+        .wait(&[xuexin_projections::records::NAME], position)
+        .await
+        .unwrap();
+    let queue = school.get("/staff/correction-requests").await;
+    assert!(queue.body.contains("班级应为软件221"), "{}", queue.body);
+    assert!(!other
+        .get("/staff/correction-requests")
+        .await
+        .body
+        .contains("班级应为软件221"));
+    // Another school cannot answer it; a rejection needs a reason; nothing is written.
+    let foreign = answer_request(
+        &mut other,
+        &other_csrf,
+        &record_id,
+        "reject",
+        "",
+        "不是本校学生",
+    )
+    .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    let bare = answer_request(&mut school, &csrf, &record_id, "reject", "", "").await;
+    assert_eq!(bare.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(app
+        .events_of_type("CorrectionRequestAnswered")
+        .await
+        .is_empty());
+    let rejected = answer_request(
+        &mut school,
+        &csrf,
+        &record_id,
+        "reject",
+        "",
+        "以学院分班名单为准",
+    )
+    .await;
+    assert_eq!(rejected.status, StatusCode::SEE_OTHER, "{}", rejected.body);
+    let mut person = Browser::new(&app);
+    person.log_in(&student.phone, &student.password).await;
+    let archive = person.get("/archive").await;
+    assert!(
+        archive
+            .body
+            .contains("学校答复：不予更正。以学院分班名单为准"),
+        "{}",
+        archive.body
+    );
+    assert!(!school
+        .get("/staff/correction-requests")
+        .await
+        .body
+        .contains("班级应为软件221"));
+
+    // Marked wrong again, the request is accepted: the record is corrected.
+    conclude("班级确实应为软件221").await;
+    app.settle_bindings().await;
+    let accepted = answer_request(
+        &mut school,
+        &csrf,
+        &record_id,
+        "accept",
+        "软件221",
+        "已核实",
+    )
+    .await;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.body);
+    let corrected = app.events_of_type("RecordCorrected").await;
+    assert_eq!(corrected.len(), 1);
+    assert!(corrected[0].2["actor"]
+        .as_str()
+        .unwrap()
+        .starts_with("registrar:"));
+    let archive = person.get("/archive").await;
+    assert!(
+        archive.body.contains("学校答复：已更正。已核实"),
+        "{}",
+        archive.body
+    );
+    assert!(archive.body.contains("软件221"));
+}
+
 on_both_backends!(
+    a_registrar_answers_a_students_correction_request_and_the_student_reads_it,
     an_administrator_creates_an_office_whose_refusals_name_it_and_its_phone,
     a_staff_member_reaches_the_console_only_through_the_second_factor,
     every_console_page_is_refused_to_the_other_roles_and_to_students,

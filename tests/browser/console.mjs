@@ -168,6 +168,12 @@ try {
     const [exported] = await Promise.all([registrar.waitForEvent("download"), registrar.click("a[download]")]);
     const list = readFileSync(await exported.path(), "utf8");
     check(list.startsWith("\ufeff") && list.includes(work.unchecked_name), "the export opens in Excel (UTF-8 with a BOM)");
+    await registrar.goto(`${base}/staff/correction-requests`);
+    await looked(registrar, "staff-correction-requests");
+    // Another role's page: 403, said in words.
+    const refused = await registrar.goto(`${base}/staff/audit`);
+    check(refused.status() === 403, `another role's page is refused: ${refused.status()}`);
+    await looked(registrar, "staff-forbidden");
   });
 
   await step("a province approves a degree correction, seeing before and after", async () => {
@@ -212,6 +218,10 @@ try {
     await Promise.all([auditor.waitForNavigation(), auditor.click("table.audit a[href^='/staff/audit/as-of']")]);
     check((await text(auditor, "pre.state")).includes("[redacted]"), "the state, with secrets redacted");
     await looked(auditor, "staff-asof");
+    await auditor.goto(`${base}/staff/audit?event_type=SecondFactorEnrolled`);
+    await Promise.all([auditor.waitForNavigation(), auditor.click("table.audit a[href^='/staff/audit/accounts/']")]);
+    check((await text(auditor, "table.audit")).includes("StaffAccountCreated"), "an account's history");
+    await looked(auditor, "staff-audit-account");
     await auditor.goto(`${base}/staff/audit/chain`);
     await go(auditor, "/staff/audit/chain", "button.primary");
     check((await text(auditor, ".notice")).includes("日志完整"), "the chain is intact");

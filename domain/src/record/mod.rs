@@ -206,6 +206,16 @@ pub enum RecordCommand {
         kind: PhotoKind,
         photo: PhotoRef,
     },
+    /// The school answers a student's 有误 conclusion: accepted (with `fields`, the record as
+    /// corrected: an enrolment is corrected, a degree becomes a request for the province) or
+    /// rejected with `reason`, which the student reads.
+    AnswerCorrectionRequest {
+        school_code: String,
+        check_type: CheckType,
+        accepted: bool,
+        reason: String,
+        fields: Option<RecordFields>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -247,6 +257,14 @@ pub enum RecordEvent {
         kind: PhotoKind,
         photo: PhotoRef,
     },
+    /// The school answered a student's 有误 conclusion of `check_type`. Accepted: the
+    /// correction follows in the same commit (`RecordCorrected`, or for a degree
+    /// `DegreeCorrectionRequested`). Rejected: `reason` is what the student reads.
+    CorrectionRequestAnswered {
+        check_type: CheckType,
+        accepted: bool,
+        reason: String,
+    },
 }
 
 impl DomainEvent for RecordEvent {
@@ -260,6 +278,7 @@ impl DomainEvent for RecordEvent {
             Self::RecordUnbound { .. } => "RecordUnbound",
             Self::RecordChecked { .. } => "RecordChecked",
             Self::RecordPhotoAttached { .. } => "RecordPhotoAttached",
+            Self::CorrectionRequestAnswered { .. } => "CorrectionRequestAnswered",
         }
         .to_string()
     }
@@ -281,6 +300,10 @@ pub enum RecordError {
     BoundToAnother,
     #[error("the record is not bound to this account")]
     NotYours,
+    #[error("no correction request of that check waits for an answer")]
+    NoCorrectionRequest,
+    #[error("an accepted request changes nothing")]
+    NothingCorrected,
 }
 
 impl RecordError {
@@ -291,6 +314,8 @@ impl RecordError {
             Self::NoSuchCorrection => "correction_not_found",
             Self::BoundToAnother => "record_bound_to_another",
             Self::NotYours => "record_not_yours",
+            Self::NoCorrectionRequest => "correction_request_not_found",
+            Self::NothingCorrected => "correction_unchanged",
         }
     }
 }
@@ -311,6 +336,10 @@ pub struct StudentRecord {
     next_correction: u32,
     checks: BTreeMap<CheckType, Conclusion>,
     photos: BTreeMap<PhotoKind, PhotoRef>,
+    /// The checks whose 有误 conclusion the school has answered (until the student concludes
+    /// again).
+    #[serde(default)]
+    answered: std::collections::BTreeSet<CheckType>,
 }
 
 /// The fields that differ, as changes from `current` to `incoming` (ordered by field name).
@@ -536,6 +565,48 @@ impl Aggregate for StudentRecord {
                 )
                 .await;
             }
+            RecordCommand::AnswerCorrectionRequest {
+                school_code,
+                check_type,
+                accepted,
+                reason,
+                fields,
+            } => {
+                self.require()?;
+                if self.school_code != school_code {
+                    return Err(RecordError::Mismatch);
+                }
+                let waiting =
+                    matches!(self.checks.get(&check_type), Some(Conclusion::Wrong { .. }))
+                        && !self.answered.contains(&check_type);
+                if !waiting {
+                    return Err(RecordError::NoCorrectionRequest);
+                }
+                let corrected = match (&fields, accepted) {
+                    (Some(fields), true) => Some(fields.clone()),
+                    _ => None,
+                };
+                if accepted
+                    && corrected
+                        .as_ref()
+                        .is_none_or(|f| diff(&self.fields, f).is_empty())
+                {
+                    return Err(RecordError::NothingCorrected);
+                }
+                sink.write(
+                    RecordEvent::CorrectionRequestAnswered {
+                        check_type,
+                        accepted,
+                        reason,
+                    },
+                    self,
+                )
+                .await;
+                if let (Some(fields), Some(kind)) = (corrected, self.kind) {
+                    let school = self.school_code.clone();
+                    Box::pin(self.report(kind, school, fields, sink)).await?;
+                }
+            }
             RecordCommand::AttachPhoto { kind, photo } => {
                 self.require()?;
                 if self.photos.get(&kind) != Some(&photo) {
@@ -591,6 +662,10 @@ impl Aggregate for StudentRecord {
                 ..
             } => {
                 self.checks.insert(check_type, conclusion);
+                self.answered.remove(&check_type);
+            }
+            RecordEvent::CorrectionRequestAnswered { check_type, .. } => {
+                self.answered.insert(check_type);
             }
             RecordEvent::RecordPhotoAttached { kind, photo } => {
                 self.photos.insert(kind, photo);
@@ -659,6 +734,74 @@ mod tests {
                 approved_correction: None,
                 reason: None,
             }]);
+    }
+
+    #[test]
+    fn a_school_answers_a_students_correction_request_once() {
+        let wrong = RecordEvent::RecordChecked {
+            account_id: account(1),
+            check_type: CheckType::EnrolmentCheck,
+            conclusion: Conclusion::Wrong {
+                correction: "班级应为教育211".into(),
+            },
+        };
+        let given = || {
+            vec![
+                registered(RecordKind::Enrolment, &[("class_name", "教育213")]),
+                wrong.clone(),
+            ]
+        };
+        let answer = |accepted: bool, school: &str, pairs: Option<&[(&str, &str)]>| {
+            RecordCommand::AnswerCorrectionRequest {
+                school_code: school.into(),
+                check_type: CheckType::EnrolmentCheck,
+                accepted,
+                reason: "核实无误".into(),
+                fields: pairs.map(fields),
+            }
+        };
+        let answered = |accepted| RecordEvent::CorrectionRequestAnswered {
+            check_type: CheckType::EnrolmentCheck,
+            accepted,
+            reason: "核实无误".into(),
+        };
+        // Accepted: it becomes a correction of the record.
+        TestFramework::<StudentRecord>::with(())
+            .given(given())
+            .when(answer(true, "99003", Some(&[("class_name", "教育211")])))
+            .then_expect_events(vec![
+                answered(true),
+                RecordEvent::RecordCorrected {
+                    changes: vec![FieldChange {
+                        field: "class_name".into(),
+                        before: "教育213".into(),
+                        after: "教育211".into(),
+                    }],
+                    approved_correction: None,
+                    reason: None,
+                },
+            ]);
+        // Accepted without a change, another school, or answered already: refused.
+        TestFramework::<StudentRecord>::with(())
+            .given(given())
+            .when(answer(true, "99003", Some(&[("class_name", "教育213")])))
+            .then_expect_error(RecordError::NothingCorrected);
+        TestFramework::<StudentRecord>::with(())
+            .given(given())
+            .when(answer(false, "99011", None))
+            .then_expect_error(RecordError::Mismatch);
+        let mut done = given();
+        done.push(answered(false));
+        TestFramework::<StudentRecord>::with(())
+            .given(done.clone())
+            .when(answer(false, "99003", None))
+            .then_expect_error(RecordError::NoCorrectionRequest);
+        // The student concludes again: a new request to answer.
+        done.push(wrong.clone());
+        TestFramework::<StudentRecord>::with(())
+            .given(done)
+            .when(answer(false, "99003", None))
+            .then_expect_events(vec![answered(false)]);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub const PAGES: &[(&str, &[StaffRole])] = &[
     ("/staff/imports", &[StaffRole::Registrar]),
     ("/staff/unchecked", &[StaffRole::Registrar]),
     ("/staff/unchecked.csv", &[StaffRole::Registrar]),
+    ("/staff/correction-requests", &[StaffRole::Registrar]),
     (
         "/staff/degree-corrections",
         &[StaffRole::ProvincialAuthority],
@@ -72,6 +73,10 @@ pub fn router() -> Router<SharedState> {
         .route("/staff/imports/{report}", get(records::import_errors))
         .route("/staff/unchecked", get(records::unchecked))
         .route("/staff/unchecked.csv", get(records::unchecked_csv))
+        .route(
+            "/staff/correction-requests",
+            get(records::correction_requests).post(records::answer_correction_request),
+        )
         .route(
             "/staff/degree-corrections",
             get(records::corrections).post(records::decide_correction),

@@ -96,6 +96,10 @@ pub fn links(role: StaffRole) -> Vec<(&'static str, &'static str)> {
         StaffRole::Registrar => vec![
             ("/staff/imports", text("web.staff.imports.title")),
             ("/staff/unchecked", text("web.staff.unchecked.title")),
+            (
+                "/staff/correction-requests",
+                text("web.staff.requests.title"),
+            ),
         ],
         StaffRole::ProvincialAuthority => vec![(
             "/staff/degree-corrections",

@@ -623,3 +623,147 @@ mod tests {
         assert_eq!(column_of("第 3 列有控制字符"), "");
     }
 }
+
+const REQUESTS_PATH: &str = "/staff/correction-requests";
+
+#[derive(Serialize)]
+struct RequestView {
+    record: String,
+    kind: &'static str,
+    name: String,
+    student_number: String,
+    class_name: String,
+    check_type: String,
+    check_label: &'static str,
+    correction: String,
+    checked_at: String,
+    /// The record's fields a correction may change: `(key, label)`.
+    fields: Vec<(&'static str, &'static str)>,
+}
+
+async fn requests_page(
+    state: &SharedState,
+    csrf: &Csrf,
+    school: &str,
+    status: StatusCode,
+    error: Option<&'static str>,
+) -> Response {
+    let rows = match xuexin_projections::records::correction_requests(&state.db, school).await {
+        Ok(rows) => rows,
+        Err(error) => return read_failed(error.into(), "the correction requests"),
+    };
+    let requests: Vec<RequestView> = rows
+        .into_iter()
+        .map(|r| {
+            let kind = if r.kind == "degree" {
+                RecordKind::Degree
+            } else {
+                RecordKind::Enrolment
+            };
+            RequestView {
+                kind: messages::text(if kind == RecordKind::Degree {
+                    "record_kind.degree"
+                } else {
+                    "record_kind.enrolment"
+                }),
+                check_label: CheckType::parse(&r.check_type)
+                    .map_or("", crate::application::archive::check_label),
+                checked_at: crate::messenger::beijing_time(xuexin_domain::Timestamp::from_millis(
+                    r.checked_at,
+                )),
+                fields: columns(kind)
+                    .iter()
+                    .filter(|c| c.key != "id_number" && c.key != "school_name")
+                    .map(|c| (c.key, crate::application::archive::field_label(c.key)))
+                    .collect(),
+                record: r.record_id,
+                name: r.name,
+                student_number: r.student_number,
+                class_name: r.class_name,
+                check_type: r.check_type,
+                correction: r.correction,
+            }
+        })
+        .collect();
+    let page = render(
+        status,
+        "staff_correction_requests.html",
+        minijinja::context! {
+            chrome => Chrome::new("web.staff.requests.title", REQUESTS_PATH, csrf, true),
+            requests => requests,
+            error => error,
+        },
+    );
+    csrf.keep(state, page)
+}
+
+/// 更正申请: the school's students' 有误 conclusions waiting for an answer.
+#[tracing::instrument(skip_all)]
+pub async fn correction_requests(State(state): State<SharedState>, headers: HeaderMap) -> Response {
+    let (csrf, staff) = match staff_page(&state, &headers, REQUESTS_PATH, REGISTRAR).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    requests_page(&state, &csrf, &school_of(&staff), StatusCode::OK, None).await
+}
+
+#[derive(Deserialize)]
+pub struct RequestForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    record: String,
+    #[serde(default)]
+    check_type: String,
+    /// `accept` or `reject`.
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    field: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// 更正 (the record's field becomes the value typed) or 不予更正 (with a reason).
+#[tracing::instrument(skip_all)]
+pub async fn answer_correction_request(
+    State(state): State<SharedState>,
+    State(records): State<Records>,
+    headers: HeaderMap,
+    context: RequestContext,
+    Form(form): Form<RequestForm>,
+) -> Response {
+    let (csrf, staff) =
+        match staff_form(&state, &headers, &form.csrf, REQUESTS_PATH, REGISTRAR).await {
+            Ok(found) => found,
+            Err(answer) => return answer,
+        };
+    let school = school_of(&staff);
+    let Some(check_type) = CheckType::parse(&form.check_type) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let accepted = form.decision == "accept";
+    let result = records
+        .answer_correction_request(
+            &school,
+            &form.record,
+            check_type,
+            accepted,
+            &form.reason,
+            Some((form.field.as_str(), form.value.as_str())),
+            &context.metadata(staff.session.actor()),
+        )
+        .await;
+    match result {
+        Ok(position) => {
+            reflect(&state, &[xuexin_projections::records::NAME], position).await;
+            Redirect::to(REQUESTS_PATH).into_response()
+        }
+        Err(error) => {
+            let (status, text) = super::super::archive::refusal(error);
+            requests_page(&state, &csrf, &school, status, Some(text)).await
+        }
+    }
+}
