@@ -717,6 +717,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("web.staff.unchecked.export", "导出（Excel 可打开的 CSV）", "Export (CSV that Excel opens)"),
     ("web.staff.requests.title", "学生更正申请", "Students' correction requests"),
     ("web.staff.requests.intro", "学生核对学籍学历信息时提交的“有误”结论。更正：所选项目改为填写的内容（学籍直接更正，学历提交省级审批）；不予更正：须填写原因，学生可在学信档案中看到。", "What students marked wrong when checking their records. Correct: the chosen field becomes the value typed (an enrolment is corrected at once, a degree goes to the province); do not correct: give a reason, which the student reads in the archive."),
+    ("web.staff.requests.submitted", "提交省级审批中的学历更正", "Degree corrections waiting for the province"),
     ("web.staff.requests.said", "学生填写的更正内容", "What the student wrote"),
     ("web.staff.requests.field", "更正项目", "Field to correct"),
     ("web.staff.requests.value", "正确的内容", "Correct value"),

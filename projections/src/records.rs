@@ -727,9 +727,21 @@ pub async fn schools(db: &Db) -> sqlx::Result<Vec<SchoolRow>> {
 
 /// Degree records with a pending correction, in the schools of a province.
 pub async fn pending_corrections(db: &Db, province: &str) -> sqlx::Result<Vec<RecordRow>> {
+    pending_where(db, "s.province = $1", province).await
+}
+
+/// Degree records of one school with a correction waiting for its province.
+pub async fn school_pending_corrections(
+    db: &Db,
+    school_code: &str,
+) -> sqlx::Result<Vec<RecordRow>> {
+    pending_where(db, "r.school_code = $1", school_code).await
+}
+
+async fn pending_where(db: &Db, condition: &str, value: &str) -> sqlx::Result<Vec<RecordRow>> {
     let sql = format!(
         "SELECT {} FROM student_records_v1 r JOIN schools_v1 s ON s.code = r.school_code
-         WHERE s.province = $1 AND r.pending_corrections <> '[]' ORDER BY r.updated_at",
+         WHERE {condition} AND r.pending_corrections <> '[]' ORDER BY r.updated_at",
         RECORD_COLUMNS
             .split(", ")
             .map(|c| format!("r.{c}"))
@@ -737,7 +749,7 @@ pub async fn pending_corrections(db: &Db, province: &str) -> sqlx::Result<Vec<Re
             .join(", ")
     );
     let rows: Vec<RawRecord> = on_db!(db, pool => {
-        sqlx::query_as(&sql).bind(province).fetch_all(pool).await?
+        sqlx::query_as(&sql).bind(value).fetch_all(pool).await?
     });
     Ok(rows.into_iter().map(into_row).collect())
 }

@@ -323,4 +323,16 @@ impl Records {
             .map_err(anyhow::Error::from)?;
         self.views(rows).await
     }
+
+    /// A school's degree records with a correction waiting for its province.
+    #[tracing::instrument(skip_all)]
+    pub async fn school_pending_corrections(
+        &self,
+        school_code: &str,
+    ) -> Result<Vec<RecordView>, RecordsError> {
+        let rows = records::school_pending_corrections(&self.db, school_code)
+            .await
+            .map_err(anyhow::Error::from)?;
+        self.views(rows).await
+    }
 }

@@ -246,6 +246,69 @@ async fn each_scope_keeps_to_its_own_school_province_and_office(backend: Backend
         StatusCode::NOT_FOUND
     );
 
+    // A province decides only its own schools' degree corrections.
+    let registrar = app.staff_token("registrar", Some("99003")).await;
+    let graduate = Person::random();
+    let certificate = certificate_number();
+    let mut position = 0;
+    for major in ["软件工程", "计算机科学与技术"] {
+        let imported = app
+            .import(
+                &registrar,
+                "99003",
+                csv(DEGREE_HEADER, &[degree_row(&graduate, &certificate, major)]),
+                false,
+            )
+            .await;
+        position = imported.body["position"].as_i64().unwrap();
+    }
+    let requested = app.events_of_type("DegreeCorrectionRequested").await;
+    assert_eq!(requested.len(), 1);
+    let record = requested[0].0.clone();
+    app.state
+        .reads
+        .wait(&[xuexin_projections::records::NAME], position)
+        .await
+        .unwrap();
+    let (mut zhejiang, zhejiang_csrf, _) =
+        staff_browser(&app, "provincial_authority", Some("浙江")).await;
+    assert!(!zhejiang
+        .get("/staff/degree-corrections")
+        .await
+        .body
+        .contains("计算机科学与技术"));
+    let refused = zhejiang
+        .post(
+            "/staff/degree-corrections",
+            &[
+                ("csrf", &zhejiang_csrf),
+                ("record", &record),
+                ("correction", "1"),
+                ("decision", "approve"),
+                ("reason", "同意"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(app.events_of_type("RecordCorrected").await.is_empty());
+    let (mut sichuan, _, _) = staff_browser(&app, "provincial_authority", Some("四川")).await;
+    assert!(sichuan
+        .get("/staff/degree-corrections")
+        .await
+        .body
+        .contains("计算机科学与技术"));
+    // The school sees what it submitted; the other school does not.
+    assert!(ours
+        .get("/staff/correction-requests")
+        .await
+        .body
+        .contains("计算机科学与技术"));
+    assert!(!other
+        .get("/staff/correction-requests")
+        .await
+        .body
+        .contains("计算机科学与技术"));
+
     // An office resets only the accounts it registered.
     let (mut office, office_csrf, _) =
         staff_browser(&app, "conscription_office", Some("甲县人民政府征兵办公室")).await;

@@ -460,18 +460,8 @@ struct CorrectionView {
     changes: Vec<ChangeLine>,
 }
 
-async fn corrections_page(
-    state: &SharedState,
-    records: &Records,
-    csrf: &Csrf,
-    province: &str,
-    status: StatusCode,
-    error: Option<&'static str>,
-) -> Response {
-    let views = match records.pending_corrections(province).await {
-        Ok(views) => views,
-        Err(error) => return read_failed(anyhow::anyhow!("{error:#}"), "the corrections"),
-    };
+/// Each pending degree correction of `views`, field by field, before and after.
+fn correction_views(views: Vec<crate::application::archive::RecordView>) -> Vec<CorrectionView> {
     let mut corrections = Vec::new();
     for view in views {
         let name = view
@@ -502,6 +492,22 @@ async fn corrections_page(
             });
         }
     }
+    corrections
+}
+
+async fn corrections_page(
+    state: &SharedState,
+    records: &Records,
+    csrf: &Csrf,
+    province: &str,
+    status: StatusCode,
+    error: Option<&'static str>,
+) -> Response {
+    let views = match records.pending_corrections(province).await {
+        Ok(views) => views,
+        Err(error) => return read_failed(anyhow::anyhow!("{error:#}"), "the corrections"),
+    };
+    let corrections = correction_views(views);
     let page = render(
         status,
         "staff_corrections.html",
@@ -652,6 +658,10 @@ async fn requests_page(
         Ok(rows) => rows,
         Err(error) => return read_failed(error.into(), "the correction requests"),
     };
+    let submitted = match state.records.school_pending_corrections(school).await {
+        Ok(views) => correction_views(views),
+        Err(error) => return read_failed(anyhow::anyhow!("{error:#}"), "the school's corrections"),
+    };
     let requests: Vec<RequestView> = rows
         .into_iter()
         .map(|r| {
@@ -691,6 +701,7 @@ async fn requests_page(
         minijinja::context! {
             chrome => Chrome::new("web.staff.requests.title", REQUESTS_PATH, csrf, true),
             requests => requests,
+            submitted => submitted,
             error => error,
         },
     );
