@@ -178,8 +178,8 @@ struct LoginForm {
     password: String,
 }
 
-/// Where each refusal of a login shows, and with what status.
-fn login_refusal(error: LoginError) -> (StatusCode, FieldErrors) {
+/// Where each refusal of a login shows, and with what status (also the staff sign-in's).
+pub(super) fn login_refusal(error: LoginError) -> (StatusCode, FieldErrors) {
     let mut errors = FieldErrors::new();
     let status = match error {
         LoginError::Missing { login, password } => {

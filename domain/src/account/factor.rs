@@ -40,6 +40,14 @@ impl Account {
         Ok(())
     }
 
+    /// The enrolled factor of a staff account.
+    fn enrolled_factor(&self) -> Result<&SecondFactor, AccountError> {
+        self.require_staff()?;
+        self.factor
+            .as_ref()
+            .ok_or(AccountError::SecondFactorNotEnrolled)
+    }
+
     pub(super) async fn enrol_second_factor(
         &mut self,
         nonce: String,
@@ -68,11 +76,7 @@ impl Account {
         step: u64,
         sink: &EventSink<Self>,
     ) -> Result<(), AccountError> {
-        self.require_staff()?;
-        let factor = self
-            .factor
-            .as_ref()
-            .ok_or(AccountError::SecondFactorNotEnrolled)?;
+        let factor = self.enrolled_factor()?;
         if step <= factor.last_step {
             return Err(AccountError::SecondFactorCodeUsed);
         }
@@ -86,11 +90,7 @@ impl Account {
         digest: String,
         sink: &EventSink<Self>,
     ) -> Result<(), AccountError> {
-        self.require_staff()?;
-        let factor = self
-            .factor
-            .as_ref()
-            .ok_or(AccountError::SecondFactorNotEnrolled)?;
+        let factor = self.enrolled_factor()?;
         let index = factor
             .recovery_codes
             .iter()

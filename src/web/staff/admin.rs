@@ -9,7 +9,7 @@ use crate::http::extract::RequestContext;
 use crate::messages;
 use crate::state::SharedState;
 use axum::extract::{Form, Path, State};
-use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::header::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
@@ -477,15 +477,7 @@ pub async fn screenshot(
         Err(answer) => return answer,
     };
     match support.screenshot(&staff.session, &ticket).await {
-        Ok((content_type, bytes)) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_str(&content_type)
-                    .unwrap_or(HeaderValue::from_static("application/octet-stream")),
-            )],
-            bytes,
-        )
-            .into_response(),
+        Ok((content_type, bytes)) => super::gate::image(&content_type, bytes),
         Err(TicketError::NotFound | TicketError::Forbidden) => {
             StatusCode::NOT_FOUND.into_response()
         }

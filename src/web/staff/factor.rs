@@ -4,7 +4,7 @@
 
 use super::super::page::{browser_session, render, set_cookie, Chrome, Csrf, SESSION_COOKIE};
 use crate::application::factor::{FactorError, FactorState};
-use crate::application::login::{self, Login, LoginError};
+use crate::application::login::{self, Login};
 use crate::http::extract::RequestContext;
 use crate::messages;
 use crate::state::SharedState;
@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use xuexin_domain::values::Secret;
 use xuexin_domain::Actor;
 
-type FieldErrors = BTreeMap<&'static str, &'static str>;
+type FieldErrors = BTreeMap<&'static str, String>;
 
 fn login_form(
     state: &SharedState,
@@ -85,8 +85,7 @@ pub async fn login_submit(
         &context.metadata(Actor::Anonymous),
     )
     .await;
-    let mut errors = FieldErrors::new();
-    let status = match result {
+    let (status, errors) = match result {
         Ok(logged_in) => {
             let mut response = Redirect::to("/staff/factor").into_response();
             response.headers_mut().append(
@@ -100,35 +99,14 @@ pub async fn login_submit(
             );
             return response;
         }
-        Err(LoginError::Missing { login, password }) => {
-            if login {
-                errors.insert("username", messages::text("login_required"));
-            }
-            if password {
-                errors.insert("password", messages::text("password_required"));
-            }
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        Err(LoginError::InvalidCredentials | LoginError::NotLinked) => {
-            errors.insert("password", messages::text("invalid_credentials"));
-            StatusCode::UNAUTHORIZED
-        }
-        Err(LoginError::Locked { .. }) => {
-            errors.insert("password", messages::text("account_locked"));
-            StatusCode::LOCKED
-        }
-        Err(LoginError::RateLimited { .. }) => {
-            errors.insert("password", messages::text("login_rate_limited"));
-            StatusCode::TOO_MANY_REQUESTS
-        }
-        Err(LoginError::Busy) => {
-            errors.insert("password", messages::text("overloaded"));
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        Err(LoginError::Internal(error)) => {
-            tracing::error!(error = format!("{error:#}"), "staff login failed");
-            errors.insert("password", messages::text("internal_error"));
-            StatusCode::INTERNAL_SERVER_ERROR
+        // The person's login form's refusals, with the name's at the username.
+        Err(error) => {
+            let (status, errors) = super::super::pages::login_refusal(error);
+            let errors: FieldErrors = errors
+                .into_iter()
+                .map(|(field, text)| (if field == "login" { "username" } else { field }, text))
+                .collect();
+            (status, errors)
         }
     };
     login_form(&state, &csrf, status, username, errors)

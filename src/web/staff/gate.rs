@@ -128,3 +128,17 @@ pub fn shown_time(rfc3339: Option<&str>) -> String {
         .map(crate::messenger::beijing_time)
         .unwrap_or_default()
 }
+
+/// An image from the blob store (a claim's photo, a ticket's screenshot), with its type.
+pub fn image(content_type: &str, bytes: Vec<u8>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_str(content_type).unwrap_or(
+                axum::http::HeaderValue::from_static("application/octet-stream"),
+            ),
+        )],
+        bytes,
+    )
+        .into_response()
+}

@@ -10,7 +10,7 @@ use crate::messages;
 use crate::state::SharedState;
 use crate::workdays::PROMISE;
 use axum::extract::{Form, Path, State};
-use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::header::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
@@ -202,15 +202,7 @@ pub async fn photo(
         return StatusCode::NOT_FOUND.into_response();
     };
     match identity.claim_photo(&identity_id, claimant).await {
-        Ok((content_type, bytes)) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_str(&content_type)
-                    .unwrap_or(HeaderValue::from_static("application/octet-stream")),
-            )],
-            bytes,
-        )
-            .into_response(),
+        Ok((content_type, bytes)) => super::gate::image(&content_type, bytes),
         Err(ClaimError::NotFound) => StatusCode::NOT_FOUND.into_response(),
         Err(error) => read_failed(anyhow::anyhow!("{error:#}"), "a claim's photo"),
     }
