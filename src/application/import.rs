@@ -6,6 +6,7 @@
 use super::records::Records;
 use crate::messages;
 use crate::store::{CommandMetadata, ExecuteError};
+use anyhow::Context;
 use encoding_rs::{Encoding, GB18030, UTF_8};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -441,6 +442,65 @@ async fn write_batch(
     }
     batch.clear();
     Ok(())
+}
+
+/// An import's report as the console keeps it: whose school, who uploaded it and when.
+pub struct KeptReport {
+    pub school_code: String,
+    pub created_at: xuexin_domain::Timestamp,
+    pub actor: String,
+    pub report: ImportReport,
+}
+
+/// Keeps an import's report for its school's registrars (the console shows it after the
+/// upload and offers its bad rows as CSV); returns its id.
+#[tracing::instrument(skip_all)]
+pub async fn keep_report(
+    state: &Records,
+    school_code: &str,
+    actor: &str,
+    report: &ImportReport,
+) -> anyhow::Result<String> {
+    let report_id = crate::security::new_token()[..22].to_string();
+    xuexin_projections::db_execute!(
+        &state.db,
+        "INSERT INTO import_reports (report_id, school_code, created_at, actor, report)
+         VALUES ($1, $2, $3, $4, $5)",
+        &report_id,
+        school_code,
+        state.clock.now().millis(),
+        actor,
+        serde_json::to_string(report)?,
+    )
+    .context("failed to keep an import report")?;
+    Ok(report_id)
+}
+
+/// A kept report, if `school_code` is its school (another school's is not found).
+#[tracing::instrument(skip_all)]
+pub async fn kept_report(
+    state: &Records,
+    school_code: &str,
+    report_id: &str,
+) -> anyhow::Result<Option<KeptReport>> {
+    let row: Option<(String, i64, String, String)> = xuexin_projections::on_db!(&state.db, pool => {
+        sqlx::query_as(
+            "SELECT school_code, created_at, actor, report FROM import_reports WHERE report_id = $1",
+        )
+        .bind(report_id)
+        .fetch_optional(pool)
+        .await
+        .context("failed to read an import report")?
+    });
+    Ok(match row {
+        Some((school, created_at, actor, report)) if school == school_code => Some(KeptReport {
+            school_code: school,
+            created_at: xuexin_domain::Timestamp::from_millis(created_at),
+            actor,
+            report: serde_json::from_str(&report).context("an unreadable import report")?,
+        }),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

@@ -37,12 +37,8 @@ pub fn router(state: SharedState) -> Router<SharedState> {
     pages::router()
         .merge(staff::router())
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            page::pending_review_guard,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
             state,
-            staff::factor_guard,
+            page::session_guard,
         ))
         .merge(page::static_files())
 }

@@ -317,26 +317,42 @@ const PENDING_REVIEW_PAGES: &[&str] = &[
 /// The same, for whole groups of pages.
 const PENDING_REVIEW_PREFIXES: &[&str] = &["/identity", "/verify-email"];
 
-/// Middleware of the pages: a browser whose session waits for identity review is sent to
-/// 证件号码重复 from every other page, until the review has ended (then the session is freed,
-/// as the API's `Authenticated` frees it).
-pub async fn pending_review_guard(
+/// The pages a staff session may open before its second factor.
+const BEFORE_FACTOR: &[&str] = &[
+    "/staff/factor",
+    "/staff/factor/qr.svg",
+    "/staff/login",
+    "/logout",
+    "/language",
+];
+
+/// Middleware of the pages, reading the browser's session once:
+/// - a staff session that has not passed its second factor is sent to `/staff/factor` from
+///   every other page (as the API answers 403 `second_factor_required`);
+/// - a session waiting for identity review is sent to 证件号码重复 from every other page,
+///   until the review has ended (then the session is freed, as the API's `Authenticated`
+///   frees it).
+pub async fn session_guard(
     axum::extract::State(state): axum::extract::State<SharedState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let path = request.uri().path();
-    let allowed = PENDING_REVIEW_PAGES.contains(&path)
+    let review_allowed = PENDING_REVIEW_PAGES.contains(&path)
         || PENDING_REVIEW_PREFIXES
             .iter()
             .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")));
-    if allowed {
+    let factor_allowed = BEFORE_FACTOR.contains(&path);
+    if review_allowed && factor_allowed {
         return next.run(request).await;
     }
     let Some(session) = browser_session(&state, request.headers()).await else {
         return next.run(request).await;
     };
-    if !session.pending_review {
+    if session.factor_pending && !factor_allowed {
+        return axum::response::Redirect::to("/staff/factor").into_response();
+    }
+    if !session.pending_review || review_allowed {
         return next.run(request).await;
     }
     let still_pending = match state

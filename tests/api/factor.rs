@@ -190,6 +190,29 @@ async fn wrong_codes_close_the_factor_for_a_while(backend: Backend) {
     assert!(closed.headers.get("retry-after").is_some());
 }
 
+async fn fifty_parallel_wrong_codes_get_no_more_than_five_tries(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (username, password) = app.create_staff("reviewer", None).await;
+    let first = staff_login(&app, &username, &password, "enrol").await;
+    let (secret, _) = app.enrol_factor(&first).await;
+    let token = staff_login(&app, &username, &password, "required").await;
+    let wrong = if app.totp(&secret, 1) == "111111" {
+        "222222"
+    } else {
+        "111111"
+    };
+    let answers = join_all((0..50).map(|_| pass(&app, &token, wrong))).await;
+    let tried = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::UNAUTHORIZED)
+        .count();
+    let limited = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((tried, limited), (5, 45));
+}
+
 async fn an_administrator_resets_a_factor_and_the_next_login_enrols_again(backend: Backend) {
     let app = spawn_app(backend).await;
     let (username, password) = app.create_staff("registrar", Some("10001")).await;
@@ -264,6 +287,7 @@ async fn the_operator_resets_a_lost_factor_from_the_command_line(backend: Backen
 }
 
 on_both_backends!(
+    fifty_parallel_wrong_codes_get_no_more_than_five_tries,
     the_operator_resets_a_lost_factor_from_the_command_line,
     a_staff_session_reaches_nothing_before_its_enrolled_second_factor,
     a_wrong_reused_or_expired_code_is_refused_and_a_recovery_code_works_once,

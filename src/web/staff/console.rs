@@ -1,14 +1,14 @@
 //! The console's routes, its first page and the guard that keeps a staff session before its
 //! second factor on `/staff/factor`.
 
-use super::super::page::{browser_session, read_failed, render, Chrome};
+use super::super::page::{read_failed, render, Chrome};
 use super::gate::{links, role_label, shown_time, staff_page};
 use super::{admin, audit, factor, office, records, reviews};
 use crate::state::SharedState;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::HeaderMap;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
@@ -110,31 +110,6 @@ pub fn router() -> Router<SharedState> {
         .route("/staff/tickets", get(admin::tickets))
         .route("/staff/tickets/{ticket}/answer", post(admin::answer))
         .route("/staff/tickets/{ticket}/screenshot", get(admin::screenshot))
-}
-
-/// The pages a staff session may open before its second factor.
-const BEFORE_FACTOR: &[&str] = &[
-    "/staff/factor",
-    "/staff/factor/qr.svg",
-    "/staff/login",
-    "/logout",
-    "/language",
-];
-
-/// Middleware of every page: a staff session that has not passed its second factor is sent
-/// to `/staff/factor` from every other page (as the API answers 403 `second_factor_required`).
-pub async fn factor_guard(
-    State(state): State<SharedState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if BEFORE_FACTOR.contains(&request.uri().path()) {
-        return next.run(request).await;
-    }
-    match browser_session(&state, request.headers()).await {
-        Some(session) if session.factor_pending => Redirect::to("/staff/factor").into_response(),
-        _ => next.run(request).await,
-    }
 }
 
 #[derive(Serialize)]

@@ -16,4 +16,4 @@ mod office;
 mod records;
 mod reviews;
 
-pub use console::{factor_guard, router, PAGES};
+pub use console::{router, PAGES};

@@ -6,7 +6,9 @@
 //! approved or rejected with a reason.
 
 use super::gate::{staff_form, staff_page, Staff};
-use crate::application::import::{import_file, ImportError, ImportReport, Phase, RowProblem};
+use crate::application::import::{
+    import_file, keep_report, kept_report, ImportError, Phase, RowProblem,
+};
 use crate::application::records::{Decision, Records, RecordsError};
 use crate::http::extract::RequestContext;
 use crate::messages;
@@ -21,7 +23,6 @@ use xuexin_domain::record::fields::columns;
 use xuexin_domain::record::CheckType;
 use xuexin_domain::record::RecordKind;
 use xuexin_domain::roles::StaffRole;
-use xuexin_projections::{db_execute, on_db};
 
 use super::super::page::{read_failed, reflect, render, Chrome, Csrf};
 
@@ -208,20 +209,11 @@ pub async fn import_submit(
         }
         Err(ImportError::Internal(error)) => return read_failed(error, "an import"),
     };
-    let report_id = crate::security::new_token()[..22].to_string();
-    let stored = db_execute!(
-        &state.db,
-        "INSERT INTO import_reports (report_id, school_code, created_at, actor, report)
-         VALUES ($1, $2, $3, $4, $5)",
-        &report_id,
-        &school,
-        state.clock.now().millis(),
-        actor.to_metadata(),
-        serde_json::to_string(&report).unwrap_or_default(),
-    );
-    if let Err(error) = stored {
-        return read_failed(anyhow::Error::from(error), "keeping an import report");
-    }
+    let report_id = match keep_report(&state.records, &school, &actor.to_metadata(), &report).await
+    {
+        Ok(id) => id,
+        Err(error) => return read_failed(error, "keeping an import report"),
+    };
     reflect(
         &state,
         &[xuexin_projections::records::NAME],
@@ -248,23 +240,13 @@ pub async fn import_errors(
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    let row: Result<Option<(String, i64, String, String)>, sqlx::Error> = async {
-        Ok(on_db!(&state.db, pool => {
-            sqlx::query_as(
-                "SELECT school_code, created_at, actor, report FROM import_reports WHERE report_id = $1",
-            )
-            .bind(&report_id)
-            .fetch_optional(pool)
-            .await?
-        }))
-    }
-    .await;
-    let (school, created_at, actor, report) = match row {
-        Ok(Some(row)) if row.0 == school_of(&staff) => row,
-        Ok(_) => return StatusCode::NOT_FOUND.into_response(),
-        Err(error) => return read_failed(error.into(), "an import report"),
+    let kept = match kept_report(&state.records, &school_of(&staff), &report_id).await {
+        Ok(Some(kept)) => kept,
+        Ok(None) => return StatusCode::NOT_FOUND.into_response(),
+        Err(error) => return read_failed(error, "an import report"),
     };
-    let report: ImportReport = serde_json::from_str(&report).unwrap_or_default();
+    let (school, created_at, actor, report) =
+        (kept.school_code, kept.created_at, kept.actor, kept.report);
     let mut problems = problem_lines(&report.problems);
     problems.extend(problem_lines(&report.refused));
     if query.format.as_deref() == Some("csv") {
@@ -287,7 +269,7 @@ pub async fn import_errors(
             report => report,
             problems => problems,
             by => actor,
-            at => crate::messenger::beijing_time(xuexin_domain::Timestamp::from_millis(created_at)),
+            at => crate::messenger::beijing_time(created_at),
             csv => format!("/staff/imports/{report_id}?format=csv"),
         },
     );
