@@ -127,6 +127,8 @@ pub struct Config {
     pub email_verification_ttl: Duration,
     /// The longest a query waits for its projection to reach the asked position.
     pub read_wait: Duration,
+    /// `/readyz` answers 503 while a projection is more than this many events behind the log.
+    pub ready_max_lag: i64,
     pub limits: RateLimits,
     /// Hex key for document-number and code digests; generated and stored on first start if
     /// unset (set it from a secret store in production so the database alone cannot reverse
@@ -186,6 +188,7 @@ impl Default for Config {
             registration_code_ttl: Duration::from_secs(24 * 3600),
             email_verification_ttl: Duration::from_secs(24 * 3600),
             read_wait: Duration::from_secs(5),
+            ready_max_lag: 1000,
             limits: RateLimits::default(),
             digest_key: None,
             trust_forwarded_for: false,
@@ -296,6 +299,9 @@ impl Config {
         }
         if let Some(d) = env_seconds("XUEXIN_SESSION_TTL_SECONDS")? {
             config.session_ttl = d;
+        }
+        if let Some(n) = env_parse::<i64>("XUEXIN_READY_MAX_LAG")? {
+            config.ready_max_lag = n.max(0);
         }
         if let Some(d) = env_seconds("XUEXIN_READ_WAIT_SECONDS")? {
             config.read_wait = d;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
-use xuexin_projections::{checkpoint, Checkpoint, Db, Projection};
+use xuexin_projections::{checkpoint, on_db, Checkpoint, Db, Projection};
 
 pub const BATCH: i64 = 500;
 
@@ -424,4 +424,26 @@ async fn tasks_descending(db: &Db, request: &str) -> anyhow::Result<(i64, i64)> 
         .context("failed to read the process tasks")?
     });
     Ok((pending.unwrap_or(0), reached.unwrap_or(0)))
+}
+
+/// How many events of the log each projection has yet to apply (its checkpoint to the head),
+/// for `/readyz`. A projection that has never run counts the whole log.
+#[tracing::instrument(skip_all)]
+pub async fn lags(db: &Db) -> anyhow::Result<Vec<(&'static str, i64)>> {
+    let mut lags = Vec::new();
+    for projection in xuexin_projections::all() {
+        let name = projection.name();
+        let (lag,): (i64,) = on_db!(db, pool => {
+            sqlx::query_as(
+                "SELECT COUNT(*) FROM events WHERE position > COALESCE(
+                    (SELECT position FROM projection_checkpoints WHERE projection = $1), 0)",
+            )
+            .bind(name)
+            .fetch_one(pool)
+            .await
+            .context("failed to measure a projection's lag")?
+        });
+        lags.push((name, lag));
+    }
+    Ok(lags)
 }

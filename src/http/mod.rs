@@ -113,6 +113,7 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
         get(move || async move { document.clone() }),
     )
     .route("/healthz", get(health))
+    .route("/readyz", get(ready))
     .merge(pages)
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
@@ -149,6 +150,57 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
 }
 
 /// Liveness and the database's reachability.
+/// Readiness (for a load balancer): the database answers, its schema is the one this build
+/// expects, and every projection is within `XUEXIN_READY_MAX_LAG` events of the log's head.
+/// `503` names what is not ready; `/healthz` stays the liveness check.
+async fn ready(State(state): State<SharedState>) -> impl IntoResponse {
+    let mut reasons: Vec<String> = Vec::new();
+    let head = match crate::store::log::head(&state.db).await {
+        Ok(head) => Some(head),
+        Err(error) => {
+            tracing::warn!(error = format!("{error:#}"), "not ready: the database");
+            reasons.push("database".into());
+            None
+        }
+    };
+    let mut lags = serde_json::Map::new();
+    if head.is_some() {
+        if let Err(error) = crate::store::check_schema(&state.db).await {
+            tracing::warn!(error = format!("{error:#}"), "not ready: the schema");
+            reasons.push("schema".into());
+        }
+        match crate::projector::lags(&state.db).await {
+            Ok(found) => {
+                for (name, lag) in found {
+                    if lag > state.config.ready_max_lag {
+                        reasons.push(format!("projection_lag:{name}"));
+                    }
+                    lags.insert(name.into(), lag.into());
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "not ready: projection lag");
+                reasons.push("projections".into());
+            }
+        }
+    }
+    let status = if reasons.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(serde_json::json!({
+            "status": if reasons.is_empty() { "ready" } else { "not_ready" },
+            "reasons": reasons,
+            "log_head": head,
+            "max_lag": state.config.ready_max_lag,
+            "projection_lag": lags,
+        })),
+    )
+}
+
 async fn health(State(state): State<SharedState>) -> impl IntoResponse {
     match crate::store::log::head(&state.db).await {
         Ok(head) => (

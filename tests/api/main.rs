@@ -27,6 +27,7 @@ mod oauth;
 mod openapi;
 mod projections;
 mod races;
+mod ready;
 mod records;
 mod recovery;
 mod registration;
