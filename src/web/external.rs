@@ -3,7 +3,7 @@
 //! flows are `application::external`'s, as for the API; the flow's browser cookie is HttpOnly,
 //! SameSite=Lax and lives 10 minutes.
 
-use super::page::{form_session, render, set_cookie, Chrome, Csrf, SESSION_COOKIE};
+use super::page::{form_session, render, Chrome, Csrf};
 use crate::application::account::AccountManagement;
 use crate::application::external::{ExternalError, ExternalLogins, Finished};
 use crate::http::extract::RequestContext;
@@ -14,7 +14,7 @@ use crate::state::SharedState;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use xuexin_domain::AccountId;
 
@@ -322,13 +322,7 @@ pub async fn callback(
         .await
     {
         Ok(Finished::LoggedIn(logged_in)) => {
-            let mut response = Redirect::to("/account").into_response();
-            let max_age = state.config.session_ttl.as_secs();
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(&state, SESSION_COOKIE, &logged_in.token, max_age),
-            );
-            response
+            super::page::signed_in(&state, &logged_in.token, "/account")
         }
         Ok(Finished::Linked(provider)) => {
             let message =

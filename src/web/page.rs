@@ -243,6 +243,22 @@ pub fn set_cookie(state: &SharedState, name: &str, value: &str, max_age: u64) ->
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// A login that opened a session: the session cookie (for the session's lifetime) and the way
+/// to `to`. The person's login, WeChat / Alipay, and the staff sign-in all end here.
+pub fn signed_in(state: &SharedState, token: &str, to: &str) -> Response {
+    let mut response = axum::response::Redirect::to(to).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            state,
+            SESSION_COOKIE,
+            token,
+            state.config.session_ttl.as_secs(),
+        ),
+    );
+    response
+}
+
 /// The browser's CSRF binding: a random value in its own cookie, and the token the forms carry
 /// (a keyed digest of it, so the cookie alone does not make a token).
 pub struct Csrf {

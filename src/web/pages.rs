@@ -236,15 +236,7 @@ async fn login_submit(
     )
     .await;
     match result {
-        Ok(logged_in) => {
-            let max_age = state.config.session_ttl.as_secs();
-            let mut response = Redirect::to("/account").into_response();
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(&state, SESSION_COOKIE, &logged_in.token, max_age),
-            );
-            response
-        }
+        Ok(logged_in) => super::page::signed_in(&state, &logged_in.token, "/account"),
         Err(error) => {
             let (status, errors) = login_refusal(error);
             login_form(&state, &csrf, status, form.login.trim(), errors)

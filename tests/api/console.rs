@@ -21,6 +21,31 @@ fn secret_on(page: &Page) -> String {
     rest[..rest.find('<').unwrap()].replace(' ', "")
 }
 
+/// Opens `/staff/login` (for this browser's CSRF token) and signs in; the token and the answer.
+async fn sign_in(browser: &mut Browser<'_>, username: &str, password: &str) -> (String, Page) {
+    let csrf = browser.get("/staff/login").await.csrf();
+    let answer = browser
+        .post(
+            "/staff/login",
+            &[
+                ("csrf", &csrf),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await;
+    (csrf, answer)
+}
+
+/// The recovery codes the enrolment's answer lists.
+fn recovery_codes(page: &Page) -> Vec<String> {
+    page.body
+        .split("<li><code>")
+        .skip(1)
+        .map(|part| part[..part.find('<').unwrap()].to_string())
+        .collect()
+}
+
 /// Signs a new staff member of `role` in through `/staff/login` and the enrolment of
 /// `/staff/factor`; the browser, its CSRF token and the recovery codes.
 pub async fn staff_browser<'a>(
@@ -30,17 +55,7 @@ pub async fn staff_browser<'a>(
 ) -> (Browser<'a>, String, Vec<String>) {
     let (username, password) = app.create_staff(role, scope).await;
     let mut browser = Browser::new(app);
-    let csrf = browser.get("/staff/login").await.csrf();
-    let signed_in = browser
-        .post(
-            "/staff/login",
-            &[
-                ("csrf", &csrf),
-                ("username", &username),
-                ("password", &password),
-            ],
-        )
-        .await;
+    let (csrf, signed_in) = sign_in(&mut browser, &username, &password).await;
     assert_eq!(
         signed_in.status,
         StatusCode::SEE_OTHER,
@@ -60,12 +75,7 @@ pub async fn staff_browser<'a>(
         )
         .await;
     assert_eq!(codes.status, StatusCode::OK, "{}", codes.body);
-    let recovery: Vec<String> = codes
-        .body
-        .split("<li><code>")
-        .skip(1)
-        .map(|part| part[..part.find('<').unwrap()].to_string())
-        .collect();
+    let recovery = recovery_codes(&codes);
     assert_eq!(recovery.len(), 10);
     (browser, csrf, recovery)
 }
@@ -76,29 +86,10 @@ async fn a_staff_member_reaches_the_console_only_through_the_second_factor(backe
     let mut browser = Browser::new(&app);
     // Not signed in: the console sends to its sign-in.
     assert_eq!(browser.get("/staff/audit").await.location(), "/staff/login");
-    let csrf = browser.get("/staff/login").await.csrf();
     // A person's phone does not sign in here, nor a wrong password.
-    let wrong = browser
-        .post(
-            "/staff/login",
-            &[
-                ("csrf", &csrf),
-                ("username", &username),
-                ("password", "nope-nope-1"),
-            ],
-        )
-        .await;
+    let (_, wrong) = sign_in(&mut browser, &username, "nope-nope-1").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
-    browser
-        .post(
-            "/staff/login",
-            &[
-                ("csrf", &csrf),
-                ("username", &username),
-                ("password", &password),
-            ],
-        )
-        .await;
+    let (csrf, _) = sign_in(&mut browser, &username, &password).await;
     // Before the factor every other page leads back to it, the person's pages too.
     for path in [
         "/staff",
@@ -131,25 +122,10 @@ async fn a_staff_member_reaches_the_console_only_through_the_second_factor(backe
     assert!(home.body.contains("SecondFactorEnrolled"), "{}", home.body);
 
     // The next sign-in asks for a code; a recovery code does too, once.
-    let recovery: Vec<String> = codes
-        .body
-        .split("<li><code>")
-        .skip(1)
-        .map(|part| part[..part.find('<').unwrap()].to_string())
-        .collect();
+    let recovery = recovery_codes(&codes);
     for attempt in 0..2 {
         let mut again = Browser::new(&app);
-        let csrf = again.get("/staff/login").await.csrf();
-        again
-            .post(
-                "/staff/login",
-                &[
-                    ("csrf", &csrf),
-                    ("username", &username),
-                    ("password", &password),
-                ],
-            )
-            .await;
+        let (csrf, _) = sign_in(&mut again, &username, &password).await;
         let ask = again.get("/staff/factor").await;
         assert!(
             !ask.body.contains("class=\"secret\""),
@@ -387,17 +363,7 @@ async fn an_administrator_creates_an_office_whose_refusals_name_it_and_its_phone
 
     // The office signs in with the password shown once, enrols, registers a young person.
     let mut office = Browser::new(&app);
-    let office_csrf = office.get("/staff/login").await.csrf();
-    office
-        .post(
-            "/staff/login",
-            &[
-                ("csrf", &office_csrf),
-                ("username", "wuzhuang-bu"),
-                ("password", &password),
-            ],
-        )
-        .await;
+    let (office_csrf, _) = sign_in(&mut office, "wuzhuang-bu", &password).await;
     let secret = secret_on(&office.get("/staff/factor").await);
     office
         .post(

@@ -16,6 +16,38 @@ async fn staff_login(app: &TestApp, username: &str, password: &str, expect: &str
     response.body["token"].as_str().unwrap().to_string()
 }
 
+/// A staff member of a role who has enrolled a second factor.
+struct Enrolled {
+    username: String,
+    password: String,
+    /// The session that enrolled (it has passed the factor).
+    first: String,
+    secret: String,
+    codes: Vec<String>,
+}
+
+async fn enrolled(app: &TestApp, role: &str, scope: Option<&str>) -> Enrolled {
+    let (username, password) = app.create_staff(role, scope).await;
+    let first = staff_login(app, &username, &password, "enrol").await;
+    let (secret, codes) = app.enrol_factor(&first).await;
+    Enrolled {
+        username,
+        password,
+        first,
+        secret,
+        codes,
+    }
+}
+
+/// A 6-digit code that is none of the codes of the steps around now.
+fn wrong_code(app: &TestApp, secret: &str) -> &'static str {
+    let near: Vec<String> = (-1..=2).map(|step| app.totp(secret, step)).collect();
+    ["111111", "222222", "333333", "444444", "555555"]
+        .into_iter()
+        .find(|code| !near.iter().any(|n| n == code))
+        .unwrap()
+}
+
 async fn pass(app: &TestApp, token: &str, code: &str) -> TestResponse {
     app.post_authorized("/api/v1/staff/second-factor", token, &json!({"code": code}))
         .await
@@ -85,16 +117,15 @@ async fn a_wrong_reused_or_expired_code_is_refused_and_a_recovery_code_works_onc
     backend: Backend,
 ) {
     let app = spawn_app(backend).await;
-    let (username, password) = app.create_staff("auditor", None).await;
-    let first = staff_login(&app, &username, &password, "enrol").await;
-    let (secret, _) = app.enrol_factor(&first).await;
+    let Enrolled {
+        username,
+        password,
+        secret,
+        ..
+    } = enrolled(&app, "auditor", None).await;
 
     let token = staff_login(&app, &username, &password, "required").await;
-    let wrong = if app.totp(&secret, 0) == "123456" {
-        "654321"
-    } else {
-        "123456"
-    };
+    let wrong = wrong_code(&app, &secret);
     for (what, code) in [
         ("wrong", wrong.to_string()),
         ("the enrolment's, reused", app.totp(&secret, 0)),
@@ -131,9 +162,12 @@ async fn a_wrong_reused_or_expired_code_is_refused_and_a_recovery_code_works_onc
 
     // A recovery code, typed loosely, works once, also when two sessions race with it (a
     // second staff member: the first has used up most of the 15 minutes' wrong codes).
-    let (username, password) = app.create_staff("auditor", None).await;
-    let first = staff_login(&app, &username, &password, "enrol").await;
-    let (_, codes) = app.enrol_factor(&first).await;
+    let Enrolled {
+        username,
+        password,
+        codes,
+        ..
+    } = enrolled(&app, "auditor", None).await;
     let other = staff_login(&app, &username, &password, "required").await;
     let racers = [
         staff_login(&app, &username, &password, "required").await,
@@ -164,15 +198,14 @@ async fn a_wrong_reused_or_expired_code_is_refused_and_a_recovery_code_works_onc
 
 async fn wrong_codes_close_the_factor_for_a_while(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (username, password) = app.create_staff("reviewer", None).await;
-    let first = staff_login(&app, &username, &password, "enrol").await;
-    let (secret, _) = app.enrol_factor(&first).await;
+    let Enrolled {
+        username,
+        password,
+        secret,
+        ..
+    } = enrolled(&app, "reviewer", None).await;
     let token = staff_login(&app, &username, &password, "required").await;
-    let wrong = if app.totp(&secret, 1) == "111111" {
-        "222222"
-    } else {
-        "111111"
-    };
+    let wrong = wrong_code(&app, &secret);
     for _ in 0..5 {
         assert_eq!(
             pass(&app, &token, wrong).await.status,
@@ -192,15 +225,14 @@ async fn wrong_codes_close_the_factor_for_a_while(backend: Backend) {
 
 async fn fifty_parallel_wrong_codes_get_no_more_than_five_tries(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (username, password) = app.create_staff("reviewer", None).await;
-    let first = staff_login(&app, &username, &password, "enrol").await;
-    let (secret, _) = app.enrol_factor(&first).await;
+    let Enrolled {
+        username,
+        password,
+        secret,
+        ..
+    } = enrolled(&app, "reviewer", None).await;
     let token = staff_login(&app, &username, &password, "required").await;
-    let wrong = if app.totp(&secret, 1) == "111111" {
-        "222222"
-    } else {
-        "111111"
-    };
+    let wrong = wrong_code(&app, &secret);
     let answers = join_all((0..50).map(|_| pass(&app, &token, wrong))).await;
     let tried = answers
         .iter()
@@ -215,9 +247,12 @@ async fn fifty_parallel_wrong_codes_get_no_more_than_five_tries(backend: Backend
 
 async fn an_administrator_resets_a_factor_and_the_next_login_enrols_again(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (username, password) = app.create_staff("registrar", Some("10001")).await;
-    let first = staff_login(&app, &username, &password, "enrol").await;
-    app.enrol_factor(&first).await;
+    let Enrolled {
+        username,
+        password,
+        first,
+        ..
+    } = enrolled(&app, "registrar", Some("10001")).await;
     let path = |id: &str| format!("/api/v1/staff/accounts/{id}/second-factor");
     let enrolled = app.events_of_type("SecondFactorEnrolled").await;
     assert_eq!(enrolled.len(), 1);
@@ -267,9 +302,9 @@ async fn an_administrator_resets_a_factor_and_the_next_login_enrols_again(backen
 
 async fn the_operator_resets_a_lost_factor_from_the_command_line(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (username, password) = app.create_staff("administrator", None).await;
-    let first = staff_login(&app, &username, &password, "enrol").await;
-    app.enrol_factor(&first).await;
+    let Enrolled {
+        username, password, ..
+    } = enrolled(&app, "administrator", None).await;
     let output = app.cli(&["admin", "reset-factor", "--username", &username]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

@@ -2,7 +2,7 @@
 //! second factor — at the first login (or after a reset) an authenticator app enrolled from
 //! a QR code, with ten recovery codes shown once; afterwards a code or a recovery code.
 
-use super::super::page::{browser_session, render, set_cookie, Chrome, Csrf, SESSION_COOKIE};
+use super::super::page::{browser_session, render, Chrome, Csrf};
 use crate::application::factor::{FactorError, FactorState};
 use crate::application::login::{self, Login};
 use crate::http::extract::RequestContext;
@@ -87,17 +87,7 @@ pub async fn login_submit(
     .await;
     let (status, errors) = match result {
         Ok(logged_in) => {
-            let mut response = Redirect::to("/staff/factor").into_response();
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(
-                    &state,
-                    SESSION_COOKIE,
-                    &logged_in.token,
-                    state.config.session_ttl.as_secs(),
-                ),
-            );
-            return response;
+            return super::super::page::signed_in(&state, &logged_in.token, "/staff/factor")
         }
         // The person's login form's refusals, with the name's at the username.
         Err(error) => {
