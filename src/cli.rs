@@ -2,8 +2,8 @@
 
 use crate::config::Config;
 use crate::startup::{open_database, Application};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use std::net::SocketAddr;
 
 #[derive(Parser)]
 #[command(
@@ -12,24 +12,36 @@ use std::net::SocketAddr;
     about = "Student-information network account service"
 )]
 pub struct Cli {
+    /// A TOML file of settings (keys as in `xuexin config show`), read beneath the environment:
+    /// a flag wins over an environment variable, which wins over the file.
+    #[arg(long, global = true, env = "XUEXIN_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the command line with the `--config` file's values as the settings' defaults.
+    pub fn parse_with_file() -> anyhow::Result<Self> {
+        use clap::{CommandFactory, FromArgMatches};
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let file = crate::config::FileSettings::load(&args)?;
+        let matches = file.apply(Self::command()).get_matches_from(args);
+        Self::from_arg_matches(&matches).map_err(|e| e.exit())
+    }
 }
 
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the HTTP service (with no DATABASE_URL: the embedded SQLite file ./xuexin.db).
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "XUEXIN_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Development mode: also serve the captured SMS and mail at /api/v1/dev/outbox.
-        #[arg(long, env = "XUEXIN_DEV")]
-        dev: bool,
-        /// Do not migrate: only check that the schema is up to date, and refuse to start if
-        /// not (for a role that may not change the schema; also XUEXIN_NO_MIGRATE=true).
-        #[arg(long)]
-        no_migrate: bool,
+        #[command(flatten)]
+        settings: Box<crate::config::Settings>,
+    },
+    /// The settings: where each value came from, and the table of docs/operations.md.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Create or update the database schema, then exit (over MIGRATION_DATABASE_URL when set).
     Migrate,
@@ -78,6 +90,23 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Print every setting's value (secrets as `***`, passwords in URLs masked) and where it
+    /// came from: flag, environment, file or default.
+    Show {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the settings table of docs/operations.md as Markdown. With --check FILE, write
+    /// nothing and exit 1 if FILE's table differs.
+    Table {
+        #[arg(long, value_name = "FILE")]
+        check: Option<std::path::PathBuf>,
     },
 }
 
@@ -218,22 +247,62 @@ pub enum DevCommand {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve {
-            listen,
-            dev,
-            no_migrate,
-        } => {
-            let mut config = Config::from_env()?;
-            config.listen = listen;
-            config.dev_mode = dev;
-            if no_migrate {
-                config.migrate = false;
-            }
-            if std::env::var("XUEXIN_PUBLIC_URL").is_err() {
-                config.public_url = format!("http://{listen}");
-            }
+        Command::Serve { settings } => {
+            let config = settings.into_config()?;
             let app = Application::build(config).await?;
             app.run_until(shutdown_signal()).await
+        }
+        Command::Config {
+            command: ConfigCommand::Show { json },
+        } => {
+            let (parsed, settings) = crate::config::Settings::resolve(std::iter::empty())?;
+            if json {
+                let rows: Vec<_> = settings
+                    .iter()
+                    .map(|(id, value, source)| {
+                        serde_json::json!({"setting": id, "value": value, "source": source.as_str()})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for (id, value, source) in settings {
+                    let value = value.unwrap_or_else(|| "(unset)".into());
+                    println!("{id} = {value}  ({})", source.as_str());
+                }
+            }
+            // The same checks as `serve` makes at start.
+            parsed.into_config().map(|_| ())
+        }
+        Command::Config {
+            command: ConfigCommand::Table { check },
+        } => {
+            let table = crate::config::settings_table();
+            match check {
+                None => {
+                    print!("{table}");
+                    Ok(())
+                }
+                Some(path) => {
+                    let doc = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    match crate::config::table_in(&doc) {
+                        Some(found) if found == table.trim_matches('\n') => {
+                            println!("{}: the settings table is current", path.display());
+                            Ok(())
+                        }
+                        Some(_) => anyhow::bail!(
+                            "{}: the settings table differs from the code; paste `xuexin config table` between its markers",
+                            path.display()
+                        ),
+                        None => anyhow::bail!(
+                            "{}: no settings table (markers {:?} … {:?})",
+                            path.display(),
+                            crate::config::TABLE_BEGIN,
+                            crate::config::TABLE_END
+                        ),
+                    }
+                }
+            }
         }
         Command::Migrate => {
             let mut config = Config::from_env()?;

@@ -1,5 +1,5 @@
-//! Logging through `tracing`. `RUST_LOG` picks levels (default `info`); `XUEXIN_LOG_FORMAT=json`
-//! writes JSON lines for log collectors.
+//! Logging through `tracing`. `RUST_LOG` picks levels (default `info`); `--log-format json`
+//! (`XUEXIN_LOG_FORMAT=json`) writes JSON lines for log collectors.
 
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
@@ -7,14 +7,13 @@ use tracing_subscriber::EnvFilter;
 /// `quiet`: command-line tools log warnings only (and which database they opened) unless
 /// `RUST_LOG` says otherwise. Logs go to stderr, so they never mix with a command's output
 /// (`CODE=$(xuexin dev outbox …)`, `--json`), with colours only when stderr is a terminal.
-pub fn init(quiet: bool) {
+pub fn init(quiet: bool, json: bool) {
     let default = if quiet {
         "warn,xuexin::store=info"
     } else {
         "info,sqlx=warn,tower_http=info"
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let json = std::env::var("XUEXIN_LOG_FORMAT").is_ok_and(|f| f == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
