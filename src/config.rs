@@ -262,7 +262,11 @@ pub struct Settings {
     #[arg(long, env = "XUEXIN_SMTP_URL")]
     pub smtp_url: Option<String>,
     /// Sender of mail.
-    #[arg(long, env = "XUEXIN_MAIL_FROM", default_value = "学信网 <no-reply@xuexin.local>")]
+    #[arg(
+        long,
+        env = "XUEXIN_MAIL_FROM",
+        default_value = "学信网 <no-reply@xuexin.local>"
+    )]
     pub mail_from: String,
     /// argon2id memory (older hashes are replaced at login).
     #[arg(long, env = "XUEXIN_ARGON2_MEMORY_KIB", default_value_t = HashingParams::OWASP.memory_kib)]
@@ -286,11 +290,19 @@ pub struct Settings {
     #[arg(long, env = "XUEXIN_LOCKOUT_MAX_SECONDS", default_value_t = LockoutPolicy::default().max_lock_seconds)]
     pub lockout_max_seconds: i64,
     /// Wrong passwords and unknown names from one client IP an hour, then `429 login_rate_limited`.
-    #[arg(long, env = "XUEXIN_LOGIN_FAILURES_PER_IP_HOURLY", default_value_t = 20)]
+    #[arg(
+        long,
+        env = "XUEXIN_LOGIN_FAILURES_PER_IP_HOURLY",
+        default_value_t = 20
+    )]
     pub login_failures_per_ip_hourly: i64,
     /// Wrong passwords from one client IP for one account an hour; must stay below
     /// --lockout-threshold, so one client alone cannot lock an account.
-    #[arg(long, env = "XUEXIN_LOGIN_FAILURES_PER_IP_ACCOUNT_HOURLY", default_value_t = 4)]
+    #[arg(
+        long,
+        env = "XUEXIN_LOGIN_FAILURES_PER_IP_ACCOUNT_HOURLY",
+        default_value_t = 4
+    )]
     pub login_failures_per_ip_account_hourly: i64,
     /// Session lifetime.
     #[arg(long, env = "XUEXIN_SESSION_TTL_SECONDS", default_value_t = 43_200)]
@@ -325,10 +337,18 @@ pub struct Settings {
     #[arg(long, env = "XUEXIN_SMS_CODE_ATTEMPTS", default_value_t = 5)]
     pub sms_code_attempts: i64,
     /// Registrations per client IP an hour.
-    #[arg(long, env = "XUEXIN_REGISTRATIONS_PER_IP_HOURLY", default_value_t = 1000)]
+    #[arg(
+        long,
+        env = "XUEXIN_REGISTRATIONS_PER_IP_HOURLY",
+        default_value_t = 1000
+    )]
     pub registrations_per_ip_hourly: i64,
     /// 重新发送激活邮件 per address a minute (registered or not, so a 429 tells nothing).
-    #[arg(long, env = "XUEXIN_EMAIL_RESEND_PER_ACCOUNT_PER_MINUTE", default_value_t = 1)]
+    #[arg(
+        long,
+        env = "XUEXIN_EMAIL_RESEND_PER_ACCOUNT_PER_MINUTE",
+        default_value_t = 1
+    )]
     pub email_resend_per_account_per_minute: i64,
     /// 重新发送激活邮件 per client IP an hour.
     #[arg(long, env = "XUEXIN_EMAIL_RESEND_PER_IP_HOURLY", default_value_t = 20)]
@@ -348,10 +368,18 @@ pub struct Settings {
     pub task_claim_seconds: u64,
     /// An `Idempotency-Key` whose first request never finished answers `409
     /// idempotency_in_progress` until this has passed; then a repeat takes it over.
-    #[arg(long, env = "XUEXIN_IDEMPOTENCY_TAKEOVER_SECONDS", default_value_t = 300)]
+    #[arg(
+        long,
+        env = "XUEXIN_IDEMPOTENCY_TAKEOVER_SECONDS",
+        default_value_t = 300
+    )]
     pub idempotency_takeover_seconds: u64,
     /// How long an idempotency record (and so a replay) is kept.
-    #[arg(long, env = "XUEXIN_IDEMPOTENCY_WINDOW_SECONDS", default_value_t = 86_400)]
+    #[arg(
+        long,
+        env = "XUEXIN_IDEMPOTENCY_WINDOW_SECONDS",
+        default_value_t = 86_400
+    )]
     pub idempotency_window_seconds: u64,
     /// The identity-verification provider for real-person checks (with its secret).
     #[arg(long, env = "XUEXIN_LIVENESS_URL")]
@@ -366,10 +394,18 @@ pub struct Settings {
     #[arg(long, env = "XUEXIN_WECHAT_SECRET")]
     pub wechat_secret: Option<String>,
     /// WeChat's QR-code page.
-    #[arg(long, env = "XUEXIN_WECHAT_AUTHORIZE_URL", default_value = "https://open.weixin.qq.com/connect/qrconnect")]
+    #[arg(
+        long,
+        env = "XUEXIN_WECHAT_AUTHORIZE_URL",
+        default_value = "https://open.weixin.qq.com/connect/qrconnect"
+    )]
     pub wechat_authorize_url: String,
     /// Base of WeChat's `/sns/oauth2/access_token`.
-    #[arg(long, env = "XUEXIN_WECHAT_API_URL", default_value = "https://api.weixin.qq.com")]
+    #[arg(
+        long,
+        env = "XUEXIN_WECHAT_API_URL",
+        default_value = "https://api.weixin.qq.com"
+    )]
     pub wechat_api_url: String,
     /// Alipay login: the app id (all three Alipay keys or none).
     #[arg(long, env = "XUEXIN_ALIPAY_APP_ID")]
@@ -381,10 +417,18 @@ pub struct Settings {
     #[arg(long, env = "XUEXIN_ALIPAY_PUBLIC_KEY")]
     pub alipay_public_key: Option<String>,
     /// Alipay's authorization page.
-    #[arg(long, env = "XUEXIN_ALIPAY_AUTHORIZE_URL", default_value = "https://openauth.alipay.com/oauth2/publicAppAuthorize.htm")]
+    #[arg(
+        long,
+        env = "XUEXIN_ALIPAY_AUTHORIZE_URL",
+        default_value = "https://openauth.alipay.com/oauth2/publicAppAuthorize.htm"
+    )]
     pub alipay_authorize_url: String,
     /// The gateway `alipay.system.oauth.token` is called on.
-    #[arg(long, env = "XUEXIN_ALIPAY_GATEWAY_URL", default_value = "https://openapi.alipay.com/gateway.do")]
+    #[arg(
+        long,
+        env = "XUEXIN_ALIPAY_GATEWAY_URL",
+        default_value = "https://openapi.alipay.com/gateway.do"
+    )]
     pub alipay_gateway_url: String,
     /// NATS with JetStream: when set, `serve` relays every event to it.
     #[arg(long, env = "NATS_URL")]
@@ -424,7 +468,12 @@ const SECRET_SETTINGS: &[&str] = &[
 ];
 
 /// Settings whose URLs may carry a password: `config show` masks it.
-const URL_SETTINGS: &[&str] = &["database_url", "migration_database_url", "smtp_url", "nats_url"];
+const URL_SETTINGS: &[&str] = &[
+    "database_url",
+    "migration_database_url",
+    "smtp_url",
+    "nats_url",
+];
 
 /// The `--config` file's values, read once at start (beneath the environment).
 static FILE: std::sync::OnceLock<FileSettings> = std::sync::OnceLock::new();
@@ -541,6 +590,9 @@ fn settings_command() -> clap::Command {
     <SettingsOnly as clap::CommandFactory>::command()
 }
 
+/// A setting as `xuexin config show` prints it: id, value (masked if secret), source.
+pub type Shown = (String, Option<String>, Source);
+
 /// Where a setting's value came from, for `xuexin config show`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -571,7 +623,7 @@ impl Settings {
     /// defaults, and says where each setting came from.
     pub fn resolve(
         args: impl IntoIterator<Item = std::ffi::OsString>,
-    ) -> anyhow::Result<(Self, Vec<(String, Option<String>, Source)>)> {
+    ) -> anyhow::Result<(Self, Vec<Shown>)> {
         use clap::FromArgMatches;
         let file = FileSettings::load(&std::env::args_os().collect::<Vec<_>>())?;
         let command = file.apply(settings_command());
@@ -762,7 +814,8 @@ pub fn settings_table() -> String {
 }
 
 /// Markers around the generated table in docs/operations.md.
-pub const TABLE_BEGIN: &str = "<!-- settings table: generated by `xuexin config table`; do not edit -->";
+pub const TABLE_BEGIN: &str =
+    "<!-- settings table: generated by `xuexin config table`; do not edit -->";
 pub const TABLE_END: &str = "<!-- end of settings table -->";
 
 /// The generated table as it stands in `doc` (between the markers), if any.
@@ -824,11 +877,9 @@ mod tests {
 
     #[test]
     fn the_operations_guide_lists_every_setting_as_the_code_defines_it() {
-        let doc = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/docs/operations.md"
-        ))
-        .expect("docs/operations.md");
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
+                .expect("docs/operations.md");
         let table = table_in(&doc).expect("the settings table's markers");
         assert_eq!(
             table,
@@ -878,7 +929,11 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(config.hash_queue, 9, "the flag wins");
-        assert_eq!(config.session_ttl, Duration::from_secs(60), "the file beats the default");
+        assert_eq!(
+            config.session_ttl,
+            Duration::from_secs(60),
+            "the file beats the default"
+        );
         assert!(config.dev_mode);
         assert_eq!(config.public_url, "http://127.0.0.1:9000");
         assert_eq!(config.request_timeout, Some(Duration::from_secs(30)));

@@ -73,6 +73,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("account_locked", "登录失败次数过多，账号已被暂时锁定，请稍后再试", "Too many failed logins: the account is locked for a while; please try again later"),
     ("unauthenticated", "请先登录", "Please log in first"),
     ("overloaded", "系统繁忙，请稍后再试", "The system is busy; please try again later"),
+    ("request_timeout", "请求超时，请稍后再试", "The request took too long; please try again later"),
     ("read_timeout", "数据同步中，请稍后再试", "Your data is being synchronised; please try again shortly"),
     ("position_invalid", "position 参数有误", "The position parameter is not valid"),
     ("email_token_invalid", "验证链接无效或已过期", "The verification link is invalid or has expired"),

@@ -523,8 +523,12 @@ impl MessageDelivery {
                         self.clock.now().millis(),
                     )?;
                     sent += 1;
+                    metrics::counter!("xuexin_outbox_sent_total", "channel" => row.channel.clone())
+                        .increment(1);
                 }
                 Err(error) => {
+                    metrics::counter!("xuexin_outbox_failures_total", "channel" => row.channel.clone())
+                        .increment(1);
                     let retry_in = 5_000i64
                         .saturating_mul(1 << row.attempts.clamp(0, 10))
                         .min(3_600_000);

@@ -295,6 +295,7 @@ impl Runtime {
             clock: clock.clone(),
             limiter: limiter.clone(),
         };
+        let config_overload = (config.max_concurrent_requests, config.request_timeout);
         let state = Arc::new(AppState {
             support,
             registration,
@@ -322,6 +323,7 @@ impl Runtime {
             liveness,
             captchas,
             external,
+            overload: crate::http::overload::Overload::new(config_overload.0, config_overload.1),
         });
         Ok(Self {
             state,
@@ -341,6 +343,7 @@ impl Runtime {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        crate::monitoring::install();
         let listen = config.listen;
         let Runtime {
             state,

@@ -238,6 +238,27 @@ pub async fn login(
     password: Secret,
     request: &CommandMetadata,
 ) -> Result<LoggedIn, LoginError> {
+    let result = password_login(services, login, password, request).await;
+    let outcome = match &result {
+        Ok(_) => "success",
+        Err(LoginError::Missing { .. }) => "missing",
+        Err(LoginError::InvalidCredentials) => "invalid_credentials",
+        Err(LoginError::Locked { .. }) => "locked",
+        Err(LoginError::RateLimited { .. }) => "rate_limited",
+        Err(LoginError::NotLinked) => "not_linked",
+        Err(LoginError::Busy) => "busy",
+        Err(LoginError::Internal(_)) => "error",
+    };
+    metrics::counter!("xuexin_logins_total", "outcome" => outcome).increment(1);
+    result
+}
+
+async fn password_login(
+    services: &Login,
+    login: &str,
+    password: Secret,
+    request: &CommandMetadata,
+) -> Result<LoggedIn, LoginError> {
     let (no_login, no_password) = (login.trim().is_empty(), password.is_empty());
     if no_login || no_password {
         return Err(LoginError::Missing {
@@ -302,6 +323,13 @@ pub async fn login(
         .events
         .iter()
         .any(|event| matches!(event, AccountEvent::LoginSucceeded { .. }));
+    if committed
+        .events
+        .iter()
+        .any(|event| matches!(event, AccountEvent::AccountLocked { .. }))
+    {
+        metrics::counter!("xuexin_account_locks_total").increment(1);
+    }
     if !succeeded {
         let problem = failed(
             services,

@@ -17,6 +17,7 @@ pub mod me;
 pub mod names;
 pub mod oauth;
 pub mod openapi;
+pub mod overload;
 pub mod records;
 pub mod recovery;
 pub mod registration;
@@ -114,6 +115,7 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
     )
     .route("/healthz", get(health))
     .route("/readyz", get(ready))
+    .route("/metrics", get(crate::monitoring::scrape))
     .merge(pages)
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
@@ -121,12 +123,18 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
         state.clone(),
         idempotency::idempotency,
     ))
+    // Outside the idempotency layer: a refused request claims no key, so its retry runs.
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        overload::limit,
+    ))
     .layer(DefaultBodyLimit::max(64 * 1024))
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         headers::security_headers,
     ))
     .layer(axum::middleware::from_fn(language::negotiate_language))
+    .layer(axum::middleware::from_fn(crate::monitoring::track))
     .with_state(state)
     .layer(PropagateRequestIdLayer::new(REQUEST_ID))
     .layer(

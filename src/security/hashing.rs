@@ -4,8 +4,10 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::sync::oneshot;
 use xuexin_domain::hashing::{HasherUnavailable, SecretHasher, Verification};
 use xuexin_domain::values::Secret;
@@ -43,8 +45,16 @@ enum Job {
     },
 }
 
+/// A job and when it joined the queue (the metrics' wait).
+struct Queued {
+    job: Job,
+    at: Instant,
+}
+
 pub struct HashPool {
-    jobs: SyncSender<Job>,
+    jobs: SyncSender<Queued>,
+    /// Jobs waiting for a worker (`xuexin_hash_queue_depth`).
+    depth: Arc<AtomicUsize>,
     params: HashingParams,
     workers: usize,
     /// A hash of nothing anyone knows, verified against for unknown login names so that an
@@ -55,18 +65,21 @@ pub struct HashPool {
 impl HashPool {
     pub fn start(params: HashingParams, workers: usize, queue: usize) -> Arc<Self> {
         let workers = workers.max(1);
-        let (jobs, receiver) = sync_channel::<Job>(queue.max(1));
+        let (jobs, receiver) = sync_channel::<Queued>(queue.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
+        let depth = Arc::new(AtomicUsize::new(0));
         for index in 0..workers {
             let receiver = receiver.clone();
+            let depth = depth.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{index}"))
-                .spawn(move || worker(receiver, params))
+                .spawn(move || worker(receiver, params, depth))
                 .expect("failed to start a hashing thread");
         }
         let decoy = hash_now(params, &Secret::new(super::random::new_token()));
         Arc::new(Self {
             jobs,
+            depth,
             params,
             workers,
             decoy,
@@ -87,9 +100,18 @@ impl HashPool {
     }
 
     fn submit(&self, job: Job) -> Result<(), HasherUnavailable> {
-        match self.jobs.try_send(job) {
-            Ok(()) => Ok(()),
+        let depth = self.depth.fetch_add(1, Ordering::SeqCst) + 1;
+        match self.jobs.try_send(Queued {
+            job,
+            at: Instant::now(),
+        }) {
+            Ok(()) => {
+                metrics::gauge!("xuexin_hash_queue_depth").set(depth as f64);
+                Ok(())
+            }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.depth.fetch_sub(1, Ordering::SeqCst);
+                metrics::counter!("xuexin_hash_refused_total").increment(1);
                 Err(HasherUnavailable)
             }
         }
@@ -118,16 +140,19 @@ impl SecretHasher for HashPool {
     }
 }
 
-fn worker(receiver: Arc<Mutex<Receiver<Job>>>, params: HashingParams) {
+fn worker(receiver: Arc<Mutex<Receiver<Queued>>>, params: HashingParams, depth: Arc<AtomicUsize>) {
     loop {
-        let job = {
+        let queued = {
             let Ok(guard) = receiver.lock() else { return };
             match guard.recv() {
-                Ok(job) => job,
+                Ok(queued) => queued,
                 Err(_) => return,
             }
         };
-        match job {
+        let left = depth.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
+        metrics::gauge!("xuexin_hash_queue_depth").set(left as f64);
+        metrics::histogram!("xuexin_hash_wait_seconds").record(queued.at.elapsed().as_secs_f64());
+        match queued.job {
             Job::Hash { secret, reply } => {
                 let _ = reply.send(hash_now(params, &secret));
             }

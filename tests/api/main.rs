@@ -25,6 +25,7 @@ mod login;
 mod nats;
 mod oauth;
 mod openapi;
+mod operations;
 mod projections;
 mod races;
 mod ready;

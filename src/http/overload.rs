@@ -1,0 +1,69 @@
+//! Overload: a limit on requests served at once, and on how long one may take. Past either, the
+//! answer is `503` with `Retry-After` (problem code `overloaded` or `request_timeout`) instead
+//! of a queue that grows until every request is late. The probes and `/metrics` are never
+//! refused, so a load balancer and Prometheus still see an overloaded node.
+//!
+//! A request cut off by the timeout is dropped like a client that went away: a command's
+//! append is one transaction, so it either committed or left nothing (a registration's saga is
+//! resumed by recovery), and an `Idempotency-Key` makes the retry safe.
+
+use crate::problem::Problem;
+use crate::state::SharedState;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// How long a refused client is asked to wait.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+pub struct Overload {
+    permits: Arc<Semaphore>,
+    timeout: Option<Duration>,
+}
+
+impl Overload {
+    pub fn new(max_concurrent: usize, timeout: Option<Duration>) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            timeout,
+        }
+    }
+
+    /// Requests being served now.
+    pub fn in_flight(&self, max_concurrent: usize) -> usize {
+        max_concurrent.saturating_sub(self.permits.available_permits())
+    }
+}
+
+fn exempt(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
+pub async fn limit(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    if exempt(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let overload = &state.overload;
+    let Ok(_permit) = overload.permits.clone().try_acquire_owned() else {
+        metrics::counter!("xuexin_http_refused_total", "reason" => "concurrency").increment(1);
+        tracing::warn!("refused: too many requests at once");
+        return Problem::overloaded(RETRY_AFTER).into_response();
+    };
+    match overload.timeout {
+        None => next.run(request).await,
+        Some(timeout) => match tokio::time::timeout(timeout, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => {
+                metrics::counter!("xuexin_http_refused_total", "reason" => "timeout").increment(1);
+                tracing::warn!(timeout_seconds = timeout.as_secs(), "request timed out");
+                Problem::overloaded(RETRY_AFTER)
+                    .with_code("request_timeout")
+                    .into_response()
+            }
+        },
+    }
+}
