@@ -390,11 +390,13 @@ impl Application {
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(async move {
-            stop.await;
-            trigger.trigger();
-        });
+        .with_graceful_shutdown(stop);
+        // On the signal the listener closes and the requests in flight finish (their reads
+        // still find the projectors running); only then do the background loops stop, each
+        // after the batch it is in.
         let result = serve.await.context("the HTTP server failed");
+        tracing::info!("requests drained; stopping the background loops");
+        trigger.trigger();
         let mut shutdown = shutdown;
         shutdown.wait().await;
         for task in background {

@@ -15,6 +15,7 @@ on_both_backends!(
     killing_the_service_during_racing_registrations_strands_no_claim,
     a_crash_before_the_old_account_is_deactivated_is_finished_once_after_a_restart,
     a_crash_after_the_old_account_is_deactivated_does_not_deactivate_it_twice,
+    sigterm_under_load_drains_the_requests_in_flight_and_leaves_no_half_done_registration,
 );
 
 struct Service {
@@ -512,4 +513,97 @@ async fn killing_the_service_during_racing_registrations_strands_no_claim(backen
         .await
     );
     db.close().await;
+}
+
+/// SIGTERM while registrations are in flight (issue 19): the service stops accepting, answers
+/// every request it accepted, stops its background loops after their batch and exits 0. Every
+/// registration it started, it finished: none is left for recovery, and each one answered 201
+/// logs in after a restart.
+async fn sigterm_under_load_drains_the_requests_in_flight_and_leaves_no_half_done_registration(
+    backend: Backend,
+) {
+    let (url, _database) = database(backend).await;
+    let mut service = Service::start(&url, None).await;
+    let people: Vec<Person> = (0..12).map(|_| Person::random()).collect();
+    let mut forms = Vec::new();
+    for person in &people {
+        let code = service.codes(&person.phone, 1).await.remove(0);
+        forms.push(person.form(&code));
+    }
+    let address = service.address.clone();
+    let mut requests = Vec::new();
+    for form in forms {
+        let address = address.clone();
+        requests.push(tokio::spawn(async move {
+            let response = reqwest::Client::new()
+                .post(format!("{address}/api/v1/registrations"))
+                .json(&form)
+                .send()
+                .await;
+            match response {
+                Ok(response) => Some(response.status()),
+                // Not accepted: the listener had closed.
+                Err(error) if error.is_connect() => None,
+                Err(error) => panic!("a request accepted was not answered: {error}"),
+            }
+        }));
+    }
+    // Hashing makes each registration take a while: the signal lands with them in flight.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let signalled = Command::new("kill")
+        .args(["-TERM", &service.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(signalled.success());
+    let mut answered = Vec::new();
+    for (person, request) in people.iter().zip(requests) {
+        if let Some(status) = request.await.unwrap() {
+            assert_eq!(status, StatusCode::CREATED, "{}", person.phone);
+            answered.push(person.clone());
+        }
+    }
+    assert!(!answered.is_empty(), "no registration was in flight at the signal");
+    let exited = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = service.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap()
+    .expect("the service did not exit after SIGTERM");
+    assert!(exited.success(), "exit status {exited:?}");
+
+    // Nothing half done, before any recovery ran.
+    let db = xuexin::store::connect(&url, 2).await.unwrap();
+    let started = scalar(
+        &db,
+        "SELECT COUNT(*) FROM events WHERE event_type = 'RegistrationStarted'",
+    )
+    .await;
+    let ended = scalar(
+        &db,
+        "SELECT COUNT(*) FROM events WHERE event_type IN ('Registered', 'RegistrationAbandoned')",
+    )
+    .await;
+    assert_eq!(started, ended, "a registration was left half done");
+    let registered = scalar(
+        &db,
+        "SELECT COUNT(*) FROM events WHERE event_type = 'Registered'",
+    )
+    .await;
+    assert_eq!(registered, answered.len() as i64);
+    db.close().await;
+
+    let service = Service::start(&url, None).await;
+    for person in &answered {
+        let (status, body) = service.login(&person.phone, &person.password).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
 }
