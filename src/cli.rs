@@ -117,6 +117,13 @@ pub enum DbCommand {
     /// read and write every other table. Run as the owner (MIGRATION_DATABASE_URL, else
     /// DATABASE_URL) after every upgrade; then run the service as ROLE with --no-migrate.
     GrantRuntimeRole { role: String },
+    /// SQLite: copy the live database into FILE, consistent as of one moment, while the
+    /// service keeps running (`VACUUM INTO`). PostgreSQL: use pg_dump (docs/operations.md,
+    /// Backup and restore).
+    Backup {
+        /// The copy to write; it must not exist yet.
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -310,6 +317,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = open_database(&config).await?;
             println!("database schema is up to date ({})", db.backend().as_str());
             db.close().await;
+            Ok(())
+        }
+        Command::Db {
+            command: DbCommand::Backup { file },
+        } => {
+            let config = Config::from_env()?;
+            if !config.is_sqlite() {
+                anyhow::bail!(
+                    "xuexin db backup is for the SQLite file; back up PostgreSQL with pg_dump -Fc \
+                     (docs/operations.md, Backup and restore)"
+                );
+            }
+            if file.exists() {
+                anyhow::bail!("{} exists; name a new file", file.display());
+            }
+            let target = file.to_str().context("the backup's path must be UTF-8")?;
+            let db = crate::store::connect(&config.database_url, 1).await?;
+            let outcome = async {
+                let (events,): (i64,) = xuexin_projections::on_db!(&db, pool => {
+                    sqlx::query_as("SELECT COUNT(*) FROM events").fetch_one(pool).await?
+                });
+                xuexin_projections::db_execute!(&db, "VACUUM INTO $1", target)?;
+                anyhow::Ok(events)
+            }
+            .await;
+            db.close().await;
+            let events = outcome.context("the backup failed")?;
+            let bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "backed up to {} ({bytes} bytes; at least {events} events); keep it with the digest key if XUEXIN_DIGEST_KEY is set",
+                file.display()
+            );
             Ok(())
         }
         Command::Db {
