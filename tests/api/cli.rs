@@ -221,3 +221,74 @@ async fn the_test_helper_drops_only_its_own_databases() {
         .await
         .unwrap();
 }
+
+/// `xuexin config show` (issue 19): every setting's value and where it came from — flag,
+/// environment, the `--config` file or the default — with secrets masked, and the checks
+/// `serve` makes at start.
+#[test]
+fn config_show_names_each_source_and_never_prints_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("xuexin.toml");
+    std::fs::write(
+        &file,
+        "hash_queue = 7\nsession_ttl_seconds = 600\nsmtp_url = \"smtp://mailer:hunter2@mail.example:587\"\n",
+    )
+    .unwrap();
+    let key = "ab".repeat(32);
+    let run = |extra_env: &[(&str, &str)], args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xuexin"));
+        command
+            .arg("--config")
+            .arg(&file)
+            .args(args)
+            .env("XUEXIN_DIGEST_KEY", &key)
+            .env("XUEXIN_SESSION_TTL_SECONDS", "900")
+            .env("DATABASE_URL", "postgres://app:s3cret-pw@db.example/xuexin");
+        for (name, value) in extra_env {
+            command.env(name, value);
+        }
+        command.output().expect("the xuexin binary runs")
+    };
+    let shown = run(&[], &["config", "show", "--json"]);
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let text = String::from_utf8_lossy(&shown.stdout);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let row = |id: &str| {
+        rows.iter()
+            .find(|r| r["setting"] == id)
+            .unwrap_or_else(|| panic!("{id} not shown"))
+            .clone()
+    };
+    assert_eq!(row("hash_queue")["value"], "7");
+    assert_eq!(row("hash_queue")["source"], "file");
+    assert_eq!(
+        row("session_ttl_seconds")["value"],
+        "900",
+        "the environment beats the file"
+    );
+    assert_eq!(row("session_ttl_seconds")["source"], "environment");
+    assert_eq!(row("listen")["source"], "default");
+    assert_eq!(row("digest_key")["value"], "***");
+    for secret in [key.as_str(), "s3cret-pw", "hunter2"] {
+        assert!(!text.contains(secret), "{secret} printed");
+    }
+    assert_eq!(
+        row("database_url")["value"],
+        "postgres://app:***@db.example/xuexin"
+    );
+
+    // A setting that cannot work stops `config show` (and `serve`) naming it.
+    let pair = run(&[("XUEXIN_WECHAT_APPID", "wx1")], &["config", "show"]);
+    assert!(!pair.status.success());
+    assert!(String::from_utf8_lossy(&pair.stderr).contains("XUEXIN_WECHAT_SECRET"));
+    let serve = run(
+        &[("XUEXIN_WECHAT_APPID", "wx1")],
+        &["serve", "--listen", "127.0.0.1:0"],
+    );
+    assert!(!serve.status.success());
+    assert!(String::from_utf8_lossy(&serve.stderr).contains("go together"));
+}

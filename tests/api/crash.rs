@@ -562,7 +562,10 @@ async fn sigterm_under_load_drains_the_requests_in_flight_and_leaves_no_half_don
             answered.push(person.clone());
         }
     }
-    assert!(!answered.is_empty(), "no registration was in flight at the signal");
+    assert!(
+        !answered.is_empty(),
+        "no registration was in flight at the signal"
+    );
     let exited = tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
