@@ -18,7 +18,6 @@ pub mod http;
 pub mod login_names;
 pub mod messages;
 pub mod messenger;
-pub mod monitoring;
 pub mod oauth;
 pub mod problem;
 pub mod projector;

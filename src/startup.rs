@@ -323,7 +323,7 @@ impl Runtime {
             liveness,
             captchas,
             external,
-            overload: crate::http::overload::Overload::new(config_overload.0, config_overload.1),
+            overload: crate::state::Overload::new(config_overload.0, config_overload.1),
         });
         Ok(Self {
             state,
@@ -343,7 +343,7 @@ impl Runtime {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        crate::monitoring::install();
+        crate::http::monitoring::install();
         let listen = config.listen;
         let Runtime {
             state,
@@ -464,19 +464,7 @@ impl Application {
     }
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
+pub use crate::config::redact_url;
 
 #[cfg(test)]
 mod tests {

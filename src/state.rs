@@ -62,7 +62,7 @@ pub struct AppState {
     /// WeChat and Alipay login flows (`application::external`).
     pub external: crate::application::external::ExternalLogins,
     /// The limits on requests at once and on a request's time (`http::overload`).
-    pub overload: crate::http::overload::Overload,
+    pub overload: Overload,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -87,5 +87,35 @@ impl AppState {
             task_claim: self.config.task_claim,
             task_delay: self.config.task_delay,
         }
+    }
+}
+
+/// The limits on requests at once and on a request's time, which `http::overload` applies.
+#[derive(Clone)]
+pub struct Overload {
+    permits: Arc<tokio::sync::Semaphore>,
+    timeout: Option<std::time::Duration>,
+}
+
+impl Overload {
+    pub fn new(max_concurrent: usize, timeout: Option<std::time::Duration>) -> Self {
+        Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(max_concurrent.max(1))),
+            timeout,
+        }
+    }
+
+    /// A place among the requests served at once, if one is free.
+    pub fn try_acquire(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        self.timeout
+    }
+
+    /// Requests being served now.
+    pub fn in_flight(&self, max_concurrent: usize) -> usize {
+        max_concurrent.saturating_sub(self.permits.available_permits())
     }
 }

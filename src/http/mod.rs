@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod language;
 pub mod me;
+pub mod monitoring;
 pub mod names;
 pub mod oauth;
 pub mod openapi;
@@ -115,7 +116,7 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
     )
     .route("/healthz", get(health))
     .route("/readyz", get(ready))
-    .route("/metrics", get(crate::monitoring::scrape))
+    .route("/metrics", get(monitoring::scrape))
     .merge(pages)
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
@@ -134,7 +135,7 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
         headers::security_headers,
     ))
     .layer(axum::middleware::from_fn(language::negotiate_language))
-    .layer(axum::middleware::from_fn(crate::monitoring::track))
+    .layer(axum::middleware::from_fn(monitoring::track))
     .with_state(state)
     .layer(PropagateRequestIdLayer::new(REQUEST_ID))
     .layer(

@@ -2,8 +2,8 @@
 //! each `#[utoipa::path]`: errors are `application/problem+json`; every answer carries
 //! `x-request-id`; 423, 429 and 503 may carry `Retry-After`; a replayed command carries
 //! `Idempotent-Replayed`; every POST documents `Idempotency-Key`; and the answers that the
-//! router and the extractors give before a handler runs (400, 405, 413, 415) are documented on
-//! every operation they can reach.
+//! router and the extractors give before a handler runs (400, 405, 413, 415) and the overload
+//! limits' 503 are documented on every operation they can reach.
 
 use super::idempotency;
 use serde_json::{json, Map, Value};
@@ -141,7 +141,12 @@ fn add_components(document: &mut Value) {
         ),
         "NotCaughtUp": retried(
             "The read models did not reach the `position` asked for in time (`read_timeout`); \
-             retry after `Retry-After` seconds."
+             or the service is overloaded (`overloaded`) or the request took too long \
+             (`request_timeout`). Retry after `Retry-After` seconds."
+        ),
+        "Unavailable": retried(
+            "The service is overloaded (`overloaded`: too many requests at once) or the request \
+             took too long (`request_timeout`); retry after `Retry-After` seconds."
         )
     });
     for (kind, values) in [
@@ -215,6 +220,7 @@ fn complete_operation(path: &str, method: &str, operation: &mut Map<String, Valu
         ("422", "ControlCharacter", takes_strings || replayable),
         ("409", "IdempotencyConflict", replayable),
         ("503", "NotCaughtUp", reads_a_position),
+        ("503", "Unavailable", !reads_a_position),
     ] {
         if !wanted {
             continue;
@@ -235,7 +241,11 @@ fn complete_operation(path: &str, method: &str, operation: &mut Map<String, Valu
                          `Idempotency-Key` was used with another body (`idempotency_key_reused`)"
                     }
                     "NotCaughtUp" => {
-                        "; or the read models did not reach `position` (`read_timeout`)"
+                        "; or the read models did not reach `position` (`read_timeout`); or the \
+                         service is overloaded (`overloaded`, `request_timeout`)"
+                    }
+                    "Unavailable" => {
+                        "; or the service is overloaded (`overloaded`, `request_timeout`)"
                     }
                     _ => "",
                 };

@@ -12,32 +12,10 @@ use crate::state::SharedState;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 
 /// How long a refused client is asked to wait.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
-
-#[derive(Clone)]
-pub struct Overload {
-    permits: Arc<Semaphore>,
-    timeout: Option<Duration>,
-}
-
-impl Overload {
-    pub fn new(max_concurrent: usize, timeout: Option<Duration>) -> Self {
-        Self {
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
-            timeout,
-        }
-    }
-
-    /// Requests being served now.
-    pub fn in_flight(&self, max_concurrent: usize) -> usize {
-        max_concurrent.saturating_sub(self.permits.available_permits())
-    }
-}
 
 fn exempt(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
@@ -48,12 +26,12 @@ pub async fn limit(State(state): State<SharedState>, request: Request, next: Nex
         return next.run(request).await;
     }
     let overload = &state.overload;
-    let Ok(_permit) = overload.permits.clone().try_acquire_owned() else {
+    let Some(_permit) = overload.try_acquire() else {
         metrics::counter!("xuexin_http_refused_total", "reason" => "concurrency").increment(1);
         tracing::warn!("refused: too many requests at once");
         return Problem::overloaded(RETRY_AFTER).into_response();
     };
-    match overload.timeout {
+    match overload.timeout() {
         None => next.run(request).await,
         Some(timeout) => match tokio::time::timeout(timeout, next.run(request)).await {
             Ok(response) => response,

@@ -292,3 +292,30 @@ fn config_show_names_each_source_and_never_prints_a_secret() {
     assert!(!serve.status.success());
     assert!(String::from_utf8_lossy(&serve.stderr).contains("go together"));
 }
+
+/// `xuexin serve --help` lists every setting with its environment variable (issue 19): the same
+/// list as the settings table of docs/operations.md.
+#[test]
+fn serve_help_lists_every_setting_with_its_variable() {
+    let help = Command::new(env!("CARGO_BIN_EXE_xuexin"))
+        .args(["serve", "--help"])
+        .output()
+        .expect("the xuexin binary runs");
+    assert!(help.status.success());
+    let help = String::from_utf8_lossy(&help.stdout);
+    let doc = std::fs::read_to_string("docs/operations.md").unwrap();
+    let table = xuexin::config::table_in(&doc).expect("the settings table");
+    let variables: Vec<&str> = table
+        .lines()
+        .skip(2)
+        .filter_map(|row| row.split('`').nth(1))
+        .collect();
+    assert!(variables.len() >= 55, "{} settings", variables.len());
+    for variable in variables {
+        assert!(
+            help.contains(&format!("[env: {variable}")),
+            "{variable} is not in serve --help"
+        );
+    }
+    assert!(help.contains("--config <FILE>"));
+}
