@@ -473,6 +473,8 @@ const URL_SETTINGS: &[&str] = &[
     "migration_database_url",
     "smtp_url",
     "nats_url",
+    "sms_http_url",
+    "liveness_url",
 ];
 
 /// The `--config` file's values, read once at start (beneath the environment).
@@ -555,9 +557,26 @@ impl FileSettings {
     /// The file's values become the defaults of `command`'s settings (and its subcommands'),
     /// so a flag and the environment still win over them.
     pub fn apply(&self, command: clap::Command) -> clap::Command {
-        let mut command = command.mut_args(|arg| match self.values.get(arg.get_id().as_str()) {
-            Some(value) => arg.default_value(value.clone()),
-            None => arg,
+        let mut command = command.mut_args(|arg| {
+            let id = arg.get_id().as_str().to_string();
+            // `--help` never shows a variable's value, and never a file's secret as a default.
+            let mut arg = arg.hide_env_values(true);
+            // A blank variable is unset, as a shell's `VAR=` means.
+            let blank = arg
+                .get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|v| v.to_string_lossy().trim().is_empty());
+            if blank {
+                arg = arg.env(None::<&str>);
+            }
+            match self.values.get(&id) {
+                Some(value) => {
+                    let secret = SECRET_SETTINGS.contains(&id.as_str())
+                        || URL_SETTINGS.contains(&id.as_str());
+                    arg.default_value(value.clone()).hide_default_value(secret)
+                }
+                None => arg,
+            }
         });
         let names: Vec<String> = command
             .get_subcommands()
@@ -635,7 +654,11 @@ impl Settings {
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .settings;
         let mut sources = Vec::new();
-        for arg in command.get_arguments().filter(|a| a.get_env().is_some()) {
+        let ids = setting_ids();
+        for arg in command
+            .get_arguments()
+            .filter(|a| ids.iter().any(|id| id == a.get_id().as_str()))
+        {
             let id = arg.get_id().as_str();
             let source = match matches.value_source(id) {
                 Some(clap::parser::ValueSource::CommandLine) => Source::Flag,
@@ -779,18 +802,44 @@ impl Settings {
     }
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; a user part with no
+/// password (`nats://TOKEN@host`) is masked whole (but a PostgreSQL user's name is kept), and so are query parameters named like a
+/// password, token, key or secret.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
+            let credentials = &base[scheme_end + 3..at];
             match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_string(),
+                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme_end + 3], &base[at..]),
+                // A database's user name alone is no secret; elsewhere it may be a token.
+                None if base.starts_with("postgres") => base.to_string(),
+                None => format!("{}***{}", &base[..scheme_end + 3], &base[at..]),
             }
         }
-        _ => url.to_string(),
+        _ => base.to_string(),
+    };
+    if let Some(query) = query {
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _))
+                    if ["pass", "token", "key", "secret"]
+                        .iter()
+                        .any(|s| name.to_ascii_lowercase().contains(s)) =>
+                {
+                    format!("{name}=***")
+                }
+                _ => pair.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&masked.join("&"));
     }
+    out
 }
 
 /// The settings table of docs/operations.md, generated from [`Settings`].

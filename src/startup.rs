@@ -27,6 +27,7 @@ use crate::shutdown::{self, Shutdown, ShutdownTrigger};
 use crate::state::{AppState, SharedState};
 use crate::store::{self, Db, EventStore};
 use anyhow::Context;
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -341,6 +342,13 @@ impl Runtime {
     }
 }
 
+/// How long SIGTERM waits for the requests in flight when there is no request timeout.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
+/// Added to the drain, and the longest wait for the database's connections to close.
+const SHUTDOWN_MARGIN: Duration = Duration::from_secs(5);
+/// How long the background loops have, together, to finish their batch.
+const SHUTDOWN_BACKGROUND: Duration = Duration::from_secs(10);
+
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         crate::http::monitoring::install();
@@ -386,23 +394,49 @@ impl Application {
         tracing::info!(%addr, "listening");
         let shutdown = self.shutdown.clone();
         let trigger = self.trigger;
+        let (signalled, mut signal) = tokio::sync::watch::channel(false);
         let serve = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(stop);
+        .with_graceful_shutdown(async move {
+            stop.await;
+            let _ = signalled.send(true);
+        });
         // On the signal the listener closes and the requests in flight finish (their reads
-        // still find the projectors running); only then do the background loops stop, each
-        // after the batch it is in.
-        let result = serve.await.context("the HTTP server failed");
+        // still find the projectors running), for at most the request timeout and a margin;
+        // only then do the background loops stop, each after the batch it is in.
+        let drain = self.state.config.request_timeout.unwrap_or(SHUTDOWN_DRAIN) + SHUTDOWN_MARGIN;
+        let result = tokio::select! {
+            served = serve.into_future() => served.context("the HTTP server failed"),
+            () = async {
+                let _ = signal.wait_for(|s| *s).await;
+                tokio::time::sleep(drain).await;
+            } => {
+                tracing::warn!(seconds = drain.as_secs(), "requests still running after the drain time; stopping anyway");
+                Ok(())
+            }
+        };
         tracing::info!("requests drained; stopping the background loops");
         trigger.trigger();
         let mut shutdown = shutdown;
         shutdown.wait().await;
-        for task in background {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        let aborts: Vec<_> = background.iter().map(JoinHandle::abort_handle).collect();
+        if tokio::time::timeout(SHUTDOWN_BACKGROUND, futures::future::join_all(background))
+            .await
+            .is_err()
+        {
+            tracing::warn!("background loops still busy after their time; aborting them");
+            for abort in aborts {
+                abort.abort();
+            }
         }
-        self.state.db.close().await;
+        if tokio::time::timeout(SHUTDOWN_MARGIN, self.state.db.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections still busy at exit");
+        }
         result
     }
 
@@ -477,6 +511,18 @@ mod tests {
         assert_eq!(
             super::redact_url("sqlite://xuexin.db"),
             "sqlite://xuexin.db"
+        );
+        assert_eq!(
+            super::redact_url("nats://s3cret-token@nats:4222"),
+            "nats://***@nats:4222"
+        );
+        assert_eq!(
+            super::redact_url("postgres://u@db/x?sslmode=require&password=s3cret"),
+            "postgres://u@db/x?sslmode=require&password=***"
+        );
+        assert_eq!(
+            super::redact_url("https://sms.example/send?access_token=s3cret&v=2"),
+            "https://sms.example/send?access_token=***&v=2"
         );
     }
 }

@@ -30,6 +30,20 @@ pub fn install() -> Option<&'static PrometheusHandle> {
             match builder.install_recorder() {
                 Ok(handle) => {
                     describe();
+                    // Without a listener the exporter keeps histogram samples until a render
+                    // drains them: drain them on a timer too, so a node nobody scrapes does not
+                    // grow.
+                    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                        let upkeep = handle.clone();
+                        runtime.spawn(async move {
+                            let mut every =
+                                tokio::time::interval(std::time::Duration::from_secs(5));
+                            loop {
+                                every.tick().await;
+                                upkeep.run_upkeep();
+                            }
+                        });
+                    }
                     Some(handle)
                 }
                 Err(error) => {
@@ -97,6 +111,10 @@ fn describe() {
         "xuexin_db_connections",
         "Database pool connections, by state (in_use, idle)"
     );
+    describe_gauge!(
+        "xuexin_db_connections_max",
+        "The database pool's configured size"
+    );
 }
 
 /// Counts and times every request by its route template.
@@ -105,7 +123,12 @@ pub async fn track(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = request.method().as_str().to_string();
+    // Any other token a client sends is one label value, so no client can add series.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_string();
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
@@ -149,6 +172,7 @@ async fn read_gauges(state: &SharedState) -> anyhow::Result<()> {
     metrics::gauge!("xuexin_db_connections", "state" => "in_use")
         .set(f64::from(size) - idle as f64);
     metrics::gauge!("xuexin_db_connections", "state" => "idle").set(idle as f64);
+    metrics::gauge!("xuexin_db_connections_max").set(f64::from(state.config.database_connections));
 
     let head = crate::store::log::head(&state.db).await?;
     metrics::gauge!("xuexin_log_head_position").set(head as f64);

@@ -5,7 +5,8 @@
 //!
 //! A request cut off by the timeout is dropped like a client that went away: a command's
 //! append is one transaction, so it either committed or left nothing (a registration's saga is
-//! resumed by recovery), and an `Idempotency-Key` makes the retry safe.
+//! resumed by recovery). Its `Idempotency-Key` stays claimed, as after a crash: a retry with it
+//! answers `409 idempotency_in_progress` until the takeover time has passed.
 
 use crate::problem::Problem;
 use crate::state::SharedState;

@@ -4,7 +4,6 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -53,8 +52,6 @@ struct Queued {
 
 pub struct HashPool {
     jobs: SyncSender<Queued>,
-    /// Jobs waiting for a worker (`xuexin_hash_queue_depth`).
-    depth: Arc<AtomicUsize>,
     params: HashingParams,
     workers: usize,
     /// A hash of nothing anyone knows, verified against for unknown login names so that an
@@ -67,19 +64,16 @@ impl HashPool {
         let workers = workers.max(1);
         let (jobs, receiver) = sync_channel::<Queued>(queue.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
-        let depth = Arc::new(AtomicUsize::new(0));
         for index in 0..workers {
             let receiver = receiver.clone();
-            let depth = depth.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{index}"))
-                .spawn(move || worker(receiver, params, depth))
+                .spawn(move || worker(receiver, params))
                 .expect("failed to start a hashing thread");
         }
         let decoy = hash_now(params, &Secret::new(super::random::new_token()));
         Arc::new(Self {
             jobs,
-            depth,
             params,
             workers,
             decoy,
@@ -100,17 +94,15 @@ impl HashPool {
     }
 
     fn submit(&self, job: Job) -> Result<(), HasherUnavailable> {
-        let depth = self.depth.fetch_add(1, Ordering::SeqCst) + 1;
+        // Counted before the send, so a worker's decrement never comes first.
+        metrics::gauge!("xuexin_hash_queue_depth").increment(1.0);
         match self.jobs.try_send(Queued {
             job,
             at: Instant::now(),
         }) {
-            Ok(()) => {
-                metrics::gauge!("xuexin_hash_queue_depth").set(depth as f64);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.depth.fetch_sub(1, Ordering::SeqCst);
+                metrics::gauge!("xuexin_hash_queue_depth").decrement(1.0);
                 metrics::counter!("xuexin_hash_refused_total").increment(1);
                 Err(HasherUnavailable)
             }
@@ -140,7 +132,7 @@ impl SecretHasher for HashPool {
     }
 }
 
-fn worker(receiver: Arc<Mutex<Receiver<Queued>>>, params: HashingParams, depth: Arc<AtomicUsize>) {
+fn worker(receiver: Arc<Mutex<Receiver<Queued>>>, params: HashingParams) {
     loop {
         let queued = {
             let Ok(guard) = receiver.lock() else { return };
@@ -149,15 +141,19 @@ fn worker(receiver: Arc<Mutex<Receiver<Queued>>>, params: HashingParams, depth: 
                 Err(_) => return,
             }
         };
-        let left = depth.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
-        metrics::gauge!("xuexin_hash_queue_depth").set(left as f64);
+        metrics::gauge!("xuexin_hash_queue_depth").decrement(1.0);
         metrics::histogram!("xuexin_hash_wait_seconds").record(queued.at.elapsed().as_secs_f64());
+        // A request that went away (its client gone, the request timeout) needs no hash.
         match queued.job {
             Job::Hash { secret, reply } => {
-                let _ = reply.send(hash_now(params, &secret));
+                if !reply.is_closed() {
+                    let _ = reply.send(hash_now(params, &secret));
+                }
             }
             Job::Verify { phc, secret, reply } => {
-                let _ = reply.send(verify_now(params, &phc, &secret));
+                if !reply.is_closed() {
+                    let _ = reply.send(verify_now(params, &phc, &secret));
+                }
             }
         }
     }

@@ -243,6 +243,8 @@ fn config_show_names_each_source_and_never_prints_a_secret() {
             .args(args)
             .env("XUEXIN_DIGEST_KEY", &key)
             .env("XUEXIN_SESSION_TTL_SECONDS", "900")
+            .env("XUEXIN_HASH_WORKERS", "")
+            .env("XUEXIN_MAIL_FROM", "  ")
             .env("DATABASE_URL", "postgres://app:s3cret-pw@db.example/xuexin");
         for (name, value) in extra_env {
             command.env(name, value);
@@ -272,6 +274,12 @@ fn config_show_names_each_source_and_never_prints_a_secret() {
     );
     assert_eq!(row("session_ttl_seconds")["source"], "environment");
     assert_eq!(row("listen")["source"], "default");
+    assert_eq!(
+        row("hash_workers")["source"],
+        "default",
+        "a blank variable counts as unset"
+    );
+    assert_eq!(row("mail_from")["value"], "学信网 <no-reply@xuexin.local>");
     assert_eq!(row("digest_key")["value"], "***");
     for secret in [key.as_str(), "s3cret-pw", "hunter2"] {
         assert!(!text.contains(secret), "{secret} printed");
@@ -299,6 +307,8 @@ fn config_show_names_each_source_and_never_prints_a_secret() {
 fn serve_help_lists_every_setting_with_its_variable() {
     let help = Command::new(env!("CARGO_BIN_EXE_xuexin"))
         .args(["serve", "--help"])
+        .env("XUEXIN_DIGEST_KEY", "cd".repeat(32))
+        .env("DATABASE_URL", "postgres://app:s3cret-pw@db.example/xuexin")
         .output()
         .expect("the xuexin binary runs");
     assert!(help.status.success());
@@ -318,4 +328,13 @@ fn serve_help_lists_every_setting_with_its_variable() {
         );
     }
     assert!(help.contains("--config <FILE>"));
+    // Help never shows a variable's value: no secret on a terminal or in a CI log.
+    assert!(
+        !help.contains(&"cd".repeat(32)),
+        "the digest key is in --help"
+    );
+    assert!(
+        !help.contains("s3cret-pw"),
+        "a database password is in --help"
+    );
 }
