@@ -13,6 +13,7 @@ use sqlx::types::Json;
 use xuexin_domain::account::Account;
 use xuexin_domain::identity::Identity;
 use xuexin_domain::login_name::LoginName;
+use xuexin_domain::platform::Platform;
 use xuexin_domain::record::StudentRecord;
 use xuexin_domain::school::School;
 use xuexin_domain::support::SupportTicket;
@@ -48,7 +49,12 @@ pub fn redact(value: &mut Value) {
                 // key they are the factor, and an auditor has no use for them.
                 if matches!(
                     key.as_str(),
-                    "password_hash" | "answer_hash" | "code_hash" | "nonce" | "recovery_codes"
+                    "password_hash"
+                        | "answer_hash"
+                        | "code_hash"
+                        | "nonce"
+                        | "recovery_codes"
+                        | "secret_digest"
                 ) {
                     // A list stays a list (of redacted items), so messages keep their schema.
                     match inner {
@@ -309,6 +315,7 @@ pub async fn as_of(
         "LoginName" => fold::<LoginName>(&events)?,
         "StudentRecord" => fold::<StudentRecord>(&events)?,
         "School" => fold::<School>(&events)?,
+        "Platform" => fold::<Platform>(&events)?,
         "SupportTicket" => fold::<SupportTicket>(&events)?,
         _ => return Ok(None),
     };

@@ -224,6 +224,61 @@ pub enum AdminCommand {
         #[arg(long)]
         username: String,
     },
+    /// The partner platforms that sign people in with xuexin (OpenID Connect relying parties).
+    Platform {
+        #[command(subcommand)]
+        command: PlatformCli,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PlatformCli {
+    /// Register a platform. A confidential one (the default) gets a client secret, printed
+    /// once and kept only as a keyed digest; a public one (--public) must use PKCE.
+    Add {
+        /// 2 to 64 of a-z 0-9 - _ .
+        #[arg(long)]
+        client_id: String,
+        /// Shown on the login and consent pages.
+        #[arg(long)]
+        name: String,
+        /// A public client (a mobile or browser app that cannot keep a secret).
+        #[arg(long)]
+        public: bool,
+        /// An exact redirect URI (https, or http to a loopback host); repeat for more.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Where RP-initiated logout may return to; repeat for more.
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Where back-channel logout tokens are posted.
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// Scopes it may ask for: openid, profile, phone, email, identity, records (comma
+        /// separated or repeated; openid is always included).
+        #[arg(
+            long = "scope",
+            value_delimiter = ',',
+            default_value = "openid,profile"
+        )]
+        scopes: Vec<String>,
+        /// Platforms of one sector see a person under the same pairwise subject (default: the
+        /// host of the first redirect URI).
+        #[arg(long)]
+        sector: Option<String>,
+        /// Print JSON (with the secret) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the platforms (never a secret).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a confidential platform a new secret, printed once; the old one stops working.
+    RotateSecret { client_id: String },
+    /// Disable a platform: it can no longer sign anyone in.
+    Disable { client_id: String },
 }
 
 #[derive(Subcommand)]
@@ -482,6 +537,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.state.db.close().await;
             Ok(())
         }
+        Command::Admin {
+            command: AdminCommand::Platform { command },
+        } => platform_command(command).await,
         Command::Relay => {
             let config = Config::from_env()?;
             let url = config
@@ -953,4 +1011,122 @@ async fn shutdown_signal() {
         _ = terminate => {}
     }
     tracing::info!("shutting down");
+}
+
+fn platform_refusal(
+    client_id: &str,
+    error: crate::application::platforms::PlatformUseError,
+) -> anyhow::Error {
+    use crate::application::platforms::PlatformUseError;
+    use xuexin_domain::platform::PlatformError;
+    match error {
+        PlatformUseError::Refused(PlatformError::Invalid(what)) => anyhow::anyhow!(
+            "{client_id}: the {what} is not acceptable (redirect URIs are exact https URLs, or \
+             http to 127.0.0.1/localhost, without a fragment or a wildcard; scopes are openid, \
+             profile, phone, email, identity, records; a client_id is 2 to 64 of a-z 0-9 - _ .)"
+        ),
+        PlatformUseError::Refused(refused) => anyhow::anyhow!("{client_id}: {refused}"),
+        other => anyhow::anyhow!("{client_id}: {other}"),
+    }
+}
+
+async fn platform_command(command: PlatformCli) -> anyhow::Result<()> {
+    let runtime = crate::startup::Runtime::open(Config::from_env()?).await?;
+    let platforms = crate::application::platforms::Platforms {
+        store: runtime.state.store.clone(),
+        db: runtime.state.db.clone(),
+        digest: runtime.state.digest.clone(),
+    };
+    let metadata = crate::store::CommandMetadata::system("admin-cli");
+    let outcome = async {
+        match command {
+            PlatformCli::Add {
+                client_id,
+                name,
+                public,
+                redirect_uris,
+                post_logout_redirect_uris,
+                backchannel_logout_uri,
+                scopes,
+                sector,
+                json,
+            } => {
+                let settings = xuexin_domain::platform::PlatformSettings {
+                    name,
+                    kind: if public {
+                        xuexin_domain::platform::ClientKind::Public
+                    } else {
+                        xuexin_domain::platform::ClientKind::Confidential
+                    },
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    backchannel_logout_uri,
+                    scopes,
+                    sector: sector.unwrap_or_default(),
+                };
+                let secret = platforms
+                    .register(&client_id, settings, &metadata)
+                    .await
+                    .map_err(|e| platform_refusal(&client_id, e))?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"client_id": client_id, "client_secret": secret})
+                    );
+                } else {
+                    println!("platform {client_id} registered");
+                    if let Some(secret) = secret {
+                        println!("client_secret: {secret}");
+                        println!("(shown this once: give it to the platform's operators over a safe channel)");
+                    }
+                }
+            }
+            PlatformCli::List { json } => {
+                let all = platforms
+                    .list()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&all)?);
+                } else if all.is_empty() {
+                    println!("no platform is registered");
+                } else {
+                    for p in all {
+                        println!(
+                            "{}\t{}\t{}\t{}\tscopes={}\tsector={}\tredirect_uris={}",
+                            p.client_id,
+                            p.settings.name,
+                            match p.settings.kind {
+                                xuexin_domain::platform::ClientKind::Confidential => "confidential",
+                                xuexin_domain::platform::ClientKind::Public => "public",
+                            },
+                            if p.disabled { "disabled" } else { "enabled" },
+                            p.settings.scopes.join(","),
+                            p.settings.sector,
+                            p.settings.redirect_uris.join(","),
+                        );
+                    }
+                }
+            }
+            PlatformCli::RotateSecret { client_id } => {
+                let secret = platforms
+                    .rotate_secret(&client_id, &metadata)
+                    .await
+                    .map_err(|e| platform_refusal(&client_id, e))?;
+                println!("client_secret: {secret}");
+                println!("(shown this once; the old secret no longer works)");
+            }
+            PlatformCli::Disable { client_id } => {
+                platforms
+                    .disable(&client_id, &metadata)
+                    .await
+                    .map_err(|e| platform_refusal(&client_id, e))?;
+                println!("platform {client_id} is disabled");
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    runtime.state.db.close().await;
+    outcome
 }

@@ -51,6 +51,8 @@ fn sorted(value: Value) -> Value {
 
 fn aggregate_id_schema(aggregate_type: &str) -> Value {
     match aggregate_type {
+        "Platform" => json!({"type": "string", "pattern": "^[a-z0-9._-]{2,64}$",
+                             "description": "The platform's client_id"}),
         "School" => json!({"type": "string", "pattern": "^[0-9]{5}$",
                            "description": "The school code (院校代码)"}),
         "Account" => json!({"type": "string", "pattern": UUID_PATTERN,

@@ -297,6 +297,11 @@ impl Runtime {
             limiter: limiter.clone(),
         };
         let config_overload = (config.max_concurrent_requests, config.request_timeout);
+        let platforms_registry = crate::application::platforms::Platforms {
+            store: store.clone(),
+            db: db.clone(),
+            digest: digest.clone(),
+        };
         let state = Arc::new(AppState {
             support,
             registration,
@@ -324,6 +329,7 @@ impl Runtime {
             liveness,
             captchas,
             external,
+            platforms: platforms_registry,
             overload: crate::state::Overload::new(config_overload.0, config_overload.1),
         });
         Ok(Self {

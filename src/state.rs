@@ -61,6 +61,8 @@ pub struct AppState {
     pub support: crate::application::support::Support,
     /// WeChat and Alipay login flows (`application::external`).
     pub external: crate::application::external::ExternalLogins,
+    /// The partner platforms (`application::platforms`).
+    pub platforms: crate::application::platforms::Platforms,
     /// The limits on requests at once and on a request's time (`http::overload`).
     pub overload: Overload,
 }

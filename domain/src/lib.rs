@@ -9,6 +9,7 @@ pub mod holding;
 pub mod identity;
 pub mod ids;
 pub mod login_name;
+pub mod platform;
 pub mod record;
 pub mod registration;
 pub mod roles;

@@ -10,6 +10,7 @@
 use crate::account::Account;
 use crate::identity::Identity;
 use crate::login_name::LoginName;
+use crate::platform::Platform;
 use crate::record::StudentRecord;
 use crate::school::School;
 use crate::support::SupportTicket;
@@ -35,10 +36,11 @@ pub struct EventSchema {
 }
 
 /// Every aggregate type the store holds.
-pub const AGGREGATE_TYPES: [&str; 6] = [
+pub const AGGREGATE_TYPES: [&str; 7] = [
     Account::TYPE,
     Identity::TYPE,
     LoginName::TYPE,
+    Platform::TYPE,
     School::TYPE,
     StudentRecord::TYPE,
     SupportTicket::TYPE,
@@ -49,6 +51,7 @@ pub fn catalog() -> Vec<EventSchema> {
     let mut all = of::<Account>();
     all.extend(of::<Identity>());
     all.extend(of::<LoginName>());
+    all.extend(of::<Platform>());
     all.extend(of::<School>());
     all.extend(of::<StudentRecord>());
     all.extend(of::<SupportTicket>());

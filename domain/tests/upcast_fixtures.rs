@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use xuexin_domain::account::AccountEvent;
 use xuexin_domain::identity::IdentityEvent;
 use xuexin_domain::login_name::LoginNameEvent;
+use xuexin_domain::platform::PlatformEvent;
 use xuexin_domain::record::RecordEvent;
 use xuexin_domain::school::SchoolEvent;
 use xuexin_domain::support::SupportEvent;
@@ -108,6 +109,7 @@ fn every_fixture_upcasts_and_decodes_into_the_current_type() {
             "Identity" => read::<IdentityEvent>(fixture),
             "LoginName" => read::<LoginNameEvent>(fixture),
             "School" => read::<SchoolEvent>(fixture),
+            "Platform" => read::<PlatformEvent>(fixture),
             "StudentRecord" => read::<RecordEvent>(fixture),
             "SupportTicket" => read::<SupportEvent>(fixture),
             other => panic!("{name}: unknown aggregate type {other}"),

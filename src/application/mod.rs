@@ -16,6 +16,7 @@ pub mod identity;
 pub mod import;
 pub mod login;
 pub mod offices;
+pub mod platforms;
 pub mod profile;
 pub mod records;
 pub mod recovery;

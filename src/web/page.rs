@@ -144,6 +144,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "staff_schools.html",
         include_str!("templates/staff_schools.html"),
     ),
+    (
+        "staff_platforms.html",
+        include_str!("templates/staff_platforms.html"),
+    ),
     ("staff_slip.html", include_str!("templates/staff_slip.html")),
     (
         "staff_tickets.html",

@@ -326,7 +326,7 @@ async fn each_scope_keeps_to_its_own_school_province_and_office(backend: Backend
 }
 
 /// The text of the element with `id` (a `<code>`), as the page shows it.
-fn code_by_id(page: &Page, id: &str) -> String {
+pub fn code_by_id(page: &Page, id: &str) -> String {
     let marker = format!("id=\"{id}\">");
     let at = page
         .body

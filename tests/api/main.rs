@@ -26,6 +26,7 @@ mod nats;
 mod oauth;
 mod openapi;
 mod operations;
+mod platforms;
 mod projections;
 mod races;
 mod ready;

@@ -239,7 +239,16 @@ try {
     await person.goto(`${base}/support`);
     const ticket = await text(person, "article.ticket");
     check(ticket.includes(answer) && ticket.includes("已回复"), `the person sees the answer: ${ticket}`);
-    for (const [path, name] of [["/staff/accounts", "staff-accounts"], ["/staff/schools", "staff-schools"]]) {
+    await admin.goto(`${base}/staff/platforms`);
+    await admin.fill("#client_id", "yz");
+    await admin.fill("#name", "研究生招生信息网");
+    await admin.fill("#redirect_uris", "https://yz.example.cn/callback");
+    await admin.check("input[name=scope][value=records]");
+    await go(admin, "/staff/platforms", "form.wide-form button.primary");
+    const secret = await text(admin, "#shown-secret");
+    check(secret.length >= 40, `a client secret is shown once: ${secret}`);
+    check((await text(admin, "table.log")).includes("研究生招生信息网"), "the platform is listed");
+    for (const [path, name] of [["/staff/accounts", "staff-accounts"], ["/staff/schools", "staff-schools"], ["/staff/platforms", "staff-platforms"]]) {
       await admin.goto(`${base}${path}`);
       await looked(admin, name);
     }

@@ -3,7 +3,7 @@
 
 use super::super::page::{read_failed, render, Chrome};
 use super::gate::{links, role_label, shown_time, staff_page};
-use super::{admin, audit, factor, office, records, reviews};
+use super::{admin, audit, factor, office, platforms, records, reviews};
 use crate::state::SharedState;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::HeaderMap;
@@ -36,6 +36,7 @@ pub const PAGES: &[(&str, &[StaffRole])] = &[
     ("/staff/schools", &[StaffRole::Administrator]),
     ("/staff/accounts", &[StaffRole::Administrator]),
     ("/staff/tickets", &[StaffRole::Administrator]),
+    ("/staff/platforms", &[StaffRole::Administrator]),
 ];
 
 pub fn router() -> Router<SharedState> {
@@ -108,6 +109,14 @@ pub fn router() -> Router<SharedState> {
             post(admin::account_action),
         )
         .route("/staff/tickets", get(admin::tickets))
+        .route(
+            "/staff/platforms",
+            get(platforms::platforms).post(platforms::add),
+        )
+        .route(
+            "/staff/platforms/{client_id}/{action}",
+            post(platforms::action),
+        )
         .route("/staff/tickets/{ticket}/answer", post(admin::answer))
         .route("/staff/tickets/{ticket}/screenshot", get(admin::screenshot))
 }

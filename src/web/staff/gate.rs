@@ -117,6 +117,7 @@ pub fn links(role: StaffRole) -> Vec<(&'static str, &'static str)> {
             ("/staff/schools", text("web.staff.schools.title")),
             ("/staff/accounts", text("web.staff.accounts.title")),
             ("/staff/tickets", text("web.staff.tickets.title")),
+            ("/staff/platforms", text("web.staff.platforms.title")),
         ],
     }
 }

@@ -13,6 +13,7 @@ mod console;
 mod factor;
 mod gate;
 mod office;
+mod platforms;
 mod records;
 mod reviews;
 
