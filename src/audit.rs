@@ -57,10 +57,12 @@ pub fn redact(value: &mut Value) {
                         | "secret_digest"
                 ) {
                     // A list stays a list (of redacted items), so messages keep their schema.
+                    // Nothing stays nothing: a public platform's absent secret is not hidden.
                     match inner {
                         Value::Array(items) => items
                             .iter_mut()
                             .for_each(|item| *item = Value::String("[redacted]".into())),
+                        Value::Null => {}
                         _ => *inner = Value::String("[redacted]".into()),
                     }
                 } else {

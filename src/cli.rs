@@ -263,7 +263,7 @@ pub enum PlatformCli {
         )]
         scopes: Vec<String>,
         /// Platforms of one sector see a person under the same pairwise subject (default: the
-        /// host of the first redirect URI).
+        /// client_id, a sector of its own).
         #[arg(long)]
         sector: Option<String>,
         /// Print JSON (with the secret) instead of text.

@@ -51,7 +51,7 @@ fn sorted(value: Value) -> Value {
 
 fn aggregate_id_schema(aggregate_type: &str) -> Value {
     match aggregate_type {
-        "Platform" => json!({"type": "string", "pattern": "^[a-z0-9._-]{2,64}$",
+        "Platform" => json!({"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{1,63}$",
                              "description": "The platform's client_id"}),
         "School" => json!({"type": "string", "pattern": "^[0-9]{5}$",
                            "description": "The school code (院校代码)"}),

@@ -33,7 +33,8 @@ pub struct PlatformSettings {
     /// The scopes it may ask for (always with `openid`).
     pub scopes: Vec<String>,
     /// Platforms of one sector see a person under the same pairwise `sub`; by default each
-    /// platform is its own sector.
+    /// platform is its own sector (its client_id), so only an administrator's choice lets two
+    /// platforms correlate a person.
     pub sector: String,
 }
 
@@ -94,51 +95,82 @@ pub enum PlatformError {
     Disabled,
 }
 
-/// A client_id: 2 to 64 of `a-z 0-9 - _ .`.
+/// A client_id: 2 to 64 of `a-z 0-9 - _ .`, starting with a letter or a digit.
 pub fn valid_client_id(raw: &str) -> bool {
     (2..=64).contains(&raw.len())
+        && raw.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && raw
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
 }
 
 /// A redirect URI a platform may register: absolute, `https` (or `http` to a loopback host, for
-/// development), no fragment, no user part, no wildcard.
+/// development), an ASCII host name or address with an optional numeric port, no user part, no
+/// fragment, no wildcard, no backslash, nothing outside printable ASCII. It is kept as given and
+/// later compared character by character.
 pub fn valid_redirect_uri(raw: &str) -> bool {
-    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"];
-    let scheme_ok = raw.starts_with("https://")
-        || loopback.iter().any(|prefix| {
-            raw.strip_prefix(prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
-        });
-    let authority = raw
-        .split_once("://")
-        .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(""))
-        .unwrap_or("");
-    scheme_ok
-        && !authority.is_empty()
-        && !authority.contains('@')
-        && !raw.contains('#')
-        && !raw.contains('*')
-        && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
-        && raw.len() <= 512
+    if raw.len() > 512
+        || !raw.bytes().all(|b| b.is_ascii_graphic())
+        || raw.contains(['#', '*', '\\'])
+    {
+        return false;
+    }
+    let (secure, rest) = match (raw.strip_prefix("https://"), raw.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        _ => return false,
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((address, after)) => (address, after.strip_prefix(':')),
+            None => return false,
+        },
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let host_ok = !host.is_empty()
+        && !host.ends_with('.')
+        && !host.starts_with('.')
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b));
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+    });
+    let loopback = matches!(host, "127.0.0.1" | "localhost" | "::1");
+    host_ok && port_ok && (secure || loopback)
+}
+
+/// A name or sector as people read it: no control or bidirectional-override characters.
+fn plain_text(text: &str) -> bool {
+    !text.chars().any(|c| {
+        c.is_control()
+            || ('\u{202A}'..='\u{202E}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    })
 }
 
 impl PlatformSettings {
     /// Checks and normalizes: names trimmed, scopes ordered with `openid`, no repeats.
     pub fn validated(mut self) -> Result<Self, PlatformError> {
         self.name = self.name.trim().to_string();
-        self.sector = self.sector.trim().to_string();
-        if self.name.is_empty() || self.name.chars().count() > 64 {
+        self.sector = self.sector.trim().to_lowercase();
+        if self.name.is_empty() || self.name.chars().count() > 64 || !plain_text(&self.name) {
             return Err(PlatformError::Invalid("name"));
-        }
-        if self.sector.is_empty() || self.sector.len() > 128 {
-            return Err(PlatformError::Invalid("sector"));
         }
         if self.redirect_uris.is_empty()
             || !self.redirect_uris.iter().all(|u| valid_redirect_uri(u))
         {
             return Err(PlatformError::Invalid("redirect_uri"));
+        }
+        if self.sector.is_empty() || self.sector.len() > 128 || !plain_text(&self.sector) {
+            return Err(PlatformError::Invalid("sector"));
         }
         if !self
             .post_logout_redirect_uris
@@ -368,6 +400,24 @@ mod tests {
             |s| s.backchannel_logout_uri = Some("ftp://x".into()),
             "backchannel_logout_uri",
         );
+        refuse(|s| s.name = "平台\u{202E}moc.live".into(), "name");
+        refuse(|s| s.redirect_uris = vec![], "redirect_uri");
+        for bad in [
+            "https://evil.com\\good.com/cb",
+            "http://127.0.0.1:80.evil.com/",
+            "https://:443/cb",
+            "https://yz.example.cn./cb",
+            "https://例子.cn/cb",
+            "https://yz.example.cn:99999/cb",
+            "HTTPS://yz.example.cn/cb",
+            "https:///cb",
+        ] {
+            assert!(!valid_redirect_uri(bad), "{bad}");
+        }
+        assert!(valid_redirect_uri("https://yz.example.cn:8443/cb?x=1"));
+        assert!(valid_redirect_uri("http://[::1]:8080/cb"));
+        assert!(!valid_client_id(".."));
+        assert!(!valid_client_id("-x"));
         assert!(valid_redirect_uri("http://127.0.0.1:8000/cb"));
         assert!(valid_redirect_uri("http://localhost/cb"));
         assert!(!valid_redirect_uri("http://localhost.evil.cn/cb"));

@@ -50,7 +50,8 @@ impl PlatformUseError {
                 "backchannel_logout_uri" => "platform.invalid.backchannel_logout_uri",
                 "scope" => "platform.invalid.scope",
                 "sector" => "platform.invalid.sector",
-                _ => "platform.invalid.secret",
+                "secret" => "platform.invalid.secret",
+                _ => "platform.invalid",
             },
             Self::Refused(PlatformError::Exists) => "platform.exists",
             Self::Refused(PlatformError::Unknown) => "platform.unknown",
@@ -84,9 +85,9 @@ fn secret_digest(digest: &DigestKey, client_id: &str, secret: &str) -> String {
 }
 
 impl Platforms {
-    /// Registers a platform; an empty sector becomes the host of its first redirect URI (as
-    /// OpenID Connect's pairwise subjects do without a sector_identifier_uri). Answers its
-    /// client secret (confidential platforms only), which is not kept and cannot be shown again.
+    /// Registers a platform; an empty sector becomes its client_id, so that only an
+    /// administrator's choice puts two platforms in one sector. Answers its client secret
+    /// (confidential platforms only), which is not kept and cannot be shown again.
     pub async fn register(
         &self,
         client_id: &str,
@@ -94,11 +95,7 @@ impl Platforms {
         metadata: &CommandMetadata,
     ) -> Result<Option<String>, PlatformUseError> {
         if settings.sector.trim().is_empty() {
-            settings.sector = settings
-                .redirect_uris
-                .first()
-                .and_then(|uri| host(uri))
-                .unwrap_or_default();
+            settings.sector = client_id.to_string();
         }
         let secret = (settings.kind == ClientKind::Confidential).then(new_secret);
         let digest = secret
@@ -190,19 +187,6 @@ impl Platforms {
         }
         Ok(views)
     }
-}
-
-/// The host of a URL (`https://yz.example.cn:8443/cb` → `yz.example.cn`).
-fn host(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next()?,
-        None => authority
-            .rsplit_once(':')
-            .map_or(authority, |(host, _)| host),
-    };
-    (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
 fn view(platform: &Platform) -> Option<PlatformView> {

@@ -89,10 +89,7 @@ async fn an_administrator_registers_lists_rotates_and_disables_a_platform(backen
         yz["scopes"],
         serde_json::json!(["openid", "profile", "records"])
     );
-    assert_eq!(
-        yz["sector"], "yz.example.cn",
-        "the redirect URI's host by default"
-    );
+    assert_eq!(yz["sector"], "yz", "a sector of its own by default");
     assert_eq!(yz["disabled"], false);
     let listed_text = ok(admin(&app, &["list"]));
     assert!(!listed_text.contains(secret) && !listed.to_string().contains("digest"));
@@ -154,6 +151,27 @@ async fn an_administrator_registers_lists_rotates_and_disables_a_platform(backen
     assert_eq!(listed[1]["sector"], "conscription");
     assert!(!admin(&app, &["rotate-secret", "yz"]).status.success());
     assert!(!admin(&app, &["disable", "nobody"]).status.success());
+
+    // An auditor sees that a secret exists, never its digest; a public platform has none.
+    let as_of = |id: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_xuexin"))
+            .args(["audit", "as-of", "2999-01-01T00:00:00Z", id])
+            .env("DATABASE_URL", &app.database_url)
+            .output()
+            .unwrap();
+        serde_json::from_str::<serde_json::Value>(&ok(output)).unwrap()
+    };
+    let confidential = as_of("yz");
+    assert_eq!(
+        confidential["state"]["secret_digest"], "[redacted]",
+        "{confidential}"
+    );
+    let public = as_of("zbw-app");
+    assert_eq!(
+        public["state"]["secret_digest"],
+        serde_json::Value::Null,
+        "{public}"
+    );
 }
 
 async fn bad_platforms_are_refused_naming_the_setting_and_nothing_is_written(backend: Backend) {
@@ -279,7 +297,10 @@ async fn an_administrator_manages_platforms_in_the_console(backend: Backend) {
     let shown = registry.get("xxda").await.unwrap().unwrap();
     assert_eq!(shown.settings.scopes, ["openid", "profile", "records"]);
     assert_eq!(shown.settings.redirect_uris.len(), 2);
-    assert_eq!(shown.settings.sector, "my.example.cn");
+    assert_eq!(
+        shown.settings.sector, "xxda",
+        "a sector of its own by default"
+    );
     let event = &app.events_of_type("PlatformRegistered").await[0];
     assert!(event.2["actor"]
         .as_str()
@@ -295,6 +316,28 @@ async fn an_administrator_manages_platforms_in_the_console(backend: Backend) {
     let new_secret = crate::console::code_by_id(&rotated, "shown-secret");
     assert_ne!(new_secret, secret);
     assert!(!registry.secret_matches("xxda", &secret).await.unwrap());
+
+    // Only an administrator: another role's form changes nothing.
+    let (mut auditor, auditor_csrf, _) = crate::console::staff_browser(&app, "auditor", None).await;
+    let before = app.event_count().await;
+    let forbidden = auditor
+        .post("/staff/platforms/xxda/disable", &[("csrf", &auditor_csrf)])
+        .await;
+    assert_eq!(forbidden.status, reqwest::StatusCode::FORBIDDEN);
+    let forbidden = auditor
+        .post(
+            "/staff/platforms",
+            &[
+                ("csrf", &auditor_csrf),
+                ("client_id", "mine"),
+                ("name", "x"),
+                ("kind", "public"),
+                ("redirect_uris", "https://x.example.cn/cb"),
+            ],
+        )
+        .await;
+    assert_eq!(forbidden.status, reqwest::StatusCode::FORBIDDEN);
+    assert_eq!(app.event_count().await, before);
 
     let disabled = admin
         .post("/staff/platforms/xxda/disable", &[("csrf", &csrf)])

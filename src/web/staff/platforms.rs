@@ -3,7 +3,7 @@
 //! `xuexin admin platform`.
 
 use super::gate::{staff_form, staff_page};
-use crate::application::platforms::PlatformView;
+use crate::application::platforms::{PlatformUseError, PlatformView};
 use crate::http::extract::RequestContext;
 use crate::messages;
 use crate::state::SharedState;
@@ -12,7 +12,7 @@ use axum::http::header::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use xuexin_domain::platform::{ClientKind, PlatformSettings, SCOPES};
+use xuexin_domain::platform::{ClientKind, PlatformError, PlatformSettings, SCOPES};
 use xuexin_domain::roles::StaffRole;
 
 use super::super::page::{read_failed, render, Chrome, Csrf};
@@ -142,13 +142,27 @@ pub async fn add(
             Ok(found) => found,
             Err(answer) => return answer,
         };
+    let kind = match form.kind.as_str() {
+        "public" => ClientKind::Public,
+        "confidential" => ClientKind::Confidential,
+        _ => {
+            let shown = Shown {
+                alert: Some(messages::text("platform.invalid.kind")),
+                ..Shown::default()
+            };
+            return page(
+                &state,
+                &csrf,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                shown,
+                Some(&form),
+            )
+            .await;
+        }
+    };
     let settings = PlatformSettings {
         name: form.name.clone(),
-        kind: if form.kind == "public" {
-            ClientKind::Public
-        } else {
-            ClientKind::Confidential
-        },
+        kind,
         redirect_uris: lines(&form.redirect_uris),
         post_logout_redirect_uris: lines(&form.post_logout_redirect_uris),
         backchannel_logout_uri: Some(form.backchannel_logout_uri.clone()).filter(|u| !u.is_empty()),
@@ -170,18 +184,25 @@ pub async fn add(
             page(&state, &csrf, StatusCode::OK, shown, None).await
         }
         Err(error) => {
+            let status = status_of(&error, StatusCode::UNPROCESSABLE_ENTITY);
             let shown = Shown {
                 alert: Some(messages::text(error.code())),
                 ..Shown::default()
             };
-            page(
-                &state,
-                &csrf,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                shown,
-                Some(&form),
-            )
-            .await
+            page(&state, &csrf, status, shown, Some(&form)).await
+        }
+    }
+}
+
+/// The answer's status for a refusal: `refused` for what the administrator can correct.
+fn status_of(error: &PlatformUseError, refused: StatusCode) -> StatusCode {
+    match error {
+        PlatformUseError::Refused(PlatformError::Unknown) => StatusCode::NOT_FOUND,
+        PlatformUseError::Refused(_) => refused,
+        PlatformUseError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        PlatformUseError::Internal(error) => {
+            tracing::error!(error = format!("{error:#}"), "a platform use case failed");
+            StatusCode::INTERNAL_SERVER_ERROR
         }
     }
 }
@@ -230,11 +251,12 @@ pub async fn action(
     match result {
         Ok(shown) => page(&state, &csrf, StatusCode::OK, shown, None).await,
         Err(error) => {
+            let status = status_of(&error, StatusCode::CONFLICT);
             let shown = Shown {
                 alert: Some(messages::text(error.code())),
                 ..Shown::default()
             };
-            page(&state, &csrf, StatusCode::CONFLICT, shown, None).await
+            page(&state, &csrf, status, shown, None).await
         }
     }
 }
