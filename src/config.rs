@@ -936,6 +936,27 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_passwords_are_not_logged() {
+        assert_eq!(
+            redact_url("postgres://xuexin:s3cret@db:5432/xuexin"),
+            "postgres://xuexin:***@db:5432/xuexin"
+        );
+        assert_eq!(redact_url("sqlite://xuexin.db"), "sqlite://xuexin.db");
+        assert_eq!(
+            redact_url("nats://s3cret-token@nats:4222"),
+            "nats://***@nats:4222"
+        );
+        assert_eq!(
+            redact_url("postgres://u@db/x?sslmode=require&password=s3cret"),
+            "postgres://u@db/x?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact_url("https://sms.example/send?access_token=s3cret&v=2"),
+            "https://sms.example/send?access_token=***&v=2"
+        );
+    }
     use clap::FromArgMatches;
 
     #[test]

@@ -224,3 +224,34 @@ async fn overload_is_refused_at_once_with_retry_after_and_the_probes_still_answe
     .is_some_and(|n| n >= 2.0));
 }
 on_both_backends!(overload_is_refused_at_once_with_retry_after_and_the_probes_still_answer);
+
+/// Fifty requests at once against a limit of five (the checklist's parallel burst): exactly five
+/// are served (here: held until the timeout cuts them off), forty-five are refused at once.
+async fn fifty_parallel_requests_get_no_further_than_the_limit(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.max_concurrent_requests = 5;
+        config.request_timeout = Some(Duration::from_secs(3));
+    })
+    .await;
+    let mut streams = Vec::new();
+    for _ in 0..50 {
+        streams.push(stuck_request(&app).await);
+    }
+    let answers = futures::future::join_all(streams.into_iter().map(|mut stream| async move {
+        let mut answer = vec![0u8; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+            .await
+            .expect("every request is answered")
+            .unwrap();
+        String::from_utf8_lossy(&answer[..read]).to_lowercase()
+    }))
+    .await;
+    let count = |code: &str| answers.iter().filter(|a| a.contains(code)).count();
+    assert!(
+        answers.iter().all(|a| a.starts_with("http/1.1 503")),
+        "{answers:?}"
+    );
+    assert_eq!(count("\"overloaded\""), 45, "{answers:?}");
+    assert_eq!(count("\"request_timeout\""), 5, "{answers:?}");
+}
+on_both_backends!(fifty_parallel_requests_get_no_further_than_the_limit);
