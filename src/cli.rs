@@ -1018,15 +1018,12 @@ fn platform_refusal(
     error: crate::application::platforms::PlatformUseError,
 ) -> anyhow::Error {
     use crate::application::platforms::PlatformUseError;
-    use xuexin_domain::platform::PlatformError;
+    // The catalogue's words for a refusal (as the console shows them), with its stable code.
+    let code = error.code();
+    let text = crate::messages::text_in(code, crate::messages::Language::En);
     match error {
-        PlatformUseError::Refused(PlatformError::Invalid(what)) => anyhow::anyhow!(
-            "{client_id}: the {what} is not acceptable (redirect URIs are exact https URLs, or \
-             http to 127.0.0.1/localhost, without a fragment or a wildcard; scopes are openid, \
-             profile, phone, email, identity, records; a client_id is 2 to 64 of a-z 0-9 - _ .)"
-        ),
-        PlatformUseError::Refused(refused) => anyhow::anyhow!("{client_id}: {refused}"),
-        other => anyhow::anyhow!("{client_id}: {other}"),
+        PlatformUseError::Internal(error) => anyhow::anyhow!("{client_id}: {error:#}"),
+        _ => anyhow::anyhow!("{client_id}: {code}: {text}"),
     }
 }
 

@@ -96,6 +96,8 @@ impl AppState {
 #[derive(Clone)]
 pub struct Overload {
     permits: Arc<tokio::sync::Semaphore>,
+    /// The semaphore's size: requests served at once.
+    max: usize,
     timeout: Option<std::time::Duration>,
 }
 
@@ -103,6 +105,7 @@ impl Overload {
     pub fn new(max_concurrent: usize, timeout: Option<std::time::Duration>) -> Self {
         Self {
             permits: Arc::new(tokio::sync::Semaphore::new(max_concurrent.max(1))),
+            max: max_concurrent.max(1),
             timeout,
         }
     }
@@ -117,7 +120,7 @@ impl Overload {
     }
 
     /// Requests being served now.
-    pub fn in_flight(&self, max_concurrent: usize) -> usize {
-        max_concurrent.saturating_sub(self.permits.available_permits())
+    pub fn in_flight(&self) -> usize {
+        self.max.saturating_sub(self.permits.available_permits())
     }
 }

@@ -152,11 +152,7 @@ pub async fn scrape(State(state): State<SharedState>) -> Response {
             "metrics: could not read the database's gauges"
         );
     }
-    metrics::gauge!("xuexin_http_in_flight").set(
-        state
-            .overload
-            .in_flight(state.config.max_concurrent_requests) as f64,
-    );
+    metrics::gauge!("xuexin_http_in_flight").set(state.overload.in_flight() as f64);
     (
         [(
             header::CONTENT_TYPE,
