@@ -229,6 +229,20 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: PlatformCli,
     },
+    /// The OpenID provider's ID-token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCli,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCli {
+    /// Make a new signing key; the current ones stay published (in the JWKS) until the last
+    /// token they signed has expired, then drop out.
+    Rotate,
+    /// Every key, with when it was made, retired, and published until.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -312,6 +326,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { settings } => {
             let config = settings.into_config()?;
             let app = Application::build(config).await?;
+            // The provider's signing key is made at the first start (not at the first sign-in).
+            app.state().sso.keys.ensure().await?;
             app.run_until(shutdown_signal()).await
         }
         Command::Config {
@@ -540,6 +556,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::Platform { command },
         } => platform_command(command).await,
+        Command::Admin {
+            command: AdminCommand::Keys { command },
+        } => keys_command(command).await,
         Command::Relay => {
             let config = Config::from_env()?;
             let url = config
@@ -1025,6 +1044,48 @@ fn platform_refusal(
         PlatformUseError::Internal(error) => anyhow::anyhow!("{client_id}: {error:#}"),
         _ => anyhow::anyhow!("{client_id}: {code}: {text}"),
     }
+}
+
+async fn keys_command(command: KeysCli) -> anyhow::Result<()> {
+    let runtime = crate::startup::Runtime::open(Config::from_env()?).await?;
+    let keys = runtime.state.sso.keys.clone();
+    let time =
+        |millis: i64| crate::messenger::beijing_time(xuexin_domain::Timestamp::from_millis(millis));
+    let outcome = async {
+        match command {
+            KeysCli::Rotate => {
+                // The longest a token signed by the old key lives: an ID token (a logout
+                // token lives less).
+                let overlap = std::time::Duration::from_millis(
+                    crate::application::sso::ID_TOKEN_TTL_MS as u64,
+                ) + std::time::Duration::from_secs(60);
+                let (kid, retired) = keys.rotate(overlap).await?;
+                println!("new signing key {kid}");
+                for old in retired {
+                    println!(
+                        "retired {old}: published for {} more seconds",
+                        overlap.as_secs()
+                    );
+                }
+            }
+            KeysCli::List => {
+                for key in keys.list().await? {
+                    let state = match (key.retired_at, key.published_until) {
+                        (None, _) => "signing".to_string(),
+                        (Some(_), Some(until)) => {
+                            format!("retired, published until {}", time(until))
+                        }
+                        (Some(_), None) => "retired".to_string(),
+                    };
+                    println!("{}  made {}  {state}", key.kid, time(key.created_at));
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    runtime.state.db.close().await;
+    outcome
 }
 
 async fn platform_command(command: PlatformCli) -> anyhow::Result<()> {

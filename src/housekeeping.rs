@@ -32,6 +32,11 @@ pub async fn sweep(state: &Housekeeper) -> anyhow::Result<u64> {
         "DELETE FROM sms_codes WHERE expires_at < $1",
         "DELETE FROM sessions WHERE expires_at < $1",
         "DELETE FROM rate_limits WHERE window_start < $1",
+        // The OpenID provider's requests, codes and tokens (a spent refresh token stays until
+        // it expires, so that its reuse is still caught).
+        "DELETE FROM sso_requests WHERE expires_at < $1",
+        "DELETE FROM sso_codes WHERE expires_at < $1",
+        "DELETE FROM sso_tokens WHERE expires_at < $1",
     ] {
         removed += db_execute!(&state.db, statement, cutoff)?;
     }

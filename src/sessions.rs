@@ -48,6 +48,8 @@ pub struct Session {
     pub account_id: AccountId,
     pub token_hash: String,
     pub expires_at: Timestamp,
+    /// When the login that opened it happened (an ID token's `auth_time`).
+    pub created_at: Timestamp,
     /// The log position of the login that opened it.
     pub position: i64,
     /// For staff: the role and its scope.
@@ -154,10 +156,19 @@ impl Sessions {
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, token: &str) -> anyhow::Result<Option<Session>> {
         let hash = token_hash(token);
-        type Row = (String, i64, i64, Option<String>, Option<String>, i64, i64);
+        type Row = (
+            String,
+            i64,
+            i64,
+            Option<String>,
+            Option<String>,
+            i64,
+            i64,
+            i64,
+        );
         let row: Option<Row> = on_db!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT account_id, expires_at, position, role, scope, pending_review, factor_pending FROM sessions
+                "SELECT account_id, expires_at, position, role, scope, pending_review, factor_pending, created_at FROM sessions
                  WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
             )
             .bind(&hash)
@@ -167,11 +178,12 @@ impl Sessions {
             .context("failed to read a session")?
         });
         Ok(row.and_then(
-            |(account_id, expires_at, position, role, scope, pending, factor)| {
+            |(account_id, expires_at, position, role, scope, pending, factor, created_at)| {
                 AccountId::parse(&account_id).map(|account_id| Session {
                     account_id,
                     token_hash: hash,
                     expires_at: Timestamp::from_millis(expires_at),
+                    created_at: Timestamp::from_millis(created_at),
                     position,
                     staff: role
                         .as_deref()

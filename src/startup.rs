@@ -302,7 +302,18 @@ impl Runtime {
             db: db.clone(),
             digest: digest.clone(),
         };
+        let sso = crate::application::sso::Sso {
+            store: store.clone(),
+            db: db.clone(),
+            digest: digest.clone(),
+            clock: clock.clone(),
+            platforms: platforms_registry.clone(),
+            keys: crate::security::signing::SigningKeys::new(db.clone(), &digest, clock.clone()),
+            account_services: account_services.clone(),
+            issuer: config.public_url.trim_end_matches('/').to_string(),
+        };
         let state = Arc::new(AppState {
+            sso,
             support,
             registration,
             account,

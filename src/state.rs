@@ -63,6 +63,8 @@ pub struct AppState {
     pub external: crate::application::external::ExternalLogins,
     /// The partner platforms (`application::platforms`).
     pub platforms: crate::application::platforms::Platforms,
+    /// The OpenID provider (`application::sso`).
+    pub sso: crate::application::sso::Sso,
     /// The limits on requests at once and on a request's time (`http::overload`).
     pub overload: Overload,
 }

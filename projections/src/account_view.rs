@@ -230,7 +230,10 @@ fn write_of(event: &AccountEvent, at: i64) -> Write {
         | AccountEvent::SecondFactorPassed { .. }
         | AccountEvent::RecoveryCodeUsed { .. }
         | AccountEvent::SecondFactorReset
-        | AccountEvent::StaffAccountDisabled { .. } => Write::Nothing,
+        | AccountEvent::StaffAccountDisabled { .. }
+        | AccountEvent::PlatformAccessGranted { .. }
+        | AccountEvent::PlatformAccessRevoked { .. }
+        | AccountEvent::SignedInToPlatform { .. } => Write::Nothing,
         AccountEvent::NameChanged { .. }
         | AccountEvent::NameChangeRequested { .. }
         | AccountEvent::NameChangeRejected { .. }

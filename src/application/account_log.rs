@@ -181,6 +181,22 @@ fn summarize(event: &AccountEvent) -> String {
         AccountEvent::StaffAccountDisabled { reason } => {
             with("history.staff_disabled", &[("reason", reason)])
         }
+        AccountEvent::PlatformAccessGranted { platform, .. } => {
+            with("history.platform_access_granted", &[("platform", platform)])
+        }
+        AccountEvent::PlatformAccessRevoked {
+            platform, reason, ..
+        } => with(
+            if reason == "holder" {
+                "history.platform_access_revoked"
+            } else {
+                "history.platform_access_ended"
+            },
+            &[("platform", platform)],
+        ),
+        AccountEvent::SignedInToPlatform { platform, .. } => {
+            with("history.signed_in_to_platform", &[("platform", platform)])
+        }
         AccountEvent::LanguageChosen { language } => with(
             "history.language_chosen",
             &[("language", messages::text(language_label(*language)))],

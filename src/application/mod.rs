@@ -21,6 +21,7 @@ pub mod profile;
 pub mod records;
 pub mod recovery;
 pub mod registration;
+pub mod sso;
 pub mod staff;
 pub mod support;
 

@@ -15,11 +15,33 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
      form-action 'self'; frame-ancestors 'none'";
 
+/// The CSP with `form-action` widened to the origins of `targets` (absolute URLs a form's
+/// answer may redirect to: browsers hold redirects after a form to `form-action`).
+pub fn csp_with_form_targets(targets: &[&str]) -> String {
+    let mut allowed = String::from("form-action 'self'");
+    for target in targets {
+        let Some((scheme, rest)) = target.split_once("://") else {
+            continue;
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let clean = authority
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+        if !authority.is_empty() && clean && (scheme == "https" || scheme == "http") {
+            allowed.push_str(&format!(" {scheme}://{authority}"));
+        }
+    }
+    CONTENT_SECURITY_POLICY.replace("form-action 'self'", &allowed)
+}
+
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
 /// Paths whose answers hold nothing personal and may be cached.
 fn cacheable(path: &str) -> bool {
-    path.starts_with("/static/") || path == "/api/v1/openapi.json"
+    path.starts_with("/static/")
+        || path == "/api/v1/openapi.json"
+        || path == "/.well-known/openid-configuration"
+        || path == "/oauth2/jwks"
 }
 
 pub async fn security_headers(
@@ -42,11 +64,15 @@ pub async fn security_headers(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    if html {
+    // A page may widen `form-action` itself (the sign-in pages of a partner platform,
+    // whose forms end in a redirect to the platform: `csp_with_form_targets`).
+    if html && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
         );
+    }
+    if html {
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
     if !cacheable(&path) {

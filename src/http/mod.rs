@@ -17,6 +17,7 @@ pub mod me;
 pub mod monitoring;
 pub mod names;
 pub mod oauth;
+pub mod oidc;
 pub mod openapi;
 pub mod overload;
 pub mod records;
@@ -117,6 +118,7 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
     .route("/healthz", get(health))
     .route("/readyz", get(ready))
     .route("/metrics", get(monitoring::scrape))
+    .merge(oidc::router())
     .merge(pages)
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)

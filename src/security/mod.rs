@@ -4,6 +4,7 @@
 pub mod digest;
 pub mod hashing;
 pub mod random;
+pub mod signing;
 
 pub use digest::DigestKey;
 pub use hashing::{HashPool, HashingParams};

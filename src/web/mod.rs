@@ -21,6 +21,7 @@ mod pages;
 mod recover;
 mod register;
 mod sessions;
+mod sso;
 mod staff;
 mod support;
 
@@ -36,6 +37,7 @@ use axum::Router;
 pub fn router(state: SharedState) -> Router<SharedState> {
     pages::router()
         .merge(staff::router())
+        .merge(sso::router())
         .layer(axum::middleware::from_fn_with_state(
             state,
             page::session_guard,

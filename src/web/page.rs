@@ -62,6 +62,12 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("support.html", include_str!("templates/support.html")),
     ("refused.html", include_str!("templates/refused.html")),
+    ("sso_error.html", include_str!("templates/sso_error.html")),
+    (
+        "sso_consent.html",
+        include_str!("templates/sso_consent.html"),
+    ),
+    ("sso_logout.html", include_str!("templates/sso_logout.html")),
     ("register.html", include_str!("templates/register.html")),
     ("registered.html", include_str!("templates/registered.html")),
     (
@@ -397,6 +403,18 @@ pub async fn session_guard(
         return read_failed(error, "freeing a reviewed session");
     }
     next.run(request).await
+}
+
+/// Lets the page's forms end in a redirect to `targets` (a partner platform's redirect URI):
+/// the CSP's `form-action` names their origins too.
+pub fn with_form_targets(mut response: Response, targets: &[&str]) -> Response {
+    let policy = crate::http::headers::csp_with_form_targets(targets);
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
 }
 
 /// The 403 page of a form sent without this browser's CSRF token; nothing was done.

@@ -1,8 +1,8 @@
 //! The pages and their forms: login, the account overview, logout, the language switch.
 
 use super::page::{
-    browser_session, page_session, read_failed, render, set_cookie, Chrome, Csrf, LANGUAGE_COOKIE,
-    SESSION_COOKIE,
+    browser_session, form_session, page_session, read_failed, render, set_cookie, Chrome, Csrf,
+    LANGUAGE_COOKIE, SESSION_COOKIE,
 };
 use crate::application::account::AccountManagement;
 use crate::application::login::{self, Login, LoginError};
@@ -30,6 +30,7 @@ pub fn router() -> Router<SharedState> {
         .route("/account/bind/{provider}", post(super::external::bind))
         .route("/account/unbind/{provider}", post(super::external::unbind))
         .route("/account", get(account_page))
+        .route("/account/grants/{client_id}/revoke", post(revoke_grant))
         .route("/account/log", get(account_log_page))
         .route(
             "/account/change/{what}",
@@ -131,6 +132,43 @@ struct LoginView<'a> {
     errors: FieldErrors,
     /// 微信登录 / 支付宝登录: the platforms configured here.
     platforms: Vec<(&'static str, &'static str)>,
+    /// A partner platform's sign-in waiting for this login (`?sso=`), and the line naming it.
+    sso: Option<String>,
+    sso_for: Option<String>,
+}
+
+/// A partner platform's sign-in waiting for a login.
+struct SsoLogin {
+    id: String,
+    /// 登录后将返回 ….
+    line: String,
+    hint: Option<String>,
+    redirect_uri: String,
+}
+
+/// The partner platform's sign-in a login page carries: its id and the line naming the
+/// platform (登录后将返回 …), if the request is still waiting.
+async fn sso_of(state: &SharedState, id: Option<&str>) -> Option<SsoLogin> {
+    let id = id.filter(|id| !id.is_empty())?;
+    match state.sso.pending(id).await {
+        Ok(Some(pending)) => Some(SsoLogin {
+            id: pending.id,
+            line: messages::format(
+                "web.sso.login_for",
+                &[("platform", &pending.request.platform)],
+            ),
+            hint: pending.request.login_hint,
+            redirect_uri: pending.request.redirect_uri,
+        }),
+        Ok(None) => None,
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "could not read a sign-in request"
+            );
+            None
+        }
+    }
 }
 
 fn login_form(
@@ -139,7 +177,10 @@ fn login_form(
     status: StatusCode,
     login: &str,
     errors: FieldErrors,
+    sso: Option<SsoLogin>,
 ) -> Response {
+    let target = sso.as_ref().map(|s| s.redirect_uri.clone());
+    let (sso, sso_for) = sso.map(|s| (s.id, s.line)).unzip();
     let page = render(
         status,
         "login.html",
@@ -147,6 +188,8 @@ fn login_form(
             chrome: Chrome::new("web.login.title", "/login", csrf, false),
             login,
             errors,
+            sso,
+            sso_for,
             platforms: super::external::configured(&state.external)
                 .into_iter()
                 .map(|(key, _)| {
@@ -156,22 +199,51 @@ fn login_form(
                 .collect(),
         },
     );
+    let page = match target {
+        Some(target) => super::page::with_form_targets(page, &[&target]),
+        None => page,
+    };
     csrf.keep(state, page)
 }
 
+#[derive(Deserialize)]
+struct LoginQuery {
+    sso: Option<String>,
+}
+
 #[tracing::instrument(skip_all)]
-async fn login_page(State(state): State<SharedState>, headers: HeaderMap) -> Response {
-    if browser_session(&state, &headers).await.is_some() {
+async fn login_page(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    // A partner platform's sign-in shows the form even to someone logged in: the provider
+    // sends them here only when it wants a (fresh) login.
+    let sso = sso_of(&state, query.sso.as_deref()).await;
+    if sso.is_none() && browser_session(&state, &headers).await.is_some() {
         return Redirect::to("/account").into_response();
     }
     let csrf = Csrf::of(&state, &headers);
-    login_form(&state, &csrf, StatusCode::OK, "", FieldErrors::new())
+    let hint = sso
+        .as_ref()
+        .and_then(|s| s.hint.clone())
+        .unwrap_or_default();
+    login_form(
+        &state,
+        &csrf,
+        StatusCode::OK,
+        &hint,
+        FieldErrors::new(),
+        sso,
+    )
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
+    sso: String,
     #[serde(default)]
     login: String,
     #[serde(default)]
@@ -235,11 +307,18 @@ async fn login_submit(
         &context.metadata(Actor::Anonymous),
     )
     .await;
+    let sso = sso_of(&state, Some(&form.sso)).await;
     match result {
-        Ok(logged_in) => super::page::signed_in(&state, &logged_in.token, "/account"),
+        Ok(logged_in) => {
+            let to = match &sso {
+                Some(sso) => format!("/oauth2/continue?sso={}", sso.id),
+                None => "/account".to_string(),
+            };
+            super::page::signed_in(&state, &logged_in.token, &to)
+        }
         Err(error) => {
             let (status, errors) = login_refusal(error);
-            login_form(&state, &csrf, status, form.login.trim(), errors)
+            login_form(&state, &csrf, status, form.login.trim(), errors, sso)
         }
     }
 }
@@ -295,6 +374,38 @@ struct AccountView {
     platforms: Vec<(&'static str, &'static str, bool)>,
     name: String,
     lines: Vec<Line>,
+    /// The partner platforms that sign the person in: (client_id, name, what they receive).
+    grants: Vec<(String, String, Vec<&'static str>)>,
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// 撤销授权: a partner platform no longer signs the person in; its tokens die at once.
+#[tracing::instrument(skip_all)]
+async fn revoke_grant(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    context: RequestContext,
+    axum::extract::Path(client_id): axum::extract::Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    let (_, session) = match form_session(&state, &headers, &form.csrf, "/account").await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let metadata = context.metadata(session.actor());
+    match state
+        .sso
+        .revoke_grant(session.account_id, &client_id, &metadata)
+        .await
+    {
+        Ok(_) => Redirect::to("/account").into_response(),
+        Err(error) => read_failed(error, "a platform grant"),
+    }
 }
 
 /// 账号管理: the account at a glance.
@@ -307,6 +418,24 @@ async fn account_page(
     let (csrf, session) = match page_session(&state, &headers).await {
         Ok(found) => found,
         Err(answer) => return answer,
+    };
+    let grants = if session.staff.is_none() {
+        match state.sso.grants(session.account_id).await {
+            Ok(grants) => grants
+                .into_iter()
+                .map(|g| {
+                    let scopes: Vec<&str> = g
+                        .scopes
+                        .iter()
+                        .map(|s| messages::text(&format!("scope.{s}")))
+                        .collect();
+                    (g.client_id, g.platform, scopes)
+                })
+                .collect(),
+            Err(error) => return read_failed(error, "the platform grants"),
+        }
+    } else {
+        Vec::new()
     };
     // Never a view older than the login that opened the session (as `GET /api/v1/me`); past
     // the bounded wait the page shows what there is.
@@ -400,6 +529,7 @@ async fn account_page(
             .collect(),
             name: profile.name,
             lines,
+            grants,
         },
     );
     if email_bound {

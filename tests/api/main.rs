@@ -38,5 +38,6 @@ mod secrets;
 mod settled;
 mod sms;
 mod smtp;
+mod sso;
 mod support;
 mod web;

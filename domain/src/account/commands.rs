@@ -123,4 +123,20 @@ pub enum AccountCommand {
         provider: String,
         subject: String,
     },
+    /// The holder consented on the consent page.
+    GrantPlatformAccess {
+        client_id: String,
+        platform: String,
+        scopes: Vec<String>,
+    },
+    /// The holder withdrew a platform's access (账号管理).
+    RevokePlatformAccess {
+        client_id: String,
+    },
+    /// A partner platform was given a sign-in for this account.
+    SignInToPlatform {
+        client_id: String,
+        platform: String,
+        scopes: Vec<String>,
+    },
 }

@@ -49,6 +49,8 @@ pub enum AccountError {
     RecoveryCodeInvalid,
     #[error("the staff account is disabled")]
     StaffDisabled,
+    #[error("the platform has no access to revoke")]
+    NoPlatformAccess,
 }
 
 impl From<HasherUnavailable> for AccountError {
@@ -84,6 +86,7 @@ impl AccountError {
             Self::SecondFactorCodeUsed => "second_factor_invalid",
             Self::RecoveryCodeInvalid => "second_factor_invalid",
             Self::StaffDisabled => "staff_disabled",
+            Self::NoPlatformAccess => "platform.no_access",
         }
     }
 }

@@ -255,6 +255,27 @@ pub enum AccountEvent {
     StaffAccountDisabled {
         reason: String,
     },
+    /// The holder allowed a partner platform to see what these scopes name (the consent
+    /// page). A later grant to the same platform widens the scopes.
+    PlatformAccessGranted {
+        client_id: String,
+        /// The platform's name when the holder consented (for 账号日志).
+        platform: String,
+        scopes: Vec<String>,
+    },
+    /// The grant ended: `holder` (账号管理), or `deactivated` (the account can no longer be
+    /// used). The platform's tokens die with it.
+    PlatformAccessRevoked {
+        client_id: String,
+        platform: String,
+        reason: String,
+    },
+    /// The holder signed in to a partner platform (an authorization code was issued).
+    SignedInToPlatform {
+        client_id: String,
+        platform: String,
+        scopes: Vec<String>,
+    },
 }
 
 impl DomainEvent for AccountEvent {
@@ -293,6 +314,9 @@ impl DomainEvent for AccountEvent {
             Self::RecoveryCodeUsed { .. } => "RecoveryCodeUsed",
             Self::SecondFactorReset => "SecondFactorReset",
             Self::StaffAccountDisabled { .. } => "StaffAccountDisabled",
+            Self::PlatformAccessGranted { .. } => "PlatformAccessGranted",
+            Self::PlatformAccessRevoked { .. } => "PlatformAccessRevoked",
+            Self::SignedInToPlatform { .. } => "SignedInToPlatform",
         }
         .to_string()
     }

@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod external;
 mod factor;
+mod platforms;
 mod profile;
 mod recovery;
 mod registration;
@@ -108,6 +109,9 @@ pub struct Account {
     factor: Option<SecondFactor>,
     #[serde(default)]
     staff_disabled: bool,
+    /// client_id → (platform name, the scopes the holder consented to).
+    #[serde(default)]
+    platform_grants: std::collections::BTreeMap<String, (String, Vec<String>)>,
 }
 
 /// Recovery by security questions closes for a day after this many failures in a row.
@@ -296,6 +300,25 @@ impl Aggregate for Account {
             AccountCommand::ExternalLogin { provider, subject } => {
                 self.external_login(provider, subject, services, sink).await
             }
+            AccountCommand::GrantPlatformAccess {
+                client_id,
+                platform,
+                scopes,
+            } => {
+                self.grant_platform_access(client_id, platform, scopes, sink)
+                    .await
+            }
+            AccountCommand::RevokePlatformAccess { client_id } => {
+                self.revoke_platform_access(client_id, sink).await
+            }
+            AccountCommand::SignInToPlatform {
+                client_id,
+                platform,
+                scopes,
+            } => {
+                self.sign_in_to_platform(client_id, platform, scopes, sink)
+                    .await
+            }
             AccountCommand::ResetPassword {
                 password_hash,
                 reason,
@@ -374,7 +397,20 @@ impl Aggregate for Account {
             }
             AccountEvent::OldAccountDeactivated { .. } => {
                 self.status = Some(AccountStatus::Deactivated);
+                // A deactivated account's grants end with it (issue 17).
+                self.platform_grants.clear();
             }
+            AccountEvent::PlatformAccessGranted {
+                client_id,
+                platform,
+                scopes,
+            } => {
+                self.platform_grants.insert(client_id, (platform, scopes));
+            }
+            AccountEvent::PlatformAccessRevoked { client_id, .. } => {
+                self.platform_grants.remove(&client_id);
+            }
+            AccountEvent::SignedInToPlatform { .. } => {}
             AccountEvent::PhoneUnbound { .. } => {
                 self.phone = None;
             }
