@@ -37,6 +37,8 @@ pub async fn sweep(state: &Housekeeper) -> anyhow::Result<u64> {
         "DELETE FROM sso_requests WHERE expires_at < $1",
         "DELETE FROM sso_codes WHERE expires_at < $1",
         "DELETE FROM sso_tokens WHERE expires_at < $1",
+        "DELETE FROM sso_signins WHERE created_at < $1
+         AND session_hash NOT IN (SELECT token_hash FROM sessions)",
     ] {
         removed += db_execute!(&state.db, statement, cutoff)?;
     }

@@ -845,7 +845,6 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     // allows ASCII only there); the pages show the person's language.
     ("history.platform_access_granted", "授权 {platform} 使用学信网账号登录", "Allowed {platform} to sign you in"),
     ("history.platform_access_revoked", "撤销了 {platform} 的授权", "Withdrew {platform}'s access"),
-    ("history.platform_access_ended", "{platform} 的授权随账号停用而终止", "{platform}'s access ended with the account"),
     ("history.signed_in_to_platform", "登录 {platform}", "Signed in to {platform}"),
     ("platform.no_access", "该平台没有你的授权", "That platform has no access to revoke"),
     ("sso.unknown_client", "没有这个合作平台，或平台已停用", "There is no such partner platform, or it is disabled"),

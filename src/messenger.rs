@@ -450,6 +450,94 @@ pub struct MessageDelivery {
     pub sms: Arc<dyn SmsGateway>,
     pub public_url: String,
     pub wake: Arc<Notify>,
+    /// Back-channel logouts to the partner platforms (channel `backchannel`).
+    pub backchannel: BackchannelSender,
+}
+
+/// Sends OpenID Back-Channel Logout 1.0 tokens: a JWT signed with the ID-token key, posted as
+/// `logout_token` to the platform's registered URI. Minted at send time, so a retry carries a
+/// fresh `iat`/`exp` and a new `jti`.
+#[derive(Clone)]
+pub struct BackchannelSender {
+    pub keys: crate::security::signing::SigningKeys,
+    pub issuer: String,
+    pub http: reqwest::Client,
+    /// Development mode: loopback and private addresses may receive logouts (local test
+    /// platforms). In production they are refused, so a platform's URI cannot make xuexin
+    /// call into its own network.
+    pub allow_private: bool,
+}
+
+/// The logout token's event member (Back-Channel Logout 1.0 §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// Whether `uri` names a loopback, private, link-local or unspecified address literally (or
+/// `localhost`).
+pub fn private_target(uri: &str) -> bool {
+    let rest = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = if let Some(inner) = authority.strip_prefix('[') {
+        inner.split(']').next().unwrap_or("")
+    } else {
+        authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host)
+    };
+    if host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost") {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+        }
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+        }
+        Err(_) => false,
+    }
+}
+
+impl BackchannelSender {
+    #[tracing::instrument(skip_all, fields(client_id = payload["client_id"].as_str().unwrap_or("")))]
+    async fn send(&self, uri: &str, payload: &Value) -> anyhow::Result<()> {
+        if !self.allow_private && private_target(uri) {
+            anyhow::bail!("a back-channel URI on a private address is refused outside dev mode");
+        }
+        let now = unix_seconds();
+        let claims = serde_json::json!({
+            "iss": self.issuer,
+            "aud": payload["client_id"],
+            "iat": now,
+            "exp": now + 120,
+            "jti": new_token(),
+            "sub": payload["sub"],
+            "sid": payload["sid"],
+            "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
+        });
+        let token = self.keys.sign("logout+jwt", &claims).await?;
+        let response = self
+            .http
+            .post(uri)
+            .form(&[("logout_token", token)])
+            .send()
+            .await
+            .context("the platform's back-channel URI did not answer")?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            anyhow::bail!("the platform answered {}", response.status())
+        }
+    }
+}
+
+/// Seconds since the epoch, by the system clock (a logout token's `iat`).
+fn unix_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[derive(sqlx::FromRow)]
@@ -469,6 +557,8 @@ struct DueRow {
 enum Outgoing {
     Mail(OutgoingMail),
     Sms(Phone, String),
+    /// A back-channel logout: the platform's URI and the token's subject, sid and audience.
+    Logout(String, Value),
 }
 
 impl MessageDelivery {
@@ -511,6 +601,7 @@ impl MessageDelivery {
             let result = match self.prepare(&row).await {
                 Ok(Outgoing::Mail(mail)) => self.mail.send(&mail).await,
                 Ok(Outgoing::Sms(phone, text)) => self.sms.send(&phone, &text).await,
+                Ok(Outgoing::Logout(uri, payload)) => self.backchannel.send(&uri, &payload).await,
                 Err(error) => Err(error),
             };
             match result {
@@ -557,6 +648,9 @@ impl MessageDelivery {
             .and_then(Language::from_tag)
             .unwrap_or_default();
         match row.kind.as_str() {
+            "logout" if row.channel == "backchannel" => {
+                Ok(Outgoing::Logout(row.recipient.clone(), payload))
+            }
             VERIFY_EMAIL => {
                 let token = new_token();
                 db_execute!(
@@ -678,6 +772,30 @@ pub async fn consume_email_token(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn private_back_channel_targets_are_recognised() {
+        for uri in [
+            "http://127.0.0.1:8080/bc",
+            "http://localhost/bc",
+            "https://10.1.2.3/bc",
+            "https://192.168.0.9:8443/bc",
+            "https://172.20.0.1/bc",
+            "http://[::1]:9000/bc",
+            "https://[fd00::1]/bc",
+            "https://169.254.169.254/latest",
+        ] {
+            assert!(super::private_target(uri), "{uri}");
+        }
+        for uri in [
+            "https://yz.example.cn/bc",
+            "https://8.8.8.8/bc",
+            "https://172.32.0.1/",
+        ] {
+            assert!(!super::private_target(uri), "{uri}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -220,6 +220,8 @@ impl Sessions {
 
     /// Ends every session of an account (after a password reset or a change of credentials).
     pub async fn revoke_all(&self, account_id: AccountId) -> anyhow::Result<()> {
+        self.queue_logouts("x.account_id = $1", &account_id.to_string(), None)
+            .await?;
         db_execute!(
             &self.db,
             "UPDATE sessions SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL",
@@ -236,6 +238,12 @@ impl Sessions {
         account_id: AccountId,
         keep_token_hash: &str,
     ) -> anyhow::Result<u64> {
+        self.queue_logouts(
+            "x.account_id = $1 AND x.token_hash <> $4",
+            &account_id.to_string(),
+            Some(keep_token_hash),
+        )
+        .await?;
         let revoked = db_execute!(
             &self.db,
             "UPDATE sessions SET revoked_at = $2
@@ -307,6 +315,8 @@ impl Sessions {
     }
 
     pub async fn revoke(&self, token_hash: &str) -> anyhow::Result<()> {
+        self.queue_logouts("x.token_hash = $1", token_hash, None)
+            .await?;
         db_execute!(
             &self.db,
             "UPDATE sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
@@ -316,4 +326,40 @@ impl Sessions {
         .context("failed to revoke a session")?;
         Ok(())
     }
+
+    /// Queues a back-channel logout (issue 17) to every partner platform the sessions `filter`
+    /// selects signed in to, before they end: the message outbox sends the signed logout
+    /// token, with retries. Queued first, so a crash between the two statements tells a
+    /// platform too much rather than too little. `$1` is `first`, `$4` `second`.
+    async fn queue_logouts(
+        &self,
+        filter: &str,
+        first: &str,
+        second: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now().millis();
+        let sql = format!(
+            "INSERT INTO message_outbox (id, channel, kind, account_id, recipient, payload, expires_at, created_at, next_attempt_at)
+             SELECT 'logout:' || s.session_hash || ':' || s.client_id, 'backchannel', 'logout', s.account_id,
+                    s.backchannel_uri, s.payload, $2 + {LOGOUT_DELIVERY_MILLIS}, $2, $3
+             FROM sso_signins s JOIN sessions x ON x.token_hash = s.session_hash
+             WHERE {filter} AND x.revoked_at IS NULL AND x.expires_at > $2
+             ON CONFLICT (id) DO NOTHING"
+        );
+        let queued = on_db!(&self.db, pool => {
+            let mut query = sqlx::query(&sql).bind(first).bind(now).bind(now);
+            if let Some(second) = second {
+                query = query.bind(second);
+            }
+            query.execute(pool).await.map(|done| done.rows_affected())
+        })
+        .context("failed to queue back-channel logouts")?;
+        if queued > 0 {
+            tracing::info!(queued, "queued back-channel logouts");
+        }
+        Ok(())
+    }
 }
+
+/// How long a back-channel logout is retried before it is given up.
+const LOGOUT_DELIVERY_MILLIS: i64 = 24 * 3600 * 1000;

@@ -172,6 +172,20 @@ impl Runtime {
             sms,
             public_url: config.public_url.clone(),
             wake: mail_wake.clone(),
+            backchannel: crate::messenger::BackchannelSender {
+                keys: crate::security::signing::SigningKeys::new(
+                    db.clone(),
+                    &digest,
+                    clock.clone(),
+                ),
+                issuer: config.public_url.trim_end_matches('/').to_string(),
+                http: reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(10))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .context("failed to build the back-channel HTTP client")?,
+                allow_private: config.dev_mode,
+            },
         });
         let sessions = Sessions::new(db.clone(), clock.clone(), config.session_ttl);
         let liveness = match &config.liveness {

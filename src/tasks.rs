@@ -103,19 +103,32 @@ async fn perform(
                 other => done(other),
             }
         }
-        "account.deactivate_old" => done(
-            state
-                .store
-                .execute::<Account>(
-                    &account(payload, "account_id")?.to_string(),
-                    AccountCommand::DeactivateAsOldAccount {
-                        new_account: account(payload, "new_account")?,
-                    },
-                    services,
-                    metadata,
-                )
-                .await,
-        ),
+        "account.deactivate_old" => {
+            let old = account(payload, "account_id")?;
+            let position = done(
+                state
+                    .store
+                    .execute::<Account>(
+                        &old.to_string(),
+                        AccountCommand::DeactivateAsOldAccount {
+                            new_account: account(payload, "new_account")?,
+                        },
+                        services,
+                        metadata,
+                    )
+                    .await,
+            )?;
+            // The old account's sessions end, and with them the partner platforms' sessions
+            // (back-channel logout). Idempotent, like the task.
+            crate::sessions::Sessions::new(
+                state.db.clone(),
+                state.clock.clone(),
+                std::time::Duration::ZERO,
+            )
+            .revoke_all(old)
+            .await?;
+            Ok(position)
+        }
         "account.verify_identity" => done(
             state
                 .store

@@ -184,16 +184,9 @@ fn summarize(event: &AccountEvent) -> String {
         AccountEvent::PlatformAccessGranted { platform, .. } => {
             with("history.platform_access_granted", &[("platform", platform)])
         }
-        AccountEvent::PlatformAccessRevoked {
-            platform, reason, ..
-        } => with(
-            if reason == "holder" {
-                "history.platform_access_revoked"
-            } else {
-                "history.platform_access_ended"
-            },
-            &[("platform", platform)],
-        ),
+        AccountEvent::PlatformAccessRevoked { platform, .. } => {
+            with("history.platform_access_revoked", &[("platform", platform)])
+        }
         AccountEvent::SignedInToPlatform { platform, .. } => {
             with("history.signed_in_to_platform", &[("platform", platform)])
         }

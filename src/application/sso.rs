@@ -634,6 +634,27 @@ impl Sso {
             now + CODE_TTL_MS,
         )
         .context("failed to store a code")?;
+        // Ending this xuexin session will tell the platform (back-channel logout).
+        if let Some(uri) = platform.settings.backchannel_logout_uri.as_deref() {
+            let payload = json!({
+                "client_id": request.client_id,
+                "sub": subject,
+                "sid": public_id(&session.token_hash),
+            });
+            db_execute!(
+                &self.db,
+                "INSERT INTO sso_signins (session_hash, client_id, account_id, backchannel_uri, payload, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (session_hash, client_id) DO NOTHING",
+                &session.token_hash,
+                &request.client_id,
+                &account_id,
+                uri,
+                payload.to_string(),
+                now,
+            )
+            .context("failed to note a platform sign-in")?;
+        }
         self.finish_request(id).await?;
         let mut pairs = vec![("code", code.as_str())];
         if let Some(state) = request.state.as_deref() {

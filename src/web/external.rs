@@ -153,7 +153,14 @@ fn browser_of(headers: &HeaderMap) -> (String, bool) {
 pub struct TokenForm {
     #[serde(default)]
     csrf: String,
+    /// A partner platform's sign-in waiting for this login (the login page's `sso`).
+    #[serde(default)]
+    sso: String,
 }
+
+/// Carries a partner platform's waiting sign-in through WeChat / Alipay and back (as long as
+/// the request itself lives).
+const SSO_COOKIE: &str = "xuexin_sso";
 
 async fn start(
     state: &SharedState,
@@ -210,7 +217,7 @@ pub async fn login_with(
     if !csrf.accepts(&form.csrf) {
         return super::page::refused(&state, &csrf, "/login");
     }
-    start(
+    let mut response = start(
         &state,
         &external,
         &csrf,
@@ -219,7 +226,20 @@ pub async fn login_with(
         Purpose::Login,
         None,
     )
-    .await
+    .await;
+    let waiting = !form.sso.is_empty()
+        && form
+            .sso
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if waiting {
+        let lifetime = (crate::application::sso::REQUEST_TTL_MS / 1000) as u64;
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            super::page::set_cookie(&state, SSO_COOKIE, &form.sso, lifetime),
+        );
+    }
+    response
 }
 
 /// 绑定 a platform to the logged-in account.
@@ -322,7 +342,21 @@ pub async fn callback(
         .await
     {
         Ok(Finished::LoggedIn(logged_in)) => {
-            super::page::signed_in(&state, &logged_in.token, "/account")
+            // Back to the partner platform whose sign-in waited for this login, if any.
+            let waiting = match crate::http::language::cookie(&headers, SSO_COOKIE) {
+                Some(id) => state.sso.pending(id).await.ok().flatten(),
+                None => None,
+            };
+            let to = waiting.map_or_else(
+                || "/account".to_string(),
+                |pending| format!("/oauth2/continue?sso={}", pending.id),
+            );
+            let mut response = super::page::signed_in(&state, &logged_in.token, &to);
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                super::page::set_cookie(&state, SSO_COOKIE, "", 0),
+            );
+            response
         }
         Ok(Finished::Linked(provider)) => {
             let message =

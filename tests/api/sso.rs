@@ -25,6 +25,8 @@ on_both_backends!(
     oidcc_prompts_max_age_and_hints,
     a_withdrawn_consent_or_a_deactivated_account_ends_the_platforms_tokens,
     the_independent_python_client_completes_every_flow,
+    signing_out_of_xuexin_reaches_every_platforms_back_channel,
+    a_wechat_login_on_the_providers_login_page_goes_back_to_the_platform,
 );
 
 const REDIRECT: &str = "https://yz.example.cn/callback";
@@ -873,4 +875,220 @@ async fn the_independent_python_client_completes_every_flow(backend: Backend) {
         .unwrap()
         .iter()
         .any(|c| c == "name"));
+}
+
+/// A platform's back-channel endpoint: answers 503 to the first `refuse` posts (to prove the
+/// outbox retries), then 200; hands each `logout_token` it accepts to the test.
+async fn back_channel(refuse: usize) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/bc",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let sender = sender.clone();
+            let refused = refused.clone();
+            async move {
+                if refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < refuse {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                let form: BTreeMap<String, String> =
+                    form_urlencoded::parse(&body).into_owned().collect();
+                let _ = sender.send(form.get("logout_token").cloned().unwrap_or_default());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{address}/bc"), receiver)
+}
+
+/// The claims of a logout token, after checking its RS256 signature against the JWKS the
+/// provider publishes (as a platform does), and its header's `typ`.
+async fn verified_logout_token(app: &TestApp, token: &str) -> Value {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    use rsa::pkcs1v15::{Signature, VerifyingKey};
+    use rsa::signature::Verifier;
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a compact JWS: {token}");
+    let header: Value = serde_json::from_slice(&B64.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header["typ"], "logout+jwt");
+    assert_eq!(header["alg"], "RS256");
+    let jwks: Value = reqwest::get(format!("{}/oauth2/jwks", app.address))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .expect("the token's key is published");
+    let number =
+        |name: &str| rsa::BigUint::from_bytes_be(&B64.decode(key[name].as_str().unwrap()).unwrap());
+    let public = rsa::RsaPublicKey::new(number("n"), number("e")).unwrap();
+    let signature = Signature::try_from(B64.decode(parts[2]).unwrap().as_slice()).unwrap();
+    VerifyingKey::<rsa::sha2::Sha256>::new(public)
+        .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
+        .expect("the logout token's signature verifies");
+    serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap()
+}
+
+async fn signing_out_of_xuexin_reaches_every_platforms_back_channel(backend: Backend) {
+    let app = provider(backend).await;
+    let (yz_uri, mut yz_logouts) = back_channel(1).await;
+    let (zb_uri, mut zb_logouts) = back_channel(0).await;
+    let yz_secret = add_platform(
+        &app,
+        "yz",
+        "yz-name",
+        &["--backchannel-logout-uri", &yz_uri],
+    );
+    let zb_secret = add_platform(
+        &app,
+        "zb",
+        "zb-name",
+        &["--backchannel-logout-uri", &zb_uri],
+    );
+    let person = registered(&app).await;
+    let yz = relying_party(&app, "yz", &yz_secret).await;
+    let zb = relying_party(&app, "zb", &zb_secret).await;
+    let mut browser = Browser::new(&app);
+    let (yz_tokens, at_yz) = sign_in(&app, &yz, &mut browser, Some(&person), &[]).await;
+    // The second platform signs the person in without a password (the login page is skipped).
+    let (auth, _) = authorization(&zb, &[], &[]);
+    let start = browser.get(&path_of(&app, &auth.url)).await;
+    assert!(
+        start.location().starts_with("/oauth2/consent"),
+        "{}",
+        start.location()
+    );
+    let back = drive(&mut browser, start, None).await;
+    let tokens = zb
+        .exchange_code(AuthorizationCode::new(query_of(&back)["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(auth.pkce)
+        .request_async(&http())
+        .await
+        .unwrap();
+    let at_zb = tokens
+        .id_token()
+        .unwrap()
+        .claims(&zb.id_token_verifier(), &auth.nonce)
+        .unwrap()
+        .clone();
+
+    // 退出 at xuexin: both platforms hear it, each about its own subject and the same session.
+    let account = browser.get("/account").await;
+    let csrf = account.csrf();
+    let out = browser.post("/logout", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let wait = std::time::Duration::from_secs(30);
+    let sid_of = |id_token: String| {
+        use base64::Engine;
+        let body = id_token.split('.').nth(1).unwrap().to_string();
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(body)
+                .unwrap(),
+        )
+        .unwrap();
+        claims["sid"].clone()
+    };
+    let zb_sid = sid_of(tokens.id_token().unwrap().to_string());
+    let yz_sid = sid_of(yz_tokens.id_token().unwrap().to_string());
+    assert_eq!(zb_sid, yz_sid, "one xuexin session");
+    assert!(zb_sid.is_string());
+    for (receiver, claims, client) in [
+        (&mut zb_logouts, &at_zb, "zb"),
+        // yz's endpoint refused the first post: the outbox retried.
+        (&mut yz_logouts, &at_yz, "yz"),
+    ] {
+        let token = tokio::time::timeout(wait, receiver.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no back-channel logout reached {client}"))
+            .unwrap();
+        let logout = verified_logout_token(&app, &token).await;
+        assert_eq!(logout["iss"], app.address.as_str());
+        assert_eq!(logout["aud"], client);
+        assert_eq!(logout["sub"], claims.subject().as_str());
+        assert_eq!(logout["sid"], zb_sid);
+        assert!(logout["events"][xuexin::messenger::BACKCHANNEL_LOGOUT_EVENT].is_object());
+        assert!(logout.get("nonce").is_none());
+        assert!(logout["exp"].as_i64().unwrap() > logout["iat"].as_i64().unwrap());
+    }
+    // Once each: a second logout of nothing sends nothing more.
+    let again = browser.post("/logout", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(zb_logouts.try_recv().is_err());
+}
+
+async fn a_wechat_login_on_the_providers_login_page_goes_back_to_the_platform(backend: Backend) {
+    let stand_ins = crate::oauth::stand_ins().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let app = spawn_app_with(backend, |config| {
+        config.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        config.public_url = format!("http://127.0.0.1:{port}");
+        relaxed_limits(config);
+        crate::oauth::configure_providers(&stand_ins, config);
+    })
+    .await;
+    let secret = add_platform(&app, "yz", "yz-name", &[]);
+    let person = registered(&app).await;
+    // The person binds WeChat in 账号管理 first.
+    let mut browser = Browser::new(&app);
+    let csrf = browser.log_in(&person.phone, &person.password).await;
+    let to_wechat = browser
+        .post("/account/bind/wechat", &[("csrf", &csrf)])
+        .await;
+    let state = crate::web::flow_state(&crate::web::moves_on_to(&to_wechat));
+    let code = stand_ins.authorize("wx-sso-subject");
+    let bound = browser
+        .get(&format!("/oauth/wechat/callback?code={code}&state={state}"))
+        .await;
+    assert_eq!(bound.status, StatusCode::OK, "{}", bound.body);
+
+    // Another browser: the platform sends it to xuexin, whose login page offers 微信登录.
+    let rp = relying_party(&app, "yz", &secret).await;
+    let mut phone = Browser::new(&app);
+    let (auth, state) = authorization(&rp, &["profile"], &[]);
+    let start = phone.get(&path_of(&app, &auth.url)).await;
+    let login = phone.get(start.location()).await;
+    assert!(login.body.contains("/login/wechat"), "{}", login.body);
+    let sso = login.hidden("sso");
+    let to_wechat = phone
+        .post("/login/wechat", &[("csrf", &login.csrf()), ("sso", &sso)])
+        .await;
+    let flow = crate::web::flow_state(&crate::web::moves_on_to(&to_wechat));
+    let code = stand_ins.authorize("wx-sso-subject");
+    let back = phone
+        .get(&format!("/oauth/wechat/callback?code={code}&state={flow}"))
+        .await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    assert_eq!(back.location(), format!("/oauth2/continue?sso={sso}"));
+    let to_platform = drive(&mut phone, back, None).await;
+    let query = query_of(&to_platform);
+    assert_eq!(query.get("state"), Some(state.secret()));
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(query["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(auth.pkce)
+        .request_async(&http())
+        .await
+        .expect("the code is exchanged");
+    tokens
+        .id_token()
+        .unwrap()
+        .claims(&rp.id_token_verifier(), &auth.nonce)
+        .expect("a valid ID token");
 }

@@ -1393,7 +1393,7 @@ async fn a_classmate_confirms_in_the_inbox_and_a_photo_goes_to_manual_review(bac
 }
 
 /// Where a page that moves on by itself goes (its meta refresh), as a browser reads it.
-fn moves_on_to(page: &Page) -> String {
+pub fn moves_on_to(page: &Page) -> String {
     let marker = "http-equiv=\"refresh\" content=\"0;url=";
     let at = page
         .body
@@ -1404,7 +1404,7 @@ fn moves_on_to(page: &Page) -> String {
 }
 
 /// The `state` of a platform's authorization address.
-fn flow_state(location: &str) -> String {
+pub fn flow_state(location: &str) -> String {
     let query = location.split_once('?').map_or("", |(_, q)| q);
     form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "state")
