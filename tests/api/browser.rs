@@ -183,7 +183,76 @@ async fn the_console_works_in_a_real_browser(backend: Backend) {
     assert!(stdout.contains("console: all passed"), "{stdout}");
 }
 
+/// Single sign-on in Chromium (`tests/browser/sso.mjs`): two test platforms in Node sign the
+/// person in through the real login and consent pages, and 退出 reaches their back channels.
+async fn single_sign_on_works_in_a_real_browser(backend: Backend) {
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port()
+    };
+    let (port, platform_port) = (free_port(), free_port());
+    let app = spawn_app_with(backend, move |config| {
+        config.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        config.public_url = format!("http://127.0.0.1:{port}");
+    })
+    .await;
+    let person = Person::random();
+    app.register_ok(&person).await;
+    let mut platforms = serde_json::Map::new();
+    for (client, name) in [("yz", "研究生招生信息网"), ("zb", "全国征兵网")] {
+        let base = format!("http://127.0.0.1:{platform_port}/{client}");
+        let output = app.cli(&[
+            "admin",
+            "platform",
+            "add",
+            "--client-id",
+            client,
+            "--name",
+            name,
+            "--redirect-uri",
+            &format!("{base}/callback"),
+            "--backchannel-logout-uri",
+            &format!("{base}/bc"),
+            "--json",
+        ]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let added: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        platforms.insert(
+            client.into(),
+            json!({"secret": added["client_secret"], "name": name}),
+        );
+    }
+    let work = json!({
+        "port": platform_port,
+        "person": {"phone": person.phone, "password": person.password},
+        "platforms": platforms,
+    });
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg("sso.mjs")
+        .current_dir(&suite)
+        .env("XUEXIN_URL", &app.address)
+        .env("XUEXIN_SSO", work.to_string());
+    if backend == Backend::Postgres {
+        command.env_remove("XUEXIN_SCREENS");
+    }
+    let output = command.output().await.expect("node runs the SSO suite");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("sso: all passed"), "{stdout}");
+}
+
 on_both_backends!(
     the_pages_work_in_a_real_browser,
-    the_console_works_in_a_real_browser
+    the_console_works_in_a_real_browser,
+    single_sign_on_works_in_a_real_browser
 );
