@@ -153,6 +153,27 @@ impl Platforms {
         Ok(view(&platform))
     }
 
+    /// The enabled platform `client_id`, and whether `secret` is its current secret (false for
+    /// a public platform or no secret): one load for the token endpoint's client check.
+    pub async fn authenticate(
+        &self,
+        client_id: &str,
+        secret: Option<&str>,
+    ) -> Result<Option<(PlatformView, bool)>, PlatformUseError> {
+        let platform = self.store.load::<Platform>(client_id).await?.aggregate;
+        let Some(found) = view(&platform).filter(|p| !p.disabled) else {
+            return Ok(None);
+        };
+        let matches = match (platform.secret_digest(), secret) {
+            (Some(stored), Some(secret)) => {
+                let given = secret_digest(&self.digest, client_id, secret);
+                constant_time_eq(stored.as_bytes(), given.as_bytes())
+            }
+            _ => false,
+        };
+        Ok(Some((found, matches)))
+    }
+
     /// Whether `secret` is the platform's current secret (an enabled, confidential platform).
     pub async fn secret_matches(
         &self,

@@ -115,6 +115,14 @@ pub enum AuthorizeError {
     Internal(#[from] anyhow::Error),
 }
 
+/// Where a checked request goes, before it has an id.
+enum Outcome {
+    Login,
+    Consent,
+    /// To the platform: a code, or an error it must hear.
+    Back(String),
+}
+
 /// Where the browser goes next.
 #[derive(Debug)]
 pub enum Step {
@@ -359,9 +367,39 @@ impl Sso {
             .map_err(|error| anyhow::anyhow!("{error}"))
     }
 
-    /// Checks an authorization request and keeps it: answers its id.
+    /// An authorization request from the platform: checked, then either answered at once (a
+    /// code, or an error the platform must hear) or kept while the person logs in or
+    /// consents (`Step::Login` / `Step::Consent` carry its id).
     #[tracing::instrument(skip_all)]
-    pub async fn authorize(&self, params: &AuthorizeParams) -> Result<String, AuthorizeError> {
+    pub async fn authorize(
+        &self,
+        params: &AuthorizeParams,
+        session: Option<&Session>,
+        metadata: &CommandMetadata,
+    ) -> Result<Step, AuthorizeError> {
+        let (request, platform) = self.check(params).await?;
+        let now = self.now();
+        match self
+            .route(&request, &platform, now, false, session, metadata)
+            .await?
+        {
+            Outcome::Back(to) => Ok(Step::Redirect(to)),
+            outcome => {
+                let id = self.keep(&request, now).await?;
+                Ok(match outcome {
+                    Outcome::Login => Step::Login(id),
+                    _ => Step::Consent(id),
+                })
+            }
+        }
+    }
+
+    /// Checks an authorization request (the client and its redirect URI first: until they
+    /// match, nothing is redirected).
+    async fn check(
+        &self,
+        params: &AuthorizeParams,
+    ) -> Result<(AuthRequest, PlatformView), AuthorizeError> {
         // Until the client and its redirect URI are known to match, nothing is redirected.
         let client_id = params
             .client_id
@@ -478,15 +516,19 @@ impl Sso {
                 .map(|h| h.chars().filter(|c| !c.is_control()).take(100).collect()),
             hint_subject,
         };
+        Ok((request, platform))
+    }
+
+    /// Keeps a checked request for the login and consent pages; answers its id.
+    async fn keep(&self, request: &AuthRequest, now: i64) -> Result<String, AuthorizeError> {
         let id = new_token();
-        let now = self.now();
         db_execute!(
             &self.db,
             "INSERT INTO sso_requests (id, client_id, params, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5)",
             &id,
-            client_id,
-            serde_json::to_string(&request).context("a request serializes")?,
+            &request.client_id,
+            serde_json::to_string(request).context("a request serializes")?,
             now,
             now + REQUEST_TTL_MS,
         )
@@ -538,10 +580,47 @@ impl Sso {
             .pending(id)
             .await?
             .ok_or(AuthorizeError::Page("sso.request_expired"))?;
-        let request = &pending.request;
+        let platform = self
+            .platform(&pending.request.client_id)
+            .await?
+            .filter(|p| !p.disabled)
+            .ok_or(AuthorizeError::Page("sso.unknown_client"))?;
+        let outcome = self
+            .route(
+                &pending.request,
+                &platform,
+                pending.created_at.millis(),
+                pending.consented,
+                session,
+                metadata,
+            )
+            .await?;
+        match outcome {
+            Outcome::Login => Ok(Step::Login(id.to_string())),
+            Outcome::Consent => Ok(Step::Consent(id.to_string())),
+            Outcome::Back(to) => {
+                self.finish_request(id).await?;
+                Ok(Step::Redirect(to))
+            }
+        }
+    }
+
+    /// The rules of a checked request made at `created_at`: the person must be signed in
+    /// (recently enough for `prompt=login` and `max_age`), be the hint's person, and have
+    /// consented (`consented`: on the consent page of this request); then the sign-in is
+    /// recorded and a code is made.
+    async fn route(
+        &self,
+        request: &AuthRequest,
+        platform: &PlatformView,
+        created_at: i64,
+        consented: bool,
+        session: Option<&Session>,
+        metadata: &CommandMetadata,
+    ) -> Result<Outcome, AuthorizeError> {
         let silent = request.prompt.iter().any(|p| p == "none");
         let back = |error: &'static str, description: &'static str| {
-            Ok::<_, AuthorizeError>(Step::Redirect(error_redirect(
+            Ok::<_, AuthorizeError>(Outcome::Back(error_redirect(
                 &self.issuer,
                 &request.redirect_uri,
                 request.state.as_deref(),
@@ -549,16 +628,11 @@ impl Sso {
                 crate::messages::text_in(description, xuexin_domain::values::Language::En),
             )))
         };
-        let platform = self
-            .platform(&request.client_id)
-            .await?
-            .filter(|p| !p.disabled)
-            .ok_or(AuthorizeError::Page("sso.unknown_client"))?;
         let now = self.now();
         // The person must be signed in, recently enough, and be the hint's person.
         let fresh = |session: &Session| {
             let login_forced = request.prompt.iter().any(|p| p == "login")
-                && session.created_at.millis() < pending.created_at.millis();
+                && session.created_at.millis() < created_at;
             let too_old = request
                 .max_age
                 .is_some_and(|age| now - session.created_at.millis() > age * 1000);
@@ -566,55 +640,51 @@ impl Sso {
         };
         let session = match session.filter(|s| s.staff.is_none()) {
             Some(session) if fresh(session) => session,
-            _ if silent => {
-                self.finish_request(id).await?;
-                return back("login_required", "sso.login_required");
-            }
-            _ => return Ok(Step::Login(id.to_string())),
+            _ if silent => return back("login_required", "sso.login_required"),
+            _ => return Ok(Outcome::Login),
         };
         let account_id = session.account_id.to_string();
         let subject = self.subject(&platform.settings.sector, &account_id);
         if request.hint_subject.as_ref().is_some_and(|s| *s != subject) {
             if silent {
-                self.finish_request(id).await?;
                 return back("login_required", "sso.login_required");
             }
-            return Ok(Step::Login(id.to_string()));
+            return Ok(Outcome::Login);
         }
-        let account = self
-            .store
-            .load::<Account>(&account_id)
-            .await
-            .map_err(AuthorizeError::Internal)?
-            .aggregate;
-        if !account.can_use_platforms() {
-            self.finish_request(id).await?;
-            return back("access_denied", "sso.account_cannot_sign_in");
-        }
-        let covered = account
-            .platform_grant(&request.client_id)
-            .is_some_and(|granted| request.scopes.iter().all(|s| granted.contains(s)));
         let consent_forced = request.prompt.iter().any(|p| p == "consent");
-        if !pending.consented && (!covered || consent_forced) {
+        if consent_forced && !consented {
             if silent {
-                self.finish_request(id).await?;
                 return back("consent_required", "sso.consent_required");
             }
-            return Ok(Step::Consent(id.to_string()));
+            return Ok(Outcome::Consent);
         }
-        // Signed in and consented: the sign-in is recorded, then the code is made.
-        self.store
+        // The account decides, in one load: a usable person whose consent covers the scopes
+        // (or who consented just now) signs in, and the sign-in is recorded.
+        let signed_in = self
+            .store
             .execute::<Account>(
                 &account_id,
                 AccountCommand::SignInToPlatform {
                     client_id: request.client_id.clone(),
                     platform: platform.settings.name.clone(),
                     scopes: request.scopes.clone(),
+                    consented,
                 },
                 &self.account_services,
                 metadata,
             )
-            .await?;
+            .await;
+        match signed_in {
+            Ok(_) => {}
+            Err(ExecuteError::Domain(AccountError::ConsentNeeded)) if silent => {
+                return back("consent_required", "sso.consent_required")
+            }
+            Err(ExecuteError::Domain(AccountError::ConsentNeeded)) => return Ok(Outcome::Consent),
+            Err(ExecuteError::Domain(_)) => {
+                return back("access_denied", "sso.account_cannot_sign_in")
+            }
+            Err(error) => return Err(error.into()),
+        }
         let code = new_token();
         db_execute!(
             &self.db,
@@ -655,13 +725,12 @@ impl Sso {
             )
             .context("failed to note a platform sign-in")?;
         }
-        self.finish_request(id).await?;
         let mut pairs = vec![("code", code.as_str())];
         if let Some(state) = request.state.as_deref() {
             pairs.push(("state", state));
         }
         pairs.push(("iss", &self.issuer));
-        Ok(Step::Redirect(redirect_with(&request.redirect_uri, &pairs)))
+        Ok(Outcome::Back(redirect_with(&request.redirect_uri, &pairs)))
     }
 
     /// The consent page's answer: allow records the grant and goes on; deny tells the
@@ -743,23 +812,17 @@ impl Sso {
         let Some(client_id) = credentials.client_id.as_deref() else {
             return Err(invalid);
         };
-        let Some(platform) = self.platform(client_id).await?.filter(|p| !p.disabled) else {
+        let found = self
+            .platforms
+            .authenticate(client_id, credentials.secret.as_deref())
+            .await
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        let Some((platform, secret_matches)) = found else {
             return Err(invalid);
         };
-        match (platform.settings.kind, credentials.secret.as_deref()) {
-            (ClientKind::Confidential, Some(secret)) => {
-                if self
-                    .platforms
-                    .secret_matches(client_id, secret)
-                    .await
-                    .map_err(|error| anyhow::anyhow!("{error}"))?
-                {
-                    Ok(platform)
-                } else {
-                    Err(invalid)
-                }
-            }
-            (ClientKind::Public, None) => Ok(platform),
+        match (platform.settings.kind, credentials.secret.is_some()) {
+            (ClientKind::Confidential, true) if secret_matches => Ok(platform),
+            (ClientKind::Public, false) => Ok(platform),
             _ => Err(invalid),
         }
     }

@@ -120,17 +120,13 @@ async fn authorize(
             )
         }
     };
-    let id = match state.sso.authorize(&params).await {
-        Ok(id) => id,
-        Err(error) => return refusal(&state, &headers, error),
-    };
     let session = browser_session(&state, &headers).await;
     let actor = session
         .as_ref()
         .map_or(xuexin_domain::Actor::Anonymous, |s| s.actor());
     let result = state
         .sso
-        .proceed(&id, session.as_ref(), &context.metadata(actor))
+        .authorize(&params, session.as_ref(), &context.metadata(actor))
         .await;
     let mut response = step(&state, &headers, result);
     // ui_locales: the first language we have becomes the pages' language.

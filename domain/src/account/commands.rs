@@ -133,10 +133,13 @@ pub enum AccountCommand {
     RevokePlatformAccess {
         client_id: String,
     },
-    /// A partner platform was given a sign-in for this account.
+    /// A partner platform is to be given a sign-in for this account: refused with
+    /// `ConsentNeeded` unless the holder's consent covers the scopes or `consented` (the
+    /// holder consented on this very request's consent page).
     SignInToPlatform {
         client_id: String,
         platform: String,
         scopes: Vec<String>,
+        consented: bool,
     },
 }

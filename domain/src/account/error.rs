@@ -51,6 +51,8 @@ pub enum AccountError {
     StaffDisabled,
     #[error("the platform has no access to revoke")]
     NoPlatformAccess,
+    #[error("the holder has not consented to these scopes for this platform")]
+    ConsentNeeded,
 }
 
 impl From<HasherUnavailable> for AccountError {
@@ -87,6 +89,7 @@ impl AccountError {
             Self::RecoveryCodeInvalid => "second_factor_invalid",
             Self::StaffDisabled => "staff_disabled",
             Self::NoPlatformAccess => "platform.no_access",
+            Self::ConsentNeeded => "sso.consent_required",
         }
     }
 }

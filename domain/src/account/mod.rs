@@ -315,8 +315,9 @@ impl Aggregate for Account {
                 client_id,
                 platform,
                 scopes,
+                consented,
             } => {
-                self.sign_in_to_platform(client_id, platform, scopes, sink)
+                self.sign_in_to_platform(client_id, platform, scopes, consented, sink)
                     .await
             }
             AccountCommand::ResetPassword {

@@ -93,9 +93,16 @@ impl Account {
         client_id: String,
         platform: String,
         scopes: Vec<String>,
+        consented: bool,
         sink: &EventSink<Self>,
     ) -> Result<(), AccountError> {
         self.require_platform_user()?;
+        let covered = self
+            .platform_grant(&client_id)
+            .is_some_and(|granted| scopes.iter().all(|s| granted.contains(s)));
+        if !covered && !consented {
+            return Err(AccountError::ConsentNeeded);
+        }
         sink.write(
             AccountEvent::SignedInToPlatform {
                 client_id,
@@ -173,7 +180,40 @@ mod tests {
                 client_id: "yz".into(),
                 platform: "研招网".into(),
                 scopes: vec!["openid".into()],
+                consented: true,
             })
             .then_expect_error(AccountError::CannotLogIn);
+    }
+
+    #[test]
+    fn a_sign_in_needs_a_consent_that_covers_its_scopes() {
+        let sign_in = |scopes: &[&str], consented| AccountCommand::SignInToPlatform {
+            client_id: "yz".into(),
+            platform: "研招网".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            consented,
+        };
+        framework()
+            .given(registered("x$pw"))
+            .when(sign_in(&["openid"], false))
+            .then_expect_error(AccountError::ConsentNeeded);
+        let mut given = registered("x$pw");
+        given.push(AccountEvent::PlatformAccessGranted {
+            client_id: "yz".into(),
+            platform: "研招网".into(),
+            scopes: vec!["openid".into(), "profile".into()],
+        });
+        framework()
+            .given(given.clone())
+            .when(sign_in(&["openid", "records"], false))
+            .then_expect_error(AccountError::ConsentNeeded);
+        framework()
+            .given(given)
+            .when(sign_in(&["profile", "openid"], false))
+            .then_expect_events(vec![AccountEvent::SignedInToPlatform {
+                client_id: "yz".into(),
+                platform: "研招网".into(),
+                scopes: vec!["profile".into(), "openid".into()],
+            }]);
     }
 }
