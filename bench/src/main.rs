@@ -8,6 +8,7 @@ mod loader;
 mod nats;
 mod scenarios;
 mod service;
+mod sso;
 mod support;
 mod timing;
 
@@ -72,6 +73,12 @@ enum Scenario {
         #[arg(long, default_value_t = 500)]
         tries: usize,
     },
+    /// Single sign-on: second-platform sign-ins/s with a live session ÷ RS256 signatures/s
+    /// alone (target ≥ 0.5), and the token endpoint's p99 under the login load.
+    Sso {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Record import: rows/s and peak memory, PostgreSQL and SQLite.
     Import {
         #[arg(long, default_value_t = 100_000)]
@@ -124,6 +131,11 @@ async fn main() -> anyhow::Result<()> {
             result
         }
         Scenario::Import { rows } => json!({ "import": import::run(rows).await? }),
+        Scenario::Sso { seconds } => {
+            let results = sso::run(seconds).await?;
+            println!("\n{}", sso::table(&results));
+            json!({ "sso": results })
+        }
         Scenario::Timing { tries } => {
             let results = json!({ "timing": timing::run(tries).await? });
             println!("\n{}", timing::table(&results["timing"]));

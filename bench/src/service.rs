@@ -43,6 +43,8 @@ impl Service {
             .env("XUEXIN_EMAIL_RESEND_PER_IP_HOURLY", "100000000")
             .env("XUEXIN_EMAIL_RESEND_PER_ACCOUNT_PER_MINUTE", "100000000")
             .env("XUEXIN_HASH_QUEUE", "1024")
+            // The OpenID issuer is the address the service answers on.
+            .env("XUEXIN_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         command.envs(extra.iter().copied());

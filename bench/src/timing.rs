@@ -39,15 +39,27 @@ fn median_ms(mut samples: Vec<Duration>) -> f64 {
 }
 
 async fn register(client: &reqwest::Client, service: &Service) -> anyhow::Result<()> {
+    register_as(client, service, KNOWN_PHONE, KNOWN_EMAIL, 424_242).await
+}
+
+/// Registers `phone` (with `email` and the resident ID of sequence `seq`) through the API, the
+/// SMS code read from the dev outbox; the password is the loader's.
+pub(crate) async fn register_as(
+    client: &reqwest::Client,
+    service: &Service,
+    phone: &str,
+    email: &str,
+    seq: usize,
+) -> anyhow::Result<()> {
     client
         .post(service.url("/api/v1/sms-codes"))
-        .json(&json!({"phone": KNOWN_PHONE, "purpose": "register"}))
+        .json(&json!({"phone": phone, "purpose": "register"}))
         .send()
         .await?
         .error_for_status()?;
     let messages: Value = client
         .get(service.url("/api/v1/dev/outbox"))
-        .query(&[("to", format!("+86{KNOWN_PHONE}").as_str()), ("limit", "1")])
+        .query(&[("to", format!("+86{phone}").as_str()), ("limit", "1")])
         .send()
         .await?
         .json()
@@ -61,11 +73,11 @@ async fn register(client: &reqwest::Client, service: &Service) -> anyhow::Result
     let registered = client
         .post(service.url("/api/v1/registrations"))
         .json(&json!({
-            "phone": KNOWN_PHONE, "sms_code": code,
+            "phone": phone, "sms_code": code,
             "password": PASSWORD, "password_confirmation": PASSWORD,
             "name": "计时员", "document_type": "resident_id_card",
-            "document_number": crate::loader::resident_id("310104", 424_242),
-            "email": KNOWN_EMAIL, "accept_terms": true,
+            "document_number": crate::loader::resident_id("310104", seq),
+            "email": email, "accept_terms": true,
         }))
         .send()
         .await?;
