@@ -165,6 +165,9 @@ impl Runtime {
             lockout: config.lockout,
             email_verification_ttl_seconds: config.email_verification_ttl.as_secs() as i64,
         };
+        // One copy of the signing keys for the provider and the back-channel sender.
+        let signing_keys =
+            crate::security::signing::SigningKeys::new(db.clone(), &digest, clock.clone());
         let delivery = Arc::new(MessageDelivery {
             db: db.clone(),
             clock: clock.clone(),
@@ -173,11 +176,7 @@ impl Runtime {
             public_url: config.public_url.clone(),
             wake: mail_wake.clone(),
             backchannel: crate::messenger::BackchannelSender {
-                keys: crate::security::signing::SigningKeys::new(
-                    db.clone(),
-                    &digest,
-                    clock.clone(),
-                ),
+                keys: signing_keys.clone(),
                 issuer: config.public_url.trim_end_matches('/').to_string(),
                 http: reqwest::Client::builder()
                     .timeout(std::time::Duration::from_secs(10))
@@ -322,7 +321,7 @@ impl Runtime {
             digest: digest.clone(),
             clock: clock.clone(),
             platforms: platforms_registry.clone(),
-            keys: crate::security::signing::SigningKeys::new(db.clone(), &digest, clock.clone()),
+            keys: signing_keys,
             account_services: account_services.clone(),
             issuer: config.public_url.trim_end_matches('/').to_string(),
         };

@@ -249,17 +249,27 @@ async fn userinfo_post(
     userinfo(state, token).await
 }
 
+/// A client-authenticated request about one token (revocation, introspection): the client's
+/// credentials and the `token` parameter.
+fn about_a_token(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(ClientCredentials, String), TokenError> {
+    let params = form(body)?;
+    let credentials = credentials(headers, &params)?;
+    let token = params
+        .get("token")
+        .cloned()
+        .ok_or(TokenError::InvalidRequest("sso.token_missing"))?;
+    Ok((credentials, token))
+}
+
 #[tracing::instrument(skip_all)]
 async fn revoke(State(state): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
-    let answer = async {
-        let params = form(&body)?;
-        let credentials = credentials(&headers, &params)?;
-        let token = params
-            .get("token")
-            .ok_or(TokenError::InvalidRequest("sso.token_missing"))?;
-        state.sso.revoke(&credentials, token).await
-    }
-    .await;
+    let answer = match about_a_token(&headers, &body) {
+        Ok((credentials, token)) => state.sso.revoke(&credentials, &token).await,
+        Err(error) => Err(error),
+    };
     match answer {
         Ok(()) => no_store(StatusCode::OK, json!({})),
         Err(error) => oauth_error(error),
@@ -268,15 +278,10 @@ async fn revoke(State(state): State<SharedState>, headers: HeaderMap, body: Byte
 
 #[tracing::instrument(skip_all)]
 async fn introspect(State(state): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
-    let answer = async {
-        let params = form(&body)?;
-        let credentials = credentials(&headers, &params)?;
-        let token = params
-            .get("token")
-            .ok_or(TokenError::InvalidRequest("sso.token_missing"))?;
-        state.sso.introspect(&credentials, token).await
-    }
-    .await;
+    let answer = match about_a_token(&headers, &body) {
+        Ok((credentials, token)) => state.sso.introspect(&credentials, &token).await,
+        Err(error) => Err(error),
+    };
     match answer {
         Ok(value) => no_store(StatusCode::OK, value),
         Err(error) => oauth_error(error),

@@ -27,6 +27,7 @@ on_both_backends!(
     the_independent_python_client_completes_every_flow,
     signing_out_of_xuexin_reaches_every_platforms_back_channel,
     a_wechat_login_on_the_providers_login_page_goes_back_to_the_platform,
+    a_code_and_a_refresh_token_each_work_once_under_fifty_parallel_requests,
 );
 
 const REDIRECT: &str = "https://yz.example.cn/callback";
@@ -212,8 +213,21 @@ async fn sign_in(
     assert!(back.starts_with(REDIRECT), "{back}");
     assert_eq!(query.get("state"), Some(state.secret()));
     assert_eq!(query.get("iss"), Some(&app.address), "RFC 9207 iss");
+    exchange(rp, &query["code"], auth).await
+}
+
+/// The platform's side of a code: the exchange (with the PKCE verifier), and the ID token
+/// validated by the library (signature by JWKS, iss, aud, exp, nonce).
+async fn exchange(
+    rp: &Rp,
+    code: &str,
+    auth: Authorization,
+) -> (
+    openidconnect::core::CoreTokenResponse,
+    openidconnect::core::CoreIdTokenClaims,
+) {
     let tokens = rp
-        .exchange_code(AuthorizationCode::new(query["code"].clone()))
+        .exchange_code(AuthorizationCode::new(code.to_string()))
         .unwrap()
         .set_pkce_verifier(auth.pkce)
         .request_async(&http())
@@ -677,19 +691,7 @@ async fn oidcc_prompts_max_age_and_hints(backend: Backend) {
             page.location()
         );
         let back = drive(&mut browser, page, Some(&person)).await;
-        let code = query_of(&back)["code"].clone();
-        let tokens = rp
-            .exchange_code(AuthorizationCode::new(code))
-            .unwrap()
-            .set_pkce_verifier(auth.pkce)
-            .request_async(&http())
-            .await
-            .unwrap();
-        let claims = tokens
-            .id_token()
-            .unwrap()
-            .claims(&rp.id_token_verifier(), &auth.nonce)
-            .unwrap();
+        let (_, claims) = exchange(&rp, &query_of(&back)["code"], auth).await;
         assert!(claims.auth_time().unwrap() > first_auth, "{extra:?}");
     }
 
@@ -970,19 +972,7 @@ async fn signing_out_of_xuexin_reaches_every_platforms_back_channel(backend: Bac
         start.location()
     );
     let back = drive(&mut browser, start, None).await;
-    let tokens = zb
-        .exchange_code(AuthorizationCode::new(query_of(&back)["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(auth.pkce)
-        .request_async(&http())
-        .await
-        .unwrap();
-    let at_zb = tokens
-        .id_token()
-        .unwrap()
-        .claims(&zb.id_token_verifier(), &auth.nonce)
-        .unwrap()
-        .clone();
+    let (tokens, at_zb) = exchange(&zb, &query_of(&back)["code"], auth).await;
 
     // 退出 at xuexin: both platforms hear it, each about its own subject and the same session.
     let account = browser.get("/account").await;
@@ -1079,16 +1069,58 @@ async fn a_wechat_login_on_the_providers_login_page_goes_back_to_the_platform(ba
     let to_platform = drive(&mut phone, back, None).await;
     let query = query_of(&to_platform);
     assert_eq!(query.get("state"), Some(state.secret()));
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(query["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(auth.pkce)
-        .request_async(&http())
-        .await
-        .expect("the code is exchanged");
-    tokens
-        .id_token()
-        .unwrap()
-        .claims(&rp.id_token_verifier(), &auth.nonce)
-        .expect("a valid ID token");
+    let (_, claims) = exchange(&rp, &query["code"], auth).await;
+    assert_eq!(claims.audiences()[0].as_str(), "yz");
+}
+
+async fn a_code_and_a_refresh_token_each_work_once_under_fifty_parallel_requests(backend: Backend) {
+    let app = provider(backend).await;
+    let secret = add_platform(&app, "yz", "yz-name", &[]);
+    let person = registered(&app).await;
+    let rp = relying_party(&app, "yz", &secret).await;
+    let mut browser = Browser::new(&app);
+    let (tokens, _) = sign_in(&app, &rp, &mut browser, Some(&person), &[]).await;
+    let code = code_for(&app, &mut browser, None).await;
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+    ];
+    let answers = futures::future::join_all(
+        (0..50).map(|_| token_request(&app, &exchange, Some(("yz", &secret)))),
+    )
+    .await;
+    let issued = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .count();
+    assert_eq!(issued, 1, "one exchange wins: {answers:?}");
+    assert!(answers
+        .iter()
+        .all(|(status, body)| *status == StatusCode::OK || body["error"] == "invalid_grant"));
+
+    let refresh = tokens.refresh_token().unwrap().secret().clone();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+    ];
+    let answers = futures::future::join_all(
+        (0..50).map(|_| token_request(&app, &form, Some(("yz", &secret)))),
+    )
+    .await;
+    let rotated: Vec<&Value> = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(rotated.len(), 1, "one refresh wins: {answers:?}");
+    // The others were reuses: the family is revoked, the winner's tokens included.
+    let (status, _) = userinfo_json(
+        &app,
+        http()
+            .get(format!("{}/oauth2/userinfo", app.address))
+            .bearer_auth(rotated[0]["access_token"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
