@@ -28,6 +28,7 @@ on_both_backends!(
     signing_out_of_xuexin_reaches_every_platforms_back_channel,
     a_wechat_login_on_the_providers_login_page_goes_back_to_the_platform,
     a_code_and_a_refresh_token_each_work_once_under_fifty_parallel_requests,
+    a_password_change_elsewhere_signs_the_browsers_platform_out,
 );
 
 const REDIRECT: &str = "https://yz.example.cn/callback";
@@ -1123,4 +1124,35 @@ async fn a_code_and_a_refresh_token_each_work_once_under_fifty_parallel_requests
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn a_password_change_elsewhere_signs_the_browsers_platform_out(backend: Backend) {
+    let app = provider(backend).await;
+    let (uri, mut logouts) = back_channel(0).await;
+    let secret = add_platform(&app, "yz", "yz-name", &["--backchannel-logout-uri", &uri]);
+    let person = registered(&app).await;
+    let rp = relying_party(&app, "yz", &secret).await;
+    let mut browser = Browser::new(&app);
+    let (_, claims) = sign_in(&app, &rp, &mut browser, Some(&person), &[]).await;
+    // The person changes the password from another device: the browser's session ends, and
+    // the platform it signed in to hears it.
+    let (token, _) = app.login_ok(&person.phone, &person.password).await;
+    let changed = app
+        .post_authorized(
+            "/api/v1/me/password",
+            &token,
+            &serde_json::json!({"current_password": person.password,
+                "password": "Changed-Pass-42", "password_confirmation": "Changed-Pass-42"}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    let logout = tokio::time::timeout(std::time::Duration::from_secs(30), logouts.recv())
+        .await
+        .expect("the platform hears the logout")
+        .unwrap();
+    let logout = verified_logout_token(&app, &logout).await;
+    assert_eq!(logout["sub"], claims.subject().as_str());
+    // The session that changed the password signed in to no platform: nothing more arrives.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(logouts.try_recv().is_err());
 }
