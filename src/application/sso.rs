@@ -186,7 +186,7 @@ pub struct ClientCredentials {
     pub basic: bool,
 }
 
-/// The token endpoint's form.
+/// The token endpoint's form (the client's credentials are `ClientCredentials`).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct TokenForm {
     pub grant_type: Option<String>,
@@ -195,8 +195,6 @@ pub struct TokenForm {
     pub code_verifier: Option<String>,
     pub refresh_token: Option<String>,
     pub scope: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
 }
 
 /// A successful token answer (RFC 6749 §5.1).

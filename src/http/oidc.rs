@@ -161,8 +161,6 @@ async fn token(State(state): State<SharedState>, headers: HeaderMap, body: Bytes
             code_verifier: get("code_verifier"),
             refresh_token: get("refresh_token"),
             scope: get("scope"),
-            client_id: get("client_id"),
-            client_secret: None,
         };
         state.sso.token(&credentials, &form).await
     }

@@ -186,18 +186,11 @@ async fn the_console_works_in_a_real_browser(backend: Backend) {
 /// Single sign-on in Chromium (`tests/browser/sso.mjs`): two test platforms in Node sign the
 /// person in through the real login and consent pages, and 退出 reaches their back channels.
 async fn single_sign_on_works_in_a_real_browser(backend: Backend) {
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port()
-    };
-    let (port, platform_port) = (free_port(), free_port());
-    let app = spawn_app_with(backend, move |config| {
-        config.listen = format!("127.0.0.1:{port}").parse().unwrap();
-        config.public_url = format!("http://127.0.0.1:{port}");
-    })
-    .await;
+    let platform_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port for the test platforms")
+        .port();
+    let app = spawn_app_as_issuer(backend, |_| {}).await;
     let person = Person::random();
     app.register_ok(&person).await;
     let mut platforms = serde_json::Map::new();

@@ -223,6 +223,21 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     app
 }
 
+/// An app whose public URL is the address it listens on (a free port picked first), so that
+/// an OpenID issuer is what a platform reaches; `adjust` as in `spawn_app_with`.
+pub async fn spawn_app_as_issuer(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    spawn_app_with(backend, move |config| {
+        config.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        config.public_url = format!("http://127.0.0.1:{port}");
+        adjust(config);
+    })
+    .await
+}
+
 /// The application on the database its configuration names.
 pub async fn spawn_app_on(config: Config) -> TestApp {
     init_logging();

@@ -37,16 +37,7 @@ const AFTER_LOGOUT: &str = "https://yz.example.cn/bye";
 /// An app whose public URL is the address it listens on: the issuer is what a platform
 /// reaches.
 async fn provider(backend: Backend) -> TestApp {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    spawn_app_with(backend, move |config| {
-        config.listen = format!("127.0.0.1:{port}").parse().unwrap();
-        config.public_url = format!("http://127.0.0.1:{port}");
-        relaxed_limits(config);
-    })
-    .await
+    spawn_app_as_issuer(backend, relaxed_limits).await
 }
 
 /// Registers a platform with the CLI; answers its client secret.
@@ -1023,13 +1014,7 @@ async fn signing_out_of_xuexin_reaches_every_platforms_back_channel(backend: Bac
 
 async fn a_wechat_login_on_the_providers_login_page_goes_back_to_the_platform(backend: Backend) {
     let stand_ins = crate::oauth::stand_ins().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let app = spawn_app_with(backend, |config| {
-        config.listen = format!("127.0.0.1:{port}").parse().unwrap();
-        config.public_url = format!("http://127.0.0.1:{port}");
+    let app = spawn_app_as_issuer(backend, |config| {
         relaxed_limits(config);
         crate::oauth::configure_providers(&stand_ins, config);
     })
