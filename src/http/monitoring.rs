@@ -96,6 +96,14 @@ fn describe() {
         "Events in the log not yet acknowledged by NATS JetStream"
     );
     describe_gauge!("xuexin_log_head_position", "The event log's last position");
+    describe_counter!(
+        "xuexin_event_append_statements_total",
+        "Statements that appended events (group commit: one per batch of concurrent commands)"
+    );
+    describe_counter!(
+        "xuexin_event_append_commands_total",
+        "Commands whose events were appended (÷ statements = commands per group commit)"
+    );
     describe_gauge!("xuexin_outbox_messages", "Messages to send, by channel and state (pending: not tried yet; retrying: failed at least once)");
     describe_counter!("xuexin_outbox_sent_total", "Messages delivered, by channel");
     describe_counter!(

@@ -1,17 +1,17 @@
-//! Command execution over the postgres-es / sqlite-es repositories: load an aggregate (from a
-//! snapshot and the events after it), let it handle a command, append its events with
-//! metadata and the hash chain, and retry from a fresh load when another writer got there
-//! first. Answers the committed position so a client can read its own write.
+//! Command execution: load an aggregate (its snapshot and the events after it, in one query),
+//! let it handle a command, append its events with metadata and the hash chain through the
+//! group commit (one statement for the appends of concurrent commands), and retry from a fresh
+//! load when another writer got there first. Answers the committed position so a client can
+//! read its own write.
 
 use super::chain::{event_hash, ChainInput, GENESIS_HASH};
+use super::group_commit::{AppendError, GroupCommit};
 use crate::faults;
 use anyhow::Context;
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
+use cqrs_es::persist::SerializedEvent;
 use cqrs_es::{Aggregate, DomainEvent};
-use postgres_es::PostgresEventRepository;
 use serde_json::{Map, Value};
-use sqlite_es::SqliteEventRepository;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,36 +103,39 @@ impl<E> From<anyhow::Error> for ExecuteError<E> {
     }
 }
 
-enum Repository {
-    Postgres(PostgresEventRepository),
-    Sqlite(SqliteEventRepository),
-}
-
-enum PersistFailure {
-    Conflict,
-    Other(anyhow::Error),
+/// Why a load failed: a stale snapshot (load again without it) or a bad event.
+enum Fold {
+    Snapshot,
+    Event(anyhow::Error),
 }
 
 pub struct EventStore {
     db: Db,
-    repository: Repository,
+    appends: GroupCommit,
     clock: Arc<dyn Clock>,
     snapshot_every: usize,
     committed: Arc<Notify>,
 }
 
+/// One row of an aggregate load: the snapshot (`last_hash` set, no event type) or an event.
+type LoadRow = (
+    i64,
+    Option<String>,
+    Option<String>,
+    sqlx::types::Json<Value>,
+    Option<sqlx::types::Json<Value>>,
+    Option<String>,
+);
+
 impl EventStore {
     pub fn new(db: Db, clock: Arc<dyn Clock>, snapshot_every: usize) -> Self {
-        let repository = match &db {
-            Db::Postgres(pool) => Repository::Postgres(PostgresEventRepository::new(pool.clone())),
-            Db::Sqlite(pool) => Repository::Sqlite(SqliteEventRepository::new(pool.clone())),
-        };
+        let committed = Arc::new(Notify::new());
         Self {
+            appends: GroupCommit::new(db.clone(), committed.clone()),
             db,
-            repository,
             clock,
             snapshot_every: snapshot_every.max(1),
-            committed: Arc::new(Notify::new()),
+            committed,
         }
     }
 
@@ -145,57 +148,104 @@ impl EventStore {
         self.committed.clone()
     }
 
-    /// The aggregate as of its last event.
+    /// The aggregate as of its last event: its snapshot (if any, and of this code's schema)
+    /// and the events after it, in one query.
     #[tracing::instrument(skip(self), fields(aggregate_type = A::TYPE))]
     pub async fn load<A: Aggregate>(&self, aggregate_id: &str) -> anyhow::Result<Loaded<A>> {
-        let snapshot = self.read_snapshot::<A>(aggregate_id).await?;
-        let (mut aggregate, mut sequence, mut last_hash) =
-            snapshot.unwrap_or_else(|| (A::default(), 0, GENESIS_HASH.to_string()));
-        let snapshot_sequence = sequence;
-        let serialized = if sequence == 0 {
-            match &self.repository {
-                Repository::Postgres(r) => r.get_events::<A>(aggregate_id).await,
-                Repository::Sqlite(r) => r.get_events::<A>(aggregate_id).await,
+        let rows = self.read_aggregate::<A>(aggregate_id, true).await?;
+        match self.fold::<A>(rows) {
+            Ok(loaded) => Ok(loaded),
+            // A snapshot that no longer decodes is only a cache miss.
+            Err(Fold::Snapshot) => {
+                let rows = self.read_aggregate::<A>(aggregate_id, false).await?;
+                self.fold::<A>(rows).map_err(|e| match e {
+                    Fold::Snapshot => anyhow::anyhow!("an unexpected snapshot row"),
+                    Fold::Event(error) => error,
+                })
             }
-        } else {
-            match &self.repository {
-                Repository::Postgres(r) => r.get_last_events::<A>(aggregate_id, sequence).await,
-                Repository::Sqlite(r) => r.get_last_events::<A>(aggregate_id, sequence).await,
+            Err(Fold::Event(error)) => Err(error),
+        }
+    }
+
+    async fn read_aggregate<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        with_snapshot: bool,
+    ) -> anyhow::Result<Vec<LoadRow>> {
+        // The snapshot row sorts first: its sequence is below every event's after it.
+        let rows: Vec<LoadRow> = on_db!(&self.db, pool => {
+            sqlx::query_as(match &self.db {
+                Db::Postgres(_) => "WITH s AS (
+                        SELECT sequence, last_hash, payload FROM aggregate_snapshots
+                        WHERE aggregate_type = $1 AND aggregate_id = $2 AND schema_version = $3
+                          AND $4)
+                    SELECT sequence, NULL::text, NULL::text, payload, NULL::json, last_hash FROM s
+                    UNION ALL
+                    SELECT e.sequence, e.event_type, e.event_version, e.payload, e.metadata, NULL
+                    FROM events e
+                    WHERE e.aggregate_type = $1 AND e.aggregate_id = $2
+                      AND e.sequence > COALESCE((SELECT sequence FROM s), 0)
+                    ORDER BY 1",
+                Db::Sqlite(_) => "WITH s AS (
+                        SELECT sequence, last_hash, payload FROM aggregate_snapshots
+                        WHERE aggregate_type = $1 AND aggregate_id = $2 AND schema_version = $3
+                          AND $4)
+                    SELECT sequence, CAST(NULL AS TEXT), CAST(NULL AS TEXT), payload, NULL, last_hash
+                    FROM s
+                    UNION ALL
+                    SELECT e.sequence, e.event_type, e.event_version, e.payload, e.metadata, NULL
+                    FROM events e
+                    WHERE e.aggregate_type = $1 AND e.aggregate_id = $2
+                      AND e.sequence > COALESCE((SELECT sequence FROM s), 0)
+                    ORDER BY 1",
+            })
+            .bind(A::TYPE)
+            .bind(aggregate_id)
+            .bind(SNAPSHOT_SCHEMA_VERSION)
+            .bind(with_snapshot)
+            .fetch_all(pool)
+            .await
+            .context("failed to load an aggregate")?
+        });
+        Ok(rows)
+    }
+
+    fn fold<A: Aggregate>(&self, rows: Vec<LoadRow>) -> Result<Loaded<A>, Fold> {
+        let mut loaded = Loaded {
+            aggregate: A::default(),
+            sequence: 0,
+            last_hash: GENESIS_HASH.to_string(),
+            snapshot_sequence: 0,
+        };
+        for (sequence, event_type, event_version, payload, metadata, snapshot_hash) in rows {
+            let (Some(event_type), Some(event_version)) = (event_type, event_version) else {
+                loaded.aggregate =
+                    serde_json::from_value::<A>(payload.0).map_err(|_| Fold::Snapshot)?;
+                loaded.sequence = sequence as usize;
+                loaded.snapshot_sequence = sequence as usize;
+                loaded.last_hash = snapshot_hash.unwrap_or_else(|| GENESIS_HASH.to_string());
+                continue;
+            };
+            let (_, payload) =
+                xuexin_domain::upcast::upcast(A::TYPE, &event_type, &event_version, payload.0);
+            let event: A::Event = serde_json::from_value(payload)
+                .with_context(|| format!("failed to decode {} {event_type} #{sequence}", A::TYPE))
+                .map_err(Fold::Event)?;
+            loaded.aggregate.apply(event);
+            loaded.sequence = sequence as usize;
+            if let Some(hash) = metadata
+                .as_ref()
+                .and_then(|m| m.0.get("hash"))
+                .and_then(Value::as_str)
+            {
+                loaded.last_hash = hash.to_string();
             }
         }
-        .map_err(|e| anyhow::anyhow!("failed to load events: {e}"))?;
-        for event in serialized {
-            let (_, payload) = xuexin_domain::upcast::upcast(
-                &event.aggregate_type,
-                &event.event_type,
-                &event.event_version,
-                event.payload,
-            );
-            let payload: A::Event = serde_json::from_value(payload).with_context(|| {
-                format!(
-                    "failed to decode {} {} #{}",
-                    A::TYPE,
-                    event.event_type,
-                    event.sequence
-                )
-            })?;
-            aggregate.apply(payload);
-            sequence = event.sequence;
-            if let Some(hash) = event.metadata.get("hash").and_then(Value::as_str) {
-                last_hash = hash.to_string();
-            }
-        }
-        Ok(Loaded {
-            aggregate,
-            sequence,
-            last_hash,
-            snapshot_sequence,
-        })
+        Ok(loaded)
     }
 
     /// Loads the aggregate, runs the command, appends the events. On a lost race the whole
     /// cycle runs again against the new state, so the aggregate's rules decide the outcome.
-    #[tracing::instrument(skip_all, fields(aggregate_type = A::TYPE, aggregate_id = %aggregate_id))]
     pub async fn execute<A>(
         &self,
         aggregate_id: &str,
@@ -207,8 +257,32 @@ impl EventStore {
         A: Aggregate,
         A::Command: Clone,
     {
+        self.execute_from(aggregate_id, None, command, services, metadata)
+            .await
+    }
+
+    /// [`Self::execute`], with the aggregate as the caller has just loaded it for the first
+    /// attempt (a login loads the account to check the name, then runs the command on it).
+    /// The append's sequence check still decides: if the aggregate changed since, the command
+    /// runs again from a fresh load.
+    #[tracing::instrument(skip_all, fields(aggregate_type = A::TYPE, aggregate_id = %aggregate_id))]
+    pub async fn execute_from<A>(
+        &self,
+        aggregate_id: &str,
+        mut loaded: Option<Loaded<A>>,
+        command: A::Command,
+        services: &A::Services,
+        metadata: &CommandMetadata,
+    ) -> Result<Committed<A>, ExecuteError<A::Error>>
+    where
+        A: Aggregate,
+        A::Command: Clone,
+    {
         for attempt in 0..MAX_ATTEMPTS {
-            let loaded = self.load::<A>(aggregate_id).await?;
+            let loaded = match loaded.take() {
+                Some(loaded) => loaded,
+                None => self.load::<A>(aggregate_id).await?,
+            };
             let mut aggregate = loaded.aggregate;
             let sink = EventSink::<A>::default();
             aggregate
@@ -230,20 +304,19 @@ impl EventStore {
                 &events,
                 metadata,
             )?;
-            match self.persist::<A>(&serialized).await {
-                Ok(()) => {
-                    let last = serialized.last().map_or(0, |e| e.sequence);
-                    self.committed.notify_waiters();
+            let last = serialized.last().map_or(0, |e| e.sequence);
+            let hash = serialized
+                .last()
+                .and_then(|e| e.metadata.get("hash"))
+                .and_then(Value::as_str)
+                .unwrap_or(GENESIS_HASH)
+                .to_string();
+            match self.appends.append(serialized).await {
+                Ok(position) => {
                     faults::hit("store.after_commit");
-                    let position = self.position_of(A::TYPE, aggregate_id, last).await?;
                     if last - loaded.snapshot_sequence >= self.snapshot_every {
-                        let hash = serialized
-                            .last()
-                            .and_then(|e| e.metadata.get("hash"))
-                            .and_then(Value::as_str)
-                            .unwrap_or(GENESIS_HASH);
                         if let Err(error) = self
-                            .write_snapshot(aggregate_id, &aggregate, last, hash)
+                            .write_snapshot(aggregate_id, &aggregate, last, &hash)
                             .await
                         {
                             tracing::warn!(error = %error, "failed to write a snapshot");
@@ -255,11 +328,13 @@ impl EventStore {
                         position: Some(position),
                     });
                 }
-                Err(PersistFailure::Conflict) => {
+                Err(AppendError::Conflict) => {
                     tracing::debug!(attempt, "lost a write race; retrying from a fresh load");
                     tokio::time::sleep(backoff(attempt)).await;
                 }
-                Err(PersistFailure::Other(error)) => return Err(ExecuteError::Store(error)),
+                Err(AppendError::Store(error)) => {
+                    return Err(ExecuteError::Store(anyhow::anyhow!(error)))
+                }
             }
         }
         Err(ExecuteError::Contention)
@@ -329,26 +404,23 @@ impl EventStore {
                     position: None,
                 });
             }
-            match self.persist::<A>(&serialized).await {
-                Ok(()) => {
-                    self.committed.notify_waiters();
-                    let last = &serialized[serialized.len() - 1];
-                    let position = self
-                        .position_of(A::TYPE, &last.aggregate_id, last.sequence)
-                        .await?;
+            match self.appends.append(serialized).await {
+                Ok(position) => {
                     return Ok(BatchOutcome {
                         results,
                         position: Some(position),
                     });
                 }
-                Err(PersistFailure::Conflict) => {
+                Err(AppendError::Conflict) => {
                     tracing::debug!(
                         attempt,
                         "a batch lost a write race; retrying from a fresh load"
                     );
                     tokio::time::sleep(backoff(attempt)).await;
                 }
-                Err(PersistFailure::Other(error)) => return Err(ExecuteError::Store(error)),
+                Err(AppendError::Store(error)) => {
+                    return Err(ExecuteError::Store(anyhow::anyhow!(error)))
+                }
             }
         }
         Err(ExecuteError::Contention)
@@ -440,82 +512,6 @@ impl EventStore {
         Ok(out)
     }
 
-    #[tracing::instrument(skip_all, fields(events = events.len()))]
-    async fn persist<A: Aggregate>(
-        &self,
-        events: &[SerializedEvent],
-    ) -> Result<(), PersistFailure> {
-        let result = match &self.repository {
-            Repository::Postgres(r) => r.persist::<A>(events, None).await,
-            Repository::Sqlite(r) => r.persist::<A>(events, None).await,
-        };
-        match result {
-            Ok(()) => Ok(()),
-            Err(PersistenceError::OptimisticLockError) => Err(PersistFailure::Conflict),
-            Err(PersistenceError::UnknownError(error))
-            | Err(PersistenceError::ConnectionError(error)) => {
-                if is_retryable_sqlite(error.as_ref()) {
-                    Err(PersistFailure::Conflict)
-                } else {
-                    Err(PersistFailure::Other(anyhow::anyhow!(
-                        "failed to append events: {error}"
-                    )))
-                }
-            }
-            Err(other) => Err(PersistFailure::Other(anyhow::anyhow!(
-                "failed to append events: {other}"
-            ))),
-        }
-    }
-
-    async fn position_of(
-        &self,
-        aggregate_type: &str,
-        aggregate_id: &str,
-        sequence: usize,
-    ) -> anyhow::Result<i64> {
-        let (position,): (i64,) = on_db!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT position FROM events
-                 WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
-            )
-            .bind(aggregate_type)
-            .bind(aggregate_id)
-            .bind(sequence as i64)
-            .fetch_one(pool)
-            .await
-            .context("failed to read the committed position")?
-        });
-        Ok(position)
-    }
-
-    async fn read_snapshot<A: Aggregate>(
-        &self,
-        aggregate_id: &str,
-    ) -> anyhow::Result<Option<(A, usize, String)>> {
-        let row: Option<(i64, i64, String, sqlx::types::Json<Value>)> = on_db!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT sequence, schema_version, last_hash, payload FROM aggregate_snapshots
-                 WHERE aggregate_type = $1 AND aggregate_id = $2",
-            )
-            .bind(A::TYPE)
-            .bind(aggregate_id)
-            .fetch_optional(pool)
-            .await
-            .context("failed to read a snapshot")?
-        });
-        let Some((sequence, schema, last_hash, payload)) = row else {
-            return Ok(None);
-        };
-        if schema != SNAPSHOT_SCHEMA_VERSION {
-            return Ok(None);
-        }
-        // A snapshot that no longer decodes is only a cache miss.
-        Ok(serde_json::from_value::<A>(payload.0)
-            .ok()
-            .map(|aggregate| (aggregate, sequence as usize, last_hash)))
-    }
-
     async fn write_snapshot<A: Aggregate>(
         &self,
         aggregate_id: &str,
@@ -542,18 +538,6 @@ impl EventStore {
         )?;
         Ok(())
     }
-}
-
-/// SQLite reports a lost race on the event key as a UNIQUE violation, and a busy database as
-/// BUSY/LOCKED; both mean "load again and retry".
-fn is_retryable_sqlite(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
-    let Some(sqlx::Error::Database(database_error)) = error.downcast_ref::<sqlx::Error>() else {
-        return false;
-    };
-    matches!(
-        database_error.code().as_deref(),
-        Some("1555" | "2067" | "5" | "6" | "261" | "517")
-    )
 }
 
 /// One event as it is stored: its payload, and metadata with the actor, request, client

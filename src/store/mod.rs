@@ -2,6 +2,7 @@
 
 pub mod chain;
 pub mod event_store;
+pub mod group_commit;
 pub mod log;
 pub mod row;
 pub mod runtime_role;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use xuexin_projections::{db_execute, on_db};
 pub use xuexin_projections::{Backend, Db};
 
-pub use event_store::{BatchOutcome, CommandMetadata, Committed, EventStore, ExecuteError};
+pub use event_store::{BatchOutcome, CommandMetadata, Committed, EventStore, ExecuteError, Loaded};
 pub use row::EventRow;
 
 /// The SQLite file used when no `DATABASE_URL` is given.
