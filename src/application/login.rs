@@ -8,7 +8,7 @@ use crate::deferred::DeferredQueue;
 use crate::ratelimit::RateLimiter;
 use crate::security::{DigestKey, HashPool};
 use crate::sessions::Sessions;
-use crate::store::{CommandMetadata, EventStore, ExecuteError};
+use crate::store::{CommandMetadata, EventStore, ExecuteError, Loaded};
 use std::sync::Arc;
 use std::time::Duration;
 use xuexin_domain::account::AccountServices;
@@ -142,7 +142,18 @@ pub async fn resolve(
     services: &Login,
     login: &str,
 ) -> anyhow::Result<Option<(AccountId, LoginVia)>> {
+    Ok(resolve_loaded(services, login)
+        .await?
+        .map(|(account_id, via, _)| (account_id, via)))
+}
+
+/// [`resolve`], with the holder's account when finding it loaded it (to run the login on).
+async fn resolve_loaded(
+    services: &Login,
+    login: &str,
+) -> anyhow::Result<Option<(AccountId, LoginVia, Option<Loaded<Account>>)>> {
     for (candidate, via) in candidates(services, login) {
+        let mut account = None;
         let holder = match candidate {
             Candidate::Name(kind, value) => {
                 let id = login_name_id(kind, &value).to_string();
@@ -156,12 +167,11 @@ pub async fn resolve(
                     // A name changed away a moment ago is held until its release task runs;
                     // it no longer leads to the account.
                     Some(holder) => {
-                        let account = services
-                            .store
-                            .load::<Account>(&holder.to_string())
-                            .await?
-                            .aggregate;
-                        crate::login_names::account_uses(&account, kind, &value).then_some(holder)
+                        let loaded = services.store.load::<Account>(&holder.to_string()).await?;
+                        let uses =
+                            crate::login_names::account_uses(&loaded.aggregate, kind, &value);
+                        account = Some(loaded);
+                        uses.then_some(holder)
                     }
                     None => None,
                 }
@@ -177,7 +187,7 @@ pub async fn resolve(
             }
         };
         if let Some(account_id) = holder {
-            return Ok(Some((account_id, via)));
+            return Ok(Some((account_id, via, account)));
         }
     }
     Ok(None)
@@ -267,7 +277,10 @@ async fn password_login(
         });
     }
 
-    let holder = resolve(services, login).await?;
+    let (holder, account) = match resolve_loaded(services, login).await? {
+        Some((account_id, via, account)) => (Some((account_id, via)), account),
+        None => (None, None),
+    };
     // Failures per client, counted before the password is tried and given back when it is
     // right: one client gets at most `login_failures_per_ip` wrong tries an hour, and fewer
     // for one name than it takes to lock the account (issue 13: lockout is no weapon).
@@ -288,8 +301,9 @@ async fn password_login(
     };
     let result = services
         .store
-        .execute::<Account>(
+        .execute_from::<Account>(
             &account_id.to_string(),
+            account,
             AccountCommand::Login {
                 password: password.clone(),
                 via,
