@@ -170,6 +170,10 @@ async fn run(
 }
 
 /// Runs every queued command there is now. Returns how many rows were done.
+///
+/// A claimed batch runs each account's commands in order and the accounts side by side, so
+/// their appends meet in the event store's group commit; the batch's rows are then deleted in
+/// one statement.
 pub async fn drain(worker: &DeferredWorker) -> anyhow::Result<usize> {
     let mut done = 0;
     loop {
@@ -177,27 +181,67 @@ pub async fn drain(worker: &DeferredWorker) -> anyhow::Result<usize> {
         if rows.is_empty() {
             return Ok(done);
         }
+        let mut finished: Vec<i64> = Vec::with_capacity(rows.len());
+        let mut by_account: std::collections::BTreeMap<String, Vec<(i64, Kind, String)>> =
+            std::collections::BTreeMap::new();
         for (id, kind, account, payload) in rows {
             match (Kind::parse(&kind), account) {
                 (Some(kind), Some(account)) => {
-                    if let Err(error) = run(worker, kind, &account, &payload).await {
+                    by_account
+                        .entry(account)
+                        .or_default()
+                        .push((id, kind, payload));
+                }
+                (None, _) => {
+                    tracing::warn!(kind, "an unknown kind of queued command");
+                    finished.push(id);
+                }
+                (Some(_), None) => finished.push(id),
+            }
+        }
+        let runs = by_account
+            .into_iter()
+            .map(|(account, commands)| async move {
+                let mut ran = Vec::with_capacity(commands.len());
+                for (id, kind, payload) in commands {
+                    match run(worker, kind, &account, &payload).await {
+                        Ok(()) => ran.push(id),
                         // Left claimed: tried again once the claim runs out.
-                        tracing::warn!(error = format!("{error:#}"), "a queued command failed");
-                        continue;
+                        Err(error) => {
+                            tracing::warn!(error = format!("{error:#}"), "a queued command failed");
+                        }
                     }
                 }
-                (None, _) => tracing::warn!(kind, "an unknown kind of queued command"),
-                (Some(_), None) => {}
-            }
-            db_execute!(
-                &worker.db,
-                "DELETE FROM deferred_commands WHERE id = $1",
-                id
-            )
-            .context("failed to delete a queued command")?;
-            done += 1;
+                ran
+            });
+        for ran in futures::future::join_all(runs).await {
+            finished.extend(ran);
         }
+        delete(worker, &finished).await?;
+        done += finished.len();
     }
+}
+
+async fn delete(worker: &DeferredWorker, ids: &[i64]) -> anyhow::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    match &worker.db {
+        Db::Postgres(pool) => sqlx::query("DELETE FROM deferred_commands WHERE id = ANY($1)")
+            .bind(ids.to_vec())
+            .execute(pool)
+            .await
+            .map(|_| ()),
+        Db::Sqlite(pool) => sqlx::query(
+            "DELETE FROM deferred_commands WHERE id IN (SELECT value FROM json_each($1))",
+        )
+        .bind(serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()))
+        .execute(pool)
+        .await
+        .map(|_| ()),
+    }
+    .context("failed to delete queued commands")?;
+    Ok(())
 }
 
 pub async fn deferred_loop(worker: DeferredWorker, wake: Arc<Notify>, mut shutdown: Shutdown) {
