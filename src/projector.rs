@@ -27,6 +27,10 @@ struct Skipped {
     since: std::time::Instant,
 }
 
+/// How long a busy projector lets commits gather after a wakeup before it reads them: one
+/// transaction for the events of a few milliseconds instead of one per commit.
+const COALESCE: Duration = Duration::from_millis(3);
+
 /// How soon a projector held back by an open transaction looks again.
 const HELD_BACK_RETRY: Duration = Duration::from_millis(10);
 
@@ -198,7 +202,7 @@ impl Projector {
             notified.as_mut().enable();
             match self.step().await {
                 Ok(n) if n as i64 >= BATCH => continue,
-                Ok(_) => {
+                Ok(n) => {
                     failures = 0;
                     // Caught up. Progress passed over is stored once it is old enough (a
                     // busy log keeps it moving in memory meanwhile).
@@ -224,10 +228,15 @@ impl Projector {
                     } else {
                         wait
                     };
-                    tokio::select! {
-                        _ = &mut notified => {}
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = shutdown.wait() => {}
+                    let woken = tokio::select! {
+                        _ = &mut notified => true,
+                        _ = tokio::time::sleep(wait) => false,
+                        _ = shutdown.wait() => false,
+                    };
+                    // Under load (the last step found events and a commit woke us at once),
+                    // let a few more commits land so that one transaction applies them all.
+                    if woken && n > 0 {
+                        tokio::time::sleep(COALESCE).await;
                     }
                 }
                 Err(error) => {
