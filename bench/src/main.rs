@@ -8,6 +8,7 @@ mod loader;
 mod nats;
 mod scenarios;
 mod service;
+mod sqlite;
 mod sso;
 mod support;
 mod timing;
@@ -79,6 +80,11 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// The embedded default: event-store appends on SQLite ÷ a bare SQLite insert loop (WAL).
+    Sqlite {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Record import: rows/s and peak memory, PostgreSQL and SQLite.
     Import {
         #[arg(long, default_value_t = 100_000)]
@@ -130,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{result}");
             result
         }
+        Scenario::Sqlite { seconds } => json!({ "sqlite": sqlite::run(seconds).await? }),
         Scenario::Import { rows } => json!({ "import": import::run(rows).await? }),
         Scenario::Sso { seconds } => {
             let results = sso::run(seconds).await?;

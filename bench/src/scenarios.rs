@@ -737,6 +737,8 @@ pub async fn all(options: &Options) -> anyhow::Result<Value> {
         }
         service.stop();
     }
+    eprintln!("== appends on SQLite vs a bare SQLite insert loop");
+    results.insert("sqlite".into(), crate::sqlite::run(options.seconds).await?);
     results.insert("growth".into(), Value::Array(growth));
     Ok(Value::Object(results))
 }
@@ -783,6 +785,12 @@ pub fn table(results: &Value) -> String {
         f(&r["appends"]["pgbench_inserts_per_s"]),
         f(&r["appends"]["ratio"]),
         verdict(&r["appends"]["ratio"], 0.5, true)
+    ));
+    rows.push(format!(
+        "| 3b | appends/s on SQLite (embedded default), 16 tasks | {} | {} bare SQLite inserts/s (WAL) | {} | — | |",
+        f(&r["sqlite"]["appends_per_s"]),
+        f(&r["sqlite"]["bare_inserts_per_s"]),
+        f(&r["sqlite"]["ratio"]),
     ));
     rows.push(format!(
         "| 4 | registrations/s, 16 clients | {} | {} argon2id verifies/s | {} | ≥ 0.7 | {} |",
