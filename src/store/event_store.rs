@@ -174,31 +174,20 @@ impl EventStore {
     ) -> anyhow::Result<Vec<LoadRow>> {
         // The snapshot row sorts first: its sequence is below every event's after it.
         let rows: Vec<LoadRow> = on_db!(&self.db, pool => {
-            sqlx::query_as(match &self.db {
-                Db::Postgres(_) => "WITH s AS (
-                        SELECT sequence, last_hash, payload FROM aggregate_snapshots
-                        WHERE aggregate_type = $1 AND aggregate_id = $2 AND schema_version = $3
-                          AND $4)
-                    SELECT sequence, NULL::text, NULL::text, payload, NULL::json, last_hash FROM s
-                    UNION ALL
-                    SELECT e.sequence, e.event_type, e.event_version, e.payload, e.metadata, NULL
-                    FROM events e
-                    WHERE e.aggregate_type = $1 AND e.aggregate_id = $2
-                      AND e.sequence > COALESCE((SELECT sequence FROM s), 0)
-                    ORDER BY 1",
-                Db::Sqlite(_) => "WITH s AS (
-                        SELECT sequence, last_hash, payload FROM aggregate_snapshots
-                        WHERE aggregate_type = $1 AND aggregate_id = $2 AND schema_version = $3
-                          AND $4)
-                    SELECT sequence, CAST(NULL AS TEXT), CAST(NULL AS TEXT), payload, NULL, last_hash
-                    FROM s
-                    UNION ALL
-                    SELECT e.sequence, e.event_type, e.event_version, e.payload, e.metadata, NULL
-                    FROM events e
-                    WHERE e.aggregate_type = $1 AND e.aggregate_id = $2
-                      AND e.sequence > COALESCE((SELECT sequence FROM s), 0)
-                    ORDER BY 1",
-            })
+            // Untyped NULLs take the other branch's types on both backends.
+            sqlx::query_as(
+                "WITH s AS (
+                    SELECT sequence, last_hash, payload FROM aggregate_snapshots
+                    WHERE aggregate_type = $1 AND aggregate_id = $2 AND schema_version = $3
+                      AND $4)
+                SELECT sequence, NULL, NULL, payload, NULL, last_hash FROM s
+                UNION ALL
+                SELECT e.sequence, e.event_type, e.event_version, e.payload, e.metadata, NULL
+                FROM events e
+                WHERE e.aggregate_type = $1 AND e.aggregate_id = $2
+                  AND e.sequence > COALESCE((SELECT sequence FROM s), 0)
+                ORDER BY 1",
+            )
             .bind(A::TYPE)
             .bind(aggregate_id)
             .bind(SNAPSHOT_SCHEMA_VERSION)
