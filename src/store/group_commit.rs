@@ -71,6 +71,7 @@ impl GroupCommit {
 }
 
 async fn run(db: Db, committed: Arc<Notify>, mut receiver: mpsc::UnboundedReceiver<Request>) {
+    let mut written = Written::default();
     while let Some(first) = receiver.recv().await {
         let mut rows = first.events.len();
         let mut batch = vec![first];
@@ -83,19 +84,79 @@ async fn run(db: Db, committed: Arc<Notify>, mut receiver: mpsc::UnboundedReceiv
                 Err(_) => break,
             }
         }
-        write(&db, batch).await;
+        let batch = written.refuse_sure_losers(batch);
+        if batch.is_empty() {
+            continue;
+        }
+        write(&db, batch, &mut written).await;
         // One wakeup for the projectors per statement, not per command.
         committed.notify_waiters();
     }
 }
 
+/// The highest sequence this writer has committed for each aggregate it wrote recently.
+///
+/// Sequences have no gaps, so an event at or below that number would fail on the primary key.
+/// Refusing it before the statement keeps one stale command from sending the whole batch
+/// down the one-at-a-time path: two commands on one account that loaded the same state, or a
+/// command that loaded before the previous batch committed. The primary key still decides
+/// every race this writer cannot see (another node, another process).
+#[derive(Default)]
+struct Written(HashMap<(String, String), i64>);
+
+impl Written {
+    /// Bounds the memory: forgetting only means a stale command is found by the database.
+    const MAX_AGGREGATES: usize = 100_000;
+
+    /// Answers `Conflict` at once to each command that would reuse a sequence number already
+    /// written, or taken by an earlier command of the same batch; passes on the rest.
+    fn refuse_sure_losers(&mut self, batch: Vec<Request>) -> Vec<Request> {
+        let mut taken = HashMap::new();
+        batch
+            .into_iter()
+            .filter_map(|request| {
+                let loses = request.events.iter().any(|e| {
+                    let key = (e.aggregate_type.clone(), e.aggregate_id.clone());
+                    let highest = taken.get(&key).or_else(|| self.0.get(&key));
+                    highest.is_some_and(|h| e.sequence as i64 <= *h)
+                });
+                if loses {
+                    let _ = request.reply.send(Err(AppendError::Conflict));
+                    return None;
+                }
+                raise(&mut taken, &request.events);
+                Some(request)
+            })
+            .collect()
+    }
+
+    fn record(&mut self, events: &[SerializedEvent]) {
+        if self.0.len() >= Self::MAX_AGGREGATES {
+            self.0.clear();
+        }
+        raise(&mut self.0, events);
+    }
+}
+
+fn raise(highest: &mut HashMap<(String, String), i64>, events: &[SerializedEvent]) {
+    for e in events {
+        let h = highest
+            .entry((e.aggregate_type.clone(), e.aggregate_id.clone()))
+            .or_insert(i64::MIN);
+        *h = (*h).max(e.sequence as i64);
+    }
+}
+
 #[tracing::instrument(skip_all, fields(commands = batch.len()))]
-async fn write(db: &Db, batch: Vec<Request>) {
+async fn write(db: &Db, batch: Vec<Request>, written: &mut Written) {
     let events: Vec<&SerializedEvent> = batch.iter().flat_map(|r| r.events.iter()).collect();
     match insert(db, &events).await {
         Ok(positions) => {
             metrics::counter!("xuexin_event_append_statements_total").increment(1);
             metrics::counter!("xuexin_event_append_commands_total").increment(batch.len() as u64);
+            for request in &batch {
+                written.record(&request.events);
+            }
             answer(batch, &positions)
         }
         Err(Failure::Key) if batch.len() > 1 => {
@@ -109,6 +170,7 @@ async fn write(db: &Db, batch: Vec<Request>) {
                     Ok(positions) => {
                         metrics::counter!("xuexin_event_append_statements_total").increment(1);
                         metrics::counter!("xuexin_event_append_commands_total").increment(1);
+                        written.record(&request.events);
                         last_position(&request.events, &positions)
                     }
                     Err(failure) => Err(failure.into()),
@@ -241,4 +303,66 @@ fn classify(error: sqlx::Error) -> Failure {
         }
     }
     Failure::Other(format!("failed to append events: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(
+        id: &str,
+        sequence: usize,
+    ) -> (Request, oneshot::Receiver<Result<i64, AppendError>>) {
+        let (reply, answer) = oneshot::channel();
+        let event = SerializedEvent {
+            aggregate_id: id.into(),
+            sequence,
+            aggregate_type: "Account".into(),
+            event_type: "LanguageChosen".into(),
+            event_version: "1".into(),
+            payload: serde_json::Value::Null,
+            metadata: serde_json::Value::Null,
+        };
+        let request = Request {
+            events: vec![event],
+            reply,
+        };
+        (request, answer)
+    }
+
+    fn refused(answer: &mut oneshot::Receiver<Result<i64, AppendError>>) -> bool {
+        matches!(answer.try_recv(), Ok(Err(AppendError::Conflict)))
+    }
+
+    #[test]
+    fn a_command_that_reuses_a_taken_sequence_is_refused_before_the_statement() {
+        let mut written = Written::default();
+        let (a, mut a_answer) = request("a", 3);
+        let (a_again, mut a_again_answer) = request("a", 3);
+        let (b, mut b_answer) = request("b", 3);
+        let kept = written.refuse_sure_losers(vec![a, a_again, b]);
+        assert_eq!(
+            kept.len(),
+            2,
+            "the second command on `a` at 3 loses inside the batch"
+        );
+        assert!(refused(&mut a_again_answer));
+        assert!(!refused(&mut a_answer) && !refused(&mut b_answer));
+        for request in &kept {
+            written.record(&request.events);
+        }
+
+        // After the batch committed, a command that loaded before it is stale; the next
+        // sequence, and an aggregate never written, go through.
+        let (stale, mut stale_answer) = request("a", 2);
+        let (next, _) = request("a", 4);
+        let (other, _) = request("c", 1);
+        let kept = written.refuse_sure_losers(vec![stale, next, other]);
+        assert!(refused(&mut stale_answer));
+        let kept: Vec<_> = kept
+            .iter()
+            .map(|r| r.events[0].aggregate_id.as_str())
+            .collect();
+        assert_eq!(kept, ["a", "c"]);
+    }
 }
