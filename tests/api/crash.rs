@@ -670,7 +670,10 @@ async fn a_kill_during_grouped_appends_loses_no_answered_change_and_writes_none_
             })
         })
         .collect();
-    // Let the appends group up, and see that they did, then kill the service mid-flight.
+    // Let the appends group up, and see that they did, then kill the service mid-flight. On a
+    // busy machine the requests may reach PostgreSQL one by one, so a second connection holds
+    // the log for a moment: the clients' appends queue behind it and share the next statement.
+    let holder = xuexin::store::connect(&url, 1).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let metrics = reqwest::get(format!("{address}/metrics"))
@@ -694,9 +697,10 @@ async fn a_kill_during_grouped_appends_loses_no_answered_change_and_writes_none_
             Instant::now() < deadline,
             "the appends did not group ({commands} commands in {statements} statements)"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        hold_the_log(&holder, Duration::from_millis(200)).await;
     }
     service.kill();
+    holder.close().await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (mut sent, mut answered) = (std::collections::HashSet::new(), Vec::new());
     for client in clients {
@@ -756,4 +760,21 @@ async fn a_kill_during_grouped_appends_loses_no_answered_change_and_writes_none_
         "{}",
         String::from_utf8_lossy(&verify.stdout)
     );
+}
+
+/// On PostgreSQL, holds a lock on the event log that conflicts with inserts (not reads) for
+/// `pause`, from a connection of its own, so that the appends in flight queue behind it. SQLite
+/// has one writer at a time, so its appends queue by themselves: there it only waits a little.
+async fn hold_the_log(db: &Db, pause: Duration) {
+    match db {
+        Db::Postgres(pool) => {
+            let mut conn = pool.acquire().await.unwrap();
+            for statement in ["BEGIN", "LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"] {
+                sqlx::query(statement).execute(&mut *conn).await.unwrap();
+            }
+            tokio::time::sleep(pause).await;
+            sqlx::query("COMMIT").execute(&mut *conn).await.unwrap();
+        }
+        Db::Sqlite(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+    }
 }
