@@ -105,8 +105,9 @@ async fn run(db: Db, committed: Arc<Notify>, mut receiver: mpsc::UnboundedReceiv
 struct Written(HashMap<(String, String), i64>);
 
 impl Written {
-    /// Bounds the memory: forgetting only means a stale command is found by the database.
-    const MAX_AGGREGATES: usize = 100_000;
+    /// Bounds the memory (about a megabyte): races happen between commands milliseconds apart,
+    /// and forgetting only means a stale command is found by the database.
+    const MAX_AGGREGATES: usize = 10_000;
 
     /// Answers `Conflict` at once to each command that would reuse a sequence number already
     /// written, or taken by an earlier command of the same batch; passes on the rest.
