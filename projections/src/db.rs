@@ -224,7 +224,9 @@ pub async fn execute_rows(
                 }
                 sql.push(' ');
                 sql.push_str(tail);
-                let mut query = sqlx::query(&sql);
+                // A statement per chunk size: keep only the one-row form in the connection's
+                // statement cache, not one prepared statement per size ever seen.
+                let mut query = sqlx::query(&sql).persistent(chunk.len() == 1);
                 for param in chunk.iter().flatten() {
                     query = match param {
                         Param::Text(v) => query.bind(v.as_str()),

@@ -442,7 +442,8 @@ impl EventStore {
                      WHERE aggregate_type = $1 AND aggregate_id IN ({}) ORDER BY aggregate_id, sequence",
                     if placeholders.is_empty() { "NULL".to_string() } else { placeholders.join(", ") }
                 );
-                let mut query = sqlx::query_as(&sql).bind(A::TYPE);
+                // One statement per number of ids: not kept in the statement cache.
+                let mut query = sqlx::query_as(&sql).persistent(unique.len() == 1).bind(A::TYPE);
                 for id in &unique {
                     query = query.bind(id.as_str());
                 }

@@ -270,7 +270,9 @@ async fn insert(db: &Db, events: &[&SerializedEvent]) -> Result<HashMap<Key, i64
                  VALUES {values}
                  RETURNING aggregate_type, aggregate_id, sequence, position"
             );
-            let mut query = sqlx::query_as(&sql);
+            // Each batch size is a statement of its own: only the one-row form is worth a
+            // place in the connection's statement cache.
+            let mut query = sqlx::query_as(&sql).persistent(events.len() == 1);
             for e in events {
                 query = query
                     .bind(e.aggregate_type.as_str())
