@@ -6,6 +6,7 @@ use crate::shutdown::Shutdown;
 use crate::store::log;
 use anyhow::Context;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -41,6 +42,10 @@ pub struct Projector {
     applied: Arc<Notify>,
     selection: log::Selection,
     skipped: std::sync::Mutex<Option<Skipped>>,
+    /// The stored checkpoint as this projector last read or wrote it, so that a step does not
+    /// read it again. Every write of it is fenced on the value (`checkpoint::advance`), so a
+    /// stale copy (another node, a rebuild) fails that write and is read afresh.
+    stored: std::sync::Mutex<Option<Checkpoint>>,
 }
 
 impl Projector {
@@ -51,6 +56,7 @@ impl Projector {
             db,
             selection,
             skipped: std::sync::Mutex::new(None),
+            stored: std::sync::Mutex::new(None),
             projection,
             reached,
             applied: Arc::new(Notify::new()),
@@ -80,6 +86,26 @@ impl Projector {
         }
     }
 
+    /// The stored checkpoint: the copy kept since this projector's last read or write of it,
+    /// or the database's.
+    async fn stored(&self) -> anyhow::Result<Checkpoint> {
+        if let Some(known) = self.stored.lock().map_or(None, |s| *s) {
+            return Ok(known);
+        }
+        let stored = checkpoint::load(&self.db, self.name())
+            .await
+            .context("failed to load a checkpoint")?;
+        self.set_stored(Some(stored));
+        Ok(stored)
+    }
+
+    /// `None`: read it from the database next time.
+    fn set_stored(&self, stored: Option<Checkpoint>) {
+        if let Ok(mut current) = self.stored.lock() {
+            *current = stored;
+        }
+    }
+
     /// Applies at most one batch. Returns how many events it read (applied or passed over).
     ///
     /// A batch holding no event of an aggregate the projection reads is passed over without a
@@ -90,9 +116,7 @@ impl Projector {
     #[tracing::instrument(skip(self), fields(projection = self.projection.name()))]
     pub async fn step(&self) -> anyhow::Result<usize> {
         let name = self.projection.name();
-        let stored = checkpoint::load(&self.db, name)
-            .await
-            .context("failed to load a checkpoint")?;
+        let stored = self.stored().await?;
         let skipped = self.skipped().filter(|s| s.stored == stored);
         if skipped.is_none() {
             // Nothing skipped, or the stored checkpoint moved (another node, a rebuild).
@@ -138,12 +162,16 @@ impl Projector {
         if !checkpoint::advance(&mut tx, name, stored, last).await? {
             tx.rollback().await.ok();
             self.set_skipped(None);
+            self.set_stored(None);
             tracing::debug!("another projector advanced first; reloading");
             return Ok(0);
         }
+        // Unknown until the commit is: a failed commit leaves the stored checkpoint unsure.
+        self.set_stored(None);
         tx.commit()
             .await
             .context("failed to commit a projection batch")?;
+        self.set_stored(Some(last));
         self.set_skipped(None);
         self.reached.send_replace(last);
         self.applied.notify_waiters();
@@ -162,21 +190,25 @@ impl Projector {
             .context("failed to begin a checkpoint update")?;
         let moved =
             checkpoint::advance(&mut tx, self.name(), skipped.stored, skipped.read_to).await?;
+        self.set_stored(None);
         tx.commit()
             .await
             .context("failed to commit a checkpoint update")?;
-        if !moved {
+        if moved {
+            self.set_stored(Some(skipped.read_to));
+        } else {
             tracing::debug!("another projector advanced first; reloading");
         }
         self.set_skipped(None);
         Ok(())
     }
 
-    /// Whether the log holds committed events past this projector's position that its last
-    /// read could not see yet (an older transaction elsewhere was still open).
-    async fn held_back(&self) -> bool {
-        let reached = self.reached.borrow().position;
-        log::head(&self.db).await.is_ok_and(|head| head > reached)
+    /// Whether this node has committed events past this projector's position that its last
+    /// read could not see yet (on PostgreSQL, an older transaction elsewhere was still open).
+    /// Other processes' events are found by the poll. SQLite has one writer: never.
+    fn held_back(&self, committed_head: &AtomicI64) -> bool {
+        matches!(self.db, Db::Postgres(_))
+            && committed_head.load(Ordering::Relaxed) > self.reached.borrow().position
     }
 
     /// How long until the progress passed over must be stored (`None`: nothing to store).
@@ -189,6 +221,7 @@ impl Projector {
     pub async fn run(
         self: Arc<Self>,
         commits: Arc<Notify>,
+        committed_head: Arc<AtomicI64>,
         poll: Duration,
         mut shutdown: Shutdown,
     ) {
@@ -223,7 +256,7 @@ impl Projector {
                     // On PostgreSQL a committed event stays out of reach while any older
                     // transaction on the server is open, also one in another database that
                     // wakes nothing here. Look again soon rather than at the next commit.
-                    let wait = if self.held_back().await {
+                    let wait = if self.held_back(&committed_head) {
                         HELD_BACK_RETRY.min(wait)
                     } else {
                         wait
@@ -237,6 +270,11 @@ impl Projector {
                     // let a few more commits land so that one transaction applies them all.
                     if woken && n > 0 {
                         tokio::time::sleep(COALESCE).await;
+                    }
+                    // Woken by the clock, not a commit here: look at the stored checkpoint
+                    // again, in case another node or a rebuild moved it.
+                    if !woken {
+                        self.set_stored(None);
                     }
                 }
                 Err(error) => {

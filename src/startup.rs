@@ -476,6 +476,7 @@ impl Application {
         for projector in &self.projectors {
             tasks.push(tokio::spawn(projector.clone().run(
                 self.state.store.commits(),
+                self.state.store.committed_head(),
                 poll,
                 self.shutdown.clone(),
             )));

@@ -148,6 +148,11 @@ impl EventStore {
         self.committed.clone()
     }
 
+    /// The highest log position this node's appends have committed.
+    pub fn committed_head(&self) -> Arc<std::sync::atomic::AtomicI64> {
+        self.appends.head()
+    }
+
     /// The aggregate as of its last event: its snapshot (if any, and of this code's schema)
     /// and the events after it, in one query.
     #[tracing::instrument(skip(self), fields(aggregate_type = A::TYPE))]

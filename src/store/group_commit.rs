@@ -15,6 +15,7 @@
 
 use cqrs_es::persist::SerializedEvent;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot, Notify};
 use xuexin_projections::Db;
@@ -40,6 +41,7 @@ struct Request {
 pub struct GroupCommit {
     db: Db,
     committed: Arc<Notify>,
+    head: Arc<AtomicI64>,
     sender: OnceLock<mpsc::UnboundedSender<Request>>,
 }
 
@@ -48,8 +50,14 @@ impl GroupCommit {
         Self {
             db,
             committed,
+            head: Arc::new(AtomicI64::new(0)),
             sender: OnceLock::new(),
         }
+    }
+
+    /// The highest log position this writer has committed (0 before its first statement).
+    pub fn head(&self) -> Arc<AtomicI64> {
+        self.head.clone()
     }
 
     /// Appends one command's events (all of them or none) and answers the log position of the
@@ -57,7 +65,12 @@ impl GroupCommit {
     pub async fn append(&self, events: Vec<SerializedEvent>) -> Result<i64, AppendError> {
         let sender = self.sender.get_or_init(|| {
             let (sender, receiver) = mpsc::unbounded_channel();
-            tokio::spawn(run(self.db.clone(), self.committed.clone(), receiver));
+            tokio::spawn(run(
+                self.db.clone(),
+                self.committed.clone(),
+                self.head.clone(),
+                receiver,
+            ));
             sender
         });
         let (reply, answer) = oneshot::channel();
@@ -70,7 +83,12 @@ impl GroupCommit {
     }
 }
 
-async fn run(db: Db, committed: Arc<Notify>, mut receiver: mpsc::UnboundedReceiver<Request>) {
+async fn run(
+    db: Db,
+    committed: Arc<Notify>,
+    head: Arc<AtomicI64>,
+    mut receiver: mpsc::UnboundedReceiver<Request>,
+) {
     let mut written = Written::default();
     while let Some(first) = receiver.recv().await {
         let mut rows = first.events.len();
@@ -88,7 +106,7 @@ async fn run(db: Db, committed: Arc<Notify>, mut receiver: mpsc::UnboundedReceiv
         if batch.is_empty() {
             continue;
         }
-        write(&db, batch, &mut written).await;
+        write(&db, batch, &mut written, &head).await;
         // One wakeup for the projectors per statement, not per command.
         committed.notify_waiters();
     }
@@ -149,7 +167,7 @@ fn raise(highest: &mut HashMap<(String, String), i64>, events: &[SerializedEvent
 }
 
 #[tracing::instrument(skip_all, fields(commands = batch.len()))]
-async fn write(db: &Db, batch: Vec<Request>, written: &mut Written) {
+async fn write(db: &Db, batch: Vec<Request>, written: &mut Written, head: &AtomicI64) {
     let events: Vec<&SerializedEvent> = batch.iter().flat_map(|r| r.events.iter()).collect();
     match insert(db, &events).await {
         Ok(positions) => {
@@ -158,6 +176,7 @@ async fn write(db: &Db, batch: Vec<Request>, written: &mut Written) {
             for request in &batch {
                 written.record(&request.events);
             }
+            raise_head(head, &positions);
             answer(batch, &positions)
         }
         Err(Failure::Key) if batch.len() > 1 => {
@@ -172,6 +191,7 @@ async fn write(db: &Db, batch: Vec<Request>, written: &mut Written) {
                         metrics::counter!("xuexin_event_append_statements_total").increment(1);
                         metrics::counter!("xuexin_event_append_commands_total").increment(1);
                         written.record(&request.events);
+                        raise_head(head, &positions);
                         last_position(&request.events, &positions)
                     }
                     Err(failure) => Err(failure.into()),
@@ -195,6 +215,12 @@ async fn write(db: &Db, batch: Vec<Request>, written: &mut Written) {
 }
 
 type Key = (String, String, i64);
+
+fn raise_head(head: &AtomicI64, positions: &HashMap<Key, i64>) {
+    if let Some(highest) = positions.values().max() {
+        head.fetch_max(*highest, Ordering::Relaxed);
+    }
+}
 
 fn answer(batch: Vec<Request>, positions: &HashMap<Key, i64>) {
     for request in batch {
