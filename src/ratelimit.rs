@@ -41,7 +41,7 @@ impl RateLimiter {
     #[tracing::instrument(skip_all)]
     pub async fn hit(&self, bucket: &str, limit: Limit) -> anyhow::Result<Result<(), Exceeded>> {
         let (now, length) = self.window(limit);
-        let key = format!("{bucket}/{}s", limit.window.as_secs());
+        let key = key_of(bucket, limit);
         let (count, window_start): (i64, i64) = on_db!(&self.db, pool => {
             sqlx::query_as(
                 "INSERT INTO rate_limits (bucket, window_start, count) VALUES ($1, $2, 1)
@@ -75,7 +75,7 @@ impl RateLimiter {
     #[tracing::instrument(skip_all)]
     pub async fn release(&self, bucket: &str, limit: Limit) -> anyhow::Result<()> {
         let (now, length) = self.window(limit);
-        let key = format!("{bucket}/{}s", limit.window.as_secs());
+        let key = key_of(bucket, limit);
         on_db!(&self.db, pool => {
             sqlx::query(
                 "UPDATE rate_limits SET count = count - 1
@@ -91,11 +91,15 @@ impl RateLimiter {
     }
 
     /// Counts one use of every (bucket, limit); if any refuses, gives them all back and
-    /// refuses.
+    /// refuses. Buckets with one window length (a login's, a recovery's) are counted in one
+    /// statement.
     pub async fn hit_all(
         &self,
         buckets: &[(String, Limit)],
     ) -> anyhow::Result<Result<(), Exceeded>> {
+        if let Some(limit) = shared_window(buckets) {
+            return self.hit_together(buckets, limit.window).await;
+        }
         for (i, (bucket, limit)) in buckets.iter().enumerate() {
             if let Err(exceeded) = self.hit(bucket, *limit).await? {
                 self.release_all(&buckets[..=i]).await?;
@@ -105,11 +109,86 @@ impl RateLimiter {
         Ok(Ok(()))
     }
 
-    /// Gives back one use of every (bucket, limit) (see [`RateLimiter::release`]).
-    pub async fn release_all(&self, buckets: &[(String, Limit)]) -> anyhow::Result<()> {
-        for (bucket, limit) in buckets {
-            self.release(bucket, *limit).await?;
+    /// [`RateLimiter::hit`] for distinct buckets of one window length, in one statement: each
+    /// row is counted and decided atomically, as alone.
+    #[tracing::instrument(skip_all)]
+    async fn hit_together(
+        &self,
+        buckets: &[(String, Limit)],
+        window: Duration,
+    ) -> anyhow::Result<Result<(), Exceeded>> {
+        let (now, length) = self.window(Limit { max: 0, window });
+        let keys = keys(buckets);
+        let n = keys.len();
+        let rows: Vec<String> = (1..=n).map(|k| format!("(${k}, ${}, 1)", n + 1)).collect();
+        let sql = format!(
+            "INSERT INTO rate_limits (bucket, window_start, count) VALUES {}
+             ON CONFLICT (bucket) DO UPDATE SET
+               count = CASE WHEN rate_limits.window_start > excluded.window_start - ${length}
+                            THEN rate_limits.count + 1 ELSE 1 END,
+               window_start = CASE WHEN rate_limits.window_start > excluded.window_start - ${length}
+                            THEN rate_limits.window_start ELSE excluded.window_start END
+             RETURNING bucket, count, window_start",
+            rows.join(", "),
+            length = n + 2,
+        );
+        let counted: Vec<(String, i64, i64)> = on_db!(&self.db, pool => {
+            let mut query = sqlx::query_as(&sql);
+            for key in &keys {
+                query = query.bind(key);
+            }
+            query
+                .bind(now)
+                .bind(length)
+                .fetch_all(pool)
+                .await
+                .context("failed to count rate-limited actions")?
+        });
+        // The first bucket, in the caller's order, that is over its limit.
+        let refused = buckets.iter().zip(&keys).find_map(|((_, limit), key)| {
+            let (_, count, window_start) = counted.iter().find(|(k, _, _)| k == key)?;
+            (*count > limit.max).then(|| Exceeded {
+                retry_after: Duration::from_millis((window_start + length - now).max(1000) as u64),
+            })
+        });
+        match refused {
+            Some(exceeded) => {
+                self.release_all(buckets).await?;
+                Ok(Err(exceeded))
+            }
+            None => Ok(Ok(())),
         }
+    }
+
+    /// Gives back one use of every (bucket, limit) (see [`RateLimiter::release`]); in one
+    /// statement when they share a window length.
+    pub async fn release_all(&self, buckets: &[(String, Limit)]) -> anyhow::Result<()> {
+        let Some(limit) = shared_window(buckets) else {
+            for (bucket, limit) in buckets {
+                self.release(bucket, *limit).await?;
+            }
+            return Ok(());
+        };
+        let (now, length) = self.window(*limit);
+        let keys = keys(buckets);
+        let list: Vec<String> = (1..=keys.len()).map(|k| format!("${k}")).collect();
+        let sql = format!(
+            "UPDATE rate_limits SET count = count - 1
+             WHERE bucket IN ({}) AND window_start > ${} AND count > 0",
+            list.join(", "),
+            keys.len() + 1
+        );
+        on_db!(&self.db, pool => {
+            let mut query = sqlx::query(&sql);
+            for key in &keys {
+                query = query.bind(key);
+            }
+            query
+                .bind(now - length)
+                .execute(pool)
+                .await
+                .context("failed to give back rate-limited actions")?;
+        });
         Ok(())
     }
 
@@ -120,7 +199,7 @@ impl RateLimiter {
         limit: Limit,
     ) -> anyhow::Result<Option<Exceeded>> {
         let (now, length) = self.window(limit);
-        let key = format!("{bucket}/{}s", limit.window.as_secs());
+        let key = key_of(bucket, limit);
         let row: Option<(i64, i64)> = on_db!(&self.db, pool => {
             sqlx::query_as("SELECT window_start, count FROM rate_limits WHERE bucket = $1")
                 .bind(&key)
@@ -138,6 +217,32 @@ impl RateLimiter {
             _ => None,
         })
     }
+}
+
+/// The row of a bucket: its name and its window's length.
+fn key_of(bucket: &str, limit: Limit) -> String {
+    format!("{bucket}/{}s", limit.window.as_secs())
+}
+
+fn keys(buckets: &[(String, Limit)]) -> Vec<String> {
+    buckets
+        .iter()
+        .map(|(bucket, limit)| key_of(bucket, *limit))
+        .collect()
+}
+
+/// The limit of the first bucket, when there are several, all with its window length, and no
+/// bucket twice (one statement cannot count a row twice).
+fn shared_window(buckets: &[(String, Limit)]) -> Option<&Limit> {
+    let (_, first) = buckets.first()?;
+    let distinct = buckets
+        .iter()
+        .map(|(bucket, _)| bucket)
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+        == buckets.len();
+    (buckets.len() > 1 && distinct && buckets.iter().all(|(_, l)| l.window == first.window))
+        .then_some(first)
 }
 
 #[cfg(test)]
@@ -175,6 +280,33 @@ mod tests {
         max: 1,
         window: Duration::from_secs(60),
     };
+
+    #[tokio::test]
+    async fn buckets_counted_together_refuse_and_give_back_as_one_at_a_time() {
+        let (limiter, _) = limiter(0).await;
+        let two = Limit {
+            max: 2,
+            ..ONE_A_MINUTE
+        };
+        let buckets = vec![
+            ("ip".to_string(), two),
+            ("ip-name".to_string(), ONE_A_MINUTE),
+        ];
+        assert!(limiter.hit_all(&buckets).await.unwrap().is_ok());
+        // The second bucket is full: refused with its window's rest, and both given back.
+        let refused = limiter.hit_all(&buckets).await.unwrap().unwrap_err();
+        assert_eq!(refused.retry_after, Duration::from_secs(60));
+        assert!(limiter.is_exceeded("ip", two).await.unwrap().is_none());
+        assert!(limiter
+            .is_exceeded("ip-name", ONE_A_MINUTE)
+            .await
+            .unwrap()
+            .is_some());
+        // A success gives back both, in one statement: the next attempt is counted again.
+        limiter.release_all(&buckets).await.unwrap();
+        assert!(limiter.hit_all(&buckets).await.unwrap().is_ok());
+        assert!(limiter.hit_all(&buckets).await.unwrap().is_err());
+    }
 
     #[tokio::test]
     async fn one_a_minute_is_never_two_across_a_clock_minute() {
