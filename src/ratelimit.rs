@@ -118,7 +118,10 @@ impl RateLimiter {
         window: Duration,
     ) -> anyhow::Result<Result<(), Exceeded>> {
         let (now, length) = self.window(Limit { max: 0, window });
-        let keys = keys(buckets);
+        // Rows are locked in the order they are listed: always the same order, so two counts
+        // of the same buckets wait for each other instead of deadlocking.
+        let mut keys = keys(buckets);
+        keys.sort_unstable();
         let n = keys.len();
         let rows: Vec<String> = (1..=n).map(|k| format!("(${k}, ${}, 1)", n + 1)).collect();
         let sql = format!(
@@ -145,8 +148,9 @@ impl RateLimiter {
                 .context("failed to count rate-limited actions")?
         });
         // The first bucket, in the caller's order, that is over its limit.
-        let refused = buckets.iter().zip(&keys).find_map(|((_, limit), key)| {
-            let (_, count, window_start) = counted.iter().find(|(k, _, _)| k == key)?;
+        let refused = buckets.iter().find_map(|(bucket, limit)| {
+            let key = key_of(bucket, *limit);
+            let (_, count, window_start) = counted.iter().find(|(k, _, _)| *k == key)?;
             (*count > limit.max).then(|| Exceeded {
                 retry_after: Duration::from_millis((window_start + length - now).max(1000) as u64),
             })
@@ -160,35 +164,13 @@ impl RateLimiter {
         }
     }
 
-    /// Gives back one use of every (bucket, limit) (see [`RateLimiter::release`]); in one
-    /// statement when they share a window length.
+    /// Gives back one use of every (bucket, limit) (see [`RateLimiter::release`]), one
+    /// statement each: a statement that held one row while it waited for another could
+    /// deadlock with a count that takes them in the other order.
     pub async fn release_all(&self, buckets: &[(String, Limit)]) -> anyhow::Result<()> {
-        let Some(limit) = shared_window(buckets) else {
-            for (bucket, limit) in buckets {
-                self.release(bucket, *limit).await?;
-            }
-            return Ok(());
-        };
-        let (now, length) = self.window(*limit);
-        let keys = keys(buckets);
-        let list: Vec<String> = (1..=keys.len()).map(|k| format!("${k}")).collect();
-        let sql = format!(
-            "UPDATE rate_limits SET count = count - 1
-             WHERE bucket IN ({}) AND window_start > ${} AND count > 0",
-            list.join(", "),
-            keys.len() + 1
-        );
-        on_db!(&self.db, pool => {
-            let mut query = sqlx::query(&sql);
-            for key in &keys {
-                query = query.bind(key);
-            }
-            query
-                .bind(now - length)
-                .execute(pool)
-                .await
-                .context("failed to give back rate-limited actions")?;
-        });
+        for (bucket, limit) in buckets {
+            self.release(bucket, *limit).await?;
+        }
         Ok(())
     }
 
@@ -302,7 +284,7 @@ mod tests {
             .await
             .unwrap()
             .is_some());
-        // A success gives back both, in one statement: the next attempt is counted again.
+        // A success gives back both: the next attempt is counted again.
         limiter.release_all(&buckets).await.unwrap();
         assert!(limiter.hit_all(&buckets).await.unwrap().is_ok());
         assert!(limiter.hit_all(&buckets).await.unwrap().is_err());
