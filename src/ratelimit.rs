@@ -41,31 +41,49 @@ impl RateLimiter {
     #[tracing::instrument(skip_all)]
     pub async fn hit(&self, bucket: &str, limit: Limit) -> anyhow::Result<Result<(), Exceeded>> {
         let (now, length) = self.window(limit);
-        let key = key_of(bucket, limit);
-        let (count, window_start): (i64, i64) = on_db!(&self.db, pool => {
-            sqlx::query_as(
-                "INSERT INTO rate_limits (bucket, window_start, count) VALUES ($1, $2, 1)
-                 ON CONFLICT (bucket) DO UPDATE SET
-                   count = CASE WHEN rate_limits.window_start > excluded.window_start - $3
-                                THEN rate_limits.count + 1 ELSE 1 END,
-                   window_start = CASE WHEN rate_limits.window_start > excluded.window_start - $3
-                                THEN rate_limits.window_start ELSE excluded.window_start END
-                 RETURNING count, window_start",
-            )
-            .bind(&key)
-            .bind(now)
-            .bind(length)
-            .fetch_one(pool)
-            .await
-            .context("failed to count a rate-limited action")?
-        });
-        if count > limit.max {
-            let retry_after = window_start + length - now;
-            return Ok(Err(Exceeded {
-                retry_after: Duration::from_millis(retry_after.max(1000) as u64),
-            }));
-        }
-        Ok(Ok(()))
+        let counted = self.count(&[key_of(bucket, limit)], now, length).await?;
+        Ok(match counted.first() {
+            Some((_, count, window_start)) if *count > limit.max => Err(Exceeded {
+                retry_after: retry_after(*window_start, length, now),
+            }),
+            _ => Ok(()),
+        })
+    }
+
+    /// Counts one use of each row (distinct keys, one window length) in one statement, each row
+    /// counted and decided atomically. Answers (key, count, window start) per row.
+    #[tracing::instrument(skip_all, fields(rows = keys.len()))]
+    async fn count(
+        &self,
+        keys: &[String],
+        now: i64,
+        length: i64,
+    ) -> anyhow::Result<Vec<(String, i64, i64)>> {
+        let n = keys.len();
+        let rows: Vec<String> = (1..=n).map(|k| format!("(${k}, ${}, 1)", n + 1)).collect();
+        let sql = format!(
+            "INSERT INTO rate_limits (bucket, window_start, count) VALUES {}
+             ON CONFLICT (bucket) DO UPDATE SET
+               count = CASE WHEN rate_limits.window_start > excluded.window_start - ${length}
+                            THEN rate_limits.count + 1 ELSE 1 END,
+               window_start = CASE WHEN rate_limits.window_start > excluded.window_start - ${length}
+                            THEN rate_limits.window_start ELSE excluded.window_start END
+             RETURNING bucket, count, window_start",
+            rows.join(", "),
+            length = n + 2,
+        );
+        Ok(on_db!(&self.db, pool => {
+            let mut query = sqlx::query_as(&sql);
+            for key in keys {
+                query = query.bind(key);
+            }
+            query
+                .bind(now)
+                .bind(length)
+                .fetch_all(pool)
+                .await
+                .context("failed to count a rate-limited action")?
+        }))
     }
 
     /// Gives back one use counted by [`RateLimiter::hit`] in the current window: for limits
@@ -97,8 +115,8 @@ impl RateLimiter {
         &self,
         buckets: &[(String, Limit)],
     ) -> anyhow::Result<Result<(), Exceeded>> {
-        if let Some(limit) = shared_window(buckets) {
-            return self.hit_together(buckets, limit.window).await;
+        if let Some(window) = shared_window(buckets) {
+            return self.hit_together(buckets, window).await;
         }
         for (i, (bucket, limit)) in buckets.iter().enumerate() {
             if let Err(exceeded) = self.hit(bucket, *limit).await? {
@@ -109,9 +127,7 @@ impl RateLimiter {
         Ok(Ok(()))
     }
 
-    /// [`RateLimiter::hit`] for distinct buckets of one window length, in one statement: each
-    /// row is counted and decided atomically, as alone.
-    #[tracing::instrument(skip_all)]
+    /// [`RateLimiter::hit`] for distinct buckets of one window length, in one statement.
     async fn hit_together(
         &self,
         buckets: &[(String, Limit)],
@@ -120,39 +136,18 @@ impl RateLimiter {
         let (now, length) = self.window(Limit { max: 0, window });
         // Rows are locked in the order they are listed: always the same order, so two counts
         // of the same buckets wait for each other instead of deadlocking.
-        let mut keys = keys(buckets);
+        let mut keys: Vec<String> = buckets
+            .iter()
+            .map(|(bucket, limit)| key_of(bucket, *limit))
+            .collect();
         keys.sort_unstable();
-        let n = keys.len();
-        let rows: Vec<String> = (1..=n).map(|k| format!("(${k}, ${}, 1)", n + 1)).collect();
-        let sql = format!(
-            "INSERT INTO rate_limits (bucket, window_start, count) VALUES {}
-             ON CONFLICT (bucket) DO UPDATE SET
-               count = CASE WHEN rate_limits.window_start > excluded.window_start - ${length}
-                            THEN rate_limits.count + 1 ELSE 1 END,
-               window_start = CASE WHEN rate_limits.window_start > excluded.window_start - ${length}
-                            THEN rate_limits.window_start ELSE excluded.window_start END
-             RETURNING bucket, count, window_start",
-            rows.join(", "),
-            length = n + 2,
-        );
-        let counted: Vec<(String, i64, i64)> = on_db!(&self.db, pool => {
-            let mut query = sqlx::query_as(&sql);
-            for key in &keys {
-                query = query.bind(key);
-            }
-            query
-                .bind(now)
-                .bind(length)
-                .fetch_all(pool)
-                .await
-                .context("failed to count rate-limited actions")?
-        });
+        let counted = self.count(&keys, now, length).await?;
         // The first bucket, in the caller's order, that is over its limit.
         let refused = buckets.iter().find_map(|(bucket, limit)| {
             let key = key_of(bucket, *limit);
             let (_, count, window_start) = counted.iter().find(|(k, _, _)| *k == key)?;
             (*count > limit.max).then(|| Exceeded {
-                retry_after: Duration::from_millis((window_start + length - now).max(1000) as u64),
+                retry_after: retry_after(*window_start, length, now),
             })
         });
         match refused {
@@ -190,12 +185,9 @@ impl RateLimiter {
                 .context("failed to read a rate limit")?
         });
         Ok(match row {
-            Some((start, count)) if start > now - length && count >= limit.max => {
-                let retry_after = start + length - now;
-                Some(Exceeded {
-                    retry_after: Duration::from_millis(retry_after.max(1000) as u64),
-                })
-            }
+            Some((start, count)) if start > now - length && count >= limit.max => Some(Exceeded {
+                retry_after: retry_after(start, length, now),
+            }),
             _ => None,
         })
     }
@@ -206,16 +198,14 @@ fn key_of(bucket: &str, limit: Limit) -> String {
     format!("{bucket}/{}s", limit.window.as_secs())
 }
 
-fn keys(buckets: &[(String, Limit)]) -> Vec<String> {
-    buckets
-        .iter()
-        .map(|(bucket, limit)| key_of(bucket, *limit))
-        .collect()
+/// When a refused use may try again: the window's end, at least a second away.
+fn retry_after(window_start: i64, length: i64, now: i64) -> Duration {
+    Duration::from_millis((window_start + length - now).max(1000) as u64)
 }
 
-/// The limit of the first bucket, when there are several, all with its window length, and no
-/// bucket twice (one statement cannot count a row twice).
-fn shared_window(buckets: &[(String, Limit)]) -> Option<&Limit> {
+/// The window length shared by several buckets, none listed twice (one statement cannot count
+/// a row twice).
+fn shared_window(buckets: &[(String, Limit)]) -> Option<Duration> {
     let (_, first) = buckets.first()?;
     let distinct = buckets
         .iter()
@@ -224,7 +214,7 @@ fn shared_window(buckets: &[(String, Limit)]) -> Option<&Limit> {
         .len()
         == buckets.len();
     (buckets.len() > 1 && distinct && buckets.iter().all(|(_, l)| l.window == first.window))
-        .then_some(first)
+        .then_some(first.window)
 }
 
 #[cfg(test)]
