@@ -4,6 +4,7 @@
 
 use crate::shutdown::Shutdown;
 use crate::store::log;
+use crate::store::tail::LogTail;
 use anyhow::Context;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -46,15 +47,19 @@ pub struct Projector {
     /// read it again. Every write of it is fenced on the value (`checkpoint::advance`), so a
     /// stale copy (another node, a rebuild) fails that write and is read afresh.
     stored: std::sync::Mutex<Option<Checkpoint>>,
+    /// The log's newest events, read once for every projector of this node (`None`: each step
+    /// reads the database).
+    tail: Option<Arc<LogTail>>,
 }
 
 impl Projector {
-    pub fn new(db: Db, projection: Arc<dyn Projection>) -> Self {
+    pub fn new(db: Db, projection: Arc<dyn Projection>, tail: Option<Arc<LogTail>>) -> Self {
         let (reached, _) = watch::channel(Checkpoint::START);
         let selection = log::Selection::of(std::slice::from_ref(&projection));
         Self {
             db,
             selection,
+            tail,
             skipped: std::sync::Mutex::new(None),
             stored: std::sync::Mutex::new(None),
             projection,
@@ -113,8 +118,14 @@ impl Projector {
     /// node wait for), and the stored checkpoint catches up with the next batch it writes or
     /// by `store_skipped`. Each commit of a busy service wakes every projector; most have
     /// nothing to write for it.
-    #[tracing::instrument(skip(self), fields(projection = self.projection.name()))]
     pub async fn step(&self) -> anyhow::Result<usize> {
+        self.step_woken(std::time::Instant::now()).await
+    }
+
+    /// `step`, for a projector woken (by a commit or the clock) at `woken`: a read of the log
+    /// begun since then, by any projector of this node, serves it too.
+    #[tracing::instrument(skip(self), fields(projection = self.projection.name()))]
+    async fn step_woken(&self, woken: std::time::Instant) -> anyhow::Result<usize> {
         let name = self.projection.name();
         let stored = self.stored().await?;
         let skipped = self.skipped().filter(|s| s.stored == stored);
@@ -128,7 +139,10 @@ impl Projector {
             *current = from;
             changed
         });
-        let events = log::read_selected(&self.db, from, BATCH, &self.selection).await?;
+        let events = match &self.tail {
+            Some(tail) => tail.read(from, BATCH, woken, &self.selection).await?,
+            None => log::read_selected(&self.db, from, BATCH, &self.selection).await?,
+        };
         let Some(last) = events.last().map(|e| e.checkpoint()) else {
             return Ok(0);
         };
@@ -229,12 +243,14 @@ impl Projector {
             tracing::error!(projection = self.name(), error = %error, "cannot create checkpoint");
         }
         let mut failures = 0u32;
+        // When this projector last woke: a read of the log begun since then serves it.
+        let mut woken_at = std::time::Instant::now();
         while !shutdown.is_triggered() {
             let notified = commits.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self.step().await {
-                Ok(n) if n as i64 >= BATCH => continue,
+            match self.step_woken(woken_at).await {
+                Ok(n) if n as i64 >= BATCH => woken_at = std::time::Instant::now(),
                 Ok(n) => {
                     failures = 0;
                     // Caught up. Progress passed over is stored once it is old enough (a
@@ -266,6 +282,7 @@ impl Projector {
                         _ = tokio::time::sleep(wait) => false,
                         _ = shutdown.wait() => false,
                     };
+                    woken_at = std::time::Instant::now();
                     // Under load (the last step found events and a commit woke us at once),
                     // let a few more commits land so that one transaction applies them all.
                     if woken && n > 0 {
@@ -289,6 +306,7 @@ impl Projector {
                         _ = tokio::time::sleep(pause) => {}
                         _ = shutdown.wait() => {}
                     }
+                    woken_at = std::time::Instant::now();
                 }
             }
         }

@@ -133,9 +133,10 @@ impl Runtime {
             clock: clock.clone(),
             quiet_until: crate::messenger::replaced_queue_position(&db).await?,
         }));
+        let tail = Arc::new(crate::store::tail::LogTail::new(db.clone()));
         let projectors: Vec<Arc<Projector>> = projections
             .into_iter()
-            .map(|p| Arc::new(Projector::new(db.clone(), p)))
+            .map(|p| Arc::new(Projector::new(db.clone(), p, Some(tail.clone()))))
             .collect();
         let applied = |name: &str| {
             projectors

@@ -97,6 +97,10 @@ fn describe() {
     );
     describe_gauge!("xuexin_log_head_position", "The event log's last position");
     describe_counter!(
+        "xuexin_projector_log_reads_total",
+        "Projectors' reads of the log: shared (one read of the newest events for every projector) or behind (a projector catching up reads alone)"
+    );
+    describe_counter!(
         "xuexin_event_append_statements_total",
         "Statements that appended events (group commit: one per batch of concurrent commands)"
     );

@@ -15,6 +15,7 @@ use xuexin_projections::{on_db, Checkpoint, Db, StoredEvent};
 pub struct Selection {
     /// `None`: every aggregate's payload.
     aggregate_types: Option<Vec<&'static str>>,
+    metadata: bool,
     postgres_query: String,
     sqlite_query: String,
 }
@@ -28,6 +29,7 @@ impl Selection {
         let columns = columns(aggregate_types.as_deref(), metadata);
         Self {
             aggregate_types,
+            metadata,
             postgres_query: pg_read_after(&columns),
             sqlite_query: sqlite_read_after(&columns),
         }
@@ -56,6 +58,23 @@ impl Selection {
         self.aggregate_types
             .as_ref()
             .is_none_or(|types| types.contains(&aggregate_type))
+    }
+
+    /// A copy of an event read with everything, holding only what this selection reads: what
+    /// `read_selected` would have returned for it.
+    pub fn project(&self, event: &StoredEvent) -> StoredEvent {
+        let keep = |value: &Value, wanted: bool| if wanted { value.clone() } else { Value::Null };
+        StoredEvent {
+            position: event.position,
+            transaction_id: event.transaction_id,
+            aggregate_type: event.aggregate_type.clone(),
+            aggregate_id: event.aggregate_id.clone(),
+            sequence: event.sequence,
+            event_type: event.event_type.clone(),
+            event_version: event.event_version.clone(),
+            payload: keep(&event.payload, self.wants(&event.aggregate_type)),
+            metadata: keep(&event.metadata, self.metadata),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod group_commit;
 pub mod log;
 pub mod row;
 pub mod runtime_role;
+pub mod tail;
 pub mod tickets;
 
 use anyhow::Context;

@@ -21,6 +21,7 @@ mod identity;
 mod language;
 mod layers;
 mod limits;
+mod log_tail;
 mod login;
 mod nats;
 mod oauth;
