@@ -9,7 +9,8 @@
 //! unless the stream is configured as internal.
 
 use crate::shutdown::Shutdown;
-use crate::store::log::read_after;
+use crate::store::log::{read_after, Selection};
+use crate::store::tail::LogTail;
 use anyhow::Context;
 use async_nats::jetstream::{self, context::Publish, stream};
 use serde_json::{json, Value};
@@ -190,20 +191,52 @@ pub async fn ensure_stream(context: &jetstream::Context, name: &str) -> anyhow::
 pub struct Relay {
     db: Db,
     config: RelayConfig,
+    /// The node's log tail, shared with its projectors (`None`: read the database).
+    tail: Option<std::sync::Arc<LogTail>>,
 }
 
 impl Relay {
     pub fn new(db: Db, config: RelayConfig) -> Self {
-        Self { db, config }
+        Self {
+            db,
+            config,
+            tail: None,
+        }
+    }
+
+    /// Reads the log through the node's tail, as its projectors do.
+    pub fn with_tail(mut self, tail: std::sync::Arc<LogTail>) -> Self {
+        self.tail = Some(tail);
+        self
+    }
+
+    /// A batch after `from`, for a relay woken at `woken`.
+    async fn read(
+        &self,
+        from: Checkpoint,
+        woken: std::time::Instant,
+    ) -> anyhow::Result<Vec<StoredEvent>> {
+        match &self.tail {
+            Some(tail) => {
+                tail.read(from, self.config.batch, woken, Selection::everything())
+                    .await
+            }
+            None => read_after(&self.db, from, self.config.batch).await,
+        }
     }
 
     /// Publishes everything after the checkpoint, a batch at a time; returns how many events
     /// went out. The next batch is read while the current one is being published, and the
     /// checkpoint moves after each batch's acks.
+    /// For a relay woken at `woken`: a read of the log begun since then serves it.
     #[tracing::instrument(skip_all, fields(stream = %self.config.stream))]
-    pub async fn drain(&self, context: &jetstream::Context) -> anyhow::Result<usize> {
+    pub async fn drain(
+        &self,
+        context: &jetstream::Context,
+        woken: std::time::Instant,
+    ) -> anyhow::Result<usize> {
         let checkpoint = load_checkpoint(&self.db, &self.config.name).await?;
-        let mut events = read_after(&self.db, checkpoint, self.config.batch).await?;
+        let mut events = self.read(checkpoint, woken).await?;
         let mut published = 0;
         // The end of the last batch JetStream acked, not stored yet: it is stored while the
         // next batch is published.
@@ -212,7 +245,7 @@ impl Relay {
             let full = events.len() as i64 >= self.config.batch;
             let next = async {
                 if full {
-                    read_after(&self.db, last, self.config.batch).await
+                    self.read(last, std::time::Instant::now()).await
                 } else {
                     Ok(Vec::new())
                 }
@@ -305,22 +338,29 @@ impl Relay {
                 continue;
             }
             tracing::info!(stream = %self.config.stream, "relaying events to NATS JetStream");
+            let mut woken = std::time::Instant::now();
             loop {
                 if shutdown.is_triggered() {
                     return;
                 }
-                match self.drain(&context).await {
-                    Ok(0) => {
+                // Listening before the drain: a commit during it wakes the next one at once.
+                let notified = commits.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                match self.drain(&context, woken).await {
+                    Ok(published) => {
                         backoff = Duration::from_millis(200);
+                        if published > 0 {
+                            tracing::debug!(published, "events relayed");
+                        }
+                        // The drain read to the end of the log: wait for the next commit
+                        // here, or the clock for another node's.
                         tokio::select! {
-                            _ = commits.notified() => {}
+                            _ = &mut notified => {}
                             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
                             _ = shutdown.wait() => return,
                         }
-                    }
-                    Ok(published) => {
-                        backoff = Duration::from_millis(200);
-                        tracing::debug!(published, "events relayed");
+                        woken = std::time::Instant::now();
                     }
                     Err(error) => {
                         // Nothing after the checkpoint is lost: the next round sends it again
@@ -331,6 +371,7 @@ impl Relay {
                             _ = shutdown.wait() => return,
                         }
                         backoff = (backoff * 2).min(Duration::from_secs(5));
+                        woken = std::time::Instant::now();
                         if context.get_stream(&self.config.stream).await.is_err() {
                             break; // reconnect and make sure the stream exists
                         }

@@ -25,6 +25,7 @@ use crate::security::{DigestKey, HashPool};
 use crate::sessions::Sessions;
 use crate::shutdown::{self, Shutdown, ShutdownTrigger};
 use crate::state::{AppState, SharedState};
+use crate::store::tail::LogTail;
 use crate::store::{self, Db, EventStore};
 use anyhow::Context;
 use std::future::IntoFuture;
@@ -42,6 +43,7 @@ pub struct Application {
     state: SharedState,
     listener: TcpListener,
     projectors: Vec<Arc<Projector>>,
+    tail: Arc<LogTail>,
     delivery: Arc<MessageDelivery>,
     trigger: ShutdownTrigger,
     shutdown: Shutdown,
@@ -84,6 +86,8 @@ pub async fn digest_key(config: &Config, db: &Db, clock: &dyn Clock) -> anyhow::
 pub struct Runtime {
     pub state: SharedState,
     pub projectors: Vec<Arc<Projector>>,
+    /// The log's newest events, read once for the projectors and the relay.
+    pub tail: Arc<LogTail>,
     pub delivery: Arc<MessageDelivery>,
 }
 
@@ -133,7 +137,7 @@ impl Runtime {
             clock: clock.clone(),
             quiet_until: crate::messenger::replaced_queue_position(&db).await?,
         }));
-        let tail = Arc::new(crate::store::tail::LogTail::new(db.clone()));
+        let tail = Arc::new(LogTail::new(db.clone()));
         let projectors: Vec<Arc<Projector>> = projections
             .into_iter()
             .map(|p| Arc::new(Projector::new(db.clone(), p, Some(tail.clone()))))
@@ -360,6 +364,7 @@ impl Runtime {
         Ok(Self {
             state,
             projectors,
+            tail,
             delivery,
         })
     }
@@ -387,6 +392,7 @@ impl Application {
         let Runtime {
             state,
             projectors,
+            tail,
             delivery,
         } = Runtime::open(config).await?;
         let listener = TcpListener::bind(listen)
@@ -397,6 +403,7 @@ impl Application {
             state,
             listener,
             projectors,
+            tail,
             delivery,
             trigger,
             shutdown,
@@ -521,7 +528,8 @@ impl Application {
                     &self.state.config.nats_stream,
                     self.state.config.nats_internal,
                 ),
-            );
+            )
+            .with_tail(self.tail.clone());
             tasks.push(tokio::spawn(
                 relay.run(self.state.store.commits(), self.shutdown.clone()),
             ));

@@ -35,6 +35,11 @@ impl Selection {
         }
     }
 
+    /// Every payload, with metadata.
+    pub fn everything() -> &'static Self {
+        &EVERYTHING
+    }
+
     /// What the given projections read, together.
     pub fn of(projections: &[std::sync::Arc<dyn xuexin_projections::Projection>]) -> Self {
         let mut aggregate_types: Option<Vec<&'static str>> = Some(Vec::new());

@@ -28,8 +28,9 @@ struct Window {
     /// The last event read (or `start` when none is held).
     end: Checkpoint,
     events: VecDeque<StoredEvent>,
-    /// When the last read of the database began. A caller woken before it needs no other.
-    read_at: Option<Instant>,
+    /// When the last read that reached the end of the log began. A caller woken before it
+    /// needs no other read: nothing it was woken for is missing.
+    read_to_end_at: Option<Instant>,
 }
 
 impl Window {
@@ -38,7 +39,7 @@ impl Window {
             start: at,
             end: at,
             events: VecDeque::new(),
-            read_at: None,
+            read_to_end_at: None,
         }
     }
 
@@ -139,12 +140,14 @@ impl LogTail {
             None => guard.insert(Window::empty_at(from)),
         };
         let held = window.events.len() - window.index_after(from);
-        let fresh = window.read_at.is_some_and(|read_at| read_at >= woken);
+        let fresh = window.read_to_end_at.is_some_and(|at| at >= woken);
         if held < wanted && !fresh {
             let began = Instant::now();
             self.count(true);
             let events = log::read_after(&self.db, window.end, limit).await?;
-            window.read_at = Some(began);
+            if events.len() < wanted {
+                window.read_to_end_at = Some(began);
+            }
             // Taken before trimming, so that a caller at the back still gets its batch.
             let mut batch = window.after(from, wanted, selection);
             let room = wanted.saturating_sub(batch.len());

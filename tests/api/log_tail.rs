@@ -123,4 +123,23 @@ async fn projectors_woken_by_one_commit_read_the_log_once(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(tail.reads(), (3, 0));
+
+    // A read that filled its batch did not reach the end of the log: a caller woken before it
+    // but wanting more reads on, and gets everything its own read would.
+    let fresh_tail = LogTail::new(app.db.clone());
+    let woken = Instant::now();
+    let one = fresh_tail
+        .read(Checkpoint::START, 1, woken, &selections[0])
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1);
+    let more = fresh_tail
+        .read(Checkpoint::START, BATCH, woken, &selections[0])
+        .await
+        .unwrap();
+    let own = log::read_selected(&app.db, Checkpoint::START, BATCH, &selections[0])
+        .await
+        .unwrap();
+    assert!(own.len() > 1);
+    assert_eq!(more, own);
 }
