@@ -119,13 +119,14 @@ impl Projector {
     /// by `store_skipped`. Each commit of a busy service wakes every projector; most have
     /// nothing to write for it.
     pub async fn step(&self) -> anyhow::Result<usize> {
-        self.step_woken(std::time::Instant::now()).await
+        self.step_after(None).await
     }
 
-    /// `step`, for a projector woken (by a commit or the clock) at `woken`: a read of the log
-    /// begun since then, by any projector of this node, serves it too.
+    /// `step`, for a projector woken by a local commit that must see the writer's committed
+    /// head `seen` (`None`: woken by the clock). A read of the log begun after that commit, by
+    /// any projector of this node, serves it too (`LogTail::read`).
     #[tracing::instrument(skip(self), fields(projection = self.projection.name()))]
-    async fn step_woken(&self, woken: std::time::Instant) -> anyhow::Result<usize> {
+    async fn step_after(&self, seen: Option<i64>) -> anyhow::Result<usize> {
         let name = self.projection.name();
         let stored = self.stored().await?;
         let skipped = self.skipped().filter(|s| s.stored == stored);
@@ -140,7 +141,7 @@ impl Projector {
             changed
         });
         let events = match &self.tail {
-            Some(tail) => tail.read(from, BATCH, woken, &self.selection).await?,
+            Some(tail) => tail.read(from, BATCH, seen, &self.selection).await?,
             None => log::read_selected(&self.db, from, BATCH, &self.selection).await?,
         };
         let Some(last) = events.last().map(|e| e.checkpoint()) else {
@@ -243,14 +244,16 @@ impl Projector {
             tracing::error!(projection = self.name(), error = %error, "cannot create checkpoint");
         }
         let mut failures = 0u32;
-        // When this projector last woke: a read of the log begun since then serves it.
-        let mut woken_at = std::time::Instant::now();
+        // Whether the last wakeup was a local commit (and not the clock).
+        let mut by_commit = false;
         while !shutdown.is_triggered() {
             let notified = commits.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self.step_woken(woken_at).await {
-                Ok(n) if n as i64 >= BATCH => woken_at = std::time::Instant::now(),
+            // Loaded once listening: a later commit wakes the next step.
+            let seen = by_commit.then(|| committed_head.load(Ordering::Acquire));
+            match self.step_after(seen).await {
+                Ok(n) if n as i64 >= BATCH => by_commit = true,
                 Ok(n) => {
                     failures = 0;
                     // Caught up. Progress passed over is stored once it is old enough (a
@@ -282,7 +285,7 @@ impl Projector {
                         _ = tokio::time::sleep(wait) => false,
                         _ = shutdown.wait() => false,
                     };
-                    woken_at = std::time::Instant::now();
+                    by_commit = woken;
                     // Under load (the last step found events and a commit woke us at once),
                     // let a few more commits land so that one transaction applies them all.
                     if woken && n > 0 {
@@ -306,7 +309,7 @@ impl Projector {
                         _ = tokio::time::sleep(pause) => {}
                         _ = shutdown.wait() => {}
                     }
-                    woken_at = std::time::Instant::now();
+                    by_commit = false;
                 }
             }
         }

@@ -159,18 +159,28 @@ pub async fn load_checkpoint(db: &Db, name: &str) -> anyhow::Result<Checkpoint> 
     )
 }
 
-async fn save_checkpoint(db: &Db, name: &str, checkpoint: Checkpoint) -> anyhow::Result<()> {
-    db_execute!(
+/// Moves the stored checkpoint from `from` to `to`; false if another relay of the same name
+/// moved it first (then nothing changes).
+async fn save_checkpoint(
+    db: &Db,
+    name: &str,
+    from: Checkpoint,
+    to: Checkpoint,
+) -> anyhow::Result<bool> {
+    let updated = db_execute!(
         db,
-        "INSERT INTO relay_checkpoints (relay, transaction_id, position) VALUES ($1, $2, $3)
+        "INSERT INTO relay_checkpoints (relay, transaction_id, position) VALUES ($1, $4, $5)
          ON CONFLICT (relay) DO UPDATE SET transaction_id = excluded.transaction_id,
-                                           position = excluded.position",
+                                           position = excluded.position
+         WHERE relay_checkpoints.transaction_id = $2 AND relay_checkpoints.position = $3",
         name,
-        checkpoint.transaction_id,
-        checkpoint.position,
+        from.transaction_id,
+        from.position,
+        to.transaction_id,
+        to.position,
     )
     .context("failed to save the relay checkpoint")?;
-    Ok(())
+    Ok(updated == 1)
 }
 
 /// Creates the stream if it is missing (file storage, the duplicate window above).
@@ -193,6 +203,10 @@ pub struct Relay {
     config: RelayConfig,
     /// The node's log tail, shared with its projectors (`None`: read the database).
     tail: Option<std::sync::Arc<LogTail>>,
+    /// The stored checkpoint as this relay last read or wrote it, so that a drain does not
+    /// read it again (`None`: read it). Writes are fenced on it: if another relay of the same
+    /// name moved it, the write changes nothing and the next drain reads it afresh.
+    stored: std::sync::Mutex<Option<Checkpoint>>,
 }
 
 impl Relay {
@@ -201,7 +215,36 @@ impl Relay {
             db,
             config,
             tail: None,
+            stored: std::sync::Mutex::new(None),
         }
+    }
+
+    fn remember(&self, stored: Option<Checkpoint>) {
+        if let Ok(mut current) = self.stored.lock() {
+            *current = stored;
+        }
+    }
+
+    /// The stored checkpoint: the copy kept since the last read or write, or the database's.
+    async fn stored_checkpoint(&self) -> anyhow::Result<Checkpoint> {
+        if let Some(known) = self.stored.lock().map_or(None, |s| *s) {
+            return Ok(known);
+        }
+        let stored = load_checkpoint(&self.db, &self.config.name).await?;
+        self.remember(Some(stored));
+        Ok(stored)
+    }
+
+    /// Moves the stored checkpoint from `from` to `to` (fenced: see `stored`).
+    async fn store(&self, from: Checkpoint, to: Checkpoint) -> anyhow::Result<()> {
+        // Unknown until the write is answered.
+        self.remember(None);
+        if save_checkpoint(&self.db, &self.config.name, from, to).await? {
+            self.remember(Some(to));
+        } else {
+            tracing::debug!("another relay moved the checkpoint; reading it again");
+        }
+        Ok(())
     }
 
     /// Reads the log through the node's tail, as its projectors do.
@@ -210,15 +253,12 @@ impl Relay {
         self
     }
 
-    /// A batch after `from`, for a relay woken at `woken`.
-    async fn read(
-        &self,
-        from: Checkpoint,
-        woken: std::time::Instant,
-    ) -> anyhow::Result<Vec<StoredEvent>> {
+    /// A batch after `from`, for a relay that must see the committed head `seen` (`None`:
+    /// read the database whatever the tail holds).
+    async fn read(&self, from: Checkpoint, seen: Option<i64>) -> anyhow::Result<Vec<StoredEvent>> {
         match &self.tail {
             Some(tail) => {
-                tail.read(from, self.config.batch, woken, Selection::everything())
+                tail.read(from, self.config.batch, seen, Selection::everything())
                     .await
             }
             None => read_after(&self.db, from, self.config.batch).await,
@@ -228,15 +268,16 @@ impl Relay {
     /// Publishes everything after the checkpoint, a batch at a time; returns how many events
     /// went out. The next batch is read while the current one is being published, and the
     /// checkpoint moves after each batch's acks.
-    /// For a relay woken at `woken`: a read of the log begun since then serves it.
+    /// `seen`: the committed head a relay woken by a local commit must see (`LogTail::read`).
     #[tracing::instrument(skip_all, fields(stream = %self.config.stream))]
     pub async fn drain(
         &self,
         context: &jetstream::Context,
-        woken: std::time::Instant,
+        seen: Option<i64>,
     ) -> anyhow::Result<usize> {
-        let checkpoint = load_checkpoint(&self.db, &self.config.name).await?;
-        let mut events = self.read(checkpoint, woken).await?;
+        let checkpoint = self.stored_checkpoint().await?;
+        let mut stored = checkpoint;
+        let mut events = self.read(checkpoint, seen).await?;
         let mut published = 0;
         // The end of the last batch JetStream acked, not stored yet: it is stored while the
         // next batch is published.
@@ -245,20 +286,23 @@ impl Relay {
             let full = events.len() as i64 >= self.config.batch;
             let next = async {
                 if full {
-                    self.read(last, std::time::Instant::now()).await
+                    self.read(last, None).await
                 } else {
                     Ok(Vec::new())
                 }
             };
             let store = async {
                 match acked {
-                    Some(at) => save_checkpoint(&self.db, &self.config.name, at).await,
+                    Some(at) => self.store(stored, at).await,
                     None => Ok(()),
                 }
             };
             let count = events.len();
-            let (sent, next, stored) = tokio::join!(self.publish(context, events), next, store);
-            stored?;
+            let (sent, next, saved) = tokio::join!(self.publish(context, events), next, store);
+            saved?;
+            if let Some(at) = acked {
+                stored = at;
+            }
             sent?;
             // Every event of the batch is stored in the stream: the checkpoint may move there.
             acked = Some(last);
@@ -266,7 +310,7 @@ impl Relay {
             events = next?;
         }
         if let Some(at) = acked {
-            save_checkpoint(&self.db, &self.config.name, at).await?;
+            self.store(stored, at).await?;
         }
         Ok(published)
     }
@@ -338,7 +382,7 @@ impl Relay {
                 continue;
             }
             tracing::info!(stream = %self.config.stream, "relaying events to NATS JetStream");
-            let mut woken = std::time::Instant::now();
+            let mut by_commit = false;
             loop {
                 if shutdown.is_triggered() {
                     return;
@@ -347,7 +391,11 @@ impl Relay {
                 let notified = commits.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                match self.drain(&context, woken).await {
+                let seen = match (&self.tail, by_commit) {
+                    (Some(tail), true) => Some(tail.committed_head()),
+                    _ => None,
+                };
+                match self.drain(&context, seen).await {
                     Ok(published) => {
                         backoff = Duration::from_millis(200);
                         if published > 0 {
@@ -355,12 +403,15 @@ impl Relay {
                         }
                         // The drain read to the end of the log: wait for the next commit
                         // here, or the clock for another node's.
-                        tokio::select! {
-                            _ = &mut notified => {}
-                            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        by_commit = tokio::select! {
+                            _ = &mut notified => true,
+                            _ = tokio::time::sleep(Duration::from_millis(250)) => false,
                             _ = shutdown.wait() => return,
+                        };
+                        if !by_commit {
+                            // Another relay of the same name may have moved the checkpoint.
+                            self.remember(None);
                         }
-                        woken = std::time::Instant::now();
                     }
                     Err(error) => {
                         // Nothing after the checkpoint is lost: the next round sends it again
@@ -371,7 +422,7 @@ impl Relay {
                             _ = shutdown.wait() => return,
                         }
                         backoff = (backoff * 2).min(Duration::from_secs(5));
-                        woken = std::time::Instant::now();
+                        by_commit = false;
                         if context.get_stream(&self.config.stream).await.is_err() {
                             break; // reconnect and make sure the stream exists
                         }

@@ -137,7 +137,7 @@ impl Runtime {
             clock: clock.clone(),
             quiet_until: crate::messenger::replaced_queue_position(&db).await?,
         }));
-        let tail = Arc::new(LogTail::new(db.clone()));
+        let tail = Arc::new(LogTail::new(db.clone(), store.committed_head()));
         let projectors: Vec<Arc<Projector>> = projections
             .into_iter()
             .map(|p| Arc::new(Projector::new(db.clone(), p, Some(tail.clone()))))

@@ -218,7 +218,7 @@ type Key = (String, String, i64);
 
 fn raise_head(head: &AtomicI64, positions: &HashMap<Key, i64>) {
     if let Some(highest) = positions.values().max() {
-        head.fetch_max(*highest, Ordering::Relaxed);
+        head.fetch_max(*highest, Ordering::AcqRel);
     }
 }
 

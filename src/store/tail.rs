@@ -3,8 +3,9 @@
 //! Each local commit wakes every projector, and each used to read the log after its own
 //! checkpoint: nine reads of the same few events. `LogTail` keeps the events it last read, in
 //! global order, and a projector whose position falls inside them takes its batch from memory.
-//! Only one read of the database happens at a time; a projector that finds a read begun after
-//! it was woken waits for that read instead of making its own.
+//! Only one read of the database happens at a time, and a caller woken by a local commit is
+//! served by any read that began after that commit: the writer's committed head, loaded before
+//! each read, says which commits a read could see.
 //!
 //! What it holds is exact: every event between `start` and `end` in the global order, because
 //! the log is read only below the oldest running transaction (see `log`), so nothing can later
@@ -13,14 +14,14 @@
 
 use super::log::{self, Selection};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use tokio::sync::Mutex;
 use xuexin_projections::{Checkpoint, Db, StoredEvent};
 
-/// How many events the tail keeps: a few batches, so projectors a little behind the front
-/// are still served from memory.
-pub const KEEP: usize = 4 * crate::projector::BATCH as usize;
+/// How many events the tail keeps: four of the projectors' batches (500), so projectors a
+/// little behind the front are still served from memory.
+pub const KEEP: usize = 2_000;
 
 struct Window {
     /// Just before the first event held.
@@ -28,9 +29,10 @@ struct Window {
     /// The last event read (or `start` when none is held).
     end: Checkpoint,
     events: VecDeque<StoredEvent>,
-    /// When the last read that reached the end of the log began. A caller woken before it
-    /// needs no other read: nothing it was woken for is missing.
-    read_to_end_at: Option<Instant>,
+    /// The writer's committed head when the last read that reached the end of the log began:
+    /// every local commit up to it is held (or was held back by an older transaction on
+    /// PostgreSQL, which the caller's retry by the clock reads again).
+    read_to_end_covers: Option<i64>,
 }
 
 impl Window {
@@ -39,7 +41,7 @@ impl Window {
             start: at,
             end: at,
             events: VecDeque::new(),
-            read_to_end_at: None,
+            read_to_end_covers: None,
         }
     }
 
@@ -72,6 +74,8 @@ impl Window {
 
 pub struct LogTail {
     db: Db,
+    /// The highest position this node's writer has committed.
+    committed: Arc<AtomicI64>,
     window: Mutex<Option<Window>>,
     keep: usize,
     /// Reads of the database: (for the window, by callers behind it).
@@ -79,14 +83,16 @@ pub struct LogTail {
 }
 
 impl LogTail {
-    pub fn new(db: Db) -> Self {
-        Self::keeping(db, KEEP)
+    /// A tail of `db`, whose local commits `committed` (the writer's committed head) tells.
+    pub fn new(db: Db, committed: Arc<AtomicI64>) -> Self {
+        Self::keeping(db, committed, KEEP)
     }
 
     /// A tail holding at most `keep` events.
-    pub fn keeping(db: Db, keep: usize) -> Self {
+    pub fn keeping(db: Db, committed: Arc<AtomicI64>, keep: usize) -> Self {
         Self {
             db,
+            committed,
             window: Mutex::new(None),
             keep: keep.max(1),
             reads: (AtomicU64::new(0), AtomicU64::new(0)),
@@ -112,14 +118,22 @@ impl LogTail {
         metrics::counter!("xuexin_projector_log_reads_total", "reader" => reader).increment(1);
     }
 
+    /// The writer's committed head now: what a caller woken by a local commit passes to
+    /// `read` (loaded after it started listening for the next commit).
+    pub fn committed_head(&self) -> i64 {
+        self.committed.load(Ordering::Acquire)
+    }
+
     /// Up to `limit` events after `from`, in global order, decoded as `selection` asks: what
-    /// `log::read_selected` returns, for a caller woken (by a commit or the clock) at `woken`.
+    /// `log::read_selected` returns. `seen`: the committed head the caller must see, from
+    /// `committed_head` (woken by a local commit); `None` reads the database whatever is held
+    /// (woken by the clock: another node's commit, or an event held back on PostgreSQL).
     #[tracing::instrument(skip(self, selection))]
     pub async fn read(
         &self,
         from: Checkpoint,
         limit: i64,
-        woken: Instant,
+        seen: Option<i64>,
         selection: &Selection,
     ) -> anyhow::Result<Vec<StoredEvent>> {
         let wanted = usize::try_from(limit).unwrap_or(0);
@@ -140,13 +154,13 @@ impl LogTail {
             None => guard.insert(Window::empty_at(from)),
         };
         let held = window.events.len() - window.index_after(from);
-        let fresh = window.read_to_end_at.is_some_and(|at| at >= woken);
+        let fresh = seen.is_some_and(|seen| window.read_to_end_covers >= Some(seen));
         if held < wanted && !fresh {
-            let began = Instant::now();
+            let covers = self.committed_head();
             self.count(true);
             let events = log::read_after(&self.db, window.end, limit).await?;
             if events.len() < wanted {
-                window.read_to_end_at = Some(began);
+                window.read_to_end_covers = Some(covers);
             }
             // Taken before trimming, so that a caller at the back still gets its batch.
             let mut batch = window.after(from, wanted, selection);

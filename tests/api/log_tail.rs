@@ -5,7 +5,6 @@
 use crate::helpers::{Backend, Person};
 use crate::on_both_backends;
 use futures::future::join_all;
-use std::time::Instant;
 use xuexin::projector::BATCH;
 use xuexin::store::log::{self, Selection};
 use xuexin::store::tail::LogTail;
@@ -50,15 +49,12 @@ async fn a_projector_served_by_the_tail_reads_what_its_own_read_would(backend: B
     order.extend(places);
 
     // Holding five events, with batches of three and of a full batch.
-    let tail = LogTail::keeping(app.db.clone(), 5);
+    let tail = LogTail::keeping(app.db.clone(), app.state.store.committed_head(), 5);
     let selections = selections();
     for limit in [3, BATCH] {
         for &from in &order {
             for selection in &selections {
-                let served = tail
-                    .read(from, limit, Instant::now(), selection)
-                    .await
-                    .unwrap();
+                let served = tail.read(from, limit, None, selection).await.unwrap();
                 let own = log::read_selected(&app.db, from, limit, selection)
                     .await
                     .unwrap();
@@ -82,12 +78,9 @@ async fn projectors_woken_by_one_commit_read_the_log_once(backend: Backend) {
         .unwrap();
 
     // A tail caught up with the log.
-    let tail = LogTail::new(app.db.clone());
+    let tail = LogTail::new(app.db.clone(), app.state.store.committed_head());
     let selections = selections();
-    let nothing = tail
-        .read(head, BATCH, Instant::now(), &selections[0])
-        .await
-        .unwrap();
+    let nothing = tail.read(head, BATCH, None, &selections[0]).await.unwrap();
     assert!(nothing.is_empty());
     assert_eq!(tail.reads(), (1, 0));
 
@@ -96,11 +89,11 @@ async fn projectors_woken_by_one_commit_read_the_log_once(backend: Backend) {
     // Applied here, so visible to any read (on PostgreSQL an open transaction elsewhere can
     // keep a commit out of reads for a moment).
     app.settle().await;
-    let woken = Instant::now();
+    let seen = Some(tail.committed_head());
     let served = join_all(
         selections
             .iter()
-            .map(|selection| tail.read(head, BATCH, woken, selection)),
+            .map(|selection| tail.read(head, BATCH, seen, selection)),
     )
     .await;
     assert_eq!(
@@ -118,23 +111,34 @@ async fn projectors_woken_by_one_commit_read_the_log_once(backend: Backend) {
         assert_eq!(served, own);
     }
 
-    // Woken again (by the clock, say), a caller reads again: new events may have come.
-    tail.read(head, BATCH, Instant::now(), &selections[0])
+    // Woken by a later commit, a caller reads again and finds it.
+    app.register_ok(&Person::random()).await;
+    app.settle().await;
+    let later = tail
+        .read(head, BATCH, Some(tail.committed_head()), &selections[0])
         .await
         .unwrap();
     assert_eq!(tail.reads(), (3, 0));
+    let own = log::read_selected(&app.db, head, BATCH, &selections[0])
+        .await
+        .unwrap();
+    assert_eq!(later, own);
+
+    // Woken by the clock, a caller reads again: another node may have written.
+    tail.read(head, BATCH, None, &selections[0]).await.unwrap();
+    assert_eq!(tail.reads(), (4, 0));
 
     // A read that filled its batch did not reach the end of the log: a caller woken before it
     // but wanting more reads on, and gets everything its own read would.
-    let fresh_tail = LogTail::new(app.db.clone());
-    let woken = Instant::now();
+    let fresh_tail = LogTail::new(app.db.clone(), app.state.store.committed_head());
+    let seen = Some(fresh_tail.committed_head());
     let one = fresh_tail
-        .read(Checkpoint::START, 1, woken, &selections[0])
+        .read(Checkpoint::START, 1, seen, &selections[0])
         .await
         .unwrap();
     assert_eq!(one.len(), 1);
     let more = fresh_tail
-        .read(Checkpoint::START, BATCH, woken, &selections[0])
+        .read(Checkpoint::START, BATCH, seen, &selections[0])
         .await
         .unwrap();
     let own = log::read_selected(&app.db, Checkpoint::START, BATCH, &selections[0])
@@ -143,3 +147,4 @@ async fn projectors_woken_by_one_commit_read_the_log_once(backend: Backend) {
     assert!(own.len() > 1);
     assert_eq!(more, own);
 }
+
