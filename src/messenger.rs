@@ -294,6 +294,24 @@ impl Projection for Messenger {
         Some(&["Account"])
     }
 
+    fn event_types_of(&self, _aggregate_type: &str) -> Option<&'static [&'static str]> {
+        Some(&[
+            "RegistrationStarted",
+            "EmailVerificationRequested",
+            "EmailVerified",
+            "PasswordResetRequested",
+            "PasswordReset",
+            "PasswordChanged",
+            "SecurityAnswersAccepted",
+            "AccountLocked",
+            "SecurityAnswersFailed",
+            "PhoneChanged",
+            "LanguageChosen",
+            "PhoneUnbound",
+            "EmailChanged",
+        ])
+    }
+
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
         if event.aggregate_type != "Account" {
             return Ok(());

@@ -147,10 +147,7 @@ impl Projector {
         let Some(last) = events.last().map(|e| e.checkpoint()) else {
             return Ok(0);
         };
-        if !events
-            .iter()
-            .any(|e| self.selection.wants(&e.aggregate_type))
-        {
+        if !events.iter().any(|e| self.projection.reads(e)) {
             self.set_skipped(Some(Skipped {
                 stored,
                 read_to: last,

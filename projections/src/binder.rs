@@ -129,6 +129,17 @@ impl Projection for RecordBinder {
         Some(&["Account", "StudentRecord"])
     }
 
+    fn event_types_of(&self, aggregate_type: &str) -> Option<&'static [&'static str]> {
+        (aggregate_type == "Account").then_some(&[
+            "RegistrationStarted",
+            "Registered",
+            "IdentityVerified",
+            "OldAccountDeactivated",
+            "NameChanged",
+            "RegistrationAbandoned",
+        ])
+    }
+
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
         if !matches!(event.aggregate_type.as_str(), "Account" | "StudentRecord") {
             return Ok(());

@@ -25,6 +25,10 @@ impl Projection for RegistrationSagas {
         Some(&["Account"])
     }
 
+    fn event_types_of(&self, _aggregate_type: &str) -> Option<&'static [&'static str]> {
+        Some(&["RegistrationStarted", "Registered", "RegistrationAbandoned"])
+    }
+
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
         self.apply_batch(tx, std::slice::from_ref(event)).await
     }

@@ -56,6 +56,14 @@ impl Projection for IdentityTransfers {
         Some(&["Identity", "LoginName", "Account"])
     }
 
+    fn event_types_of(&self, aggregate_type: &str) -> Option<&'static [&'static str]> {
+        (aggregate_type == "Account").then_some(&[
+            "PhoneChanged",
+            "EmailChanged",
+            "ExternalLoginUnlinked",
+        ])
+    }
+
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
         if !matches!(
             event.aggregate_type.as_str(),

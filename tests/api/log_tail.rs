@@ -148,3 +148,29 @@ async fn projectors_woken_by_one_commit_read_the_log_once(backend: Backend) {
     assert_eq!(more, own);
 }
 
+/// A projection that names the event types it reads is passed over for batches of other
+/// types: a misspelt name would hide events from it. Every name must be one its aggregate has.
+#[test]
+fn every_event_type_a_projection_names_is_one_of_its_aggregate() {
+    let mut projections = xuexin_projections::all();
+    projections.push(std::sync::Arc::new(xuexin::messenger::Messenger {
+        clock: std::sync::Arc::new(xuexin::clock::SystemClock),
+        quiet_until: Checkpoint::START,
+    }));
+    let mut named = 0;
+    for projection in &projections {
+        for aggregate in projection.aggregate_types().unwrap_or_default() {
+            let known = xuexin_domain::schema::event_types(aggregate);
+            assert!(!known.is_empty(), "no events known for {aggregate}");
+            for event_type in projection.event_types_of(aggregate).unwrap_or_default() {
+                named += 1;
+                assert!(
+                    known.iter().any(|k| k == event_type),
+                    "{} names {aggregate}.{event_type}, which does not exist",
+                    projection.name()
+                );
+            }
+        }
+    }
+    assert!(named > 0);
+}
