@@ -93,17 +93,40 @@ impl RateLimiter {
     #[tracing::instrument(skip_all)]
     pub async fn release(&self, bucket: &str, limit: Limit) -> anyhow::Result<()> {
         let (now, length) = self.window(limit);
-        let key = key_of(bucket, limit);
-        on_db!(&self.db, pool => {
-            sqlx::query(
+        self.give_back(&[key_of(bucket, limit)], now - length).await
+    }
+
+    /// Gives back one use of each of `keys` (sorted, distinct) in windows begun after
+    /// `window_after`, in one statement. On PostgreSQL the rows are locked in key order first,
+    /// the order `count` takes them in, so a give-back and a count of the same buckets wait
+    /// for each other instead of deadlocking. SQLite has one writer: no order to keep.
+    async fn give_back(&self, keys: &[String], window_after: i64) -> anyhow::Result<()> {
+        let n = keys.len();
+        let list: Vec<String> = (1..=n).map(|k| format!("${k}")).collect();
+        let list = list.join(", ");
+        let after = n + 1;
+        let live = format!("window_start > ${after} AND count > 0");
+        let sql = match (&self.db, n) {
+            (Db::Postgres(_), 2..) => format!(
                 "UPDATE rate_limits SET count = count - 1
-                 WHERE bucket = $1 AND window_start > $2 AND count > 0",
-            )
-            .bind(&key)
-            .bind(now - length)
-            .execute(pool)
-            .await
-            .context("failed to give back a rate-limited action")?;
+                 WHERE bucket IN (SELECT bucket FROM rate_limits WHERE bucket IN ({list}) AND {live}
+                                  ORDER BY bucket FOR UPDATE)
+                   AND {live}"
+            ),
+            _ => format!(
+                "UPDATE rate_limits SET count = count - 1 WHERE bucket IN ({list}) AND {live}"
+            ),
+        };
+        on_db!(&self.db, pool => {
+            let mut query = sqlx::query(&sql);
+            for key in keys {
+                query = query.bind(key);
+            }
+            query
+                .bind(window_after)
+                .execute(pool)
+                .await
+                .context("failed to give back a rate-limited action")?;
         });
         Ok(())
     }
@@ -136,12 +159,7 @@ impl RateLimiter {
         let (now, length) = self.window(Limit { max: 0, window });
         // Rows are locked in the order they are listed: always the same order, so two counts
         // of the same buckets wait for each other instead of deadlocking.
-        let mut keys: Vec<String> = buckets
-            .iter()
-            .map(|(bucket, limit)| key_of(bucket, *limit))
-            .collect();
-        keys.sort_unstable();
-        let counted = self.count(&keys, now, length).await?;
+        let counted = self.count(&sorted_keys(buckets), now, length).await?;
         // The first bucket, in the caller's order, that is over its limit.
         let refused = buckets.iter().find_map(|(bucket, limit)| {
             let key = key_of(bucket, *limit);
@@ -159,10 +177,14 @@ impl RateLimiter {
         }
     }
 
-    /// Gives back one use of every (bucket, limit) (see [`RateLimiter::release`]), one
-    /// statement each: a statement that held one row while it waited for another could
-    /// deadlock with a count that takes them in the other order.
+    /// Gives back one use of every (bucket, limit) (see [`RateLimiter::release`]): buckets
+    /// with one window length (a login's) in one statement that takes their rows in the order
+    /// the count does, others one statement each.
     pub async fn release_all(&self, buckets: &[(String, Limit)]) -> anyhow::Result<()> {
+        if let Some(window) = shared_window(buckets) {
+            let (now, length) = self.window(Limit { max: 0, window });
+            return self.give_back(&sorted_keys(buckets), now - length).await;
+        }
         for (bucket, limit) in buckets {
             self.release(bucket, *limit).await?;
         }
@@ -196,6 +218,16 @@ impl RateLimiter {
 /// The row of a bucket: its name and its window's length.
 fn key_of(bucket: &str, limit: Limit) -> String {
     format!("{bucket}/{}s", limit.window.as_secs())
+}
+
+/// The rows of the buckets, in the one order every statement takes them in.
+fn sorted_keys(buckets: &[(String, Limit)]) -> Vec<String> {
+    let mut keys: Vec<String> = buckets
+        .iter()
+        .map(|(bucket, limit)| key_of(bucket, *limit))
+        .collect();
+    keys.sort_unstable();
+    keys
 }
 
 /// When a refused use may try again: the window's end, at least a second away.
