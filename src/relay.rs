@@ -20,6 +20,9 @@ use xuexin_domain::values::mask_phone;
 use xuexin_projections::{db_execute, on_db, Checkpoint, Db, StoredEvent};
 
 pub const SUBJECT_PREFIX: &str = "xuexin.events";
+/// How soon a relay held back by an open transaction looks again.
+const HELD_BACK_RETRY: Duration = Duration::from_millis(10);
+
 /// How long JetStream remembers a message id (a restart's repeats fall inside it).
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(3600);
 
@@ -235,6 +238,17 @@ impl Relay {
         Ok(stored)
     }
 
+    /// Whether this node has committed events past what the relay has published, which its
+    /// last read could not see yet (on PostgreSQL, an older transaction was still open).
+    fn held_back(&self) -> bool {
+        match (&self.tail, self.stored.lock().map_or(None, |s| *s)) {
+            (Some(tail), Some(at)) => {
+                matches!(self.db, Db::Postgres(_)) && tail.committed_head() > at.position
+            }
+            _ => false,
+        }
+    }
+
     /// Moves the stored checkpoint from `from` to `to` (fenced: see `stored`).
     async fn store(&self, from: Checkpoint, to: Checkpoint) -> anyhow::Result<()> {
         // Unknown until the write is answered.
@@ -402,13 +416,21 @@ impl Relay {
                             tracing::debug!(published, "events relayed");
                         }
                         // The drain read to the end of the log: wait for the next commit
-                        // here, or the clock for another node's.
+                        // here, or the clock for another node's. On PostgreSQL a commit of
+                        // this node can be out of reach while an older transaction is open:
+                        // look again soon, as projectors do.
+                        let held_back = self.held_back();
+                        let wait = if held_back {
+                            HELD_BACK_RETRY
+                        } else {
+                            Duration::from_millis(250)
+                        };
                         by_commit = tokio::select! {
                             _ = &mut notified => true,
-                            _ = tokio::time::sleep(Duration::from_millis(250)) => false,
+                            _ = tokio::time::sleep(wait) => false,
                             _ = shutdown.wait() => return,
                         };
-                        if !by_commit {
+                        if !by_commit && !held_back {
                             // Another relay of the same name may have moved the checkpoint.
                             self.remember(None);
                         }
