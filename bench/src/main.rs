@@ -59,14 +59,18 @@ enum Scenario {
         seconds: u64,
     },
     /// One row on a dataset an earlier `all` (or `all --prepare`) loaded: `logins` (with the
-    /// queries under load), `appends` or `registrations`. For profiling one row.
+    /// queries under load), `appends`, `registrations`, or `latency` (commit to NATS consumer
+    /// at `--rate` commands a second, on a quiet service). For profiling one row.
     Row {
-        #[arg(value_parser = ["logins", "appends", "registrations"])]
+        #[arg(value_parser = ["logins", "appends", "registrations", "latency"])]
         row: String,
         #[arg(long, default_value_t = 1_000_000)]
         accounts: usize,
         #[arg(long, default_value_t = 30)]
         seconds: u64,
+        /// Commands a second offered by the `latency` row.
+        #[arg(long, default_value_t = 250)]
+        rate: u64,
     },
     /// Equal time for known and unknown names: medians of interleaved wrong-password logins
     /// and activation resends, known vs unknown, PostgreSQL and SQLite (target: < 1 ms apart).
@@ -131,8 +135,9 @@ async fn main() -> anyhow::Result<()> {
             row,
             accounts,
             seconds,
+            rate,
         } => {
-            let result = scenarios::one_row(&row, accounts, seconds).await?;
+            let result = scenarios::one_row(&row, accounts, seconds, rate).await?;
             println!("{result}");
             result
         }

@@ -625,7 +625,7 @@ async fn prepare(options: &Options) -> anyhow::Result<Value> {
 }
 
 /// One row on a dataset loaded earlier, with its own hash limit and a nats-server.
-pub async fn one_row(row: &str, accounts: usize, seconds: u64) -> anyhow::Result<Value> {
+pub async fn one_row(row: &str, accounts: usize, seconds: u64, rate: u64) -> anyhow::Result<Value> {
     let (url, kept) = reusable_postgres(&format!("accounts_{accounts}"), true).await?;
     anyhow::ensure!(
         kept && count_rows(&url, "account_view_v1").await >= accounts as u64,
@@ -638,6 +638,7 @@ pub async fn one_row(row: &str, accounts: usize, seconds: u64) -> anyhow::Result
     let result = match row {
         "logins" => logins(&service, accounts, hash, seconds).await,
         "appends" => appends(&service, &url, accounts, seconds).await,
+        "latency" => nats_latency(&nats, &service, accounts, rate, seconds).await,
         _ => registrations(&service, &url, hash, seconds).await,
     };
     service.stop();
