@@ -4,7 +4,7 @@
 
 use crate::shutdown::Shutdown;
 use crate::store::log;
-use crate::store::tail::LogTail;
+use crate::store::tail::{self, LogTail, HELD_BACK_RETRY};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -33,9 +33,6 @@ struct Skipped {
 /// transaction for the events of a few milliseconds instead of one per commit.
 const COALESCE: Duration = Duration::from_millis(3);
 
-/// How soon a projector held back by an open transaction looks again.
-const HELD_BACK_RETRY: Duration = Duration::from_millis(10);
-
 pub struct Projector {
     db: Db,
     projection: Arc<dyn Projection>,
@@ -46,7 +43,7 @@ pub struct Projector {
     /// The stored checkpoint as this projector last read or wrote it, so that a step does not
     /// read it again. Every write of it is fenced on the value (`checkpoint::advance`), so a
     /// stale copy (another node, a rebuild) fails that write and is read afresh.
-    stored: std::sync::Mutex<Option<Checkpoint>>,
+    stored: checkpoint::Known,
     /// The log's newest events, read once for every projector of this node (`None`: each step
     /// reads the database).
     tail: Option<Arc<LogTail>>,
@@ -61,7 +58,7 @@ impl Projector {
             selection,
             tail,
             skipped: std::sync::Mutex::new(None),
-            stored: std::sync::Mutex::new(None),
+            stored: checkpoint::Known::default(),
             projection,
             reached,
             applied: Arc::new(Notify::new()),
@@ -94,21 +91,14 @@ impl Projector {
     /// The stored checkpoint: the copy kept since this projector's last read or write of it,
     /// or the database's.
     async fn stored(&self) -> anyhow::Result<Checkpoint> {
-        if let Some(known) = self.stored.lock().map_or(None, |s| *s) {
+        if let Some(known) = self.stored.get() {
             return Ok(known);
         }
         let stored = checkpoint::load(&self.db, self.name())
             .await
             .context("failed to load a checkpoint")?;
-        self.set_stored(Some(stored));
+        self.stored.set(Some(stored));
         Ok(stored)
-    }
-
-    /// `None`: read it from the database next time.
-    fn set_stored(&self, stored: Option<Checkpoint>) {
-        if let Ok(mut current) = self.stored.lock() {
-            *current = stored;
-        }
     }
 
     /// Applies at most one batch. Returns how many events it read (applied or passed over).
@@ -174,16 +164,16 @@ impl Projector {
         if !checkpoint::advance(&mut tx, name, stored, last).await? {
             tx.rollback().await.ok();
             self.set_skipped(None);
-            self.set_stored(None);
+            self.stored.set(None);
             tracing::debug!("another projector advanced first; reloading");
             return Ok(0);
         }
         // Unknown until the commit is: a failed commit leaves the stored checkpoint unsure.
-        self.set_stored(None);
+        self.stored.set(None);
         tx.commit()
             .await
             .context("failed to commit a projection batch")?;
-        self.set_stored(Some(last));
+        self.stored.set(Some(last));
         self.set_skipped(None);
         self.reached.send_replace(last);
         self.applied.notify_waiters();
@@ -202,12 +192,12 @@ impl Projector {
             .context("failed to begin a checkpoint update")?;
         let moved =
             checkpoint::advance(&mut tx, self.name(), skipped.stored, skipped.read_to).await?;
-        self.set_stored(None);
+        self.stored.set(None);
         tx.commit()
             .await
             .context("failed to commit a checkpoint update")?;
         if moved {
-            self.set_stored(Some(skipped.read_to));
+            self.stored.set(Some(skipped.read_to));
         } else {
             tracing::debug!("another projector advanced first; reloading");
         }
@@ -219,8 +209,11 @@ impl Projector {
     /// read could not see yet (on PostgreSQL, an older transaction elsewhere was still open).
     /// Other processes' events are found by the poll. SQLite has one writer: never.
     fn held_back(&self, committed_head: &AtomicI64) -> bool {
-        matches!(self.db, Db::Postgres(_))
-            && committed_head.load(Ordering::Relaxed) > self.reached.borrow().position
+        tail::held_back(
+            &self.db,
+            committed_head.load(Ordering::Relaxed),
+            self.reached.borrow().position,
+        )
     }
 
     /// How long until the progress passed over must be stored (`None`: nothing to store).
@@ -291,7 +284,7 @@ impl Projector {
                     // Woken by the clock, not a commit here: look at the stored checkpoint
                     // again, in case another node or a rebuild moved it.
                     if !woken {
-                        self.set_stored(None);
+                        self.stored.set(None);
                     }
                 }
                 Err(error) => {

@@ -10,7 +10,7 @@
 
 use crate::shutdown::Shutdown;
 use crate::store::log::{read_after, Selection};
-use crate::store::tail::LogTail;
+use crate::store::tail::{self, LogTail, HELD_BACK_RETRY};
 use anyhow::Context;
 use async_nats::jetstream::{self, context::Publish, stream};
 use serde_json::{json, Value};
@@ -20,9 +20,6 @@ use xuexin_domain::values::mask_phone;
 use xuexin_projections::{db_execute, on_db, Checkpoint, Db, StoredEvent};
 
 pub const SUBJECT_PREFIX: &str = "xuexin.events";
-/// How soon a relay held back by an open transaction looks again.
-const HELD_BACK_RETRY: Duration = Duration::from_millis(10);
-
 /// How long JetStream remembers a message id (a restart's repeats fall inside it).
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(3600);
 
@@ -209,7 +206,7 @@ pub struct Relay {
     /// The stored checkpoint as this relay last read or wrote it, so that a drain does not
     /// read it again (`None`: read it). Writes are fenced on it: if another relay of the same
     /// name moved it, the write changes nothing and the next drain reads it afresh.
-    stored: std::sync::Mutex<Option<Checkpoint>>,
+    stored: xuexin_projections::checkpoint::Known,
 }
 
 impl Relay {
@@ -218,33 +215,25 @@ impl Relay {
             db,
             config,
             tail: None,
-            stored: std::sync::Mutex::new(None),
-        }
-    }
-
-    fn remember(&self, stored: Option<Checkpoint>) {
-        if let Ok(mut current) = self.stored.lock() {
-            *current = stored;
+            stored: Default::default(),
         }
     }
 
     /// The stored checkpoint: the copy kept since the last read or write, or the database's.
     async fn stored_checkpoint(&self) -> anyhow::Result<Checkpoint> {
-        if let Some(known) = self.stored.lock().map_or(None, |s| *s) {
+        if let Some(known) = self.stored.get() {
             return Ok(known);
         }
         let stored = load_checkpoint(&self.db, &self.config.name).await?;
-        self.remember(Some(stored));
+        self.stored.set(Some(stored));
         Ok(stored)
     }
 
     /// Whether this node has committed events past what the relay has published, which its
     /// last read could not see yet (on PostgreSQL, an older transaction was still open).
     fn held_back(&self) -> bool {
-        match (&self.tail, self.stored.lock().map_or(None, |s| *s)) {
-            (Some(tail), Some(at)) => {
-                matches!(self.db, Db::Postgres(_)) && tail.committed_head() > at.position
-            }
+        match (&self.tail, self.stored.get()) {
+            (Some(tail), Some(at)) => tail::held_back(&self.db, tail.committed_head(), at.position),
             _ => false,
         }
     }
@@ -252,9 +241,9 @@ impl Relay {
     /// Moves the stored checkpoint from `from` to `to` (fenced: see `stored`).
     async fn store(&self, from: Checkpoint, to: Checkpoint) -> anyhow::Result<()> {
         // Unknown until the write is answered.
-        self.remember(None);
+        self.stored.set(None);
         if save_checkpoint(&self.db, &self.config.name, from, to).await? {
-            self.remember(Some(to));
+            self.stored.set(Some(to));
         } else {
             tracing::debug!("another relay moved the checkpoint; reading it again");
         }
@@ -432,7 +421,7 @@ impl Relay {
                         };
                         if !by_commit && !held_back {
                             // Another relay of the same name may have moved the checkpoint.
-                            self.remember(None);
+                            self.stored.set(None);
                         }
                     }
                     Err(error) => {

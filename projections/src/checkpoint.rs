@@ -7,6 +7,25 @@ use crate::db::{Db, Tx};
 use crate::event::Checkpoint;
 use crate::{db_execute, on_db, tx_execute};
 
+/// A stored checkpoint as its owner (a projector, the relay) last read or wrote it, kept so
+/// that a step need not read it again; `None`: unknown, read it. Every write of the stored
+/// one is fenced on this value, so a stale copy (another node moved it) fails its write and is
+/// forgotten.
+#[derive(Debug, Default)]
+pub struct Known(std::sync::Mutex<Option<Checkpoint>>);
+
+impl Known {
+    pub fn get(&self) -> Option<Checkpoint> {
+        self.0.lock().map_or(None, |known| *known)
+    }
+
+    pub fn set(&self, checkpoint: Option<Checkpoint>) {
+        if let Ok(mut known) = self.0.lock() {
+            *known = checkpoint;
+        }
+    }
+}
+
 pub async fn load(db: &Db, projection: &str) -> sqlx::Result<Checkpoint> {
     let row: Option<(i64, i64)> = on_db!(db, pool => {
         sqlx::query_as(

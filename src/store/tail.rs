@@ -72,6 +72,16 @@ impl Window {
     }
 }
 
+/// How soon a reader held back by an open transaction looks again.
+pub const HELD_BACK_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Whether this node has committed events past `position` (its writer's `committed_head`)
+/// that a reader's last read could not see yet: on PostgreSQL, an older transaction was still
+/// open. SQLite has one writer: never.
+pub fn held_back(db: &Db, committed_head: i64, position: i64) -> bool {
+    matches!(db, Db::Postgres(_)) && committed_head > position
+}
+
 pub struct LogTail {
     db: Db,
     /// The highest position this node's writer has committed.
