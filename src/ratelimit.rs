@@ -24,14 +24,6 @@ impl RateLimiter {
         Self { db, clock }
     }
 
-    /// Now, and the length of the limit's window, in milliseconds.
-    fn window(&self, limit: Limit) -> (i64, i64) {
-        (
-            self.clock.now().millis(),
-            (limit.window.as_millis() as i64).max(1),
-        )
-    }
-
     /// Counts one use of `bucket`; refuses it once the window's count passes `limit.max`.
     ///
     /// A window opens at the first use after the last one ran out (not at a clock boundary),
@@ -40,46 +32,44 @@ impl RateLimiter {
     /// Bucket names hold phones and IPs, so they stay out of the span.
     #[tracing::instrument(skip_all)]
     pub async fn hit(&self, bucket: &str, limit: Limit) -> anyhow::Result<Result<(), Exceeded>> {
-        let (now, length) = self.window(limit);
-        let counted = self.count(&[key_of(bucket, limit)], now, length).await?;
+        let row = Row::of(bucket, limit);
+        let now = self.clock.now().millis();
+        let counted = self.count(std::slice::from_ref(&row), now).await?;
         Ok(match counted.first() {
             Some((_, count, window_start)) if *count > limit.max => Err(Exceeded {
-                retry_after: retry_after(*window_start, length, now),
+                retry_after: retry_after(*window_start, row.length, now),
             }),
             _ => Ok(()),
         })
     }
 
-    /// Counts one use of each row (distinct keys, one window length) in one statement, each row
-    /// counted and decided atomically. Answers (key, count, window start) per row.
-    #[tracing::instrument(skip_all, fields(rows = keys.len()))]
-    async fn count(
-        &self,
-        keys: &[String],
-        now: i64,
-        length: i64,
-    ) -> anyhow::Result<Vec<(String, i64, i64)>> {
-        let n = keys.len();
-        let rows: Vec<String> = (1..=n).map(|k| format!("(${k}, ${}, 1)", n + 1)).collect();
+    /// Counts one use of each row (distinct keys, in the order given) in one statement, each
+    /// row counted and decided atomically against its own window's length. Answers (key,
+    /// count, window start) per row.
+    #[tracing::instrument(skip_all, fields(rows = rows.len()))]
+    async fn count(&self, rows: &[Row], now: i64) -> anyhow::Result<Vec<(String, i64, i64)>> {
+        let n = rows.len();
+        let values: Vec<String> = (1..=n).map(|k| format!("(${}, $1, 1)", 2 * k)).collect();
+        // A row's window is current while it began less than that row's length ago.
+        let current = format!(
+            "rate_limits.window_start > excluded.window_start - {}",
+            length_of(n, "excluded.bucket")
+        );
         let sql = format!(
             "INSERT INTO rate_limits (bucket, window_start, count) VALUES {}
              ON CONFLICT (bucket) DO UPDATE SET
-               count = CASE WHEN rate_limits.window_start > excluded.window_start - ${length}
-                            THEN rate_limits.count + 1 ELSE 1 END,
-               window_start = CASE WHEN rate_limits.window_start > excluded.window_start - ${length}
-                            THEN rate_limits.window_start ELSE excluded.window_start END
+               count = CASE WHEN {current} THEN rate_limits.count + 1 ELSE 1 END,
+               window_start = CASE WHEN {current}
+                                   THEN rate_limits.window_start ELSE excluded.window_start END
              RETURNING bucket, count, window_start",
-            rows.join(", "),
-            length = n + 2,
+            values.join(", "),
         );
         Ok(on_db!(&self.db, pool => {
-            let mut query = sqlx::query_as(&sql);
-            for key in keys {
-                query = query.bind(key);
+            let mut query = sqlx::query_as(&sql).bind(now);
+            for row in rows {
+                query = query.bind(&row.key).bind(row.length);
             }
             query
-                .bind(now)
-                .bind(length)
                 .fetch_all(pool)
                 .await
                 .context("failed to count a rate-limited action")?
@@ -92,20 +82,21 @@ impl RateLimiter {
     /// that is too low.
     #[tracing::instrument(skip_all)]
     pub async fn release(&self, bucket: &str, limit: Limit) -> anyhow::Result<()> {
-        let (now, length) = self.window(limit);
-        self.give_back(&[key_of(bucket, limit)], now - length).await
+        self.give_back(&[Row::of(bucket, limit)]).await
     }
 
-    /// Gives back one use of each of `keys` (sorted, distinct) in windows begun after
-    /// `window_after`, in one statement. On PostgreSQL the rows are locked in key order first,
-    /// the order `count` takes them in, so a give-back and a count of the same buckets wait
-    /// for each other instead of deadlocking. SQLite has one writer: no order to keep.
-    async fn give_back(&self, keys: &[String], window_after: i64) -> anyhow::Result<()> {
-        let n = keys.len();
-        let list: Vec<String> = (1..=n).map(|k| format!("${k}")).collect();
+    /// Gives back one use of each row (sorted, distinct) in its current window, in one
+    /// statement. On PostgreSQL the rows are locked in key order first, the order `count`
+    /// takes them in, so a give-back and a count of the same buckets wait for each other
+    /// instead of deadlocking. SQLite has one writer: no order to keep.
+    async fn give_back(&self, rows: &[Row]) -> anyhow::Result<()> {
+        let n = rows.len();
+        let list: Vec<String> = (1..=n).map(|k| format!("${}", 2 * k)).collect();
         let list = list.join(", ");
-        let after = n + 1;
-        let live = format!("window_start > ${after} AND count > 0");
+        let live = format!(
+            "window_start > $1 - {} AND count > 0",
+            length_of(n, "bucket")
+        );
         let sql = match (&self.db, n) {
             (Db::Postgres(_), 2..) => format!(
                 "UPDATE rate_limits SET count = count - 1
@@ -117,13 +108,13 @@ impl RateLimiter {
                 "UPDATE rate_limits SET count = count - 1 WHERE bucket IN ({list}) AND {live}"
             ),
         };
+        let now = self.clock.now().millis();
         on_db!(&self.db, pool => {
-            let mut query = sqlx::query(&sql);
-            for key in keys {
-                query = query.bind(key);
+            let mut query = sqlx::query(&sql).bind(now);
+            for row in rows {
+                query = query.bind(&row.key).bind(row.length);
             }
             query
-                .bind(window_after)
                 .execute(pool)
                 .await
                 .context("failed to give back a rate-limited action")?;
@@ -131,41 +122,33 @@ impl RateLimiter {
         Ok(())
     }
 
-    /// Counts one use of every (bucket, limit); if any refuses, gives them all back and
-    /// refuses. Buckets with one window length (a login's, a recovery's) are counted in one
-    /// statement.
+    /// Counts one use of every (bucket, limit), in one statement; if any refuses, gives them
+    /// all back (one more statement) and refuses with the first refusal in the caller's order.
+    /// Each bucket is counted against its own window. A bucket listed twice is counted once
+    /// per listing, one statement each (one statement cannot count a row twice).
     pub async fn hit_all(
         &self,
         buckets: &[(String, Limit)],
     ) -> anyhow::Result<Result<(), Exceeded>> {
-        if let Some(window) = shared_window(buckets) {
-            return self.hit_together(buckets, window).await;
-        }
-        for (i, (bucket, limit)) in buckets.iter().enumerate() {
-            if let Err(exceeded) = self.hit(bucket, *limit).await? {
-                self.release_all(&buckets[..=i]).await?;
-                return Ok(Err(exceeded));
+        if !distinct(buckets) {
+            for (i, (bucket, limit)) in buckets.iter().enumerate() {
+                if let Err(exceeded) = self.hit(bucket, *limit).await? {
+                    self.release_all(&buckets[..=i]).await?;
+                    return Ok(Err(exceeded));
+                }
             }
+            return Ok(Ok(()));
         }
-        Ok(Ok(()))
-    }
-
-    /// [`RateLimiter::hit`] for distinct buckets of one window length, in one statement.
-    async fn hit_together(
-        &self,
-        buckets: &[(String, Limit)],
-        window: Duration,
-    ) -> anyhow::Result<Result<(), Exceeded>> {
-        let (now, length) = self.window(Limit { max: 0, window });
+        let now = self.clock.now().millis();
         // Rows are locked in the order they are listed: always the same order, so two counts
         // of the same buckets wait for each other instead of deadlocking.
-        let counted = self.count(&sorted_keys(buckets), now, length).await?;
+        let counted = self.count(&sorted_rows(buckets), now).await?;
         // The first bucket, in the caller's order, that is over its limit.
         let refused = buckets.iter().find_map(|(bucket, limit)| {
-            let key = key_of(bucket, *limit);
-            let (_, count, window_start) = counted.iter().find(|(k, _, _)| *k == key)?;
+            let row = Row::of(bucket, *limit);
+            let (_, count, window_start) = counted.iter().find(|(k, _, _)| *k == row.key)?;
             (*count > limit.max).then(|| Exceeded {
-                retry_after: retry_after(*window_start, length, now),
+                retry_after: retry_after(*window_start, row.length, now),
             })
         });
         match refused {
@@ -177,13 +160,12 @@ impl RateLimiter {
         }
     }
 
-    /// Gives back one use of every (bucket, limit) (see [`RateLimiter::release`]): buckets
-    /// with one window length (a login's) in one statement that takes their rows in the order
-    /// the count does, others one statement each.
+    /// Gives back one use of every (bucket, limit) (see [`RateLimiter::release`]): distinct
+    /// buckets in one statement that takes their rows in the order the count does, a bucket
+    /// listed twice once per listing.
     pub async fn release_all(&self, buckets: &[(String, Limit)]) -> anyhow::Result<()> {
-        if let Some(window) = shared_window(buckets) {
-            let (now, length) = self.window(Limit { max: 0, window });
-            return self.give_back(&sorted_keys(buckets), now - length).await;
+        if distinct(buckets) {
+            return self.give_back(&sorted_rows(buckets)).await;
         }
         for (bucket, limit) in buckets {
             self.release(bucket, *limit).await?;
@@ -197,8 +179,8 @@ impl RateLimiter {
         bucket: &str,
         limit: Limit,
     ) -> anyhow::Result<Option<Exceeded>> {
-        let (now, length) = self.window(limit);
-        let key = key_of(bucket, limit);
+        let now = self.clock.now().millis();
+        let Row { key, length } = Row::of(bucket, limit);
         let row: Option<(i64, i64)> = on_db!(&self.db, pool => {
             sqlx::query_as("SELECT window_start, count FROM rate_limits WHERE bucket = $1")
                 .bind(&key)
@@ -215,19 +197,43 @@ impl RateLimiter {
     }
 }
 
-/// The row of a bucket: its name and its window's length.
-fn key_of(bucket: &str, limit: Limit) -> String {
-    format!("{bucket}/{}s", limit.window.as_secs())
+/// A bucket's counter row: its key (the bucket's name and its window's length, so that two
+/// limits of different windows on one name count apart) and the window's length in
+/// milliseconds.
+struct Row {
+    key: String,
+    length: i64,
+}
+
+impl Row {
+    fn of(bucket: &str, limit: Limit) -> Row {
+        Row {
+            key: format!("{bucket}/{}s", limit.window.as_secs()),
+            length: (limit.window.as_millis() as i64).max(1),
+        }
+    }
+}
+
+/// The SQL for the window length of the row whose key is `column`, for a statement that binds
+/// now as `$1` and each of its `n` rows' key and length as `$2k` and `$2k+1`.
+fn length_of(n: usize, column: &str) -> String {
+    if n == 1 {
+        return "$3".to_string();
+    }
+    let arms: Vec<String> = (1..=n)
+        .map(|k| format!("WHEN ${} THEN ${}", 2 * k, 2 * k + 1))
+        .collect();
+    format!("CASE {column} {} END", arms.join(" "))
 }
 
 /// The rows of the buckets, in the one order every statement takes them in.
-fn sorted_keys(buckets: &[(String, Limit)]) -> Vec<String> {
-    let mut keys: Vec<String> = buckets
+fn sorted_rows(buckets: &[(String, Limit)]) -> Vec<Row> {
+    let mut rows: Vec<Row> = buckets
         .iter()
-        .map(|(bucket, limit)| key_of(bucket, *limit))
+        .map(|(bucket, limit)| Row::of(bucket, *limit))
         .collect();
-    keys.sort_unstable();
-    keys
+    rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    rows
 }
 
 /// When a refused use may try again: the window's end, at least a second away.
@@ -235,18 +241,13 @@ fn retry_after(window_start: i64, length: i64, now: i64) -> Duration {
     Duration::from_millis((window_start + length - now).max(1000) as u64)
 }
 
-/// The window length shared by several buckets, none listed twice (one statement cannot count
-/// a row twice).
-fn shared_window(buckets: &[(String, Limit)]) -> Option<Duration> {
-    let (_, first) = buckets.first()?;
-    let distinct = buckets
+/// Whether no bucket is listed twice (with the same window: the same row).
+fn distinct(buckets: &[(String, Limit)]) -> bool {
+    let keys: std::collections::HashSet<String> = buckets
         .iter()
-        .map(|(bucket, _)| bucket)
-        .collect::<std::collections::HashSet<_>>()
-        .len()
-        == buckets.len();
-    (buckets.len() > 1 && distinct && buckets.iter().all(|(_, l)| l.window == first.window))
-        .then_some(first.window)
+        .map(|(bucket, limit)| Row::of(bucket, *limit).key)
+        .collect();
+    keys.len() == buckets.len()
 }
 
 #[cfg(test)]
@@ -310,6 +311,39 @@ mod tests {
         limiter.release_all(&buckets).await.unwrap();
         assert!(limiter.hit_all(&buckets).await.unwrap().is_ok());
         assert!(limiter.hit_all(&buckets).await.unwrap().is_err());
+    }
+
+    #[tokio::test]
+    async fn buckets_of_different_windows_are_counted_together_each_in_its_own_window() {
+        let (limiter, clock) = limiter(0).await;
+        let three_an_hour = Limit {
+            max: 3,
+            window: Duration::from_secs(3600),
+        };
+        let buckets = vec![
+            ("ip".to_string(), three_an_hour),
+            ("address".to_string(), ONE_A_MINUTE),
+        ];
+        assert!(limiter.hit_all(&buckets).await.unwrap().is_ok());
+        // The address's minute is used up: refused with that window's rest, the hour given back.
+        clock.0.store(10_000, Ordering::SeqCst);
+        let refused = limiter.hit_all(&buckets).await.unwrap().unwrap_err();
+        assert_eq!(refused.retry_after, Duration::from_secs(50));
+        // A minute on, the address's window has run out but the hour's has not.
+        clock.0.store(61_000, Ordering::SeqCst);
+        assert!(limiter.hit_all(&buckets).await.unwrap().is_ok());
+        clock.0.store(122_000, Ordering::SeqCst);
+        assert!(limiter.hit_all(&buckets).await.unwrap().is_ok());
+        // The fourth in the hour is refused by the hour, with its rest.
+        clock.0.store(183_000, Ordering::SeqCst);
+        let refused = limiter.hit_all(&buckets).await.unwrap().unwrap_err();
+        assert_eq!(
+            refused.retry_after,
+            Duration::from_millis(3_600_000 - 183_000)
+        );
+        // And given back in both: after the hour, one more goes through.
+        clock.0.store(3_600_001, Ordering::SeqCst);
+        assert!(limiter.hit_all(&buckets).await.unwrap().is_ok());
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@ use crate::deferred::{DeferredQueue, Kind};
 use crate::messenger::{consume_email_token, VERIFY_EMAIL};
 use crate::projector::{ReadYourWrites, WaitError};
 use crate::ratelimit::RateLimiter;
-use crate::store::{log, CommandMetadata, Db, EventStore, ExecuteError};
+use crate::store::{CommandMetadata, Db, EventStore, ExecuteError};
 use std::sync::Arc;
 use std::time::Duration;
 use xuexin_domain::account::{Account, AccountCommand, AccountError, AccountServices};
@@ -61,34 +61,26 @@ impl EmailVerification {
     /// any other costs; the mail's event is recorded after the answer (`deferred`).
     #[tracing::instrument(skip_all)]
     pub async fn resend(&self, email: &Email, request: &CommandMetadata) -> Result<(), EmailError> {
+        // Per client, and per address whether or not anybody holds it (a 429 that only a
+        // registered address gets would tell it apart): both in one statement.
+        let mut buckets = Vec::with_capacity(2);
         if let Some(ip) = &request.client_ip {
-            if let Err(exceeded) = self
-                .limiter
-                .hit(&format!("email-ip:{ip}"), self.resends_per_ip)
-                .await?
-            {
-                return Err(EmailError::RateLimited {
-                    retry_after: exceeded.retry_after,
-                });
-            }
+            buckets.push((format!("email-ip:{ip}"), self.resends_per_ip));
         }
-        // Counted per address whether or not anybody holds it: a 429 that only a registered
-        // address gets would tell it apart.
-        let bucket = format!(
-            "email-resend:{}",
-            login_name_id(LoginNameKind::Email, email.as_str())
-        );
-        if let Err(exceeded) = self.limiter.hit(&bucket, self.resends_per_address).await? {
+        buckets.push((
+            format!(
+                "email-resend:{}",
+                login_name_id(LoginNameKind::Email, email.as_str())
+            ),
+            self.resends_per_address,
+        ));
+        if let Err(exceeded) = self.limiter.hit_all(&buckets).await? {
             return Err(EmailError::RateLimited {
                 retry_after: exceeded.retry_after,
             });
         }
         // Waited for (boundedly) whatever the address: known or not, the request costs the same.
-        match self
-            .reads
-            .wait(&[login_index::NAME], log::head(&self.db).await?)
-            .await
-        {
+        match self.reads.wait_for_head(&[login_index::NAME]).await {
             Ok(()) | Err(WaitError::Timeout | WaitError::AheadOfLog) => {}
             Err(WaitError::Store(error)) => return Err(EmailError::Internal(error)),
         }
