@@ -15,6 +15,21 @@ use xuexin_projections::{checkpoint, on_db, Checkpoint, Db, Projection};
 
 pub const BATCH: i64 = 500;
 
+/// What one step did: how many events it read (applied or passed over), and whether it
+/// committed a batch.
+#[derive(Clone, Copy, Debug)]
+struct Step {
+    read: usize,
+    wrote: bool,
+}
+
+impl Step {
+    const NOTHING: Step = Step {
+        read: 0,
+        wrote: false,
+    };
+}
+
 /// How long progress through batches a projection reads nothing of may stay unstored. Until it
 /// is stored, other nodes' queries that wait for this projection (they poll the stored
 /// checkpoint) wait too; after a crash those batches are only read again.
@@ -109,14 +124,14 @@ impl Projector {
     /// by `store_skipped`. Each commit of a busy service wakes every projector; most have
     /// nothing to write for it.
     pub async fn step(&self) -> anyhow::Result<usize> {
-        self.step_after(None).await
+        Ok(self.step_after(None).await?.read)
     }
 
     /// `step`, for a projector woken by a local commit that must see the writer's committed
     /// head `seen` (`None`: woken by the clock). A read of the log begun after that commit, by
     /// any projector of this node, serves it too (`LogTail::read`).
     #[tracing::instrument(skip(self), fields(projection = self.projection.name()))]
-    async fn step_after(&self, seen: Option<i64>) -> anyhow::Result<usize> {
+    async fn step_after(&self, seen: Option<i64>) -> anyhow::Result<Step> {
         let name = self.projection.name();
         let stored = self.stored().await?;
         let skipped = self.skipped().filter(|s| s.stored == stored);
@@ -135,7 +150,7 @@ impl Projector {
             None => log::read_selected(&self.db, from, BATCH, &self.selection).await?,
         };
         let Some(last) = events.last().map(|e| e.checkpoint()) else {
-            return Ok(0);
+            return Ok(Step::NOTHING);
         };
         if !events.iter().any(|e| self.projection.reads(e)) {
             self.set_skipped(Some(Skipped {
@@ -144,7 +159,10 @@ impl Projector {
                 since: skipped.map_or_else(std::time::Instant::now, |s| s.since),
             }));
             self.reached.send_replace(last);
-            return Ok(events.len());
+            return Ok(Step {
+                read: events.len(),
+                wrote: false,
+            });
         }
         let mut tx = self
             .db
@@ -166,7 +184,7 @@ impl Projector {
             self.set_skipped(None);
             self.stored.set(None);
             tracing::debug!("another projector advanced first; reloading");
-            return Ok(0);
+            return Ok(Step::NOTHING);
         }
         // Unknown until the commit is: a failed commit leaves the stored checkpoint unsure.
         self.stored.set(None);
@@ -177,7 +195,10 @@ impl Projector {
         self.set_skipped(None);
         self.reached.send_replace(last);
         self.applied.notify_waiters();
-        Ok(events.len())
+        Ok(Step {
+            read: events.len(),
+            wrote: true,
+        })
     }
 
     /// Stores the checkpoint past batches passed over, if any (fenced like any advance).
@@ -243,8 +264,8 @@ impl Projector {
             // Loaded once listening: a later commit wakes the next step.
             let seen = by_commit.then(|| committed_head.load(Ordering::Acquire));
             match self.step_after(seen).await {
-                Ok(n) if n as i64 >= BATCH => by_commit = true,
-                Ok(n) => {
+                Ok(step) if step.read as i64 >= BATCH => by_commit = true,
+                Ok(step) => {
                     failures = 0;
                     // Caught up. Progress passed over is stored once it is old enough (a
                     // busy log keeps it moving in memory meanwhile).
@@ -276,9 +297,11 @@ impl Projector {
                         _ = shutdown.wait() => false,
                     };
                     by_commit = woken;
-                    // Under load (the last step found events and a commit woke us at once),
+                    // Under load (the last step wrote a batch and a commit woke us at once),
                     // let a few more commits land so that one transaction applies them all.
-                    if woken && n > 0 {
+                    // A projector that only passed events over writes nothing to save: it
+                    // reads at once, so that queries waiting for it are not held up.
+                    if woken && step.wrote {
                         tokio::time::sleep(COALESCE).await;
                     }
                     // Woken by the clock, not a commit here: look at the stored checkpoint
@@ -358,6 +381,19 @@ impl ReadYourWrites {
         self.wait_until(projections, position, deadline).await
     }
 
+    /// Returns once every named projection has applied the log as far as it is visible now
+    /// (a query that must see whatever any node committed before it). The head and its
+    /// checkpoint are one query.
+    #[tracing::instrument(skip(self))]
+    pub async fn wait_for_head(&self, projections: &[&'static str]) -> Result<(), WaitError> {
+        let Some(target) = log::head_checkpoint(&self.db).await? else {
+            return Ok(());
+        };
+        let deadline = tokio::time::Instant::now() + self.max_wait;
+        self.wait_for_checkpoint(projections, target, deadline)
+            .await
+    }
+
     /// `wait`, with the deadline given.
     async fn wait_until(
         &self,
@@ -382,6 +418,17 @@ impl ReadYourWrites {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
+        self.wait_for_checkpoint(projections, target, deadline)
+            .await
+    }
+
+    /// Returns once every named projection has applied `target`, or `Timeout` at `deadline`.
+    async fn wait_for_checkpoint(
+        &self,
+        projections: &[&'static str],
+        target: Checkpoint,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), WaitError> {
         for name in projections {
             match self.local.get(name) {
                 Some(receiver) => {

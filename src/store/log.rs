@@ -219,6 +219,30 @@ pub async fn checkpoint_of(db: &Db, position: i64) -> anyhow::Result<Option<Chec
     }))
 }
 
+/// The checkpoint of the newest event visible now (`None`: the log is empty): the log's head
+/// and its transaction, in one query.
+pub async fn head_checkpoint(db: &Db) -> anyhow::Result<Option<Checkpoint>> {
+    let row: Option<(i64, i64)> = match db {
+        Db::Postgres(pool) => sqlx::query_as(
+            "SELECT position, transaction_id::text::bigint FROM events
+              ORDER BY position DESC LIMIT 1",
+        )
+        .fetch_optional(pool)
+        .await
+        .context("failed to read the log head")?,
+        Db::Sqlite(pool) => {
+            sqlx::query_as("SELECT position, 0 FROM events ORDER BY position DESC LIMIT 1")
+                .fetch_optional(pool)
+                .await
+                .context("failed to read the log head")?
+        }
+    };
+    Ok(row.map(|(position, transaction_id)| Checkpoint {
+        transaction_id,
+        position,
+    }))
+}
+
 /// The request id of the event at `position` (the command that wrote it), if there is one.
 pub async fn request_of(db: &Db, position: i64) -> anyhow::Result<Option<String>> {
     let found: Option<(String,)> = match db {
