@@ -130,7 +130,7 @@ impl RateLimiter {
         &self,
         buckets: &[(String, Limit)],
     ) -> anyhow::Result<Result<(), Exceeded>> {
-        if !distinct(buckets) {
+        let Some(rows) = sorted_rows(buckets) else {
             for (i, (bucket, limit)) in buckets.iter().enumerate() {
                 if let Err(exceeded) = self.hit(bucket, *limit).await? {
                     self.release_all(&buckets[..=i]).await?;
@@ -138,11 +138,11 @@ impl RateLimiter {
                 }
             }
             return Ok(Ok(()));
-        }
+        };
         let now = self.clock.now().millis();
         // Rows are locked in the order they are listed: always the same order, so two counts
         // of the same buckets wait for each other instead of deadlocking.
-        let counted = self.count(&sorted_rows(buckets), now).await?;
+        let counted = self.count(&rows, now).await?;
         // The first bucket, in the caller's order, that is over its limit.
         let refused = buckets.iter().find_map(|(bucket, limit)| {
             let row = Row::of(bucket, *limit);
@@ -153,7 +153,7 @@ impl RateLimiter {
         });
         match refused {
             Some(exceeded) => {
-                self.release_all(buckets).await?;
+                self.give_back(&rows).await?;
                 Ok(Err(exceeded))
             }
             None => Ok(Ok(())),
@@ -164,8 +164,8 @@ impl RateLimiter {
     /// buckets in one statement that takes their rows in the order the count does, a bucket
     /// listed twice once per listing.
     pub async fn release_all(&self, buckets: &[(String, Limit)]) -> anyhow::Result<()> {
-        if distinct(buckets) {
-            return self.give_back(&sorted_rows(buckets)).await;
+        if let Some(rows) = sorted_rows(buckets) {
+            return self.give_back(&rows).await;
         }
         for (bucket, limit) in buckets {
             self.release(bucket, *limit).await?;
@@ -226,28 +226,21 @@ fn length_of(n: usize, column: &str) -> String {
     format!("CASE {column} {} END", arms.join(" "))
 }
 
-/// The rows of the buckets, in the one order every statement takes them in.
-fn sorted_rows(buckets: &[(String, Limit)]) -> Vec<Row> {
+/// The rows of the buckets, in the one order every statement takes them in; `None` if a
+/// bucket is listed twice (with the same window: the same row), which one statement cannot
+/// count twice.
+fn sorted_rows(buckets: &[(String, Limit)]) -> Option<Vec<Row>> {
     let mut rows: Vec<Row> = buckets
         .iter()
         .map(|(bucket, limit)| Row::of(bucket, *limit))
         .collect();
     rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-    rows
+    (!rows.windows(2).any(|pair| pair[0].key == pair[1].key)).then_some(rows)
 }
 
 /// When a refused use may try again: the window's end, at least a second away.
 fn retry_after(window_start: i64, length: i64, now: i64) -> Duration {
     Duration::from_millis((window_start + length - now).max(1000) as u64)
-}
-
-/// Whether no bucket is listed twice (with the same window: the same row).
-fn distinct(buckets: &[(String, Limit)]) -> bool {
-    let keys: std::collections::HashSet<String> = buckets
-        .iter()
-        .map(|(bucket, limit)| Row::of(bucket, *limit).key)
-        .collect();
-    keys.len() == buckets.len()
 }
 
 #[cfg(test)]
