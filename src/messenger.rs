@@ -13,6 +13,7 @@ use crate::security::{new_token, token_hash};
 use crate::shutdown::Shutdown;
 use anyhow::Context;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -20,6 +21,7 @@ use xuexin_domain::account::AccountEvent;
 use xuexin_domain::values::{mask_email, mask_phone, Phone};
 use xuexin_domain::{Clock, Timestamp};
 use xuexin_projections::{
+    db::{execute_rows, Param},
     db_execute, on_db, on_tx, tx_execute, Db, DomainEventKind, Projection, ProjectionError,
     StoredEvent, Tx,
 };
@@ -180,28 +182,38 @@ async fn queue(
     channel: &str,
     kind: &str,
     recipient: &str,
-    mut payload: Value,
+    payload: Value,
     expires_at: Timestamp,
     now: Timestamp,
 ) -> Result<(), ProjectionError> {
     if event.checkpoint() <= quiet_until {
         return Ok(()); // already handled by the mail queue this one replaced
     }
-    // Written in the account's language as it is when the message is queued.
-    let language: Option<(String,)> = on_tx!(tx, conn => {
-        sqlx::query_as("SELECT language FROM messenger_contacts WHERE account_id = $1")
-            .bind(&event.aggregate_id)
-            .fetch_optional(conn)
-            .await?
-    });
-    if let (Some((language,)), Some(fields)) = (language, payload.as_object_mut()) {
-        fields.insert("language".into(), Value::String(language));
-    }
+    // Written in the account's language as it is when the message is queued (none named when
+    // the messenger has no contacts row for it), read in the statement that queues it.
+    let sql = match tx {
+        Tx::Postgres(_) => {
+            "INSERT INTO message_outbox (id, channel, kind, account_id, recipient, payload, expires_at, created_at, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5,
+                     ($6::jsonb || COALESCE((SELECT jsonb_build_object('language', language)
+                                             FROM messenger_contacts WHERE account_id = $4),
+                                            '{}'::jsonb))::text,
+                     $7, $8, $8)
+             ON CONFLICT (id) DO NOTHING"
+        }
+        Tx::Sqlite(_) => {
+            "INSERT INTO message_outbox (id, channel, kind, account_id, recipient, payload, expires_at, created_at, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5,
+                     json_patch($6, COALESCE((SELECT json_object('language', language)
+                                              FROM messenger_contacts WHERE account_id = $4),
+                                             '{}')),
+                     $7, $8, $8)
+             ON CONFLICT (id) DO NOTHING"
+        }
+    };
     tx_execute!(
         tx,
-        "INSERT INTO message_outbox (id, channel, kind, account_id, recipient, payload, expires_at, created_at, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-         ON CONFLICT (id) DO NOTHING",
+        sql,
         format!("{}:{}:{channel}", event.aggregate_id, event.sequence),
         channel,
         kind,
@@ -568,8 +580,12 @@ struct DueRow {
     payload: String,
     expires_at: i64,
     attempts: i64,
-    next_attempt_at: i64,
+    created_at: i64,
 }
+
+/// Messages claimed at once. Their claim must outlast their sending: a batch stops sending
+/// after half the claim and gives the rest back.
+const DELIVERY_BATCH: i64 = 100;
 
 /// A message ready for its channel.
 enum Outgoing {
@@ -581,33 +597,48 @@ enum Outgoing {
 
 impl MessageDelivery {
     /// Delivers what is due now; returns how many were sent.
+    ///
+    /// One statement claims a batch (a row another node claimed meanwhile no longer matches,
+    /// so none is claimed twice) and one marks the batch's sent rows; only a failure or an
+    /// expiry is written per row. A crash between sending and marking sends those messages
+    /// again once their claim runs out, as a crash between one send and its mark always did.
     #[tracing::instrument(skip(self))]
     pub async fn deliver_due(&self) -> anyhow::Result<usize> {
+        let mut sent = 0;
+        loop {
+            let (claimed, batch_sent) = self.deliver_batch().await?;
+            sent += batch_sent;
+            if claimed < DELIVERY_BATCH as usize {
+                return Ok(sent);
+            }
+        }
+    }
+
+    /// One claimed batch: how many were claimed, and how many of them were sent.
+    async fn deliver_batch(&self) -> anyhow::Result<(usize, usize)> {
         let now = self.clock.now().millis();
-        let due: Vec<DueRow> = on_db!(&self.db, pool => {
+        let mut due: Vec<DueRow> = on_db!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT id, channel, kind, account_id, recipient, payload, expires_at, attempts, next_attempt_at
-                 FROM message_outbox WHERE status = 'pending' AND next_attempt_at <= $1
-                 ORDER BY next_attempt_at LIMIT 20",
+                "UPDATE message_outbox SET next_attempt_at = $1
+                 WHERE id IN (SELECT id FROM message_outbox
+                               WHERE status = 'pending' AND next_attempt_at <= $2
+                               ORDER BY next_attempt_at LIMIT $3)
+                   AND status = 'pending' AND next_attempt_at <= $2
+                 RETURNING id, channel, kind, account_id, recipient, payload, expires_at, attempts, created_at",
             )
+            .bind(now + CLAIM_MILLIS)
             .bind(now)
+            .bind(DELIVERY_BATCH)
             .fetch_all(pool)
             .await
-            .context("failed to read the message outbox")?
+            .context("failed to claim due messages")?
         });
-        let mut sent = 0;
-        for row in due {
-            let claimed = db_execute!(
-                &self.db,
-                "UPDATE message_outbox SET next_attempt_at = $3
-                 WHERE id = $1 AND next_attempt_at = $2 AND status = 'pending'",
-                &row.id,
-                row.next_attempt_at,
-                now + CLAIM_MILLIS,
-            )?;
-            if claimed != 1 {
-                continue; // another node has it
-            }
+        due.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let claimed = due.len();
+        let tokens = self.mint_verification_tokens(&due, now).await?;
+        let mut sent = Vec::with_capacity(due.len());
+        let mut rows = due.into_iter();
+        for row in rows.by_ref() {
             if row.expires_at <= now {
                 db_execute!(
                     &self.db,
@@ -616,7 +647,7 @@ impl MessageDelivery {
                 )?;
                 continue;
             }
-            let result = match self.prepare(&row).await {
+            let result = match self.prepare(&row, tokens.get(&row.id)).await {
                 Ok(Outgoing::Mail(mail)) => self.mail.send(&mail).await,
                 Ok(Outgoing::Sms(phone, text)) => self.sms.send(&phone, &text).await,
                 Ok(Outgoing::Logout(uri, payload)) => self.backchannel.send(&uri, &payload).await,
@@ -624,16 +655,9 @@ impl MessageDelivery {
             };
             match result {
                 Ok(()) => {
-                    db_execute!(
-                        &self.db,
-                        "UPDATE message_outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1
-                         WHERE id = $1",
-                        &row.id,
-                        self.clock.now().millis(),
-                    )?;
-                    sent += 1;
                     metrics::counter!("xuexin_outbox_sent_total", "channel" => row.channel.clone())
                         .increment(1);
+                    sent.push(row.id);
                 }
                 Err(error) => {
                     metrics::counter!("xuexin_outbox_failures_total", "channel" => row.channel.clone())
@@ -652,12 +676,98 @@ impl MessageDelivery {
                     )?;
                 }
             }
+            if self.clock.now().millis() - now >= CLAIM_MILLIS / 2 {
+                break; // slow channels: the rest go back before their claim could run out
+            }
         }
-        Ok(sent)
+        let unsent: Vec<String> = rows.map(|row| row.id).collect();
+        self.update_each(&unsent, "next_attempt_at = $2", now)
+            .await
+            .context("failed to give back claimed messages")?;
+        self.update_each(
+            &sent,
+            "status = 'sent', sent_at = $2, attempts = attempts + 1",
+            self.clock.now().millis(),
+        )
+        .await
+        .context("failed to mark messages sent")?;
+        Ok((claimed, sent.len()))
     }
 
-    /// Writes the message, minting its link token if it has one (only the hash is stored).
-    async fn prepare(&self, row: &DueRow) -> anyhow::Result<Outgoing> {
+    /// `UPDATE message_outbox SET <set> WHERE id` is one of `ids`, in one statement; `set`
+    /// may use `$2`, bound to `value`.
+    async fn update_each(&self, ids: &[String], set: &str, value: i64) -> anyhow::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        match &self.db {
+            Db::Postgres(pool) => {
+                sqlx::query(&format!(
+                    "UPDATE message_outbox SET {set} WHERE id = ANY($1)"
+                ))
+                .bind(ids)
+                .bind(value)
+                .execute(pool)
+                .await?;
+            }
+            Db::Sqlite(pool) => {
+                sqlx::query(&format!(
+                    "UPDATE message_outbox SET {set} WHERE id IN (SELECT value FROM json_each($1))"
+                ))
+                .bind(serde_json::to_string(ids)?)
+                .bind(value)
+                .execute(pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The link tokens of a batch's verification mails, minted and stored (only their hashes)
+    /// in one statement; by message id.
+    async fn mint_verification_tokens(
+        &self,
+        rows: &[DueRow],
+        now: i64,
+    ) -> anyhow::Result<HashMap<String, String>> {
+        let tokens: HashMap<String, String> = rows
+            .iter()
+            .filter(|row| row.kind == VERIFY_EMAIL && row.expires_at > now)
+            .map(|row| (row.id.clone(), new_token()))
+            .collect();
+        let stored: Vec<Vec<Param>> = rows
+            .iter()
+            .filter_map(|row| Some((row, tokens.get(&row.id)?)))
+            .map(|(row, token)| {
+                vec![
+                    Param::Text(token_hash(token)),
+                    Param::Text(row.account_id.clone()),
+                    Param::Text(row.recipient.clone()),
+                    Param::Text(VERIFY_EMAIL.into()),
+                    Param::Int(now),
+                    Param::Int(row.expires_at),
+                ]
+            })
+            .collect();
+        if stored.is_empty() {
+            return Ok(tokens);
+        }
+        let mut tx = self.db.begin().await?;
+        execute_rows(
+            &mut tx,
+            "INSERT INTO email_tokens (token_hash, account_id, email, purpose, created_at, expires_at)",
+            &["TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT"],
+            "",
+            &stored,
+        )
+        .await
+        .context("failed to store e-mail tokens")?;
+        tx.commit().await?;
+        Ok(tokens)
+    }
+
+    /// Writes the message; a verification mail carries the link `token` minted for it.
+    async fn prepare(&self, row: &DueRow, token: Option<&String>) -> anyhow::Result<Outgoing> {
         let now = self.clock.now();
         let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
         // The language the message was queued in (zh-CN when none was named).
@@ -670,19 +780,7 @@ impl MessageDelivery {
                 Ok(Outgoing::Logout(row.recipient.clone(), payload))
             }
             VERIFY_EMAIL => {
-                let token = new_token();
-                db_execute!(
-                    &self.db,
-                    "INSERT INTO email_tokens (token_hash, account_id, email, purpose, created_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                    token_hash(&token),
-                    &row.account_id,
-                    &row.recipient,
-                    VERIFY_EMAIL,
-                    now.millis(),
-                    row.expires_at,
-                )
-                .context("failed to store an e-mail token")?;
+                let token = token.context("a verification mail without its token")?;
                 let link = format!("{}/verify-email?token={token}", self.public_url);
                 let until = beijing_time(Timestamp::from_millis(row.expires_at));
                 Ok(Outgoing::Mail(OutgoingMail {
