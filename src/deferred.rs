@@ -7,7 +7,7 @@
 //! counted twice, a second mail): nothing is lost.
 
 use crate::shutdown::Shutdown;
-use crate::store::{CommandMetadata, EventStore, ExecuteError};
+use crate::store::{CommandMetadata, EventStore, ExecuteError, Loaded};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -139,6 +139,7 @@ async fn run(
     worker: &DeferredWorker,
     kind: Kind,
     account: &str,
+    loaded: Option<Loaded<Account>>,
     payload: &str,
 ) -> anyhow::Result<()> {
     let payload: Payload = serde_json::from_str(payload).context("a queued payload")?;
@@ -160,7 +161,13 @@ async fn run(
     };
     match worker
         .store
-        .execute::<Account>(account, command, &worker.account_services, &metadata)
+        .execute_from::<Account>(
+            account,
+            loaded,
+            command,
+            &worker.account_services,
+            &metadata,
+        )
         .await
     {
         Ok(_) | Err(ExecuteError::Domain(_)) => Ok(()),
@@ -171,9 +178,9 @@ async fn run(
 
 /// Runs every queued command there is now. Returns how many rows were done.
 ///
-/// A claimed batch runs each account's commands in order and the accounts side by side, so
-/// their appends meet in the event store's group commit; the batch's rows are then deleted in
-/// one statement.
+/// A claimed batch loads its accounts in one query, runs each account's commands in order and
+/// the accounts side by side, so their appends meet in the event store's group commit; the
+/// batch's rows are then deleted in one statement.
 pub async fn drain(worker: &DeferredWorker) -> anyhow::Result<usize> {
     let mut done = 0;
     loop {
@@ -199,12 +206,23 @@ pub async fn drain(worker: &DeferredWorker) -> anyhow::Result<usize> {
                 (Some(_), None) => finished.push(id),
             }
         }
+        // The batch's accounts in one query; each account's first command runs on it (a
+        // command on an account that changed since loads it again, as any lost race does).
+        let accounts: Vec<String> = by_account.keys().cloned().collect();
+        let mut loaded = match worker.store.load_each::<Account>(&accounts).await {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "a batch load failed");
+                Default::default()
+            }
+        };
         let runs = by_account
             .into_iter()
-            .map(|(account, commands)| async move {
+            .map(|(account, commands)| (loaded.remove(&account), account, commands))
+            .map(|(mut first, account, commands)| async move {
                 let mut ran = Vec::with_capacity(commands.len());
                 for (id, kind, payload) in commands {
-                    match run(worker, kind, &account, &payload).await {
+                    match run(worker, kind, &account, first.take(), &payload).await {
                         Ok(()) => ran.push(id),
                         // Left claimed: tried again once the claim runs out.
                         Err(error) => {

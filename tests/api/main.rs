@@ -40,5 +40,6 @@ mod settled;
 mod sms;
 mod smtp;
 mod sso;
+mod store;
 mod support;
 mod web;
