@@ -79,15 +79,27 @@ impl EmailVerification {
                 retry_after: exceeded.retry_after,
             });
         }
-        // Waited for (boundedly) whatever the address: known or not, the request costs the same.
-        match self.reads.wait_for_head(&[login_index::NAME]).await {
-            Ok(()) | Err(WaitError::Timeout | WaitError::AheadOfLog) => {}
-            Err(WaitError::Store(error)) => return Err(EmailError::Internal(error)),
-        }
+        // The index as of the log's head, whatever the address: known or not, the request
+        // costs the same. One query when the index had applied everything it reads; else a
+        // (bounded) wait for it and a second look.
         let key = login_name_key(LoginNameKind::Email, email.as_str());
-        let account = login_index::lookup(&self.db, &key)
+        let lookup_failed = |e: sqlx::Error| anyhow::anyhow!("failed to read the login index: {e}");
+        let entry = match login_index::lookup_current(&self.db, &key)
             .await
-            .map_err(|e| anyhow::anyhow!("failed to read the login index: {e}"))?
+            .map_err(lookup_failed)?
+        {
+            (entry, true) => entry,
+            (_, false) => {
+                match self.reads.wait_for_head(&[login_index::NAME]).await {
+                    Ok(()) | Err(WaitError::Timeout | WaitError::AheadOfLog) => {}
+                    Err(WaitError::Store(error)) => return Err(EmailError::Internal(error)),
+                }
+                login_index::lookup(&self.db, &key)
+                    .await
+                    .map_err(lookup_failed)?
+            }
+        };
+        let account = entry
             .filter(|entry| !entry.email_verified)
             .and_then(|entry| AccountId::parse(&entry.account_id));
         self.deferred

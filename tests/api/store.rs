@@ -1,14 +1,20 @@
 //! The event store's batch load (the deferred worker's): the same aggregates as one load each,
 //! from snapshots and the events after them, and a hash chain that still verifies after
-//! commands ran on them.
+//! commands ran on them. And the login index's one-query lookup, which answers without
+//! waiting only when the index has applied everything it reads.
 
 use crate::helpers::{spawn_app_with, Backend, Person};
 use crate::on_both_backends;
 use reqwest::StatusCode;
 use serde_json::json;
 use xuexin_domain::account::Account;
+use xuexin_domain::ids::{login_name_key, LoginNameKind};
+use xuexin_projections::login_index::{self, lookup_current};
 
-on_both_backends!(a_batch_load_gives_what_each_load_gives);
+on_both_backends!(
+    a_batch_load_gives_what_each_load_gives,
+    a_lookup_is_current_only_when_the_index_passed_what_it_reads
+);
 
 async fn a_batch_load_gives_what_each_load_gives(backend: Backend) {
     let app = spawn_app_with(backend, |config| {
@@ -72,4 +78,68 @@ async fn a_batch_load_gives_what_each_load_gives(backend: Backend) {
     let report = xuexin::audit::verify(&app.db, |_| {}).await.unwrap();
     assert!(report.findings.is_empty(), "{:?}", report.findings);
     assert!(report.events > 0);
+}
+
+async fn a_lookup_is_current_only_when_the_index_passed_what_it_reads(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    let person = Person::random();
+    let account = app.register_ok(&person).await;
+    app.settle().await;
+    let key = login_name_key(LoginNameKind::Email, &person.email);
+
+    // Settled: current, and the answer is the registered account.
+    let (entry, current) = lookup_current(&app.db, &key).await.unwrap();
+    assert!(current);
+    assert_eq!(entry.unwrap().account_id, account);
+
+    // An account event the index does not read, past its checkpoint: still current.
+    let resend = app
+        .post(
+            "/api/v1/email-verifications",
+            &json!({"email": person.email}),
+        )
+        .await;
+    assert_eq!(resend.status, StatusCode::ACCEPTED, "{}", resend.text);
+    app.settle_queued().await;
+    let (_, current) = lookup_current(&app.db, &key).await.unwrap();
+    assert!(current, "an Account event is none of the login index's business");
+
+    // The stored checkpoint set back before the registration's claims: the index has not
+    // (as far as this snapshot shows) applied LoginName events that exist, so not current.
+    let set_checkpoint = |position: i64| {
+        let db = app.db.clone();
+        async move {
+            xuexin_projections::db_execute!(
+                &db,
+                "UPDATE projection_checkpoints SET transaction_id = 0, position = $2
+                 WHERE projection = $1",
+                login_index::NAME,
+                position,
+            )
+            .unwrap();
+        }
+    };
+    let saved: (i64, i64) = xuexin_projections::on_db!(&app.db, pool => {
+        sqlx::query_as(
+            "SELECT transaction_id, position FROM projection_checkpoints WHERE projection = $1",
+        )
+        .bind(login_index::NAME)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    });
+    set_checkpoint(0).await;
+    let (_, current) = lookup_current(&app.db, &key).await.unwrap();
+    assert!(!current, "LoginName events past the checkpoint");
+    xuexin_projections::db_execute!(
+        &app.db,
+        "UPDATE projection_checkpoints SET transaction_id = $2, position = $3
+         WHERE projection = $1",
+        login_index::NAME,
+        saved.0,
+        saved.1,
+    )
+    .unwrap();
+    let (_, current) = lookup_current(&app.db, &key).await.unwrap();
+    assert!(current);
 }
