@@ -233,6 +233,19 @@ pub async fn lookup(db: &Db, key: &str) -> sqlx::Result<Option<LoginEntry>> {
     ))
 }
 
+/// The lookup's columns and joins, with one more column: `$current`, a dialect's subquery.
+macro_rules! lookup_with {
+    ($current:literal) => {
+        concat!(
+            "SELECT l.kind, l.account_id, a.status, a.email_verified, a.phone_masked, a.email, (",
+            $current,
+            ") FROM (SELECT 1) AS one
+             LEFT JOIN login_index_v1 l ON l.login_key = $1
+             LEFT JOIN account_view_v1 a ON a.account_id = l.account_id"
+        )
+    };
+}
+
 /// [`lookup`], and whether its answer is current: whether, in the same query's snapshot, the
 /// index's stored checkpoint had passed every event of the aggregates it reads (`LoginName`,
 /// `Identity`). When it is, the answer is what waiting for the index to reach the log's head
@@ -255,55 +268,47 @@ pub async fn lookup_current(db: &Db, key: &str) -> sqlx::Result<(Option<LoginEnt
     // The events after the checkpoint, in the projector's own order and through the index
     // it reads by (the bounds are scalar subqueries, so the planner can use them), at most
     // `GAP` of them: a longer gap is not current either. No checkpoint row: not current.
-    let row: Row =
-        match db {
-            Db::Postgres(pool) => sqlx::query_as(
-                "SELECT l.kind, l.account_id, a.status, a.email_verified, a.phone_masked, a.email,
-                        (SELECT COALESCE(bool_and(g.aggregate_type <> ALL($3)), true)
-                                AND count(*) < $4
-                                AND EXISTS (SELECT 1 FROM projection_checkpoints
-                                             WHERE projection = $2)
-                           FROM (SELECT e.aggregate_type FROM events e
-                                  WHERE (e.transaction_id, e.position)
-                                        > ((SELECT transaction_id::text::xid8
-                                              FROM projection_checkpoints WHERE projection = $2),
-                                           (SELECT position
-                                              FROM projection_checkpoints WHERE projection = $2))
-                                  ORDER BY e.transaction_id, e.position
-                                  LIMIT $4) AS g)
-                 FROM (SELECT 1) AS one
-                 LEFT JOIN login_index_v1 l ON l.login_key = $1
-                 LEFT JOIN account_view_v1 a ON a.account_id = l.account_id",
-            )
+    let row: Row = match db {
+        Db::Postgres(pool) => {
+            sqlx::query_as(lookup_with!(
+                "SELECT COALESCE(bool_and(g.aggregate_type <> ALL($3)), true)
+                        AND count(*) < $4
+                        AND EXISTS (SELECT 1 FROM projection_checkpoints WHERE projection = $2)
+                   FROM (SELECT e.aggregate_type FROM events e
+                          WHERE (e.transaction_id, e.position)
+                                > ((SELECT transaction_id::text::xid8
+                                      FROM projection_checkpoints WHERE projection = $2),
+                                   (SELECT position
+                                      FROM projection_checkpoints WHERE projection = $2))
+                          ORDER BY e.transaction_id, e.position
+                          LIMIT $4) AS g"
+            ))
             .bind(key)
             .bind(NAME)
             .bind(aggregate_types)
             .bind(GAP)
             .fetch_one(pool)
-            .await?,
-            Db::Sqlite(pool) => sqlx::query_as(
-                "SELECT l.kind, l.account_id, a.status, a.email_verified, a.phone_masked, a.email,
-                        (SELECT COALESCE(MIN(g.aggregate_type NOT IN
-                                                 (SELECT value FROM json_each($3))), 1)
-                                AND count(*) < $4
-                                AND EXISTS (SELECT 1 FROM projection_checkpoints
-                                             WHERE projection = $2)
-                           FROM (SELECT e.aggregate_type FROM events e
-                                  WHERE e.position > (SELECT position FROM projection_checkpoints
-                                                       WHERE projection = $2)
-                                  ORDER BY e.position
-                                  LIMIT $4) AS g)
-                 FROM (SELECT 1) AS one
-                 LEFT JOIN login_index_v1 l ON l.login_key = $1
-                 LEFT JOIN account_view_v1 a ON a.account_id = l.account_id",
-            )
+            .await?
+        }
+        Db::Sqlite(pool) => {
+            sqlx::query_as(lookup_with!(
+                "SELECT COALESCE(MIN(g.aggregate_type NOT IN (SELECT value FROM json_each($3))), 1)
+                        AND count(*) < $4
+                        AND EXISTS (SELECT 1 FROM projection_checkpoints WHERE projection = $2)
+                   FROM (SELECT e.aggregate_type FROM events e
+                          WHERE e.position > (SELECT position FROM projection_checkpoints
+                                               WHERE projection = $2)
+                          ORDER BY e.position
+                          LIMIT $4) AS g"
+            ))
             .bind(key)
             .bind(NAME)
             .bind(serde_json::to_string(aggregate_types).unwrap_or_else(|_| "[]".into()))
             .bind(GAP)
             .fetch_one(pool)
-            .await?,
-        };
+            .await?
+        }
+    };
     let (kind, account_id, status, email_verified, phone_masked, email, current) = row;
     let entry = match (kind, account_id) {
         (Some(kind), Some(account_id)) => Some(LoginEntry {

@@ -469,6 +469,17 @@ impl TestApp {
         response.body["account_id"].as_str().unwrap().to_string()
     }
 
+    /// 重新发送激活邮件 for `email`, accepted.
+    pub async fn resend_ok(&self, email: &str) {
+        let resend = self
+            .post(
+                "/api/v1/email-verifications",
+                &serde_json::json!({ "email": email }),
+            )
+            .await;
+        assert_eq!(resend.status, StatusCode::ACCEPTED, "{}", resend.text);
+    }
+
     pub async fn login(&self, login: &str, password: &str) -> TestResponse {
         self.post(
             "/api/v1/sessions",

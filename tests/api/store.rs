@@ -5,8 +5,6 @@
 
 use crate::helpers::{spawn_app_with, Backend, Person};
 use crate::on_both_backends;
-use reqwest::StatusCode;
-use serde_json::json;
 use xuexin_domain::account::Account;
 use xuexin_domain::ids::{login_name_key, LoginNameKind};
 use xuexin_projections::login_index::{self, lookup_current};
@@ -31,13 +29,7 @@ async fn a_batch_load_gives_what_each_load_gives(backend: Backend) {
     // Resends run in the deferred worker, which loads its batch's accounts together.
     for _ in 0..3 {
         for person in &people {
-            let resend = app
-                .post(
-                    "/api/v1/email-verifications",
-                    &json!({"email": person.email}),
-                )
-                .await;
-            assert_eq!(resend.status, StatusCode::ACCEPTED, "{}", resend.text);
+            app.resend_ok(&person.email).await;
         }
         app.settle_queued().await;
     }
@@ -93,16 +85,13 @@ async fn a_lookup_is_current_only_when_the_index_passed_what_it_reads(backend: B
     assert_eq!(entry.unwrap().account_id, account);
 
     // An account event the index does not read, past its checkpoint: still current.
-    let resend = app
-        .post(
-            "/api/v1/email-verifications",
-            &json!({"email": person.email}),
-        )
-        .await;
-    assert_eq!(resend.status, StatusCode::ACCEPTED, "{}", resend.text);
+    app.resend_ok(&person.email).await;
     app.settle_queued().await;
     let (_, current) = lookup_current(&app.db, &key).await.unwrap();
-    assert!(current, "an Account event is none of the login index's business");
+    assert!(
+        current,
+        "an Account event is none of the login index's business"
+    );
 
     // The stored checkpoint set back before the registration's claims: the index has not
     // (as far as this snapshot shows) applied LoginName events that exist, so not current.
