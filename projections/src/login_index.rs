@@ -222,15 +222,36 @@ pub async fn lookup(db: &Db, key: &str) -> sqlx::Result<Option<LoginEntry>> {
         .await?
     });
     Ok(row.map(
-        |(kind, account_id, status, email_verified, phone_masked, email)| LoginEntry {
-            kind,
-            account_id,
-            status,
-            email_verified: email_verified.unwrap_or(false),
-            phone_masked,
-            email,
+        |(kind, account_id, status, email_verified, phone_masked, email)| {
+            entry_of(
+                kind,
+                account_id,
+                status,
+                email_verified,
+                phone_masked,
+                email,
+            )
         },
     ))
+}
+
+/// A lookup's row as an entry (no account view row yet: not verified).
+fn entry_of(
+    kind: String,
+    account_id: String,
+    status: Option<String>,
+    email_verified: Option<bool>,
+    phone_masked: Option<String>,
+    email: Option<String>,
+) -> LoginEntry {
+    LoginEntry {
+        kind,
+        account_id,
+        status,
+        email_verified: email_verified.unwrap_or(false),
+        phone_masked,
+        email,
+    }
 }
 
 /// The lookup's columns and joins, with one more column: `$current`, a dialect's subquery.
@@ -310,17 +331,16 @@ pub async fn lookup_current(db: &Db, key: &str) -> sqlx::Result<(Option<LoginEnt
         }
     };
     let (kind, account_id, status, email_verified, phone_masked, email, current) = row;
-    let entry = match (kind, account_id) {
-        (Some(kind), Some(account_id)) => Some(LoginEntry {
+    let entry = kind.zip(account_id).map(|(kind, account_id)| {
+        entry_of(
             kind,
             account_id,
             status,
-            email_verified: email_verified.unwrap_or(false),
+            email_verified,
             phone_masked,
             email,
-        }),
-        _ => None,
-    };
+        )
+    });
     Ok((entry, current.unwrap_or(false)))
 }
 
