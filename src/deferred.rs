@@ -78,23 +78,37 @@ impl DeferredQueue {
         via: Option<LoginVia>,
         request: &CommandMetadata,
     ) -> anyhow::Result<()> {
+        let (kind, payload, created_at) = self.row(kind, via, request)?;
+        db_execute!(
+            &self.db,
+            "INSERT INTO deferred_commands (kind, account_id, payload, created_at)
+             VALUES ($1, $2, $3, $4)",
+            kind,
+            account.map(|a| a.to_string()),
+            payload,
+            created_at,
+        )
+        .context("failed to queue a command")?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// A queued row's columns but its account: for a statement that queues a command as one
+    /// of its parts (the caller wakes the worker, [`DeferredQueue::wake`]). Kind, payload and
+    /// the moment it is queued at, in the order of the columns
+    /// `deferred_commands (kind, account_id, payload, created_at)` less the account.
+    pub fn row(
+        &self,
+        kind: Kind,
+        via: Option<LoginVia>,
+        request: &CommandMetadata,
+    ) -> anyhow::Result<(&'static str, String, i64)> {
         let payload = serde_json::to_string(&Payload {
             via,
             request_id: request.request_id.clone(),
             client_ip: request.client_ip.clone(),
         })?;
-        db_execute!(
-            &self.db,
-            "INSERT INTO deferred_commands (kind, account_id, payload, created_at)
-             VALUES ($1, $2, $3, $4)",
-            kind.as_str(),
-            account.map(|a| a.to_string()),
-            payload,
-            self.clock.now().millis(),
-        )
-        .context("failed to queue a command")?;
-        self.wake.notify_one();
-        Ok(())
+        Ok((kind.as_str(), payload, self.clock.now().millis()))
     }
 }
 

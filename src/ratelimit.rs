@@ -13,6 +13,9 @@ pub struct Exceeded {
     pub retry_after: Duration,
 }
 
+/// What a count answers, per row: its key, its count in the window, and the window's start.
+pub(crate) type Counted = Vec<(String, i64, i64)>;
+
 #[derive(Clone)]
 pub struct RateLimiter {
     db: Db,
@@ -47,23 +50,8 @@ impl RateLimiter {
     /// row counted and decided atomically against its own window's length. Answers (key,
     /// count, window start) per row.
     #[tracing::instrument(skip_all, fields(rows = rows.len()))]
-    async fn count(&self, rows: &[Row], now: i64) -> anyhow::Result<Vec<(String, i64, i64)>> {
-        let n = rows.len();
-        let values: Vec<String> = (1..=n).map(|k| format!("(${}, $1, 1)", 2 * k)).collect();
-        // A row's window is current while it began less than that row's length ago.
-        let current = format!(
-            "rate_limits.window_start > excluded.window_start - {}",
-            length_of(n, "excluded.bucket")
-        );
-        let sql = format!(
-            "INSERT INTO rate_limits (bucket, window_start, count) VALUES {}
-             ON CONFLICT (bucket) DO UPDATE SET
-               count = CASE WHEN {current} THEN rate_limits.count + 1 ELSE 1 END,
-               window_start = CASE WHEN {current}
-                                   THEN rate_limits.window_start ELSE excluded.window_start END
-             RETURNING bucket, count, window_start",
-            values.join(", "),
-        );
+    async fn count(&self, rows: &[Row], now: i64) -> anyhow::Result<Counted> {
+        let sql = count_sql(rows.len(), 0);
         Ok(on_db!(&self.db, pool => {
             let mut query = sqlx::query_as(&sql).bind(now);
             for row in rows {
@@ -95,7 +83,7 @@ impl RateLimiter {
         let list = list.join(", ");
         let live = format!(
             "window_start > $1 - {} AND count > 0",
-            length_of(n, "bucket")
+            length_of(n, 0, "bucket")
         );
         let sql = match (&self.db, n) {
             (Db::Postgres(_), 2..) => format!(
@@ -130,7 +118,7 @@ impl RateLimiter {
         &self,
         buckets: &[(String, Limit)],
     ) -> anyhow::Result<Result<(), Exceeded>> {
-        let Some(rows) = sorted_rows(buckets) else {
+        let Some(count) = self.prepare(buckets) else {
             for (i, (bucket, limit)) in buckets.iter().enumerate() {
                 if let Err(exceeded) = self.hit(bucket, *limit).await? {
                     self.release_all(&buckets[..=i]).await?;
@@ -139,21 +127,40 @@ impl RateLimiter {
             }
             return Ok(Ok(()));
         };
-        let now = self.clock.now().millis();
         // Rows are locked in the order they are listed: always the same order, so two counts
         // of the same buckets wait for each other instead of deadlocking.
-        let counted = self.count(&rows, now).await?;
-        // The first bucket, in the caller's order, that is over its limit.
-        let refused = buckets.iter().find_map(|(bucket, limit)| {
+        let counted = self.count(&count.rows, count.now).await?;
+        self.settle(&count, &counted).await
+    }
+
+    /// A count of `buckets` to run inside a larger statement ([`Count::sql`]); `None` if a
+    /// bucket is listed twice.
+    pub(crate) fn prepare<'a>(&self, buckets: &'a [(String, Limit)]) -> Option<Count<'a>> {
+        Some(Count {
+            buckets,
+            rows: sorted_rows(buckets)?,
+            now: self.clock.now().millis(),
+        })
+    }
+
+    /// Decides a count from its rows (key, count, window start): the first bucket, in the
+    /// caller's order, that is over its limit refuses, and then every bucket is given back
+    /// (one more statement).
+    pub(crate) async fn settle(
+        &self,
+        count: &Count<'_>,
+        counted: &Counted,
+    ) -> anyhow::Result<Result<(), Exceeded>> {
+        let refused = count.buckets.iter().find_map(|(bucket, limit)| {
             let row = Row::of(bucket, *limit);
-            let (_, count, window_start) = counted.iter().find(|(k, _, _)| *k == row.key)?;
-            (*count > limit.max).then(|| Exceeded {
-                retry_after: retry_after(*window_start, row.length, now),
+            let (_, n, window_start) = counted.iter().find(|(k, _, _)| *k == row.key)?;
+            (*n > limit.max).then(|| Exceeded {
+                retry_after: retry_after(*window_start, row.length, count.now),
             })
         });
         match refused {
             Some(exceeded) => {
-                self.give_back(&rows).await?;
+                self.give_back(&count.rows).await?;
                 Ok(Err(exceeded))
             }
             None => Ok(Ok(())),
@@ -180,7 +187,7 @@ impl RateLimiter {
         limit: Limit,
     ) -> anyhow::Result<Option<Exceeded>> {
         let now = self.clock.now().millis();
-        let Row { key, length } = Row::of(bucket, limit);
+        let Row { key, length, .. } = Row::of(bucket, limit);
         let row: Option<(i64, i64)> = on_db!(&self.db, pool => {
             sqlx::query_as("SELECT window_start, count FROM rate_limits WHERE bucket = $1")
                 .bind(&key)
@@ -203,6 +210,7 @@ impl RateLimiter {
 struct Row {
     key: String,
     length: i64,
+    max: i64,
 }
 
 impl Row {
@@ -210,18 +218,77 @@ impl Row {
         Row {
             key: format!("{bucket}/{}s", limit.window.as_secs()),
             length: (limit.window.as_millis() as i64).max(1),
+            max: limit.max,
         }
     }
 }
 
+/// One use of each of some distinct buckets, counted at one moment, for a statement that
+/// does more than count (see [`RateLimiter::prepare`]).
+pub(crate) struct Count<'a> {
+    buckets: &'a [(String, Limit)],
+    rows: Vec<Row>,
+    now: i64,
+}
+
+impl Count<'_> {
+    /// The counting `INSERT … RETURNING bucket, count, window_start`, its parameters numbered
+    /// from `$offset+1`: bind them with [`Count::binds`], in order.
+    pub(crate) fn sql(&self, offset: usize) -> String {
+        count_sql(self.rows.len(), offset)
+    }
+
+    /// An SQL condition: the counted row whose key and count are the columns `bucket` and
+    /// `count` is over its limit. It uses the parameters [`Count::sql`] binds at `offset`.
+    pub(crate) fn over_sql(&self, offset: usize, bucket: &str, count: &str) -> String {
+        let arms: Vec<String> = (1..)
+            .zip(&self.rows)
+            .map(|(k, row)| format!("WHEN ${} THEN {}", offset + 2 * k, row.max))
+            .collect();
+        format!("{count} > CASE {bucket} {} END", arms.join(" "))
+    }
+
+    /// The parameters of [`Count::sql`]: now, then each row's key and window length.
+    pub(crate) fn binds(&self) -> (i64, impl Iterator<Item = (&str, i64)>) {
+        (
+            self.now,
+            self.rows.iter().map(|row| (row.key.as_str(), row.length)),
+        )
+    }
+}
+
+/// The statement that counts `n` rows, for parameters from `$offset+1`: now, then each row's
+/// key and window length.
+fn count_sql(n: usize, offset: usize) -> String {
+    let now = format!("${}", offset + 1);
+    let values: Vec<String> = (1..=n)
+        .map(|k| format!("(${}, {now}, 1)", offset + 2 * k))
+        .collect();
+    // A row's window is current while it began less than that row's length ago.
+    let current = format!(
+        "rate_limits.window_start > excluded.window_start - {}",
+        length_of(n, offset, "excluded.bucket")
+    );
+    format!(
+        "INSERT INTO rate_limits (bucket, window_start, count) VALUES {}
+         ON CONFLICT (bucket) DO UPDATE SET
+           count = CASE WHEN {current} THEN rate_limits.count + 1 ELSE 1 END,
+           window_start = CASE WHEN {current}
+                               THEN rate_limits.window_start ELSE excluded.window_start END
+         RETURNING bucket, count, window_start",
+        values.join(", "),
+    )
+}
+
 /// The SQL for the window length of the row whose key is `column`, for a statement that binds
-/// now as `$1` and each of its `n` rows' key and length as `$2k` and `$2k+1`.
-fn length_of(n: usize, column: &str) -> String {
+/// now as `$offset+1` and each of its `n` rows' key and length as `$offset+2k` and
+/// `$offset+2k+1`.
+fn length_of(n: usize, offset: usize, column: &str) -> String {
     if n == 1 {
-        return "$3".to_string();
+        return format!("${}", offset + 3);
     }
     let arms: Vec<String> = (1..=n)
-        .map(|k| format!("WHEN ${} THEN ${}", 2 * k, 2 * k + 1))
+        .map(|k| format!("WHEN ${} THEN ${}", offset + 2 * k, offset + 2 * k + 1))
         .collect();
     format!("CASE {column} {} END", arms.join(" "))
 }

@@ -267,6 +267,36 @@ macro_rules! lookup_with {
     };
 }
 
+/// The most events past the checkpoint [`lookup_current`] looks through.
+const GAP: i64 = 1000;
+
+/// [`lookup_current`] on PostgreSQL, for a statement that does more (the resend's): its
+/// parameters are the key, then [`current_params`] in order. Its last column says whether
+/// the row is current.
+///
+/// The events after the checkpoint are read in the projector's own order and through the
+/// index it reads by (the bounds are scalar subqueries, so the planner can use them), at most
+/// `GAP` of them: a longer gap is not current either. No checkpoint row: not current.
+pub const LOOKUP_CURRENT_POSTGRES: &str = lookup_with!(
+    "SELECT COALESCE(bool_and(g.aggregate_type <> ALL($3)), true)
+            AND count(*) < $4
+            AND EXISTS (SELECT 1 FROM projection_checkpoints WHERE projection = $2)
+       FROM (SELECT e.aggregate_type FROM events e
+              WHERE (e.transaction_id, e.position)
+                    > ((SELECT transaction_id::text::xid8
+                          FROM projection_checkpoints WHERE projection = $2),
+                       (SELECT position
+                          FROM projection_checkpoints WHERE projection = $2))
+              ORDER BY e.transaction_id, e.position
+              LIMIT $4) AS g"
+);
+
+/// The parameters of [`LOOKUP_CURRENT_POSTGRES`] after the key: the index's name, the
+/// aggregate types it reads, and the longest gap looked through.
+pub fn current_params() -> (&'static str, &'static [&'static str], i64) {
+    (NAME, LoginIndex.aggregate_types().unwrap_or_default(), GAP)
+}
+
 /// [`lookup`], and whether its answer is current: whether, in the same query's snapshot, the
 /// index's stored checkpoint had passed every event of the aggregates it reads (`LoginName`,
 /// `Identity`). When it is, the answer is what waiting for the index to reach the log's head
@@ -283,33 +313,16 @@ pub async fn lookup_current(db: &Db, key: &str) -> sqlx::Result<(Option<LoginEnt
         Option<String>,
         Option<bool>,
     );
-    /// The most events past the checkpoint looked through.
-    const GAP: i64 = 1000;
-    let aggregate_types = LoginIndex.aggregate_types().unwrap_or_default();
-    // The events after the checkpoint, in the projector's own order and through the index
-    // it reads by (the bounds are scalar subqueries, so the planner can use them), at most
-    // `GAP` of them: a longer gap is not current either. No checkpoint row: not current.
     let row: Row = match db {
         Db::Postgres(pool) => {
-            sqlx::query_as(lookup_with!(
-                "SELECT COALESCE(bool_and(g.aggregate_type <> ALL($3)), true)
-                        AND count(*) < $4
-                        AND EXISTS (SELECT 1 FROM projection_checkpoints WHERE projection = $2)
-                   FROM (SELECT e.aggregate_type FROM events e
-                          WHERE (e.transaction_id, e.position)
-                                > ((SELECT transaction_id::text::xid8
-                                      FROM projection_checkpoints WHERE projection = $2),
-                                   (SELECT position
-                                      FROM projection_checkpoints WHERE projection = $2))
-                          ORDER BY e.transaction_id, e.position
-                          LIMIT $4) AS g"
-            ))
-            .bind(key)
-            .bind(NAME)
-            .bind(aggregate_types)
-            .bind(GAP)
-            .fetch_one(pool)
-            .await?
+            let (name, aggregate_types, gap) = current_params();
+            sqlx::query_as(LOOKUP_CURRENT_POSTGRES)
+                .bind(key)
+                .bind(name)
+                .bind(aggregate_types)
+                .bind(gap)
+                .fetch_one(pool)
+                .await?
         }
         Db::Sqlite(pool) => {
             sqlx::query_as(lookup_with!(
@@ -324,7 +337,7 @@ pub async fn lookup_current(db: &Db, key: &str) -> sqlx::Result<(Option<LoginEnt
             ))
             .bind(key)
             .bind(NAME)
-            .bind(serde_json::to_string(aggregate_types).unwrap_or_else(|_| "[]".into()))
+            .bind(serde_json::to_string(current_params().1).unwrap_or_else(|_| "[]".into()))
             .bind(GAP)
             .fetch_one(pool)
             .await?

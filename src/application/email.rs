@@ -5,8 +5,9 @@ use crate::config::Limit;
 use crate::deferred::{DeferredQueue, Kind};
 use crate::messenger::{consume_email_token, VERIFY_EMAIL};
 use crate::projector::{ReadYourWrites, WaitError};
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{Count, Counted, RateLimiter};
 use crate::store::{CommandMetadata, Db, EventStore, ExecuteError};
+use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 use xuexin_domain::account::{Account, AccountCommand, AccountError, AccountServices};
@@ -74,15 +75,34 @@ impl EmailVerification {
             ),
             self.resends_per_address,
         ));
-        if let Err(exceeded) = self.limiter.hit_all(&buckets).await? {
-            return Err(EmailError::RateLimited {
-                retry_after: exceeded.retry_after,
-            });
+        let key = login_name_key(LoginNameKind::Email, email.as_str());
+        // On PostgreSQL the count, the lookup and the queued row are one statement, which
+        // queues the row only if nothing refused and the index's answer was current.
+        let queued = match (&self.db, self.limiter.prepare(&buckets)) {
+            (Db::Postgres(pool), Some(count)) => {
+                let (counted, queued) = self.count_and_queue(pool, &count, &key, request).await?;
+                self.limiter
+                    .settle(&count, &counted)
+                    .await?
+                    .map(|()| queued)
+            }
+            _ => self.limiter.hit_all(&buckets).await?.map(|()| false),
+        };
+        match queued {
+            Ok(true) => {
+                self.deferred.wake.notify_one();
+                return Ok(());
+            }
+            Ok(false) => {}
+            Err(exceeded) => {
+                return Err(EmailError::RateLimited {
+                    retry_after: exceeded.retry_after,
+                })
+            }
         }
         // The index as of the log's head, whatever the address: known or not, the request
         // costs the same. One query when the index had applied everything it reads; else a
         // (bounded) wait for it and a second look.
-        let key = login_name_key(LoginNameKind::Email, email.as_str());
         let lookup_failed = |e: sqlx::Error| anyhow::anyhow!("failed to read the login index: {e}");
         let entry = match login_index::lookup_current(&self.db, &key)
             .await
@@ -106,6 +126,71 @@ impl EmailVerification {
             .enqueue(Kind::EmailVerification, account, None, request)
             .await?;
         Ok(())
+    }
+
+    /// The resend's count of `count`, its [`login_index::lookup_current`] of `key` and its
+    /// queued row, in one PostgreSQL statement: the row is queued (for the account the
+    /// address leads to, unless that address is verified) only if no bucket is over its limit
+    /// and the index's answer is current. Answers the counted rows (key, count, window start)
+    /// for [`RateLimiter::settle`], and whether the row was queued.
+    #[tracing::instrument(skip_all)]
+    async fn count_and_queue(
+        &self,
+        pool: &sqlx::PgPool,
+        count: &Count<'_>,
+        key: &str,
+        request: &CommandMetadata,
+    ) -> anyhow::Result<(Counted, bool)> {
+        /// The lookup's parameters: the key and [`login_index::current_params`].
+        const LOOKUP: usize = 4;
+        let (now, rows) = count.binds();
+        let rows: Vec<(&str, i64)> = rows.collect();
+        let queue = LOOKUP + 1 + 2 * rows.len();
+        let sql = format!(
+            "WITH found (kind, account_id, status, email_verified, phone_masked, email, current)
+                  AS ({lookup}),
+                  counted AS ({count}),
+                  queued AS (
+                    INSERT INTO deferred_commands (kind, account_id, payload, created_at)
+                    SELECT ${kind}, CASE WHEN found.email_verified IS NOT TRUE
+                                          THEN found.account_id END, ${payload}, ${at}
+                      FROM found
+                     WHERE found.current AND NOT EXISTS (SELECT 1 FROM counted WHERE {over})
+                    RETURNING 1)
+             SELECT bucket, count, window_start, EXISTS (SELECT 1 FROM queued) FROM counted",
+            lookup = login_index::LOOKUP_CURRENT_POSTGRES,
+            count = count.sql(LOOKUP),
+            over = count.over_sql(LOOKUP, "counted.bucket", "counted.count"),
+            kind = queue + 1,
+            payload = queue + 2,
+            at = queue + 3,
+        );
+        let (name, aggregate_types, gap) = login_index::current_params();
+        let (kind, payload, at) = self.deferred.row(Kind::EmailVerification, None, request)?;
+        let mut query = sqlx::query_as::<_, (String, i64, i64, bool)>(&sql)
+            .bind(key)
+            .bind(name)
+            .bind(aggregate_types)
+            .bind(gap)
+            .bind(now);
+        for (bucket, length) in rows {
+            query = query.bind(bucket).bind(length);
+        }
+        let counted = query
+            .bind(kind)
+            .bind(payload)
+            .bind(at)
+            .fetch_all(pool)
+            .await
+            .context("failed to count and queue a resend")?;
+        let queued = counted.first().is_some_and(|row| row.3);
+        Ok((
+            counted
+                .into_iter()
+                .map(|(bucket, count, start, _)| (bucket, count, start))
+                .collect(),
+            queued,
+        ))
     }
 
     /// The link's token, once: the address it was sent to is verified.

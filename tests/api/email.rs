@@ -2,11 +2,14 @@ use crate::helpers::{spawn_app, Backend, Person};
 use crate::on_both_backends;
 use reqwest::StatusCode;
 use serde_json::json;
+use xuexin_domain::ids::{login_name_id, LoginNameKind};
+use xuexin_projections::login_index;
 
 on_both_backends!(
     a_verification_link_works_once,
     an_expired_link_is_refused,
     resending_is_limited_and_says_nothing_about_unknown_addresses,
+    a_resend_mails_what_the_log_says_whether_or_not_the_index_was_current,
 );
 
 async fn a_verification_link_works_once(backend: Backend) {
@@ -120,6 +123,81 @@ async fn resending_is_limited_and_says_nothing_about_unknown_addresses(backend: 
     // Both links work (each is single use).
     let mails = app.outbox(&person.email).await;
     assert_eq!(mails.len(), 2);
+}
+
+/// On PostgreSQL a resend counts, looks up and queues in one statement when the login index
+/// is current, and counts there but looks up again after waiting when it is not; on SQLite it
+/// takes one step at a time. Either way: a verified address gets no mail, an unverified one
+/// gets its mail, and each request is counted once.
+async fn a_resend_mails_what_the_log_says_whether_or_not_the_index_was_current(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (waiting, verified) = (Person::random(), Person::random());
+    app.register_ok(&waiting).await;
+    app.register_ok(&verified).await;
+    let token = app.verification_token(&verified.email).await;
+    let confirmed = app
+        .post(
+            "/api/v1/email-verifications/confirm",
+            &json!({"token": token}),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+    app.verification_token(&waiting.email).await;
+    app.settle().await;
+
+    // The index is current: a verified address is answered like any other, and mailed nothing.
+    app.resend_ok(&verified.email).await;
+    app.settle_queued().await;
+    app.settle().await;
+    assert_eq!(app.outbox(&verified.email).await.len(), 1);
+
+    // The index's stored checkpoint set back before every claim: not current, so the resend
+    // waits for the index and looks again, and still mails the unverified address.
+    let saved: (i64, i64) = xuexin_projections::on_db!(&app.db, pool => {
+        sqlx::query_as(
+            "SELECT transaction_id, position FROM projection_checkpoints WHERE projection = $1",
+        )
+        .bind(login_index::NAME)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    });
+    let set_checkpoint = |(transaction, position): (i64, i64)| {
+        let db = app.db.clone();
+        async move {
+            xuexin_projections::db_execute!(
+                &db,
+                "UPDATE projection_checkpoints SET transaction_id = $2, position = $3
+                 WHERE projection = $1",
+                login_index::NAME,
+                transaction,
+                position,
+            )
+            .unwrap();
+        }
+    };
+    set_checkpoint((0, 0)).await;
+    app.resend_ok(&waiting.email).await;
+    app.settle_queued().await;
+    set_checkpoint(saved).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.outbox(&waiting.email).await.len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no second mail");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Counted once, though it looked twice.
+    let bucket = format!(
+        "email-resend:{}/%",
+        login_name_id(LoginNameKind::Email, &waiting.email)
+    );
+    let counted: i64 = xuexin_projections::on_db!(&app.db, pool => {
+        sqlx::query_scalar("SELECT count FROM rate_limits WHERE bucket LIKE $1")
+            .bind(&bucket)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(counted, 1);
 }
 
 on_both_backends!(bad_input_on_the_email_and_login_endpoints_is_named_and_writes_nothing);
