@@ -96,11 +96,25 @@ async fn login(client: &reqwest::Client, service: &Service, login: &str) -> Opti
     body["token"].as_str().map(str::to_string)
 }
 
-async fn resend(client: &reqwest::Client, url: &str, address: &str) -> bool {
+/// 重新发送激活邮件 for `address`, from the client address `from`.
+async fn resend(client: &reqwest::Client, url: &str, address: &str, from: &str) -> bool {
     matches!(
-        client.post(url).json(&json!({"email": address})).send().await,
+        client
+            .post(url)
+            .header("x-forwarded-for", from)
+            .json(&json!({"email": address}))
+            .send()
+            .await,
         Ok(r) if r.status() == reqwest::StatusCode::ACCEPTED
     )
+}
+
+/// The address of the load's `n`th client. The service trusts `X-Forwarded-For` here (the
+/// load generator stands in for the proxy in front of it), so that the load comes from many
+/// clients, as a real one does, rather than all from 127.0.0.1: one per-client rate-limit row
+/// shared by every request would make each request wait for the one before it to commit.
+fn client_ip(n: usize) -> String {
+    format!("10.{}.{}.{}", 100 + n / 65_536, (n / 256) % 256, n % 256)
 }
 
 fn http_client() -> anyhow::Result<reqwest::Client> {
@@ -140,6 +154,7 @@ pub async fn logins(
                 matches!(
                     client
                         .post(&url)
+                        .header("x-forwarded-for", client_ip(c))
                         .json(&json!({"login": phone(account), "password": PASSWORD}))
                         .send()
                         .await,
@@ -174,7 +189,7 @@ pub async fn logins(
                 let address = email(2 * pick(98, n, accounts / 2));
                 let client = client.clone();
                 let url = url.clone();
-                async move { resend(&client, &url, &address).await }
+                async move { resend(&client, &url, &address, &client_ip(1_000)).await }
             })
             .await
         }
@@ -225,7 +240,7 @@ pub async fn appends(
         let client = client.clone();
         let url = url.clone();
         let account = 2 * ((c + 16 * n as usize) % unverified) + 1;
-        async move { resend(&client, &url, &email(account)).await }
+        async move { resend(&client, &url, &email(account), &client_ip(c)).await }
     })
     .await;
     // The request answers once the command is queued (issue 13: equal time for known and
@@ -515,7 +530,13 @@ pub async fn nats_latency(
         let url = url.clone();
         let account = 2 * (n as usize % unverified) + 1;
         tasks.push(tokio::spawn(async move {
-            resend(&client, &url, &email(account)).await
+            resend(
+                &client,
+                &url,
+                &email(account),
+                &client_ip(n as usize % 1_024),
+            )
+            .await
         }));
     }
     let mut ok = 0u64;
@@ -542,14 +563,14 @@ pub async fn growth_point(service: &Service, accounts: usize) -> anyhow::Result<
         let address = email(2 * pick(7, n, accounts / 2));
         let client = client.clone();
         let url = url.clone();
-        async move { resend(&client, &url, &address).await }
+        async move { resend(&client, &url, &address, &client_ip(0)).await }
     })
     .await;
     let (append, append_failed) = paced(Duration::ZERO, forever, Some(count), |n| {
         let address = email(2 * pick(8, n, accounts / 2) + 1);
         let client = client.clone();
         let url = url.clone();
-        async move { resend(&client, &url, &address).await }
+        async move { resend(&client, &url, &address, &client_ip(0)).await }
     })
     .await;
     anyhow::ensure!(

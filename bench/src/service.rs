@@ -47,6 +47,8 @@ impl Service {
             // per address and account stays: the logins pick random accounts.)
             .env("XUEXIN_LOGIN_FAILURES_PER_IP_HOURLY", "100000000")
             .env("XUEXIN_HASH_QUEUE", "1024")
+            // The load generator stands in for a proxy: it names each client's address.
+            .env("XUEXIN_TRUST_FORWARDED_FOR", "true")
             // The OpenID issuer is the address the service answers on.
             .env("XUEXIN_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
             .stdout(Stdio::null())
