@@ -189,40 +189,79 @@ async fn queue(
     if event.checkpoint() <= quiet_until {
         return Ok(()); // already handled by the mail queue this one replaced
     }
-    // Written in the account's language as it is when the message is queued (none named when
-    // the messenger has no contacts row for it), read in the statement that queues it.
-    let sql = match tx {
+    let row = outbox_row(event, channel, kind, recipient, payload, expires_at, now);
+    write_outbox(tx, &[row]).await
+}
+
+fn decode(event: &StoredEvent) -> Result<DomainEventKind, ProjectionError> {
+    event.decode().map_err(|source| ProjectionError::Decode {
+        position: event.position,
+        event_type: event.event_type.clone(),
+        source,
+    })
+}
+
+/// An outbox row's columns, for [`write_outbox`]: its id (the event and the channel), channel,
+/// kind, account, recipient, payload, expiry and the time it is queued at.
+fn outbox_row(
+    event: &StoredEvent,
+    channel: &str,
+    kind: &str,
+    recipient: &str,
+    payload: Value,
+    expires_at: Timestamp,
+    now: Timestamp,
+) -> Vec<Param> {
+    vec![
+        Param::Text(format!(
+            "{}:{}:{channel}",
+            event.aggregate_id, event.sequence
+        )),
+        Param::Text(channel.to_string()),
+        Param::Text(kind.to_string()),
+        Param::Text(event.aggregate_id.clone()),
+        Param::Text(recipient.to_string()),
+        Param::Text(payload.to_string()),
+        Param::Int(expires_at.millis()),
+        Param::Int(now.millis()),
+    ]
+}
+
+/// Queues outbox rows in one statement, each at most once. Each is written in its account's
+/// language as it is when the message is queued (none named when the messenger has no
+/// contacts row for it), read in the statement that queues it.
+async fn write_outbox(tx: &mut Tx, rows: &[Vec<Param>]) -> Result<(), ProjectionError> {
+    let head = match tx {
         Tx::Postgres(_) => {
             "INSERT INTO message_outbox (id, channel, kind, account_id, recipient, payload, expires_at, created_at, next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5,
-                     ($6::jsonb || COALESCE((SELECT jsonb_build_object('language', language)
-                                             FROM messenger_contacts WHERE account_id = $4),
-                                            '{}'::jsonb))::text,
-                     $7, $8, $8)
-             ON CONFLICT (id) DO NOTHING"
+             SELECT column1, column2, column3, column4, column5,
+                    (column6::jsonb || COALESCE((SELECT jsonb_build_object('language', language)
+                                                 FROM messenger_contacts WHERE account_id = column4),
+                                                '{}'::jsonb))::text,
+                    column7, column8, column8
+               FROM ("
         }
         Tx::Sqlite(_) => {
             "INSERT INTO message_outbox (id, channel, kind, account_id, recipient, payload, expires_at, created_at, next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5,
-                     json_patch($6, COALESCE((SELECT json_object('language', language)
-                                              FROM messenger_contacts WHERE account_id = $4),
-                                             '{}')),
-                     $7, $8, $8)
-             ON CONFLICT (id) DO NOTHING"
+             SELECT column1, column2, column3, column4, column5,
+                    json_patch(column6, COALESCE((SELECT json_object('language', language)
+                                                  FROM messenger_contacts WHERE account_id = column4),
+                                                 '{}')),
+                    column7, column8, column8
+               FROM ("
         }
     };
-    tx_execute!(
+    // (`WHERE true`: SQLite reads an upsert after `INSERT … SELECT` only after a WHERE.)
+    execute_rows(
         tx,
-        sql,
-        format!("{}:{}:{channel}", event.aggregate_id, event.sequence),
-        channel,
-        kind,
-        &event.aggregate_id,
-        recipient,
-        payload.to_string(),
-        expires_at.millis(),
-        now.millis(),
-    )?;
+        head,
+        &[
+            "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT",
+        ],
+        ") AS queued WHERE true ON CONFLICT (id) DO NOTHING",
+        rows,
+    )
+    .await?;
     Ok(())
 }
 
@@ -324,16 +363,51 @@ impl Projection for Messenger {
         ])
     }
 
+    /// As `apply` one by one, but the verification mails of a run of events are queued in one
+    /// statement (a busy log's mails are mostly these: resends and registrations). Any other
+    /// event first writes what is queued, so that it sees (and cancels, or changes the
+    /// language of) every earlier row.
+    async fn apply_batch(
+        &self,
+        tx: &mut Tx,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        let now = self.clock.now();
+        let mut queued = Vec::new();
+        for event in events {
+            if event.aggregate_type == "Account" && event.event_type == "EmailVerificationRequested"
+            {
+                if let DomainEventKind::Account(AccountEvent::EmailVerificationRequested {
+                    email,
+                    expires_at,
+                }) = decode(event)?
+                {
+                    if expires_at > now && event.checkpoint() > self.quiet_until {
+                        queued.push(outbox_row(
+                            event,
+                            "email",
+                            VERIFY_EMAIL,
+                            &email,
+                            json!({}),
+                            expires_at,
+                            now,
+                        ));
+                    }
+                    continue;
+                }
+            }
+            write_outbox(tx, &queued).await?;
+            queued.clear();
+            self.apply(tx, event).await?;
+        }
+        write_outbox(tx, &queued).await
+    }
+
     async fn apply(&self, tx: &mut Tx, event: &StoredEvent) -> Result<(), ProjectionError> {
         if event.aggregate_type != "Account" {
             return Ok(());
         }
-        let decoded = event.decode().map_err(|source| ProjectionError::Decode {
-            position: event.position,
-            event_type: event.event_type.clone(),
-            source,
-        })?;
-        let DomainEventKind::Account(account_event) = decoded else {
+        let DomainEventKind::Account(account_event) = decode(event)? else {
             return Ok(());
         };
         let id = event.aggregate_id.as_str();
