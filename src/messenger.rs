@@ -173,26 +173,6 @@ async fn contacts(tx: &mut Tx, account_id: &str) -> Result<Contacts, ProjectionE
     })
 }
 
-/// One outbox row, at most once per (event, channel).
-#[allow(clippy::too_many_arguments)]
-async fn queue(
-    tx: &mut Tx,
-    quiet_until: xuexin_projections::Checkpoint,
-    event: &StoredEvent,
-    channel: &str,
-    kind: &str,
-    recipient: &str,
-    payload: Value,
-    expires_at: Timestamp,
-    now: Timestamp,
-) -> Result<(), ProjectionError> {
-    if event.checkpoint() <= quiet_until {
-        return Ok(()); // already handled by the mail queue this one replaced
-    }
-    let row = outbox_row(event, channel, kind, recipient, payload, expires_at, now);
-    write_outbox(tx, &[row]).await
-}
-
 fn decode(event: &StoredEvent) -> Result<DomainEventKind, ProjectionError> {
     event.decode().map_err(|source| ProjectionError::Decode {
         position: event.position,
@@ -202,8 +182,11 @@ fn decode(event: &StoredEvent) -> Result<DomainEventKind, ProjectionError> {
 }
 
 /// An outbox row's columns, for [`write_outbox`]: its id (the event and the channel), channel,
-/// kind, account, recipient, payload, expiry and the time it is queued at.
+/// kind, account, recipient, payload, expiry and the time it is queued at. None for an event
+/// the mail queue this messenger replaced had handled (one row per event and channel, once).
+#[allow(clippy::too_many_arguments)]
 fn outbox_row(
+    quiet_until: xuexin_projections::Checkpoint,
     event: &StoredEvent,
     channel: &str,
     kind: &str,
@@ -211,8 +194,11 @@ fn outbox_row(
     payload: Value,
     expires_at: Timestamp,
     now: Timestamp,
-) -> Vec<Param> {
-    vec![
+) -> Option<Vec<Param>> {
+    if event.checkpoint() <= quiet_until {
+        return None;
+    }
+    Some(vec![
         Param::Text(format!(
             "{}:{}:{channel}",
             event.aggregate_id, event.sequence
@@ -224,7 +210,7 @@ fn outbox_row(
         Param::Text(payload.to_string()),
         Param::Int(expires_at.millis()),
         Param::Int(now.millis()),
-    ]
+    ])
 }
 
 /// Queues outbox rows in one statement, each at most once. Each is written in its account's
@@ -296,21 +282,22 @@ impl Messenger {
                 targets
             }
         };
-        for (channel, recipient) in targets {
-            queue(
-                tx,
-                self.quiet_until,
-                event,
-                &channel,
-                notice.kind(),
-                &recipient,
-                payload.clone(),
-                expires_at,
-                now,
-            )
-            .await?;
-        }
-        Ok(())
+        let rows: Vec<Vec<Param>> = targets
+            .into_iter()
+            .filter_map(|(channel, recipient)| {
+                outbox_row(
+                    self.quiet_until,
+                    event,
+                    &channel,
+                    notice.kind(),
+                    &recipient,
+                    payload.clone(),
+                    expires_at,
+                    now,
+                )
+            })
+            .collect();
+        write_outbox(tx, &rows).await
     }
 
     /// A reset or change of the password: reset links still waiting to be sent are dead.
@@ -382,8 +369,9 @@ impl Projection for Messenger {
                     expires_at,
                 }) = decode(event)?
                 {
-                    if expires_at > now && event.checkpoint() > self.quiet_until {
-                        queued.push(outbox_row(
+                    if expires_at > now {
+                        queued.extend(outbox_row(
+                            self.quiet_until,
                             event,
                             "email",
                             VERIFY_EMAIL,
@@ -424,16 +412,19 @@ impl Projection for Messenger {
                 )?;
             }
             AccountEvent::EmailVerificationRequested { email, expires_at } if expires_at > now => {
-                queue(
+                write_outbox(
                     tx,
-                    self.quiet_until,
-                    event,
-                    "email",
-                    VERIFY_EMAIL,
-                    &email,
-                    json!({}),
-                    expires_at,
-                    now,
+                    outbox_row(
+                        self.quiet_until,
+                        event,
+                        "email",
+                        VERIFY_EMAIL,
+                        &email,
+                        json!({}),
+                        expires_at,
+                        now,
+                    )
+                    .as_slice(),
                 )
                 .await?;
             }
@@ -451,16 +442,19 @@ impl Projection for Messenger {
                 if let (Some(email), true, true) =
                     (contacts.email, contacts.email_verified, expires_at > now)
                 {
-                    queue(
+                    write_outbox(
                         tx,
-                        self.quiet_until,
-                        event,
-                        "email",
-                        PASSWORD_RESET,
-                        &email,
-                        json!({"generation": generation}),
-                        expires_at,
-                        now,
+                        outbox_row(
+                            self.quiet_until,
+                            event,
+                            "email",
+                            PASSWORD_RESET,
+                            &email,
+                            json!({"generation": generation}),
+                            expires_at,
+                            now,
+                        )
+                        .as_slice(),
                     )
                     .await?;
                 }

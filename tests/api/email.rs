@@ -135,13 +135,7 @@ async fn a_resend_mails_what_the_log_says_whether_or_not_the_index_was_current(b
     app.register_ok(&waiting).await;
     app.register_ok(&verified).await;
     let token = app.verification_token(&verified.email).await;
-    let confirmed = app
-        .post(
-            "/api/v1/email-verifications/confirm",
-            &json!({"token": token}),
-        )
-        .await;
-    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+    app.confirm_email_ok(&token).await;
     app.verification_token(&waiting.email).await;
     app.settle().await;
 
@@ -153,33 +147,11 @@ async fn a_resend_mails_what_the_log_says_whether_or_not_the_index_was_current(b
 
     // The index's stored checkpoint set back before every claim: not current, so the resend
     // waits for the index and looks again, and still mails the unverified address.
-    let saved: (i64, i64) = xuexin_projections::on_db!(&app.db, pool => {
-        sqlx::query_as(
-            "SELECT transaction_id, position FROM projection_checkpoints WHERE projection = $1",
-        )
-        .bind(login_index::NAME)
-        .fetch_one(pool)
-        .await
-        .unwrap()
-    });
-    let set_checkpoint = |(transaction, position): (i64, i64)| {
-        let db = app.db.clone();
-        async move {
-            xuexin_projections::db_execute!(
-                &db,
-                "UPDATE projection_checkpoints SET transaction_id = $2, position = $3
-                 WHERE projection = $1",
-                login_index::NAME,
-                transaction,
-                position,
-            )
-            .unwrap();
-        }
-    };
-    set_checkpoint((0, 0)).await;
+    let saved = app.stored_checkpoint(login_index::NAME).await;
+    app.store_checkpoint(login_index::NAME, (0, 0)).await;
     app.resend_ok(&waiting.email).await;
     app.settle_queued().await;
-    set_checkpoint(saved).await;
+    app.store_checkpoint(login_index::NAME, saved).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while app.outbox(&waiting.email).await.len() < 2 {
         assert!(std::time::Instant::now() < deadline, "no second mail");

@@ -554,6 +554,43 @@ impl TestApp {
         )
     }
 
+    /// Confirms an address with its link's token, accepted.
+    pub async fn confirm_email_ok(&self, token: &str) {
+        let confirmed = self
+            .post(
+                "/api/v1/email-verifications/confirm",
+                &serde_json::json!({ "token": token }),
+            )
+            .await;
+        assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+    }
+
+    /// A projection's stored checkpoint: (transaction id, position).
+    pub async fn stored_checkpoint(&self, projection: &str) -> (i64, i64) {
+        xuexin_projections::on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT transaction_id, position FROM projection_checkpoints WHERE projection = $1",
+            )
+            .bind(projection)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+        })
+    }
+
+    /// Sets a projection's stored checkpoint (the projector's own copy in memory stays).
+    pub async fn store_checkpoint(&self, projection: &str, (transaction, position): (i64, i64)) {
+        xuexin_projections::db_execute!(
+            &self.db,
+            "UPDATE projection_checkpoints SET transaction_id = $2, position = $3
+             WHERE projection = $1",
+            projection,
+            transaction,
+            position,
+        )
+        .unwrap();
+    }
+
     /// Waits until the captured mail for `email` holds a verification link; returns the token.
     pub async fn verification_token(&self, email: &str) -> String {
         self.link_token(email, "/verify-email?token=").await

@@ -34,13 +34,7 @@ async fn a_person_registers_verifies_the_email_and_sees_a_masked_profile(backend
     assert_eq!(registered.body["password_strength"]["level"], "very_strong");
 
     let token = app.verification_token(&person.email).await;
-    let confirmed = app
-        .post(
-            "/api/v1/email-verifications/confirm",
-            &json!({"token": token}),
-        )
-        .await;
-    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+    app.confirm_email_ok(&token).await;
 
     let (session, position) = app.login_ok(&person.phone, &person.password).await;
     let me = app
@@ -322,13 +316,7 @@ async fn an_email_bound_by_another_person_names_the_masked_holder(backend: Backe
     let first = Person::random();
     app.register_ok(&first).await;
     let token = app.verification_token(&first.email).await;
-    let confirmed = app
-        .post(
-            "/api/v1/email-verifications/confirm",
-            &json!({"token": token}),
-        )
-        .await;
-    assert_eq!(confirmed.status, StatusCode::OK);
+    app.confirm_email_ok(&token).await;
     // Let the login index catch up with the verification.
     let (session, position) = app.login_ok(&first.email, &first.password).await;
     let _ = app

@@ -2,7 +2,6 @@
 
 use crate::helpers::{spawn_app_with, Backend, Person};
 use crate::on_both_backends;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -85,11 +84,5 @@ async fn the_verification_mail_goes_out_over_smtp_and_its_link_works(backend: Ba
     // Nothing was captured locally: the mail really went out.
     assert!(app.outbox(&person.email).await.is_empty());
 
-    let confirmed = app
-        .post(
-            "/api/v1/email-verifications/confirm",
-            &json!({"token": token}),
-        )
-        .await;
-    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+    app.confirm_email_ok(&token).await;
 }

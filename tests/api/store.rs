@@ -95,40 +95,11 @@ async fn a_lookup_is_current_only_when_the_index_passed_what_it_reads(backend: B
 
     // The stored checkpoint set back before the registration's claims: the index has not
     // (as far as this snapshot shows) applied LoginName events that exist, so not current.
-    let set_checkpoint = |position: i64| {
-        let db = app.db.clone();
-        async move {
-            xuexin_projections::db_execute!(
-                &db,
-                "UPDATE projection_checkpoints SET transaction_id = 0, position = $2
-                 WHERE projection = $1",
-                login_index::NAME,
-                position,
-            )
-            .unwrap();
-        }
-    };
-    let saved: (i64, i64) = xuexin_projections::on_db!(&app.db, pool => {
-        sqlx::query_as(
-            "SELECT transaction_id, position FROM projection_checkpoints WHERE projection = $1",
-        )
-        .bind(login_index::NAME)
-        .fetch_one(pool)
-        .await
-        .unwrap()
-    });
-    set_checkpoint(0).await;
+    let saved = app.stored_checkpoint(login_index::NAME).await;
+    app.store_checkpoint(login_index::NAME, (0, 0)).await;
     let (_, current) = lookup_current(&app.db, &key).await.unwrap();
     assert!(!current, "LoginName events past the checkpoint");
-    xuexin_projections::db_execute!(
-        &app.db,
-        "UPDATE projection_checkpoints SET transaction_id = $2, position = $3
-         WHERE projection = $1",
-        login_index::NAME,
-        saved.0,
-        saved.1,
-    )
-    .unwrap();
+    app.store_checkpoint(login_index::NAME, saved).await;
     let (_, current) = lookup_current(&app.db, &key).await.unwrap();
     assert!(current);
 }
