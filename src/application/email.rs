@@ -141,8 +141,8 @@ impl EmailVerification {
         key: &str,
         request: &CommandMetadata,
     ) -> anyhow::Result<(Counted, bool)> {
-        /// The lookup's parameters: the key and [`login_index::current_params`].
-        const LOOKUP: usize = 4;
+        /// The lookup's parameters: the key and the index's name.
+        const LOOKUP: usize = 2;
         let (now, rows) = count.binds();
         let rows: Vec<(&str, i64)> = rows.collect();
         let queue = LOOKUP + 1 + 2 * rows.len();
@@ -165,13 +165,10 @@ impl EmailVerification {
             payload = queue + 2,
             at = queue + 3,
         );
-        let (name, aggregate_types, gap) = login_index::current_params();
         let (kind, payload, at) = self.deferred.row(Kind::EmailVerification, None, request)?;
         let mut query = sqlx::query_as::<_, (String, i64, i64, bool)>(&sql)
             .bind(key)
-            .bind(name)
-            .bind(aggregate_types)
-            .bind(gap)
+            .bind(login_index::NAME)
             .bind(now);
         for (bucket, length) in rows {
             query = query.bind(bucket).bind(length);
