@@ -300,6 +300,26 @@ impl Messenger {
         write_outbox(tx, &rows).await
     }
 
+    /// The outbox row of an `EmailVerificationRequested` event: the link's mail to `email`.
+    fn verification_row(
+        &self,
+        event: &StoredEvent,
+        email: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Option<Vec<Param>> {
+        outbox_row(
+            self.quiet_until,
+            event,
+            "email",
+            VERIFY_EMAIL,
+            email,
+            json!({}),
+            expires_at,
+            now,
+        )
+    }
+
     /// A reset or change of the password: reset links still waiting to be sent are dead.
     async fn cancel_reset_links(tx: &mut Tx, account_id: &str) -> Result<(), ProjectionError> {
         tx_execute!(
@@ -370,16 +390,7 @@ impl Projection for Messenger {
                 }) = decode(event)?
                 {
                     if expires_at > now {
-                        queued.extend(outbox_row(
-                            self.quiet_until,
-                            event,
-                            "email",
-                            VERIFY_EMAIL,
-                            &email,
-                            json!({}),
-                            expires_at,
-                            now,
-                        ));
+                        queued.extend(self.verification_row(event, &email, expires_at, now));
                     }
                     continue;
                 }
@@ -412,21 +423,8 @@ impl Projection for Messenger {
                 )?;
             }
             AccountEvent::EmailVerificationRequested { email, expires_at } if expires_at > now => {
-                write_outbox(
-                    tx,
-                    outbox_row(
-                        self.quiet_until,
-                        event,
-                        "email",
-                        VERIFY_EMAIL,
-                        &email,
-                        json!({}),
-                        expires_at,
-                        now,
-                    )
-                    .as_slice(),
-                )
-                .await?;
+                let row = self.verification_row(event, &email, expires_at, now);
+                write_outbox(tx, row.as_slice()).await?;
             }
             AccountEvent::EmailVerified { email } => {
                 tx_execute!(

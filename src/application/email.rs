@@ -77,39 +77,45 @@ impl EmailVerification {
         ));
         let key = login_name_key(LoginNameKind::Email, email.as_str());
         // On PostgreSQL the count, the lookup and the queued row are one statement, which
-        // queues the row only if nothing refused and the index's answer was current.
-        let queued = match (&self.db, self.limiter.prepare(&buckets)) {
+        // queues the row only if nothing refused and the index's answer was current. `looked`:
+        // whether that statement ran, and then whether it queued.
+        let looked = match (&self.db, self.limiter.prepare(&buckets)) {
             (Db::Postgres(pool), Some(count)) => {
                 let (counted, queued) = self.count_and_queue(pool, &count, &key, request).await?;
                 self.limiter
                     .settle(&count, &counted)
                     .await?
-                    .map(|()| queued)
+                    .map(|()| Some(queued))
             }
-            _ => self.limiter.hit_all(&buckets).await?.map(|()| false),
+            _ => self.limiter.hit_all(&buckets).await?.map(|()| None),
         };
-        match queued {
-            Ok(true) => {
+        let looked = match looked {
+            Ok(Some(true)) => {
                 self.deferred.wake.notify_one();
                 return Ok(());
             }
-            Ok(false) => {}
+            Ok(looked) => looked.is_some(),
             Err(exceeded) => {
                 return Err(EmailError::RateLimited {
                     retry_after: exceeded.retry_after,
                 })
             }
-        }
+        };
         // The index as of the log's head, whatever the address: known or not, the request
-        // costs the same. One query when the index had applied everything it reads; else a
-        // (bounded) wait for it and a second look.
+        // costs the same. One query when the index had applied everything it reads; else (or
+        // when the statement above found it behind) a (bounded) wait for it and a second look.
         let lookup_failed = |e: sqlx::Error| anyhow::anyhow!("failed to read the login index: {e}");
-        let entry = match login_index::lookup_current(&self.db, &key)
-            .await
-            .map_err(lookup_failed)?
-        {
-            (entry, true) => entry,
-            (_, false) => {
+        let current = if looked {
+            None
+        } else {
+            let (entry, current) = login_index::lookup_current(&self.db, &key)
+                .await
+                .map_err(lookup_failed)?;
+            current.then_some(entry)
+        };
+        let entry = match current {
+            Some(entry) => entry,
+            None => {
                 match self.reads.wait_for_head(&[login_index::NAME]).await {
                     Ok(()) | Err(WaitError::Timeout | WaitError::AheadOfLog) => {}
                     Err(WaitError::Store(error)) => return Err(EmailError::Internal(error)),
